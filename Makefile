@@ -1,0 +1,26 @@
+# `make serve` and `make test` work from a clean clone: both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 3000
+HOST ?= 0.0.0.0
+BIN := $(VENV)/bin
+
+.PHONY: serve test build bench clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+serve: $(BIN)/.installed
+	$(BIN)/bentoml serve service:SpeechToText --host $(HOST) --port $(PORT)
+
+test: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+build: $(BIN)/.installed
+	$(BIN)/bentoml build
+
+clean:
+	rm -rf $(VENV) .pytest_cache

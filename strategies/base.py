@@ -1,0 +1,49 @@
+"""The interface every ASR engine implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from stt.devices import Device
+from stt.model_files import HubAccess
+from stt.registry import ModelSpec
+from stt.results import Transcription, TranscribeOptions
+
+
+@dataclass(frozen=True)
+class RuntimeContext:
+    """What every engine needs besides its registry entry."""
+
+    device: Device
+    hub: HubAccess
+    cpu_threads: int = 0
+
+
+class ASRStrategy(ABC):
+    """Load a model once, transcribe many 16 kHz mono float32 arrays, then unload."""
+
+    def __init__(self, spec: ModelSpec, runtime: RuntimeContext) -> None:
+        self.spec = spec
+        self.runtime = runtime
+
+    @property
+    @abstractmethod
+    def is_loaded(self) -> bool: ...
+
+    @property
+    @abstractmethod
+    def is_multilingual(self) -> bool:
+        """False for English-only checkpoints such as ``*.en``; valid once loaded."""
+
+    @abstractmethod
+    def load(self) -> None: ...
+
+    @abstractmethod
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription: ...
+
+    @abstractmethod
+    def unload(self) -> None:
+        """Drop every reference to weights so their memory can be returned."""

@@ -1,0 +1,53 @@
+"""A stand-in engine for testing the model lifecycle without weights."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from stt.audio import SAMPLE_RATE
+from stt.results import Segment, Transcription, TranscribeOptions
+from strategies.base import ASRStrategy
+
+
+class FakeStrategy(ASRStrategy):
+    loads: list[str] = []
+    fail_with: Exception | None = None
+    load_seconds = 0.0
+    multilingual = True
+
+    def __init__(self, spec, runtime) -> None:
+        super().__init__(spec, runtime)
+        self._loaded = False
+        self.calls: list[TranscribeOptions] = []
+        self._lock = threading.Lock()
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded
+
+    @property
+    def is_multilingual(self) -> bool:
+        return self.multilingual
+
+    def load(self) -> None:
+        time.sleep(self.load_seconds)
+        FakeStrategy.loads.append(self.spec.id)
+        if FakeStrategy.fail_with is not None:
+            raise FakeStrategy.fail_with
+        self._loaded = True
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription:
+        self.calls.append(options)
+        duration = len(audio) / SAMPLE_RATE
+        return Transcription(
+            text=f"{self.spec.id} heard {duration:.1f}s",
+            language=options.language,
+            duration=duration,
+            segments=[Segment(id=0, start=0.0, end=duration, text=f"{self.spec.id} heard {duration:.1f}s")],
+        )
+
+    def unload(self) -> None:
+        self._loaded = False

@@ -1,0 +1,106 @@
+"""Runs a real ``bentoml serve`` process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BENTOML = Path(sys.executable).parent / "bentoml"
+
+
+@dataclass
+class RunningServer:
+    url: str
+    tmp_dir: Path
+    log_path: Path
+    process: subprocess.Popen
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def leftover_files(self) -> list[Path]:
+        """Files under the server's TMPDIR, other than BentoML's own sockets."""
+        return sorted(p for p in self.tmp_dir.rglob("*") if p.is_file() and not p.is_socket())
+
+    def wait_for_leftovers(self, expected: list[Path], timeout_s: float = 5.0) -> list[Path]:
+        """Leftover files once the last request's clean-up ran (BentoML runs it just after responding)."""
+        deadline = time.monotonic() + timeout_s
+        while (files := self.leftover_files()) != expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return files
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_server(env: dict[str, str] | None = None, startup_timeout_s: float = 240) -> Iterator[RunningServer]:
+    port = free_port()
+    work_dir = Path(tempfile.mkdtemp(prefix="stt-e2e-"))
+    tmp_dir = work_dir / "tmp"
+    tmp_dir.mkdir()
+    log_path = work_dir / "server.log"
+    server_env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(work_dir / "hf-home"),
+        "BENTOML_HOME": str(work_dir / "bentoml-home"),
+        "TMPDIR": str(tmp_dir),
+        "BENTOML_DO_NOT_TRACK": "True",
+        **(env or {}),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BENTOML), "serve", "service:SpeechToText", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", tmp_dir, log_path, process)
+    try:
+        _wait_until_ready(server, startup_timeout_s)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _wait_until_ready(server: RunningServer, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {server.process.returncode}:\n{server.log()[-4000:]}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"server not ready after {timeout_s}s:\n{server.log()[-4000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -1,0 +1,166 @@
+"""Tests for the real-weight Whisper checkpoint builders in ``checkpoints.py``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from transformers import (
+    AutoModel,
+    AutoProcessor,
+    GenerationConfig,
+    WhisperConfig,
+    WhisperProcessor,
+    pipeline,
+)
+
+from tests.checkpoints import (
+    LITE_ASR_RANKS,
+    LOW_RANK_PROJECTIONS,
+    build_hf_whisper_checkpoint,
+    build_lite_asr_checkpoint,
+    ct2_tiny_en_dir,
+    read_ct2_model,
+    single_threaded_torch,
+)
+
+# ``jfk_audio`` (16 kHz mono float32, skipped when the corpus is absent) comes from conftest.py.
+JFK_PHRASE = "ask not what your country can do for you"
+
+
+def normalize(text: str) -> str:
+    """Lowercase, drop punctuation and collapse whitespace."""
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    with single_threaded_torch():
+        yield
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_hf_whisper_checkpoint(ct2_tiny_en_dir(), tmp_path_factory.mktemp("hf") / "whisper-tiny.en")
+
+
+@pytest.fixture(scope="module")
+def lite_dirs(hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("lite")
+    return build_lite_asr_checkpoint(hf_dir, root / "lite-whisper-tiny.en", root / "whisper-tiny.en-processor")
+
+
+def test_hf_checkpoint_config(hf_dir: Path) -> None:
+    config = WhisperConfig.from_pretrained(hf_dir)
+    assert (config.d_model, config.encoder_layers, config.decoder_layers) == (384, 4, 4)
+    assert (config.encoder_attention_heads, config.decoder_attention_heads) == (6, 6)
+    assert (config.num_mel_bins, config.vocab_size) == (80, 51864)
+    assert (config.max_source_positions, config.max_target_positions) == (1500, 448)
+
+    ct2_config = json.loads((ct2_tiny_en_dir() / "config.json").read_text())
+    gen = GenerationConfig.from_pretrained(hf_dir)
+    assert (gen.eos_token_id, gen.pad_token_id, gen.bos_token_id) == (50256, 50256, 50256)
+    assert (gen.decoder_start_token_id, gen.no_timestamps_token_id) == (50257, 50362)
+    assert gen.is_multilingual is False
+    assert gen.max_length == 448
+    assert gen.alignment_heads == ct2_config["alignment_heads"]
+    assert gen.suppress_tokens == ct2_config["suppress_ids"]
+    assert gen.begin_suppress_tokens == ct2_config["suppress_ids_begin"]
+
+
+def test_reader_dequantizes_int8_models(hf_dir: Path, tmp_path: Path) -> None:
+    import ctranslate2
+
+    int8_dir = tmp_path / "ct2-int8"
+    ctranslate2.converters.TransformersConverter(str(hf_dir)).convert(str(int8_dir), quantization="int8")
+    quantized = read_ct2_model(int8_dir / "model.bin").variables
+    reference = read_ct2_model(ct2_tiny_en_dir() / "model.bin").variables
+    for name in ("encoder/conv1/weight", "encoder/layer_0/self_attention/linear_0/weight", "decoder/embeddings/weight"):
+        ref = reference[name]
+        # Row-wise int8 quantization: error is at most half a step of that row's max / 127.
+        step = np.abs(ref.reshape(ref.shape[0], -1)).max(axis=1) / 127
+        error = np.abs(quantized[name] - ref).reshape(ref.shape[0], -1).max(axis=1)
+        assert quantized[name].dtype == np.float32
+        assert np.all(error <= 0.5 * step + 1e-6), name
+
+
+def test_hf_tokenizer_special_and_timestamp_tokens(hf_dir: Path) -> None:
+    tokenizer = WhisperProcessor.from_pretrained(hf_dir).tokenizer
+    assert len(tokenizer) == 51864
+    assert tokenizer.convert_tokens_to_ids(["<|0.00|>", "<|30.00|>"]) == [50363, 51863]
+
+    text_ids = tokenizer.encode(" Hello world.", add_special_tokens=False)
+    ids = [50257, 50362, *text_ids, 50363 + 50, 50256]
+    assert tokenizer.decode(ids, skip_special_tokens=True) == " Hello world."
+    assert tokenizer.decode(ids) == "<|startoftranscript|><|notimestamps|> Hello world.<|endoftext|>"
+    assert "<|1.00|>" in tokenizer.decode(ids, decode_with_timestamps=True)
+
+
+def test_lite_asr_checkpoint_layout(lite_dirs: tuple[Path, Path]) -> None:
+    model_dir, processor_dir = lite_dirs
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["model_type"] == "lite-whisper"
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_lite_whisper.LiteWhisperConfig",
+        "AutoModel": "modeling_lite_whisper.LiteWhisperForConditionalGeneration",
+    }
+    assert config["low_rank_config"] == [dict(r) for r in LITE_ASR_RANKS]
+    assert (model_dir / "configuration_lite_whisper.py").is_file()
+    assert (model_dir / "modeling_lite_whisper.py").is_file()
+    assert not (model_dir / "generation_config.json").exists()
+    assert (processor_dir / "generation_config.json").is_file()
+
+    with safe_open(model_dir / "model.safetensors", framework="pt") as weights:
+        keys = set(weights.keys())
+        for i, ranks in enumerate(LITE_ASR_RANKS):
+            for proj in LOW_RANK_PROJECTIONS:
+                prefix = f"model.encoder.layers.{i}.{proj}"
+                assert f"{prefix}.weight" not in keys
+                rank = ranks[proj.rsplit(".", 1)[-1]]
+                assert weights.get_slice(f"{prefix}.weight1").get_shape()[1] == rank
+                assert weights.get_slice(f"{prefix}.weight2").get_shape()[0] == rank
+
+
+def test_hf_pipeline_transcribes_english(hf_dir: Path, jfk_audio: np.ndarray) -> None:
+    asr = pipeline("automatic-speech-recognition", model=str(hf_dir), dtype=torch.float32)
+    result = asr({"raw": jfk_audio, "sampling_rate": 16000})
+    assert JFK_PHRASE in normalize(result["text"]), result["text"]
+
+    timed = asr({"raw": jfk_audio, "sampling_rate": 16000}, return_timestamps=True)
+    assert JFK_PHRASE in normalize(timed["text"]), timed["text"]
+    assert timed["chunks"] and all(0.0 <= c["timestamp"][0] <= 11.5 for c in timed["chunks"])
+
+
+@pytest.fixture(scope="module")
+def lite_model(lite_dirs: tuple[Path, Path]) -> torch.nn.Module:
+    model_dir, processor_dir = lite_dirs
+    model = AutoModel.from_pretrained(model_dir, trust_remote_code=True)
+    # As with real LiteASR, generation settings come from the processor repo, not the model repo.
+    model.generation_config = GenerationConfig.from_pretrained(processor_dir)
+    return model.eval()
+
+
+def test_lite_asr_transcribes_english(
+    lite_model: torch.nn.Module, lite_dirs: tuple[Path, Path], jfk_audio: np.ndarray
+) -> None:
+    assert type(lite_model).__name__ == "LiteWhisperForConditionalGeneration"
+    processor = AutoProcessor.from_pretrained(lite_dirs[1])
+    input_features = processor(jfk_audio, sampling_rate=16000, return_tensors="pt").input_features
+    with torch.inference_mode():
+        tokens = lite_model.generate(input_features)
+    text = processor.batch_decode(tokens, skip_special_tokens=True)[0]
+    assert JFK_PHRASE in normalize(text), text
+
+
+def test_lite_asr_generate_rejects_model_kwargs(lite_model: torch.nn.Module) -> None:
+    input_features = torch.zeros(1, 80, 3000)
+    with pytest.raises(TypeError, match="forced_decoder_ids"):
+        lite_model.generate(input_features, forced_decoder_ids=[[1, 50362]])
+    with pytest.raises(TypeError, match="language"):
+        lite_model.generate(input_features, language="en")

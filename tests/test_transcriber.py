@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stt.errors import InvalidRequestError, ModelNotFoundError
+from stt.model_files import HubAccess
+from stt.model_pool import ModelPool
+from stt.registry import ModelRegistry, ModelSpec
+from stt.results import TranscribeOptions
+from stt.transcriber import Transcriber
+from strategies.base import RuntimeContext
+from tests.audio_files import encode
+from tests.fakes import FakeStrategy
+
+
+@pytest.fixture
+def transcriber():
+    FakeStrategy.loads, FakeStrategy.fail_with, FakeStrategy.multilingual = [], None, True
+    registry = ModelRegistry(
+        [
+            ModelSpec(id="multi", engine="transformers", model="x"),
+            ModelSpec(id="pt-model", engine="transformers", model="y", language="pt"),
+        ]
+    )
+    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=FakeStrategy)
+    yield Transcriber(pool, default_model="multi")
+    FakeStrategy.multilingual = True
+
+
+@pytest.fixture
+def wav(tmp_path):
+    return encode(np.zeros(16_000 * 2, dtype=np.float32), 16_000, tmp_path / "silence.wav", "pcm_s16le")
+
+
+def _strategy(transcriber, model_id):
+    with transcriber.pool.use(model_id) as strategy:
+        return strategy
+
+
+def test_default_model_and_result_fields(transcriber, wav):
+    result = transcriber.transcribe_file(wav, None, TranscribeOptions())
+    assert result.model_id == "multi" and result.text == "multi heard 2.0s"
+    assert result.duration == pytest.approx(2.0, abs=0.01) and result.processing_time_s >= 0
+
+
+def test_language_is_normalized_and_registry_default_applies(transcriber, wav):
+    transcriber.transcribe_file(wav, "multi", TranscribeOptions(language="pt-BR"))
+    transcriber.transcribe_file(wav, "pt-model", TranscribeOptions())
+    assert _strategy(transcriber, "multi").calls[-1].language == "pt"
+    assert _strategy(transcriber, "pt-model").calls[-1].language == "pt"
+
+
+def test_english_only_models(transcriber, wav):
+    FakeStrategy.multilingual = False
+    with pytest.raises(InvalidRequestError) as info:
+        transcriber.transcribe_file(wav, "multi", TranscribeOptions(language="pt"))
+    assert info.value.param == "language"
+    transcriber.transcribe_file(wav, "multi", TranscribeOptions(task="translate"))
+    last = _strategy(transcriber, "multi").calls[-1]
+    assert (last.language, last.task) == ("en", "transcribe")
+
+
+def test_unknown_model_fails_before_decoding(transcriber, tmp_path):
+    not_audio = tmp_path / "x.wav"
+    not_audio.write_text("text")
+    with pytest.raises(ModelNotFoundError):
+        transcriber.transcribe_file(not_audio, "missing", TranscribeOptions())
+
+
+def test_memory_is_released_after_each_request_even_on_error(transcriber, wav, monkeypatch):
+    released = []
+    monkeypatch.setattr("stt.transcriber.release_memory", lambda: released.append(1))
+    transcriber.transcribe_file(wav, "multi", TranscribeOptions())
+    FakeStrategy.multilingual = False
+    with pytest.raises(InvalidRequestError):
+        transcriber.transcribe_file(wav, "multi", TranscribeOptions(language="de"))
+    assert len(released) == 2
