@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from stt.devices import Device
 from stt.model_files import HubAccess
 from stt.registry import ModelSpec
-from stt.results import Transcription, TranscribeOptions
+from stt.results import Segment, Transcription, TranscribeOptions
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class ASRStrategy(ABC):
 
     @abstractmethod
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription: ...
+
+    def stream(self, audio: np.ndarray, options: TranscribeOptions) -> Iterator[Segment]:
+        """Segments as they are decoded; engines that decode incrementally override this."""
+        yield from self.transcribe(audio, options).segments
 
     @abstractmethod
     def unload(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from faster_whisper import WhisperModel
 
@@ -45,10 +47,11 @@ class CTranslate2Strategy(ASRStrategy):
             use_auth_token=hub.token,
         )
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription:
+    def _decode(self, audio: np.ndarray, options: TranscribeOptions):
+        """faster-whisper's lazy segment generator (decoding happens as it is iterated) and its info."""
         assert self._model is not None, "transcribe() before load()"
         temperature = TEMPERATURE_FALLBACK if options.temperature in (None, 0.0) else options.temperature
-        segments_iter, info = self._model.transcribe(
+        return self._model.transcribe(
             audio,
             language=options.language,
             task=options.task,
@@ -57,6 +60,14 @@ class CTranslate2Strategy(ASRStrategy):
             temperature=temperature,
             beam_size=5,
         )
+
+    def stream(self, audio: np.ndarray, options: TranscribeOptions) -> Iterator[Segment]:
+        segments, _ = self._decode(audio, options)
+        for segment in segments:
+            yield _to_segment(segment, options.word_timestamps)
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription:
+        segments_iter, info = self._decode(audio, options)
         segments = [_to_segment(s, options.word_timestamps) for s in segments_iter]
         return Transcription(
             text="".join(s.text for s in segments).strip(),

@@ -51,6 +51,9 @@ class TransformersStrategy(ASRStrategy):
         processor_source = resolve_source(self.spec.processor) if self.spec.processor else source
         processor_hub = hub if processor_source == source else self.runtime.hub.from_pretrained_kwargs()
         self._processor = AutoProcessor.from_pretrained(processor_source, **processor_hub)
+        tokenizer = self._processor.tokenizer
+        if tokenizer.pad_token_id is None:  # batching chunks pads with it; Whisper pads with end-of-text
+            tokenizer.pad_token_id = model.generation_config.eos_token_id
         self._pipe = pipeline(
             "automatic-speech-recognition",
             model=model,

@@ -6,28 +6,36 @@ PyAV bundles FFmpeg, so decoding works on machines without a system ``ffmpeg``.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
 
-from .errors import InvalidRequestError, UnsupportedAudioError
+from .errors import InvalidRequestError, PayloadTooLargeError, UnsupportedAudioError
 
 SAMPLE_RATE = 16_000
 logger = logging.getLogger(__name__)
 
 
-def decode_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode the first audio stream of ``path`` to mono float32 samples at ``sample_rate``.
+AudioSource = str | Path | BinaryIO
+
+
+def decode_audio(
+    source: AudioSource, sample_rate: int = SAMPLE_RATE, max_duration_s: float | None = None
+) -> np.ndarray:
+    """Decode the first audio stream of a file path or a seekable binary file object to mono
+    float32 samples at ``sample_rate``.
 
     A file that is cut short or damaged part-way yields the part that decodes; a file with no
-    decodable audio at all raises :class:`UnsupportedAudioError`.
+    decodable audio at all raises :class:`UnsupportedAudioError`. Audio longer than
+    ``max_duration_s`` raises :class:`PayloadTooLargeError` as soon as decoding passes the limit.
     """
-    path = Path(path)
-    if path.stat().st_size == 0:
+    if _size(source) == 0:
         raise InvalidRequestError("The uploaded file is empty.", param="file", code="empty_file")
     try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
+        container = av.open(source if _is_file_object(source) else str(source), mode="r", metadata_errors="ignore")
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise UnsupportedAudioError(
             "The uploaded file is not audio in a format FFmpeg can read.", param="file"
@@ -35,21 +43,45 @@ def decode_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray
     with container:
         if not container.streams.audio:
             raise UnsupportedAudioError("The uploaded file has no audio stream.", param="file")
-        chunks = _decode_stream(container, sample_rate)
+        max_samples = int(max_duration_s * sample_rate) if max_duration_s else None
+        chunks = _decode_stream(container, sample_rate, max_samples)
     if not chunks:
         raise UnsupportedAudioError("No audio could be decoded from the uploaded file.", param="file")
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
-def _decode_stream(container: av.container.InputContainer, sample_rate: int) -> list[np.ndarray]:
+def _is_file_object(source: AudioSource) -> bool:
+    return hasattr(source, "read")
+
+
+def _size(source: AudioSource) -> int:
+    if not _is_file_object(source):
+        return os.stat(source).st_size
+    size = source.seek(0, os.SEEK_END)
+    source.seek(0)
+    return size
+
+
+def _decode_stream(
+    container: av.container.InputContainer, sample_rate: int, max_samples: int | None
+) -> list[np.ndarray]:
     stream = container.streams.audio[0]
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
     chunks: list[np.ndarray] = []
     decoded_any = False
+    total = 0
     try:
         for frame in container.decode(stream):
             decoded_any = True
-            chunks.extend(_to_array(out) for out in resampler.resample(frame))
+            for out in resampler.resample(frame):
+                chunks.append(_to_array(out))
+                total += len(chunks[-1])
+            if max_samples is not None and total > max_samples:
+                raise PayloadTooLargeError(
+                    f"The audio is longer than the limit of {max_samples / sample_rate:g} seconds.",
+                    param="file",
+                    code="audio_too_long",
+                )
     except (av.FFmpegError, ValueError) as exc:
         if not decoded_any:
             raise UnsupportedAudioError(

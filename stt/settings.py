@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     hf_cache_dir: Path | None = Field(
         None, description="Hugging Face cache directory; unset means the library default (HF_HOME)."
     )
+    max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest accepted upload (413 beyond).")
+    max_audio_duration_s: float = Field(4 * 3600, gt=0, description="Longest accepted audio (413 beyond).")
     model_load_retry_s: float = Field(
         30.0, ge=0, description="After a failed load, answer 503 at once for this long before trying again."
     )

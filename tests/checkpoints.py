@@ -326,6 +326,7 @@ def _whisper_tokenizer(ct2_dir: Path) -> WhisperTokenizerFast:
         unk_token="<|endoftext|>",
         bos_token="<|endoftext|>",
         eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",  # as in openai/whisper-* repos; the pipeline needs it to batch
         extra_special_tokens=[tok for tok in specials if tok != "<|endoftext|>"],
     )
 

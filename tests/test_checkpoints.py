@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,20 +22,15 @@ from transformers import (
 from tests.checkpoints import (
     LITE_ASR_RANKS,
     LOW_RANK_PROJECTIONS,
-    build_hf_whisper_checkpoint,
-    build_lite_asr_checkpoint,
     ct2_tiny_en_dir,
     read_ct2_model,
     single_threaded_torch,
 )
 
-# ``jfk_audio`` (16 kHz mono float32, skipped when the corpus is absent) comes from conftest.py.
-JFK_PHRASE = "ask not what your country can do for you"
+from bench.corpus import normalize
+from tests.conftest import JFK_PHRASE
 
-
-def normalize(text: str) -> str:
-    """Lowercase, drop punctuation and collapse whitespace."""
-    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+# ``jfk_audio`` comes from conftest.py, as do the checkpoints built once per session.
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -46,14 +40,13 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_hf_whisper_checkpoint(ct2_tiny_en_dir(), tmp_path_factory.mktemp("hf") / "whisper-tiny.en")
+def hf_dir(hf_tiny_en_dir: Path) -> Path:
+    return hf_tiny_en_dir
 
 
 @pytest.fixture(scope="module")
-def lite_dirs(hf_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("lite")
-    return build_lite_asr_checkpoint(hf_dir, root / "lite-whisper-tiny.en", root / "whisper-tiny.en-processor")
+def lite_dirs(lite_asr_dirs: tuple[Path, Path]) -> tuple[Path, Path]:
+    return lite_asr_dirs
 
 
 def test_hf_checkpoint_config(hf_dir: Path) -> None:

@@ -11,21 +11,8 @@ from bench.corpus import normalize, word_error_rate
 from stt.audio import decode_audio
 from tests.audio_files import encode
 from tests.conftest import JFK_PHRASE
-from tests.server import running_server
 
 MAX_WER_GAP = 0.02
-
-
-@pytest.fixture(scope="module")
-def server(corpus_dir):
-    with running_server() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    with httpx.Client(base_url=server.url, timeout=300) as http:
-        yield http
 
 
 def _transcribe(client: httpx.Client, path: Path, **fields) -> httpx.Response:
@@ -148,3 +135,28 @@ def test_bentoml_sync_client_with_a_path(server, upload_files):
     with bentoml.SyncHTTPClient(server.url, timeout=300) as http:
         result = http.transcribe(file=upload_files["flac"], model_id="tiny-en", word_timestamps=False)
     assert JFK_PHRASE in normalize(result["text"])
+
+
+@pytest.mark.parametrize("model_id", ["tiny-en-hf", "lite-tiny"])
+def test_other_engines_serve_through_the_same_endpoint(client, upload_files, model_id):
+    response = _transcribe(client, upload_files["ogg"], model_id=model_id, language="en")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_id"] == model_id and JFK_PHRASE in normalize(body["text"])
+    assert body["segments"] and body["segments"][-1]["end"] <= body["duration"] + 0.05
+
+
+def test_oversized_upload_is_refused_from_its_declared_length(server):
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(server.url)
+    request = (
+        "POST /transcribe HTTP/1.1\r\nHost: localhost\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 2000000000\r\n\r\n"
+    ).encode()
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(request + b"--x\r\n")  # a few bytes of a 2 GB body that never comes
+        reply = sock.recv(65536).decode(errors="replace")
+    assert reply.startswith("HTTP/1.1 413")
+    assert '"code": "payload_too_large"' in reply or '"code":"payload_too_large"' in reply

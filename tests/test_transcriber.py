@@ -39,14 +39,14 @@ def _strategy(transcriber, model_id):
 
 
 def test_default_model_and_result_fields(transcriber, wav):
-    result = transcriber.transcribe_file(wav, None, TranscribeOptions())
+    result = transcriber.transcribe(wav, None, TranscribeOptions())
     assert result.model_id == "multi" and result.text == "multi heard 2.0s"
     assert result.duration == pytest.approx(2.0, abs=0.01) and result.processing_time_s >= 0
 
 
 def test_language_is_normalized_and_registry_default_applies(transcriber, wav):
-    transcriber.transcribe_file(wav, "multi", TranscribeOptions(language="pt-BR"))
-    transcriber.transcribe_file(wav, "pt-model", TranscribeOptions())
+    transcriber.transcribe(wav, "multi", TranscribeOptions(language="pt-BR"))
+    transcriber.transcribe(wav, "pt-model", TranscribeOptions())
     assert _strategy(transcriber, "multi").calls[-1].language == "pt"
     assert _strategy(transcriber, "pt-model").calls[-1].language == "pt"
 
@@ -54,9 +54,9 @@ def test_language_is_normalized_and_registry_default_applies(transcriber, wav):
 def test_english_only_models(transcriber, wav):
     FakeStrategy.multilingual = False
     with pytest.raises(InvalidRequestError) as info:
-        transcriber.transcribe_file(wav, "multi", TranscribeOptions(language="pt"))
+        transcriber.transcribe(wav, "multi", TranscribeOptions(language="pt"))
     assert info.value.param == "language"
-    transcriber.transcribe_file(wav, "multi", TranscribeOptions(task="translate"))
+    transcriber.transcribe(wav, "multi", TranscribeOptions(task="translate"))
     last = _strategy(transcriber, "multi").calls[-1]
     assert (last.language, last.task) == ("en", "transcribe")
 
@@ -65,14 +65,14 @@ def test_unknown_model_fails_before_decoding(transcriber, tmp_path):
     not_audio = tmp_path / "x.wav"
     not_audio.write_text("text")
     with pytest.raises(ModelNotFoundError):
-        transcriber.transcribe_file(not_audio, "missing", TranscribeOptions())
+        transcriber.transcribe(not_audio, "missing", TranscribeOptions())
 
 
 def test_memory_is_released_after_each_request_even_on_error(transcriber, wav, monkeypatch):
     released = []
     monkeypatch.setattr("stt.transcriber.release_memory", lambda: released.append(1))
-    transcriber.transcribe_file(wav, "multi", TranscribeOptions())
+    transcriber.transcribe(wav, "multi", TranscribeOptions())
     FakeStrategy.multilingual = False
     with pytest.raises(InvalidRequestError):
-        transcriber.transcribe_file(wav, "multi", TranscribeOptions(language="de"))
+        transcriber.transcribe(wav, "multi", TranscribeOptions(language="de"))
     assert len(released) == 2

@@ -1,0 +1,83 @@
+"""Renders a transcription in the OpenAI audio API's response formats."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+import srt
+import webvtt
+from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+from .results import Segment, Task, Transcription
+
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json")
+TimestampGranularity = Literal["segment", "word"]
+
+MEDIA_TYPES = {
+    "json": "application/json",
+    "verbose_json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}
+
+
+def to_json(result: Transcription) -> dict[str, Any]:
+    return {"text": result.text}
+
+
+def to_text(result: Transcription) -> str:
+    return result.text + "\n"
+
+
+def _cues(result: Transcription) -> list[Segment]:
+    return [s for s in result.segments if s.text.strip()]
+
+
+def to_srt(result: Transcription) -> str:
+    subtitles = [
+        srt.Subtitle(index=i, start=timedelta(seconds=s.start), end=timedelta(seconds=s.end), content=s.text.strip())
+        for i, s in enumerate(_cues(result), start=1)
+    ]
+    return srt.compose(subtitles, reindex=False)
+
+
+def _vtt_timestamp(seconds: float) -> str:
+    return srt.timedelta_to_srt_timestamp(timedelta(seconds=seconds)).replace(",", ".")
+
+
+def to_vtt(result: Transcription) -> str:
+    captions = [
+        webvtt.Caption(start=_vtt_timestamp(s.start), end=_vtt_timestamp(s.end), text=s.text.strip())
+        for s in _cues(result)
+    ]
+    return webvtt.WebVTT(captions=captions).content
+
+
+def language_name(code: str | None) -> str | None:
+    """OpenAI's verbose_json names the language in full ("english")."""
+    return LANGUAGES.get(code, code) if code else code
+
+
+def to_verbose_json(result: Transcription, task: Task, granularities: set[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task": task,
+        "language": language_name(result.language),
+        "duration": result.duration,
+        "text": result.text,
+    }
+    if "segment" in granularities or not granularities:
+        body["segments"] = [s.model_dump(exclude={"words"}) for s in result.segments]
+    if "word" in granularities:
+        body["words"] = [w.model_dump(exclude={"probability"}) for s in result.segments for w in s.words]
+    return body
+
+
+def render(result: Transcription, response_format: str, task: Task, granularities: set[str]) -> str | dict[str, Any]:
+    if response_format == "json":
+        return to_json(result)
+    if response_format == "verbose_json":
+        return to_verbose_json(result, task, granularities)
+    return {"text": to_text, "srt": to_srt, "vtt": to_vtt}[response_format](result)

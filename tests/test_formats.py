@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import srt
+import webvtt
+
+from stt.formats import render, to_srt, to_verbose_json, to_vtt
+from stt.results import Segment, Transcription, Word
+
+
+def _result() -> Transcription:
+    return Transcription(
+        text="Hello there. General Kenobi.",
+        language="en",
+        duration=4.5,
+        segments=[
+            Segment(id=0, start=0.0, end=1.25, text=" Hello there.", tokens=[1, 2], avg_logprob=-0.2,
+                    words=[Word(start=0.0, end=0.5, word=" Hello"), Word(start=0.6, end=1.2, word=" there.")]),
+            Segment(id=1, start=1.5, end=4.5, text=" General Kenobi.", words=[Word(start=1.5, end=2.0, word=" General")]),
+            Segment(id=2, start=4.5, end=4.5, text=" "),
+        ],
+    )
+
+
+def test_srt_has_numbered_cues_with_comma_timestamps():
+    text = to_srt(_result())
+    assert text.startswith("1\n00:00:00,000 --> 00:00:01,250\nHello there.\n\n2\n00:00:01,500 --> 00:00:04,500\n")
+    cues = list(srt.parse(text))
+    assert [c.index for c in cues] == [1, 2] and cues[1].content == "General Kenobi."
+
+
+def test_vtt_has_header_and_dot_timestamps(tmp_path):
+    text = to_vtt(_result())
+    assert text.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.250\nHello there.\n")
+    path = tmp_path / "out.vtt"
+    path.write_text(text)
+    captions = webvtt.read(str(path)).captions
+    assert [c.start for c in captions] == ["00:00:00.000", "00:00:01.500"]
+
+
+def test_verbose_json_shape():
+    body = to_verbose_json(_result(), "transcribe", {"segment", "word"})
+    assert body["language"] == "english" and body["duration"] == 4.5 and body["task"] == "transcribe"
+    assert set(body["segments"][0]) == {
+        "id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"
+    }
+    assert body["words"] == [
+        {"start": 0.0, "end": 0.5, "word": " Hello"},
+        {"start": 0.6, "end": 1.2, "word": " there."},
+        {"start": 1.5, "end": 2.0, "word": " General"},
+    ]
+    words_only = to_verbose_json(_result(), "transcribe", {"word"})
+    assert "segments" not in words_only and "words" in words_only
+    assert "words" not in to_verbose_json(_result(), "translate", set())
+
+
+def test_render_dispatch():
+    result = _result()
+    assert render(result, "json", "transcribe", set()) == {"text": "Hello there. General Kenobi."}
+    assert render(result, "text", "transcribe", set()) == "Hello there. General Kenobi.\n"
