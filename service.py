@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 import anyio
 import bentoml
-from starlette.responses import JSONResponse
 
-from stt.devices import resolve_device
+from stt import request_log
+from stt.auth import ApiKeyMiddleware
+from stt.bootstrap import build_transcriber, models_to_preload
 from stt.error_middleware import OpenAIErrorMiddleware
-from stt.errors import APIError
-from stt.model_files import HubAccess
-from stt.model_pool import ModelPool
+from stt.errors import APIError, error_response
 from stt.openai_api import app as openai_app
-from stt.registry import ModelRegistry
 from stt.results import Task, TranscribeOptions, TranscriptionResponse
 from stt.settings import get_settings
-from stt.transcriber import Transcriber
 from stt.upload_limit import UploadLimitMiddleware
-from strategies.base import RuntimeContext
+from stt.uploads import UploadPath
 
 logger = logging.getLogger("stt.service")
-
-
-def error_response(exc: APIError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=int(exc.status))
 
 
 @bentoml.service(
@@ -40,27 +32,27 @@ def error_response(exc: APIError) -> JSONResponse:
 class SpeechToText:
     def __init__(self) -> None:
         settings = get_settings()
-        registry = ModelRegistry.from_file(settings.registry_path)
-        registry.get(settings.default_model)  # fail fast on a default that is not registered
-        runtime = RuntimeContext(
-            device=resolve_device(settings.device),
-            hub=HubAccess(token=settings.hf_token_value, cache_dir=settings.hf_cache_dir),
-            cpu_threads=settings.cpu_thread_count,
-        )
-        self.pool = ModelPool(registry, runtime, load_retry_after_s=settings.model_load_retry_s)
-        self.transcriber = Transcriber(self.pool, settings.default_model, settings.max_audio_duration_s)
+        request_log.configure(settings.log_level)
+        self.transcriber = build_transcriber(settings)
+        self.pool = self.transcriber.pool
         openai_app.state.transcriber = self.transcriber
-        to_preload = [spec.id for spec in registry if spec.preload or spec.id == settings.default_model]
+        openai_app.state.admin_api = settings.admin_api
+        # Preload in the background so /livez answers at once while /readyz stays 503 until models are in memory.
+        to_preload = models_to_preload(self.transcriber)
         threading.Thread(target=self.pool.preload, args=(to_preload,), name="preload", daemon=True).start()
-        logger.info("serving on %s; preloading %s", runtime.device, ", ".join(to_preload))
+        logger.info("serving on %s; preloading %s", self.pool.runtime.device, ", ".join(to_preload))
 
     def __is_ready__(self) -> bool:
         return self.pool.preloaded.is_set()
 
+    @bentoml.on_shutdown
+    def _unload_models(self) -> None:
+        self.pool.close()
+
     @bentoml.api(route="/transcribe")
     async def transcribe(
         self,
-        file: Path,
+        file: UploadPath,
         model_id: str | None = None,
         language: str | None = None,
         task: Task = "transcribe",
@@ -74,5 +66,7 @@ class SpeechToText:
             return error_response(exc)
 
 
-SpeechToText.add_asgi_middleware(OpenAIErrorMiddleware)
+# Listed outermost first: keys are checked before a byte of the body is read, then its size.
+SpeechToText.add_asgi_middleware(ApiKeyMiddleware, keys=get_settings().api_key_list)
 SpeechToText.add_asgi_middleware(UploadLimitMiddleware, max_bytes=get_settings().max_upload_bytes)
+SpeechToText.add_asgi_middleware(OpenAIErrorMiddleware)

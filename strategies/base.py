@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stt.devices import Device
-from stt.model_files import HubAccess
+from stt.model_files import HubAccess, estimate_weight_bytes
 from stt.registry import ModelSpec
 from stt.results import Segment, Transcription, TranscribeOptions
 
@@ -44,6 +44,10 @@ class ASRStrategy(ABC):
 
     @abstractmethod
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription: ...
+
+    def memory_bytes(self) -> int:
+        """Memory the weights take once loaded; engines that can measure it override this estimate."""
+        return estimate_weight_bytes(self.spec.model, self.spec.revision, self.runtime.hub)
 
     def stream(self, audio: np.ndarray, options: TranscribeOptions) -> Iterator[Segment]:
         """Segments as they are decoded; engines that decode incrementally override this."""

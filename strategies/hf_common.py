@@ -55,3 +55,9 @@ def _segment_of(index: int, words: list[Word]) -> Segment:
         text="".join(w.word for w in words),
         words=list(words),
     )
+
+
+def module_bytes(module: torch.nn.Module) -> int:
+    """Bytes held by a module's parameters and buffers."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)

@@ -19,7 +19,7 @@ from stt.model_files import resolve_source
 from stt.results import Segment, Transcription, TranscribeOptions
 
 from .base import ASRStrategy
-from .hf_common import language_and_task, torch_dtype
+from .hf_common import language_and_task, module_bytes, torch_dtype
 
 DEFAULT_PROCESSOR = "openai/whisper-large-v3"
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
@@ -56,6 +56,9 @@ class RemoteCodeStrategy(ASRStrategy):
         self._generation_config = GenerationConfig.from_pretrained(processor_source, **hub)
         self._generation_config.return_timestamps = True
         self._model = model.to(self.runtime.device).eval()
+
+    def memory_bytes(self) -> int:
+        return module_bytes(self._model) if self._model is not None else super().memory_bytes()
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription:
         assert self._model is not None, "transcribe() before load()"

@@ -13,7 +13,7 @@ from stt.model_files import resolve_source
 from stt.results import Segment, Transcription, TranscribeOptions, Word
 
 from .base import ASRStrategy
-from .hf_common import language_and_task, segments_from_words, torch_dtype
+from .hf_common import language_and_task, module_bytes, segments_from_words, torch_dtype
 
 CHUNK_LENGTH_S = 30
 PIPELINE_BATCH_SIZE = 8
@@ -62,6 +62,9 @@ class TransformersStrategy(ASRStrategy):
             dtype=dtype,
             device=self.runtime.device,
         )
+
+    def memory_bytes(self) -> int:
+        return module_bytes(self._pipe.model) if self._pipe is not None else super().memory_bytes()
 
     def _generate_kwargs(self, options: TranscribeOptions) -> dict[str, Any]:
         kwargs: dict[str, Any] = language_and_task(options, self.is_multilingual)

@@ -45,9 +45,17 @@ def decode_audio(
             raise UnsupportedAudioError("The uploaded file has no audio stream.", param="file")
         max_samples = int(max_duration_s * sample_rate) if max_duration_s else None
         chunks = _decode_stream(container, sample_rate, max_samples)
-    if not chunks:
-        raise UnsupportedAudioError("No audio could be decoded from the uploaded file.", param="file")
+    if not chunks:  # a valid container whose audio stream holds no samples
+        return np.zeros(0, dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS
+
+
+def is_silent(audio: np.ndarray) -> bool:
+    """No samples, or nothing louder than -60 dBFS: Whisper would only hallucinate words here."""
+    return audio.size == 0 or float(np.abs(audio).max()) < SILENCE_PEAK
 
 
 def _is_file_object(source: AudioSource) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
 
@@ -30,8 +32,10 @@ def _cuda_available() -> bool:
 
 
 def release_memory() -> None:
-    """Return freed memory after a request or an unload: collect garbage, then empty the CUDA cache."""
+    """Return freed memory after a request or an unload: collect garbage, hand the C heap's free pages
+    back to the OS, then empty the CUDA cache."""
     gc.collect()
+    _trim_c_heap()
     try:
         import torch
     except ImportError:
@@ -39,3 +43,33 @@ def release_memory() -> None:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()
         torch.cuda.ipc_collect()
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def _trim_c_heap() -> None:
+    # Audio buffers of varying sizes fragment glibc's heap; without a trim, freed pages stay resident.
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def memory_budget_bytes(budget: float, device: Device) -> int:
+    """A budget given as a fraction (<= 1) of the device's memory, or as bytes (> 1)."""
+    if budget > 1:
+        return int(budget)
+    if device == "cuda":
+        import torch
+
+        total = torch.cuda.get_device_properties(0).total_memory
+    else:
+        import psutil
+
+        total = psutil.virtual_memory().total
+    return int(budget * total)

@@ -48,10 +48,29 @@ class UnsupportedAudioError(APIError):
     code = "unsupported_audio"
 
 
+class ModelBusyError(APIError):
+    status = HTTPStatus.CONFLICT
+    error_type = "invalid_request_error"
+    code = "model_busy"
+
+
+class RateLimitedError(APIError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
 class ModelUnavailableError(APIError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     error_type = "server_error"
     code = "model_unavailable"
+
+
+def error_response(exc: APIError):
+    """The HTTP response for an :class:`APIError`."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(exc.body(), status_code=int(exc.status))
 
 
 def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -11,8 +12,9 @@ from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
 from .results import Segment, Task, Transcription
 
-ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json", "jsonl"]
 RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json")
+DIARIZED_FORMATS = frozenset({"diarized_json", "jsonl"})
 TimestampGranularity = Literal["segment", "word"]
 
 MEDIA_TYPES = {
@@ -21,6 +23,8 @@ MEDIA_TYPES = {
     "text": "text/plain; charset=utf-8",
     "srt": "application/x-subrip; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
+    "diarized_json": "application/json",
+    "jsonl": "application/jsonl",
 }
 
 
@@ -69,10 +73,57 @@ def to_verbose_json(result: Transcription, task: Task, granularities: set[str]) 
         "text": result.text,
     }
     if "segment" in granularities or not granularities:
-        body["segments"] = [s.model_dump(exclude={"words"}) for s in result.segments]
+        body["segments"] = [s.model_dump(exclude={"words", "speaker"}) for s in result.segments]
     if "word" in granularities:
-        body["words"] = [w.model_dump(exclude={"probability"}) for s in result.segments for w in s.words]
+        body["words"] = [w.model_dump(exclude={"probability", "speaker"}) for s in result.segments for w in s.words]
     return body
+
+
+def openai_speaker_label(speaker: str | None, order: dict[str, str]) -> str:
+    """OpenAI labels speakers A, B, ... in order of first appearance."""
+    key = speaker or "unknown"
+    if key not in order:
+        index = len(order)
+        order[key] = chr(ord("A") + index) if index < 26 else f"S{index + 1}"
+    return order[key]
+
+
+def to_diarized_json(result: Transcription) -> dict[str, Any]:
+    labels: dict[str, str] = {}
+    segments = [
+        {
+            "id": f"seg_{i:03d}",
+            "type": "transcript.text.segment",
+            "start": s.start,
+            "end": s.end,
+            "speaker": openai_speaker_label(s.speaker, labels),
+            "text": s.text.strip(),
+        }
+        for i, s in enumerate(_cues(result))
+    ]
+    return {
+        "task": "transcribe",
+        "duration": result.duration,
+        "text": result.text,
+        "segments": segments,
+        "usage": {"type": "duration", "seconds": result.duration},
+    }
+
+
+def speaker_turns(result: Transcription) -> list[dict[str, Any]]:
+    """Consecutive segments of one speaker merged into turns: ``{"speaker", "start", "end", "text"}``."""
+    turns: list[dict[str, Any]] = []
+    for segment in _cues(result):
+        if turns and turns[-1]["speaker"] == segment.speaker:
+            turns[-1]["end"] = segment.end
+            turns[-1]["text"] += " " + segment.text.strip()
+        else:
+            turns.append({"speaker": segment.speaker, "start": segment.start, "end": segment.end, "text": segment.text.strip()})
+    return turns
+
+
+def to_jsonl(result: Transcription) -> str:
+    return "".join(json.dumps(turn, ensure_ascii=False) + "\n" for turn in speaker_turns(result))
 
 
 def render(result: Transcription, response_format: str, task: Task, granularities: set[str]) -> str | dict[str, Any]:
@@ -80,4 +131,6 @@ def render(result: Transcription, response_format: str, task: Task, granularitie
         return to_json(result)
     if response_format == "verbose_json":
         return to_verbose_json(result, task, granularities)
-    return {"text": to_text, "srt": to_srt, "vtt": to_vtt}[response_format](result)
+    if response_format == "diarized_json":
+        return to_diarized_json(result)
+    return {"text": to_text, "srt": to_srt, "vtt": to_vtt, "jsonl": to_jsonl}[response_format](result)

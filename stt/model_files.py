@@ -49,3 +49,29 @@ def resolve_source(source: str) -> str:
     """A local directory as a string when there is one, else the Hub repo id unchanged."""
     local = local_model_path(source)
     return str(local) if local is not None else source
+
+
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.onnx")
+
+
+def weight_files_bytes(directory: Path) -> int:
+    """Size of the largest family of weight files in a model directory (repos often ship several formats)."""
+    sizes = [sum(p.stat().st_size for p in directory.rglob(pattern) if p.is_file()) for pattern in _WEIGHT_PATTERNS]
+    return max(sizes, default=0)
+
+
+def estimate_weight_bytes(source: str, revision: str | None, hub: HubAccess) -> int:
+    """Bytes of weights on disk for a model, looking in the Hugging Face cache for repo ids; 0 when unknown."""
+    local = local_model_path(source)
+    if local is None:
+        from huggingface_hub import snapshot_download
+
+        try:
+            local = Path(
+                snapshot_download(
+                    source, revision=revision, cache_dir=hub.cache_dir, token=hub.token, local_files_only=True
+                )
+            )
+        except Exception:  # not cached: the load will say why
+            return 0
+    return weight_files_bytes(local)

@@ -1,4 +1,16 @@
-"""Loaded models: preloading, load on first use (once, however many requests ask), and unloading."""
+"""Resident models under a memory budget, shared safely by concurrent requests.
+
+- Models load on first use (or at startup when preloaded), once, however many requests ask at once.
+- Several models stay resident while they fit the budget; when a new one would not fit, the least
+  recently used idle model is unloaded. Preloaded models are pinned unless the operator says otherwise.
+- A request holds a lease on its model from admission to the end of inference: a leased model is
+  never unloaded. Each model runs a bounded number of inferences at once; requests beyond its
+  queue limit are refused with 429 instead of piling up.
+- Models idle longer than the TTL are unloaded by a background reaper.
+
+Evictions and unloads happen under the pool lock and only touch unleased models; loads run outside it,
+with the bytes they will take reserved against the budget so that concurrent loads do not overshoot it.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +18,59 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from strategies.base import ASRStrategy, RuntimeContext
 from strategies.factory import create_strategy
 
+from . import metrics
 from .devices import release_memory
-from .errors import ModelUnavailableError
+from .errors import ModelUnavailableError, RateLimitedError
 from .registry import ModelRegistry, ModelSpec
 
 logger = logging.getLogger(__name__)
 StrategyFactory = Callable[[ModelSpec, RuntimeContext], ASRStrategy]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    memory_budget_bytes: int | None = None
+    """None: no budget, every model stays resident."""
+    idle_ttl_s: float = -1
+    """Unload models idle this long; negative: never."""
+    max_inflight_per_model: int = 1
+    max_queued_per_model: int = 32
+    pin_preloaded: bool = True
+    load_retry_after_s: float = 30.0
 
 
 @dataclass
 class _Slot:
     strategy: ASRStrategy
+    inflight: threading.BoundedSemaphore
+    executor: ThreadPoolExecutor
+    """The model's own inference threads: stable threads keep per-thread allocator caches from piling up."""
     load_lock: threading.Lock = field(default_factory=threading.Lock)
-    # Engines are not safe to call from several threads at once; one inference per model at a time.
-    inference_lock: threading.Lock = field(default_factory=threading.Lock)
+    leases: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    pinned: bool = False
+    resident_bytes: int = 0
+    reserved_bytes: int = 0
     failure: ModelUnavailableError | None = None
     failed_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelState:
+    id: str
+    loaded: bool
+    pinned: bool
+    leases: int
+    resident_bytes: int
 
 
 class ModelPool:
@@ -36,85 +79,218 @@ class ModelPool:
         registry: ModelRegistry,
         runtime: RuntimeContext,
         factory: StrategyFactory = create_strategy,
-        load_retry_after_s: float = 30.0,
+        limits: PoolLimits = PoolLimits(),
     ) -> None:
         self.registry = registry
-        self.load_retry_after_s = load_retry_after_s
         self.runtime = runtime
+        self.limits = limits
         self._factory = factory
         self._slots: dict[str, _Slot] = {}
-        self._slots_lock = threading.Lock()
+        self._lock = threading.Lock()
         self.preloaded = threading.Event()
+        self._stop = threading.Event()
+        if limits.idle_ttl_s >= 0:
+            threading.Thread(target=self._reap_idle_forever, name="model-reaper", daemon=True).start()
+
+    # ------------------------------------------------------------------ public
 
     def preload(self, model_ids: Iterable[str]) -> None:
         """Load each model now; a failure is logged and that model answers 503 until it loads."""
         try:
             for model_id in model_ids:
                 try:
-                    self._ensure_loaded(model_id)
+                    self.load(model_id, pin=self.limits.pin_preloaded)
                 except ModelUnavailableError as exc:
                     logger.error("preloading %s failed: %s", model_id, exc.message)
         finally:
             self.preloaded.set()
 
+    def load(self, model_id: str, pin: bool = False) -> None:
+        with self.use(model_id, infer=False) as _:
+            if pin:
+                with self._lock:
+                    self._slots[model_id].pinned = True
+
     @contextmanager
-    def use(self, model_id: str) -> Iterator[ASRStrategy]:
-        """The loaded strategy for ``model_id``, held exclusively for one inference."""
-        slot = self._ensure_loaded(model_id)
-        with slot.inference_lock:
-            yield slot.strategy
+    def use(self, model_id: str, infer: bool = True) -> Iterator[ASRStrategy]:
+        """Lease ``model_id``, loading it if needed, and hold one of its inference places."""
+        slot = self._lease(self.registry.get(model_id))
+        try:
+            self._ensure_loaded(slot)
+            if not infer:
+                yield slot.strategy
+                return
+            with slot.inflight:
+                yield slot.strategy
+        finally:
+            with self._lock:
+                slot.leases -= 1
+                slot.last_used = time.monotonic()
+
+    def run(self, model_id: str, work: Callable[[ASRStrategy], T]) -> T:
+        """Run ``work(strategy)`` on the model's own inference threads, holding a lease and a place."""
+        with self.use(model_id) as strategy:
+            return self._slots[model_id].executor.submit(work, strategy).result()
+
+    def unload(self, model_id: str, reason: str = "admin") -> bool:
+        """Unload an idle model now (pinned or not). False when it is not loaded or is in use."""
+        self.registry.get(model_id)
+        with self._lock:
+            slot = self._slots.get(model_id)
+            if slot is None or not slot.strategy.is_loaded or slot.leases:
+                return False
+            self._unload_locked(model_id, slot, reason)
+        release_memory()
+        return True
+
+    def states(self) -> list[ModelState]:
+        with self._lock:
+            return [
+                ModelState(mid, s.strategy.is_loaded, s.pinned, s.leases, s.resident_bytes)
+                for mid, s in self._slots.items()
+            ]
 
     def loaded_ids(self) -> list[str]:
-        with self._slots_lock:
-            return [model_id for model_id, slot in self._slots.items() if slot.strategy.is_loaded]
+        return [state.id for state in self.states() if state.loaded]
 
-    def unload(self, model_id: str) -> None:
-        with self._slots_lock:
-            slot = self._slots.pop(model_id, None)
-        if slot is None:
-            return
-        with slot.inference_lock, slot.load_lock:
-            slot.strategy.unload()
-        release_memory()
-        logger.info("unloaded %s", model_id)
+    def resident_bytes(self) -> int:
+        with self._lock:
+            return self._used_bytes_locked()
 
     def close(self) -> None:
-        for model_id in list(self._slots):
-            self.unload(model_id)
+        self._stop.set()
+        with self._lock:
+            for model_id, slot in self._slots.items():
+                slot.executor.shutdown(wait=False, cancel_futures=True)
+                if slot.strategy.is_loaded:
+                    self._unload_locked(model_id, slot, "shutdown")
+        release_memory()
 
-    def _slot(self, spec: ModelSpec) -> _Slot:
-        with self._slots_lock:
+    # ------------------------------------------------------------------ leases and loading
+
+    def _lease(self, spec: ModelSpec) -> _Slot:
+        with self._lock:
             slot = self._slots.get(spec.id)
             if slot is None:
-                slot = self._slots[spec.id] = _Slot(self._factory(spec, self.runtime))
+                workers = self.limits.max_inflight_per_model
+                slot = _Slot(
+                    self._factory(spec, self.runtime),
+                    threading.BoundedSemaphore(workers),
+                    ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"infer-{spec.id}"),
+                )
+                self._slots[spec.id] = slot
+            capacity = self.limits.max_inflight_per_model + self.limits.max_queued_per_model
+            if slot.leases >= capacity:
+                raise RateLimitedError(
+                    f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again shortly.",
+                    param="model",
+                )
+            slot.leases += 1
             return slot
 
-    def _ensure_loaded(self, model_id: str) -> _Slot:
-        spec = self.registry.get(model_id)
-        slot = self._slot(spec)
+    def _ensure_loaded(self, slot: _Slot) -> None:
+        # A leased model that is loaded stays loaded: evictions only take unleased ones.
         if slot.strategy.is_loaded:
-            return slot
+            return
+        model_id = slot.strategy.spec.id
         with slot.load_lock:
-            if not slot.strategy.is_loaded:
-                # A model that just failed (say, weights missing offline) fails fast instead of retrying the Hub.
-                if slot.failure is not None and time.monotonic() - slot.failed_at < self.load_retry_after_s:
-                    raise ModelUnavailableError(slot.failure.message, param="model")
-                started = time.perf_counter()
-                try:
-                    slot.strategy.load()
-                except Exception as exc:
-                    slot.strategy.unload()
-                    release_memory()
-                    logger.warning("loading %s failed: %s", model_id, exc)
-                    slot.failure = ModelUnavailableError(
-                        f"The model {model_id!r} is registered but could not be loaded: {_reason(exc)}",
-                        param="model",
-                    )
-                    slot.failed_at = time.monotonic()
-                    raise slot.failure from exc
-                slot.failure = None
-                logger.info("loaded %s (%s) in %.1fs", model_id, spec.engine, time.perf_counter() - started)
-        return slot
+            if slot.strategy.is_loaded:
+                return
+            if slot.failure is not None and time.monotonic() - slot.failed_at < self.limits.load_retry_after_s:
+                raise ModelUnavailableError(slot.failure.message, param="model")
+            self._reserve(model_id, slot)
+            started = time.perf_counter()
+            try:
+                slot.strategy.load()
+            except Exception as exc:
+                slot.strategy.unload()
+                with self._lock:
+                    slot.reserved_bytes = 0
+                release_memory()
+                logger.warning("loading %s failed: %s", model_id, exc)
+                slot.failure = ModelUnavailableError(
+                    f"The model {model_id!r} is registered but could not be loaded: {_reason(exc)}", param="model"
+                )
+                slot.failed_at = time.monotonic()
+                raise slot.failure from exc
+            seconds = time.perf_counter() - started
+            slot.failure = None
+            measured = slot.strategy.memory_bytes()
+            with self._lock:
+                slot.reserved_bytes = 0
+                slot.resident_bytes = measured
+            metrics.MODEL_LOADS.labels(model=model_id).inc()
+            metrics.MODEL_LOAD_SECONDS.labels(model=model_id).observe(seconds)
+            metrics.RESIDENT_BYTES.labels(model=model_id).set(measured)
+            logger.info("loaded %s in %.1fs (%.0f MiB)", model_id, seconds, measured / 2**20)
+
+    def _reserve(self, model_id: str, slot: _Slot) -> None:
+        """Set aside the model's estimated bytes, evicting idle models (least recently used first) to fit."""
+        needed = slot.strategy.memory_bytes()
+        evicted = False
+        with self._lock:
+            budget = self.limits.memory_budget_bytes
+            if budget is not None:
+                while self._used_bytes_locked() + needed > budget:
+                    victim = self._eviction_candidate_locked()
+                    if victim is None:
+                        raise ModelUnavailableError(
+                            f"The model {model_id!r} ({needed / 2**20:.0f} MiB) does not fit in the memory budget "
+                            f"({budget / 2**20:.0f} MiB, {self._used_bytes_locked() / 2**20:.0f} MiB held by models "
+                            "in use or pinned); try again when they are idle.",
+                            param="model",
+                        )
+                    self._unload_locked(victim, self._slots[victim], "evicted")
+                    evicted = True
+            slot.reserved_bytes = needed
+        if evicted:
+            release_memory()
+
+    def _eviction_candidate_locked(self) -> str | None:
+        idle = [
+            (slot.last_used, model_id)
+            for model_id, slot in self._slots.items()
+            if slot.strategy.is_loaded and not slot.leases and not slot.pinned
+        ]
+        return min(idle)[1] if idle else None
+
+    def _used_bytes_locked(self) -> int:
+        return sum(s.resident_bytes + s.reserved_bytes for s in self._slots.values())
+
+    def _unload_locked(self, model_id: str, slot: _Slot, reason: str) -> None:
+        slot.strategy.unload()
+        slot.resident_bytes = 0
+        slot.pinned = False
+        metrics.MODEL_UNLOADS.labels(model=model_id, reason=reason).inc()
+        metrics.RESIDENT_BYTES.labels(model=model_id).set(0)
+        logger.info("unloaded %s (%s)", model_id, reason)
+
+    # ------------------------------------------------------------------ idle reaper
+
+    def reap_idle(self) -> list[str]:
+        """Unload unpinned models idle longer than the TTL; returns their ids."""
+        if self.limits.idle_ttl_s < 0:
+            return []
+        now = time.monotonic()
+        with self._lock:
+            expired = [
+                model_id
+                for model_id, slot in self._slots.items()
+                if slot.strategy.is_loaded
+                and not slot.leases
+                and not slot.pinned
+                and now - slot.last_used > self.limits.idle_ttl_s
+            ]
+            for model_id in expired:
+                self._unload_locked(model_id, self._slots[model_id], "idle")
+        if expired:
+            release_memory()
+        return expired
+
+    def _reap_idle_forever(self) -> None:
+        interval = min(max(self.limits.idle_ttl_s / 2, 0.5), 30.0)
+        while not self._stop.wait(interval):
+            self.reap_idle()
 
 
 def _reason(exc: Exception) -> str:

@@ -16,7 +16,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import APIError, InvalidRequestError, ModelNotFoundError, error_body
+from .errors import (
+    APIError,
+    InvalidRequestError,
+    ModelBusyError,
+    ModelNotFoundError,
+    error_body,
+    error_response,
+)
 from .formats import MEDIA_TYPES, RESPONSE_FORMATS, render
 from .results import Task, TranscribeOptions
 from .streaming import iterate_in_thread
@@ -35,7 +42,7 @@ def _transcriber(request: Request) -> Transcriber:
 
 @app.exception_handler(APIError)
 async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=int(exc.status))
+    return error_response(exc)
 
 
 @app.exception_handler(RequestValidationError)
@@ -173,6 +180,7 @@ async def create_translation(
 
 def _model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = None) -> dict[str, Any]:
     spec = transcriber.registry.get(model_id)
+    state = next((s for s in transcriber.pool.states() if s.id == spec.id), None)
     return {
         "id": shown_id or spec.id,
         "object": "model",
@@ -180,8 +188,11 @@ def _model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = 
         "owned_by": "speech-to-text",
         "engine": spec.engine,
         "language": spec.language,
-        "loaded": spec.id in transcriber.pool.loaded_ids(),
         "default": spec.id == transcriber.default_model,
+        "loaded": bool(state and state.loaded),
+        "pinned": bool(state and state.pinned),
+        "in_use": state.leases if state else 0,
+        "resident_bytes": state.resident_bytes if state else 0,
     }
 
 
@@ -201,4 +212,31 @@ async def retrieve_model(request: Request, model_id: str) -> dict[str, Any]:
             f"The model {model_id!r} does not exist. Valid models: {', '.join(transcriber.registry.ids())}.",
             param="model",
         )
+    return _model_card(transcriber, model_id)
+
+
+def _admin_transcriber(request: Request, model_id: str) -> Transcriber:
+    if not request.app.state.admin_api:
+        raise StarletteHTTPException(status_code=404, detail="Not Found")
+    transcriber = _transcriber(request)
+    transcriber.registry.get(model_id)  # only registry models; the API never creates or changes one
+    return transcriber
+
+
+@app.post("/admin/models/{model_id}/load")
+async def admin_load(request: Request, model_id: str, pin: bool = False) -> dict[str, Any]:
+    """Operator-only (STT_ADMIN_API): load a registry model now, optionally pinned."""
+    transcriber = _admin_transcriber(request, model_id)
+    await anyio.to_thread.run_sync(lambda: transcriber.pool.load(model_id, pin=pin))
+    return _model_card(transcriber, model_id)
+
+
+@app.post("/admin/models/{model_id}/unload")
+async def admin_unload(request: Request, model_id: str) -> dict[str, Any]:
+    """Operator-only (STT_ADMIN_API): unload an idle model now."""
+    transcriber = _admin_transcriber(request, model_id)
+    if not await anyio.to_thread.run_sync(transcriber.pool.unload, model_id):
+        state = _model_card(transcriber, model_id)
+        if state["loaded"]:
+            raise ModelBusyError(f"The model {model_id!r} is in use; try again when its requests finish.", param="model")
     return _model_card(transcriber, model_id)

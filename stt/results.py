@@ -25,6 +25,7 @@ class Word(BaseModel):
     end: float
     word: str
     probability: float | None = None
+    speaker: str | None = None
 
 
 class Segment(BaseModel):
@@ -39,6 +40,7 @@ class Segment(BaseModel):
     compression_ratio: float | None = None
     no_speech_prob: float | None = None
     words: list[Word] = Field(default_factory=list)
+    speaker: str | None = None
 
 
 class Transcription(BaseModel):

@@ -34,6 +34,22 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest accepted upload (413 beyond).")
     max_audio_duration_s: float = Field(4 * 3600, gt=0, description="Longest accepted audio (413 beyond).")
+    gpu_memory_budget: float = Field(
+        0.9, gt=0, description="GPU memory models may hold: a fraction of the device's (<= 1) or bytes (> 1)."
+    )
+    cpu_memory_budget: float = Field(
+        0.5, gt=0, description="RAM models may hold when running on CPU: a fraction of RAM (<= 1) or bytes (> 1)."
+    )
+    model_idle_ttl_s: float = Field(-1, description="Unload models idle this long (seconds); -1 never.")
+    max_inflight_per_model: int = Field(1, ge=1, description="Inferences one model runs at once.")
+    max_queued_per_model: int = Field(32, ge=0, description="Requests that may wait for a model; 429 beyond.")
+    pin_preloaded: bool = Field(True, description="Preloaded models are never evicted or reaped.")
+    api_keys: SecretStr | None = Field(
+        None, description="Comma-separated API keys; when set, every route but health checks needs one."
+    )
+    admin_api: bool = Field(False, description="Enable /v1/admin/models/{id}/load and /unload.")
+    log_level: str = Field("INFO", description="Level of the service's own logs.")
+    log_transcripts: bool = Field(False, description="Debug only: put transcripts in the request log lines.")
     model_load_retry_s: float = Field(
         30.0, ge=0, description="After a failed load, answer 503 at once for this long before trying again."
     )
@@ -43,6 +59,12 @@ class Settings(BaseSettings):
     def cpu_thread_count(self) -> int:
         # CTranslate2's own default (4) oversubscribes small machines.
         return self.cpu_threads or len(os.sched_getaffinity(0))
+
+    @property
+    def api_key_list(self) -> list[str]:
+        if self.api_keys is None:
+            return []
+        return [key.strip() for key in self.api_keys.get_secret_value().split(",") if key.strip()]
 
     @property
     def hf_token_value(self) -> str | None:

@@ -4,50 +4,84 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from strategies.base import ASRStrategy
 
-from .audio import AudioSource, decode_audio
+from .audio import SAMPLE_RATE, AudioSource, decode_audio, is_silent
 from .devices import release_memory
-from .errors import InvalidRequestError
+from . import metrics
+from .errors import APIError, InvalidRequestError
 from .languages import normalize_language
 from .model_pool import ModelPool
 from .registry import ModelSpec
-from .results import Segment, TranscribeOptions, TranscriptionResponse
+from .request_log import log_request
+from .results import Segment, Transcription, TranscribeOptions, TranscriptionResponse
 
 
 class Transcriber:
-    def __init__(self, pool: ModelPool, default_model: str, max_audio_duration_s: float | None = None) -> None:
+    def __init__(
+        self,
+        pool: ModelPool,
+        default_model: str,
+        max_audio_duration_s: float | None = None,
+        log_transcripts: bool = False,
+    ) -> None:
         self.pool = pool
         self.registry = pool.registry
         self.default_model = default_model
         self.max_audio_duration_s = max_audio_duration_s
+        self.log_transcripts = log_transcripts
 
     def transcribe(self, source: AudioSource, model_id: str | None, options: TranscribeOptions) -> TranscriptionResponse:
-        spec, options, audio = self._prepare(source, model_id, options)
-        started = time.perf_counter()
-        try:
-            with self.pool.use(spec.id) as strategy:
-                result = strategy.transcribe(audio, _fit_to_model(options, strategy, spec))
-        finally:
-            del audio
-            release_memory()
-        return TranscriptionResponse(
-            **result.model_dump(), model_id=spec.id, processing_time_s=round(time.perf_counter() - started, 4)
-        )
+        with self._metered(model_id) as meter:
+            spec, options, audio = self._prepare(source, model_id, options)
+            started = time.perf_counter()
+            try:
+                if is_silent(audio):
+                    result = _empty_result(audio, options)
+                else:
+                    result = self.pool.run(
+                        spec.id, lambda strategy: strategy.transcribe(audio, _fit_to_model(options, strategy, spec))
+                    )
+            finally:
+                del audio
+                release_memory()
+            processing_s = time.perf_counter() - started
+            meter.done(result.duration, processing_s, result.text if self.log_transcripts else None)
+        return TranscriptionResponse(**result.model_dump(), model_id=spec.id, processing_time_s=round(processing_s, 4))
 
     def stream(self, source: AudioSource, model_id: str | None, options: TranscribeOptions) -> Iterator[Segment]:
         """Segments as the engine decodes them. Errors in the request surface at the first ``next()``."""
-        spec, options, audio = self._prepare(source, model_id, options)
+        with self._metered(model_id) as meter:
+            spec, options, audio = self._prepare(source, model_id, options)
+            started = time.perf_counter()
+            duration = len(audio) / SAMPLE_RATE
+            try:
+                if not is_silent(audio):
+                    with self.pool.use(spec.id) as strategy:
+                        yield from strategy.stream(audio, _fit_to_model(options, strategy, spec))
+            finally:
+                del audio
+                release_memory()
+            meter.done(duration, time.perf_counter() - started)
+
+    @contextmanager
+    def _metered(self, model_id: str | None) -> Iterator[_Meter]:
+        """Metrics and the request log line for one request, successful or not."""
+        requested = model_id or self.default_model
+        meter = _Meter(requested if requested in self.registry else "unknown")
         try:
-            with self.pool.use(spec.id) as strategy:
-                yield from strategy.stream(audio, _fit_to_model(options, strategy, spec))
-        finally:
-            del audio
-            release_memory()
+            yield meter
+        except APIError as exc:
+            meter.failed(int(exc.status), exc.code or exc.error_type)
+            raise
+        except Exception:
+            meter.failed(500, "internal_error")
+            raise
 
     def _prepare(
         self, source: AudioSource, model_id: str | None, options: TranscribeOptions
@@ -55,6 +89,23 @@ class Transcriber:
         spec = self.registry.get(model_id or self.default_model)
         options = replace(options, language=normalize_language(options.language) or spec.language)
         return spec, options, decode_audio(source, max_duration_s=self.max_audio_duration_s)
+
+
+@dataclass
+class _Meter:
+    model: str
+
+    def done(self, audio_seconds: float, processing_seconds: float, text: str | None = None) -> None:
+        metrics.record_success(self.model, audio_seconds, processing_seconds)
+        log_request(model=self.model, status=200, audio_s=audio_seconds, processing_s=processing_seconds, text=text)
+
+    def failed(self, status: int, code: str) -> None:
+        metrics.record_error(self.model, code)
+        log_request(model=self.model, status=status, error_code=code)
+
+
+def _empty_result(audio: np.ndarray, options: TranscribeOptions) -> Transcription:
+    return Transcription(text="", language=options.language, duration=len(audio) / SAMPLE_RATE, segments=[])
 
 
 def _fit_to_model(options: TranscribeOptions, strategy: ASRStrategy, spec: ModelSpec) -> TranscribeOptions:

@@ -93,7 +93,7 @@ def e2e_registry(tmp_path_factory, hf_tiny_en_dir: Path, lite_asr_dirs: tuple[Pa
 @pytest.fixture(scope="session")
 def server(corpus_dir: Path, e2e_registry: Path):
     """One real ``bentoml serve`` process shared by the end-to-end tests."""
-    with running_server({"STT_REGISTRY_PATH": str(e2e_registry)}) as running:
+    with running_server({"STT_REGISTRY_PATH": str(e2e_registry), "STT_ADMIN_API": "true"}) as running:
         yield running
 
 

@@ -14,9 +14,13 @@ from strategies.base import ASRStrategy
 
 class FakeStrategy(ASRStrategy):
     loads: list[str] = []
+    unloads: list[str] = []
     fail_with: Exception | None = None
     load_seconds = 0.0
     multilingual = True
+    size_bytes = 100
+    gate: threading.Event | None = None
+    """When set, transcribe() waits for it: a request that stays in flight."""
 
     def __init__(self, spec, runtime) -> None:
         super().__init__(spec, runtime)
@@ -39,8 +43,13 @@ class FakeStrategy(ASRStrategy):
             raise FakeStrategy.fail_with
         self._loaded = True
 
+    def memory_bytes(self) -> int:
+        return self.size_bytes
+
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription:
         self.calls.append(options)
+        if FakeStrategy.gate is not None:
+            assert FakeStrategy.gate.wait(10), "test gate never opened"
         duration = len(audio) / SAMPLE_RATE
         return Transcription(
             text=f"{self.spec.id} heard {duration:.1f}s",
@@ -50,4 +59,6 @@ class FakeStrategy(ASRStrategy):
         )
 
     def unload(self) -> None:
+        if self._loaded:
+            FakeStrategy.unloads.append(self.spec.id)
         self._loaded = False

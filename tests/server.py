@@ -42,6 +42,18 @@ class RunningServer:
         return files
 
 
+def metric_total(metrics_text: str, sample_name: str, **labels: str) -> float:
+    """Sum of the Prometheus samples called ``sample_name`` whose labels include ``labels``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == sample_name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stt.audio import SAMPLE_RATE, decode_audio
+from stt.audio import SAMPLE_RATE, decode_audio, is_silent
 from stt.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedAudioError
 from tests.audio_files import encode
 
@@ -107,3 +107,22 @@ def test_file_objects_decode_like_paths(jfk_path: Path):
     empty = io.BytesIO(b"")
     with pytest.raises(InvalidRequestError):
         decode_audio(empty)
+
+
+def test_a_valid_file_with_zero_samples_decodes_to_nothing(tmp_path: Path):
+    import wave
+
+    path = tmp_path / "zero.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(b"")
+    audio = decode_audio(path)
+    assert audio.size == 0 and is_silent(audio)
+
+
+def test_silence_detection(jfk_audio):
+    assert is_silent(np.zeros(16_000, dtype=np.float32))
+    assert is_silent(np.full(16_000, 1e-4, dtype=np.float32))
+    assert not is_silent(jfk_audio)

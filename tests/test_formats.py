@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
+
 import srt
 import webvtt
 
-from stt.formats import render, to_srt, to_verbose_json, to_vtt
+from stt.formats import render, to_diarized_json, to_jsonl, to_srt, to_verbose_json, to_vtt
 from stt.results import Segment, Transcription, Word
 
 
@@ -57,3 +59,41 @@ def test_render_dispatch():
     result = _result()
     assert render(result, "json", "transcribe", set()) == {"text": "Hello there. General Kenobi."}
     assert render(result, "text", "transcribe", set()) == "Hello there. General Kenobi.\n"
+
+
+def _diarized() -> Transcription:
+    return Transcription(
+        text="Hi. Hello. How are you?",
+        language="en",
+        duration=6.0,
+        segments=[
+            Segment(id=0, start=0.0, end=1.0, text=" Hi.", speaker="SPEAKER_00"),
+            Segment(id=1, start=1.2, end=2.0, text=" Hello.", speaker="SPEAKER_01"),
+            Segment(id=2, start=2.5, end=4.0, text=" How are", speaker="SPEAKER_00"),
+            Segment(id=3, start=4.0, end=6.0, text=" you?", speaker="SPEAKER_00"),
+        ],
+    )
+
+
+def test_diarized_json_follows_openai_shape():
+    body = to_diarized_json(_diarized())
+    assert body["task"] == "transcribe" and body["duration"] == 6.0 and body["text"] == "Hi. Hello. How are you?"
+    assert body["usage"] == {"type": "duration", "seconds": 6.0}
+    assert [s["speaker"] for s in body["segments"]] == ["A", "B", "A", "A"]
+    assert body["segments"][1] == {
+        "id": "seg_001", "type": "transcript.text.segment", "start": 1.2, "end": 2.0, "speaker": "B", "text": "Hello."
+    }
+
+
+def test_jsonl_merges_consecutive_turns_of_one_speaker():
+    lines = [json.loads(line) for line in to_jsonl(_diarized()).splitlines()]
+    assert lines == [
+        {"speaker": "SPEAKER_00", "start": 0.0, "end": 1.0, "text": "Hi."},
+        {"speaker": "SPEAKER_01", "start": 1.2, "end": 2.0, "text": "Hello."},
+        {"speaker": "SPEAKER_00", "start": 2.5, "end": 6.0, "text": "How are you?"},
+    ]
+
+
+def test_verbose_json_keeps_openai_keys_when_speakers_are_known():
+    body = to_verbose_json(_diarized(), "transcribe", {"segment"})
+    assert "speaker" not in body["segments"][0]

@@ -30,7 +30,16 @@ def transcriber():
 
 @pytest.fixture
 def wav(tmp_path):
-    return encode(np.zeros(16_000 * 2, dtype=np.float32), 16_000, tmp_path / "silence.wav", "pcm_s16le")
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(16_000 * 2) / 16_000)
+    return encode(tone.astype(np.float32), 16_000, tmp_path / "tone.wav", "pcm_s16le")
+
+
+def test_silence_is_empty_text_without_running_the_model(transcriber, tmp_path):
+    silence = encode(np.zeros(16_000 * 3, dtype=np.float32), 16_000, tmp_path / "silence.wav", "pcm_s16le")
+    result = transcriber.transcribe(silence, "multi", TranscribeOptions())
+    assert result.text == "" and result.segments == [] and result.duration == pytest.approx(3.0, abs=0.01)
+    assert FakeStrategy.loads == []
+    assert list(transcriber.stream(silence, "multi", TranscribeOptions())) == []
 
 
 def _strategy(transcriber, model_id):
