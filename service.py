@@ -12,6 +12,7 @@ from stt import request_log
 from stt.auth import ApiKeyMiddleware
 from stt.bootstrap import build_transcriber, models_to_preload
 from stt.error_middleware import OpenAIErrorMiddleware
+from stt.diarize import DiarizeOptions
 from stt.errors import APIError, error_response
 from stt.openai_api import app as openai_app
 from stt.results import Task, TranscribeOptions, TranscriptionResponse
@@ -57,11 +58,17 @@ class SpeechToText:
         language: str | None = None,
         task: Task = "transcribe",
         word_timestamps: bool = False,
+        diarize: bool = False,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> TranscriptionResponse:
-        """Transcribe (or translate to English) an audio file with a registry model."""
+        """Transcribe (or translate to English) an audio file with a registry model; with ``diarize``,
+        label each segment and word with its speaker."""
         options = TranscribeOptions(language=language, task=task, word_timestamps=word_timestamps)
         try:
-            return await anyio.to_thread.run_sync(self.transcriber.transcribe, file, model_id, options)
+            speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers) if diarize else None
+            return await anyio.to_thread.run_sync(self.transcriber.transcribe, file, model_id, options, speakers)
         except APIError as exc:
             return error_response(exc)
 

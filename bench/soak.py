@@ -4,8 +4,8 @@
 
 Starts a real ``bentoml serve`` with a registry of two models (the embedded tiny.en in int8 and a second
 copy of it in float32, or ``--models`` of your own registry), sends N requests alternating between them,
-and every 100 requests reports the server's resident memory (process tree RSS; GPU memory when there is
-one). Acceptance: memory growth under 5% from request 100 to N, exactly one load per model when the
+in waves of 100, reporting the server's resident memory (process tree RSS; GPU memory when there is one)
+between waves, when no request is in flight. Acceptance: memory growth under 5% from request 100 to N, exactly one load per model when the
 budget fits both, no temp file left behind.
 """
 
@@ -62,7 +62,7 @@ def gpu_used_bytes() -> int | None:
         return None
 
 
-def run(server: RunningServer, models: list[str], requests: int, concurrency: int, files: list[Path]) -> int:
+def run(server: RunningServer, models: list[str], requests: int, concurrency: int, files: list[Path], every: int) -> int:
     plan = list(zip(range(requests), itertools.cycle(models), itertools.cycle(files)))
     samples: list[tuple[int, int, int | None]] = []
     failures = 0
@@ -74,28 +74,31 @@ def run(server: RunningServer, models: list[str], requests: int, concurrency: in
             with path.open("rb") as f:
                 return http.post("/transcribe", files={"file": (path.name, f)}, data={"model_id": model}).status_code
 
+        # Requests go in waves of `every` at full concurrency; memory is sampled between waves, when no request
+        # is in flight, so every sample is taken in the same state (in-flight buffers would add noise).
         with ThreadPoolExecutor(concurrency) as pool:
-            for done, status in enumerate(pool.map(send, plan), start=1):
-                failures += status != 200
-                if done % 100 == 0 or done == requests:
-                    samples.append((done, tree_rss_bytes(server.process.pid), gpu_used_bytes()))
-                    rss_mib = samples[-1][1] / 2**20
-                    gpu = f", GPU {samples[-1][2] / 2**20:.0f} MiB" if samples[-1][2] is not None else ""
-                    print(f"request {done:5d}: RSS {rss_mib:7.1f} MiB{gpu}, failures {failures}", flush=True)
+            for wave_start in range(0, requests, every):
+                statuses = list(pool.map(send, plan[wave_start : wave_start + every]))
+                failures += sum(status != 200 for status in statuses)
+                done = wave_start + len(statuses)
+                samples.append((done, tree_rss_bytes(server.process.pid), gpu_used_bytes()))
+                rss_mib = samples[-1][1] / 2**20
+                gpu = f", GPU {samples[-1][2] / 2**20:.0f} MiB" if samples[-1][2] is not None else ""
+                print(f"request {done:5d}: RSS {rss_mib:7.1f} MiB{gpu}, failures {failures}", flush=True)
         metrics = http.get("/metrics").text
     elapsed = time.monotonic() - started
 
     loads = {m: metric_total(metrics, "stt_model_loads_total", model=m) for m in models}
     leftovers = server.wait_for_leftovers([])
-    reference = next((rss for n, rss, _ in samples if n >= 100), samples[0][1])
+    reference = samples[0][1]  # after the first wave: warm-up done
     growth = (samples[-1][1] - reference) / reference
-    gpu_ref = next((g for n, _, g in samples if n >= 100 and g is not None), None)
+    gpu_ref = samples[0][2]
     gpu_growth = (samples[-1][2] - gpu_ref) / gpu_ref if gpu_ref else None
 
     print(f"\n{requests} requests, concurrency {concurrency}, models {', '.join(models)}: {elapsed:.0f} s")
-    print(f"RSS growth from request 100 to {requests}: {growth * 100:+.2f}% (limit {MAX_GROWTH * 100:.0f}%)")
+    print(f"RSS growth from request {samples[0][0]} to {requests}: {growth * 100:+.2f}% (limit {MAX_GROWTH * 100:.0f}%)")
     if gpu_growth is not None:
-        print(f"GPU memory growth from request 100 to {requests}: {gpu_growth * 100:+.2f}%")
+        print(f"GPU memory growth from request {samples[0][0]} to {requests}: {gpu_growth * 100:+.2f}%")
     print(f"loads per model: {loads}")
     print(f"failed requests: {failures}; leftover temp files: {len(leftovers)}")
     checks = {
@@ -113,6 +116,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--every", type=int, default=100, help="requests between memory samples")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated registry ids")
     parser.add_argument("--registry", type=Path, help="registry file (default: shipped one plus tiny-en-fp32)")
     args = parser.parse_args()
@@ -124,7 +128,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         registry = args.registry or soak_registry(Path(tmp))
         with running_server({"STT_REGISTRY_PATH": str(registry)}) as server:
-            return run(server, args.models.split(","), args.requests, args.concurrency, files)
+            return run(server, args.models.split(","), args.requests, args.concurrency, files, args.every)
 
 
 if __name__ == "__main__":

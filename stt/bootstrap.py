@@ -5,6 +5,7 @@ from __future__ import annotations
 from strategies.base import RuntimeContext
 
 from .devices import memory_budget_bytes, resolve_device
+from .diarize import build_runner
 from .model_files import HubAccess
 from .model_pool import ModelPool, PoolLimits
 from .registry import ModelRegistry
@@ -29,11 +30,13 @@ def build_transcriber(settings: Settings) -> Transcriber:
         pin_preloaded=settings.pin_preloaded,
         load_retry_after_s=settings.model_load_retry_s,
     )
+    diarizer = build_runner(settings.diarization_engine, settings.pyannote_model, runtime.hub, runtime.device)
     return Transcriber(
         ModelPool(registry, runtime, limits=limits),
         settings.default_model,
         settings.max_audio_duration_s,
         settings.log_transcripts,
+        diarizer=diarizer,
     )
 
 

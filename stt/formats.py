@@ -8,12 +8,14 @@ from typing import Any, Literal
 
 import srt
 import webvtt
+
+from diarization.assign import speaker_turns_with_text
 from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
 from .results import Segment, Task, Transcription
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json", "jsonl"]
-RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json")
+RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json", "jsonl")
 DIARIZED_FORMATS = frozenset({"diarized_json", "jsonl"})
 TimestampGranularity = Literal["segment", "word"]
 
@@ -110,20 +112,9 @@ def to_diarized_json(result: Transcription) -> dict[str, Any]:
     }
 
 
-def speaker_turns(result: Transcription) -> list[dict[str, Any]]:
-    """Consecutive segments of one speaker merged into turns: ``{"speaker", "start", "end", "text"}``."""
-    turns: list[dict[str, Any]] = []
-    for segment in _cues(result):
-        if turns and turns[-1]["speaker"] == segment.speaker:
-            turns[-1]["end"] = segment.end
-            turns[-1]["text"] += " " + segment.text.strip()
-        else:
-            turns.append({"speaker": segment.speaker, "start": segment.start, "end": segment.end, "text": segment.text.strip()})
-    return turns
-
-
 def to_jsonl(result: Transcription) -> str:
-    return "".join(json.dumps(turn, ensure_ascii=False) + "\n" for turn in speaker_turns(result))
+    """One ``{"speaker", "start", "end", "text"}`` line per speaker turn."""
+    return "".join(json.dumps(turn, ensure_ascii=False) + "\n" for turn in speaker_turns_with_text(_cues(result)))
 
 
 def render(result: Transcription, response_format: str, task: Task, granularities: set[str]) -> str | dict[str, Any]:

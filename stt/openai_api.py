@@ -24,7 +24,8 @@ from .errors import (
     error_body,
     error_response,
 )
-from .formats import MEDIA_TYPES, RESPONSE_FORMATS, render
+from .diarize import DiarizeOptions
+from .formats import DIARIZED_FORMATS, MEDIA_TYPES, RESPONSE_FORMATS, render
 from .results import Task, TranscribeOptions
 from .streaming import iterate_in_thread
 from .transcriber import Transcriber
@@ -100,8 +101,9 @@ async def _respond(
     options: TranscribeOptions,
     response_format: str,
     granularities: set[str],
+    speakers: DiarizeOptions | None = None,
 ) -> Response:
-    result = await anyio.to_thread.run_sync(transcriber.transcribe, file.file, model_id, options)
+    result = await anyio.to_thread.run_sync(transcriber.transcribe, file.file, model_id, options, speakers)
     body = render(result, response_format, options.task, granularities)
     if isinstance(body, dict):
         return JSONResponse(body)
@@ -144,11 +146,23 @@ async def create_transcription(
     temperature: Annotated[float, Form()] = 0.0,
     timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
     stream: Annotated[bool, Form()] = False,
+    chunking_strategy: Annotated[str | None, Form()] = None,
+    num_speakers: Annotated[int | None, Form()] = None,
+    min_speakers: Annotated[int | None, Form()] = None,
+    max_speakers: Annotated[int | None, Form()] = None,
 ) -> Response:
+    """OpenAI's transcription route. ``diarized_json`` (and the ``jsonl`` extension: one speaker turn per
+    line) label speakers; ``num_speakers``/``min_speakers``/``max_speakers`` are extensions that guide it.
+    ``chunking_strategy`` is accepted for compatibility; long audio is always handled."""
     transcriber = _transcriber(request)
     _check_common(response_format, temperature)
     granularities = _granularities(timestamp_granularities, response_format)
     model_id = resolve_model(transcriber, model)
+    speakers = None
+    if response_format in DIARIZED_FORMATS:
+        speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers)
+        if stream:
+            raise InvalidRequestError("stream=true cannot be combined with a diarized response.", param="stream")
     options = TranscribeOptions(
         language=language,
         task="transcribe",
@@ -158,7 +172,7 @@ async def create_transcription(
     )
     if stream:
         return await _stream(transcriber, file, model_id, options)
-    return await _respond(transcriber, file, model_id, options, response_format, granularities)
+    return await _respond(transcriber, file, model_id, options, response_format, granularities, speakers)
 
 
 @app.post("/audio/translations")
@@ -172,6 +186,8 @@ async def create_translation(
 ) -> Response:
     transcriber = _transcriber(request)
     _check_common(response_format, temperature)
+    if response_format in DIARIZED_FORMATS:
+        raise InvalidRequestError("Diarized responses are only available for transcriptions.", param="response_format")
     model_id = resolve_model(transcriber, model)
     task: Task = "translate"
     options = TranscribeOptions(task=task, initial_prompt=prompt or None, temperature=temperature)

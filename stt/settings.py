@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         None, description="Comma-separated API keys; when set, every route but health checks needs one."
     )
     admin_api: bool = Field(False, description="Enable /v1/admin/models/{id}/load and /unload.")
+    diarization_engine: Literal["embedded", "pyannote", "none"] = Field(
+        "embedded", description="Speaker diarization: the offline embedded engine, pyannote, or off."
+    )
+    pyannote_model: str = Field(
+        "pyannote/speaker-diarization-3.1", description="pyannote pipeline repo (from the HF cache, with HF_TOKEN)."
+    )
     log_level: str = Field("INFO", description="Level of the service's own logs.")
     log_transcripts: bool = Field(False, description="Debug only: put transcripts in the request log lines.")
     model_load_retry_s: float = Field(

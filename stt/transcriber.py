@@ -13,6 +13,7 @@ from strategies.base import ASRStrategy
 
 from .audio import SAMPLE_RATE, AudioSource, decode_audio, is_silent
 from .devices import release_memory
+from .diarize import DiarizationRunner, DiarizeOptions, attribute_speakers
 from . import metrics
 from .errors import APIError, InvalidRequestError
 from .languages import normalize_language
@@ -29,15 +30,29 @@ class Transcriber:
         default_model: str,
         max_audio_duration_s: float | None = None,
         log_transcripts: bool = False,
+        diarizer: DiarizationRunner | None = None,
     ) -> None:
         self.pool = pool
         self.registry = pool.registry
         self.default_model = default_model
         self.max_audio_duration_s = max_audio_duration_s
         self.log_transcripts = log_transcripts
+        self.diarizer = diarizer
 
-    def transcribe(self, source: AudioSource, model_id: str | None, options: TranscribeOptions) -> TranscriptionResponse:
+    def transcribe(
+        self,
+        source: AudioSource,
+        model_id: str | None,
+        options: TranscribeOptions,
+        diarize: DiarizeOptions | None = None,
+    ) -> TranscriptionResponse:
+        """Transcribe; with ``diarize``, also attribute each segment and word to a speaker."""
         with self._metered(model_id) as meter:
+            if diarize is not None and self.diarizer is None:
+                raise InvalidRequestError("Speaker diarization is switched off on this server.", param="diarize")
+            keep_words = options.word_timestamps
+            if diarize is not None:
+                options = replace(options, word_timestamps=True)  # speakers are assigned word by word
             spec, options, audio = self._prepare(source, model_id, options)
             started = time.perf_counter()
             try:
@@ -47,6 +62,9 @@ class Transcriber:
                     result = self.pool.run(
                         spec.id, lambda strategy: strategy.transcribe(audio, _fit_to_model(options, strategy, spec))
                     )
+                    if diarize is not None:
+                        turns = self.diarizer.diarize(audio, diarize)  # the same decoded audio
+                        result = attribute_speakers(result, turns, keep_words)
             finally:
                 del audio
                 release_memory()

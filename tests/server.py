@@ -18,6 +18,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 BENTOML = Path(sys.executable).parent / "bentoml"
+PROCESS_FILE_OF_ONNXRUNTIME = ".ses"
 
 
 @dataclass
@@ -31,8 +32,13 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
     def leftover_files(self) -> list[Path]:
-        """Files under the server's TMPDIR, other than BentoML's own sockets."""
-        return sorted(p for p in self.tmp_dir.rglob("*") if p.is_file() and not p.is_socket())
+        """Files under the server's TMPDIR, other than sockets and onnxruntime's one per-process ``.ses``
+        file (written once when the first ONNX session, Silero VAD, starts; never one per request)."""
+        return sorted(
+            p
+            for p in self.tmp_dir.rglob("*")
+            if p.is_file() and not p.is_socket() and p.relative_to(self.tmp_dir) != Path(PROCESS_FILE_OF_ONNXRUNTIME)
+        )
 
     def wait_for_leftovers(self, expected: list[Path], timeout_s: float = 5.0) -> list[Path]:
         """Leftover files once the last request's clean-up ran (BentoML runs it just after responding)."""

@@ -32,7 +32,8 @@ def test_dockerfile_installs_ffmpeg(bento_dir: Path):
 
 def test_source_is_included_and_weights_are_not(bento_dir: Path):
     src = bento_dir / "src"
-    for needed in ["service.py", "models.yaml", "stt/audio.py", "strategies/base.py", "strategies/factory.py"]:
+    for needed in ["service.py", "models.yaml", "stt/audio.py", "strategies/base.py", "strategies/factory.py",
+                   "diarization/embedded.py"]:
         assert (src / needed).is_file(), needed
     assert not (src / "tests").exists() and not (src / ".venv").exists()
     heavy = [p for p in bento_dir.rglob("*") if p.suffix in {".bin", ".safetensors", ".pt", ".onnx"}]

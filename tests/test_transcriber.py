@@ -85,3 +85,23 @@ def test_memory_is_released_after_each_request_even_on_error(transcriber, wav, m
     with pytest.raises(InvalidRequestError):
         transcriber.transcribe(wav, "multi", TranscribeOptions(language="de"))
     assert len(released) == 2
+
+
+def test_diarization_labels_speakers_on_the_same_audio(transcriber, wav):
+    from stt.diarize import DiarizationRunner, DiarizeOptions
+    from tests.test_diarize import FakeDiarizer
+
+    transcriber.diarizer = DiarizationRunner("embedded", FakeDiarizer)
+    result = transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions(num_speakers=2))
+    assert result.segments[0].speaker == "SPEAKER_00"
+    assert _strategy(transcriber, "multi").calls[-1].word_timestamps, "speakers are assigned word by word"
+    assert result.segments[0].words == [], "words were not asked for"
+
+
+def test_diarization_switched_off_is_400(transcriber, wav):
+    from stt.diarize import DiarizeOptions
+
+    transcriber.diarizer = None
+    with pytest.raises(InvalidRequestError) as info:
+        transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions())
+    assert info.value.param == "diarize"
