@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -59,9 +60,7 @@ class Transcriber:
                 if is_silent(audio):
                     result = _empty_result(audio, options)
                 else:
-                    result = self.pool.run(
-                        spec.id, lambda strategy: strategy.transcribe(audio, _fit_to_model(options, strategy, spec))
-                    )
+                    result = self.pool.run(spec.id, partial(_run_engine, audio, options, spec))
                     if diarize is not None:
                         turns = self.diarizer.diarize(audio, diarize)  # the same decoded audio
                         result = attribute_speakers(result, turns, keep_words)
@@ -120,6 +119,12 @@ class _Meter:
     def failed(self, status: int, code: str) -> None:
         metrics.record_error(self.model, code)
         log_request(model=self.model, status=status, error_code=code)
+
+
+def _run_engine(
+    audio: np.ndarray, options: TranscribeOptions, spec: ModelSpec, strategy: ASRStrategy
+) -> Transcription:
+    return strategy.transcribe(audio, _fit_to_model(options, strategy, spec))
 
 
 def _empty_result(audio: np.ndarray, options: TranscribeOptions) -> Transcription:
