@@ -49,6 +49,8 @@ class SpeechToText:
     @bentoml.on_shutdown
     def _unload_models(self) -> None:
         self.pool.close()
+        if self.transcriber.diarizer is not None:
+            self.transcriber.diarizer.unload()
 
     @bentoml.api(route="/transcribe")
     async def transcribe(
