@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 import srt
 import webvtt
@@ -14,10 +14,8 @@ from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
 from .results import Segment, Task, Transcription
 
-ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json", "jsonl"]
 RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json", "jsonl")
 DIARIZED_FORMATS = frozenset({"diarized_json", "jsonl"})
-TimestampGranularity = Literal["segment", "word"]
 
 MEDIA_TYPES = {
     "json": "application/json",
