@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_body
+from .errors import error_body, validation_message
 
 
 class OpenAIErrorMiddleware:
@@ -73,11 +73,7 @@ def _message_and_param(status: int, data: Any) -> tuple[str, str | None]:
     if isinstance(data, dict):
         details = data.get("detail")
         if isinstance(details, list) and details and isinstance(details[0], dict):
-            first = details[0]
-            loc = [str(part) for part in first.get("loc", []) if part not in ("body",)]
-            param = loc[0] if loc else None
-            where = f" for '{param}'" if param else ""
-            return f"Invalid value{where}: {first.get('msg', 'invalid input')}", param
+            return validation_message(details)
         if isinstance(data.get("error"), str):
             return data["error"], None
     if isinstance(data, str):

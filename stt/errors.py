@@ -73,5 +73,17 @@ def error_response(exc: APIError):
     return JSONResponse(exc.body(), status_code=int(exc.status))
 
 
+def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """The message and the parameter named by the first of pydantic's validation errors."""
+    first = errors[0] if errors else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    param = location[0] if location else None
+    if param is None:
+        return f"Invalid request: {first.get('msg', 'invalid input')}", None
+    if first.get("type") == "missing":
+        return f"Missing required parameter: '{param}'.", param
+    return f"Invalid value for '{param}': {first.get('msg', 'invalid input')}", param
+
+
 def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}

@@ -23,6 +23,7 @@ from .errors import (
     ModelNotFoundError,
     error_body,
     error_response,
+    validation_message,
 )
 from .diarize import DiarizeOptions
 from .formats import DIARIZED_FORMATS, MEDIA_TYPES, RESPONSE_FORMATS, render
@@ -48,12 +49,7 @@ async def _api_error(_: Request, exc: APIError) -> JSONResponse:
 
 @app.exception_handler(RequestValidationError)
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0] if exc.errors() else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    param = location[0] if location else None
-    message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}" if param else "Invalid request."
-    if first.get("type") == "missing" and param:
-        message = f"Missing required parameter: '{param}'."
+    message, param = validation_message(list(exc.errors()))
     return JSONResponse(error_body(message, "invalid_request_error", param, "invalid_value"), status_code=400)
 
 

@@ -25,3 +25,13 @@ def test_list_wrapped_and_plain_bodies():
 def test_openai_bodies_pass_through():
     body = json.dumps({"error": {"message": "m", "type": "t", "param": None, "code": None}}).encode()
     assert openai_error_from(404, body) is None
+
+
+def test_validation_messages_name_the_parameter():
+    from stt.errors import validation_message
+
+    assert validation_message([{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}]) == (
+        "Missing required parameter: 'file'.", "file")
+    assert validation_message([{"loc": ["body", "temperature"], "msg": "not a number", "type": "float_parsing"}]) == (
+        "Invalid value for 'temperature': not a number", "temperature")
+    assert validation_message([]) == ("Invalid request: invalid input", None)
