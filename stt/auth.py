@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hmac
-import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import error_body
+from .errors import AuthenticationError, error_response
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 
@@ -26,26 +25,8 @@ class ApiKeyMiddleware:
         if self._authorized(_bearer_token(scope)):
             await self.app(scope, receive, send)
             return
-        body = json.dumps(
-            error_body(
-                "Incorrect or missing API key: send 'Authorization: Bearer <key>'.",
-                "invalid_request_error",
-                None,
-                "invalid_api_key",
-            )
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        error = AuthenticationError("Incorrect or missing API key: send 'Authorization: Bearer <key>'.")
+        await error_response(error, headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
 
     def _authorized(self, token: bytes | None) -> bool:
         if token is None:

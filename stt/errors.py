@@ -24,6 +24,12 @@ class APIError(Exception):
         return error_body(self.message, self.error_type, self.param, self.code)
 
 
+class AuthenticationError(APIError):
+    status = HTTPStatus.UNAUTHORIZED
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
 class InvalidRequestError(APIError):
     status = HTTPStatus.BAD_REQUEST
     error_type = "invalid_request_error"
@@ -66,11 +72,11 @@ class ModelUnavailableError(APIError):
     code = "model_unavailable"
 
 
-def error_response(exc: APIError):
-    """The HTTP response for an :class:`APIError`."""
+def error_response(exc: APIError, headers: dict[str, str] | None = None):
+    """The HTTP response for an :class:`APIError` (also an ASGI app, for middlewares)."""
     from starlette.responses import JSONResponse
 
-    return JSONResponse(exc.body(), status_code=int(exc.status))
+    return JSONResponse(exc.body(), status_code=int(exc.status), headers=headers)
 
 
 def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:

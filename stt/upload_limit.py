@@ -7,11 +7,9 @@ arrive when the client sends no length (chunked transfer).
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import PayloadTooLargeError
+from .errors import PayloadTooLargeError, error_response
 
 
 class UploadLimitMiddleware:
@@ -25,7 +23,7 @@ class UploadLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._reject(send)
+            await self._reject(scope, receive, send)
             return
 
         received = 0
@@ -57,21 +55,13 @@ class UploadLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not response_started:
-            await self._reject(send)
+            await self._reject(scope, receive, send)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit_mib = self.max_bytes / 2**20
         error = PayloadTooLargeError(f"The upload is larger than the limit of {limit_mib:g} MiB.", param="file")
-        body = json.dumps(error.body()).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": int(error.status),
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        # The body is left unread: closing the connection keeps the client from sending the rest.
+        await error_response(error, headers={"Connection": "close"})(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:
