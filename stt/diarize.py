@@ -17,6 +17,7 @@ from diarization.factory import create_diarizer
 from .devices import release_memory
 from .errors import InvalidRequestError, ModelUnavailableError
 from .model_files import HubAccess
+from .model_pool import load_failure_reason
 from .results import Segment, Transcription
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class DiarizationRunner:
                 release_memory()
                 logger.warning("loading the %s diarizer failed: %s", self.engine, exc)
                 raise ModelUnavailableError(
-                    f"The {self.engine!r} diarization engine could not be loaded: {str(exc).splitlines()[0][:300]}",
+                    f"The {self.engine!r} diarization engine could not be loaded: {load_failure_reason(exc)}",
                     param="diarize",
                     code="diarizer_unavailable",
                 ) from exc

@@ -209,7 +209,7 @@ class ModelPool:
                 release_memory()
                 logger.warning("loading %s failed: %s", model_id, exc)
                 slot.failure = ModelUnavailableError(
-                    f"The model {model_id!r} is registered but could not be loaded: {_reason(exc)}", param="model"
+                    f"The model {model_id!r} is registered but could not be loaded: {load_failure_reason(exc)}", param="model"
                 )
                 slot.failed_at = time.monotonic()
                 raise slot.failure from exc
@@ -293,7 +293,8 @@ class ModelPool:
             self.reap_idle()
 
 
-def _reason(exc: Exception) -> str:
+def load_failure_reason(exc: Exception) -> str:
+    """One line saying why a load failed, explaining a missing Hugging Face cache entry."""
     text = str(exc).strip().splitlines()
     first_line = text[0] if text else type(exc).__name__
     if "offline" in str(exc).lower() or "cached files" in str(exc) or "LocalEntryNotFound" in type(exc).__name__:
