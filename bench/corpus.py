@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jiwer
+import numpy as np
 from whisper_normalizer.english import EnglishTextNormalizer
 
 AUDIO_DIR_ENV = "STT_TEST_AUDIO_DIR"
@@ -73,3 +74,41 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     refs = [normalize(r) for r in references]
     hyps = [normalize(h) for h in hypotheses]
     return jiwer.wer(refs, hyps)
+
+
+def assemble(utterances: list[Utterance], min_seconds: float, gap_s: float = 0.5) -> tuple[np.ndarray, list[str]]:
+    """One long 16 kHz recording: utterances back to back (short silences between) until ``min_seconds``.
+
+    Returns the samples and the reference of each utterance in order.
+    """
+    from stt.audio import SAMPLE_RATE, decode_audio
+
+    gap = np.zeros(int(gap_s * SAMPLE_RATE), dtype=np.float32)
+    pieces, references, total = [], [], 0.0
+    while total < min_seconds and utterances:
+        for utterance in utterances:
+            pieces += [decode_audio(utterance.path), gap]
+            references.append(utterance.text or "")
+            total += utterance.duration_s + gap_s
+            if total >= min_seconds:
+                break
+    return (np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)), references
+
+
+def utterance_coverage(references: list[str], hypothesis: str) -> list[float]:
+    """For each reference utterance, in order, the share of its words that the hypothesis reproduces.
+
+    The joined references are aligned to the hypothesis word by word (an order-preserving alignment),
+    so an utterance whose text is missing, or appears out of place, scores low.
+    """
+    spans, words = [], []
+    for reference in references:
+        ref_words = normalize(reference).split()
+        spans.append((len(words), len(words) + len(ref_words)))
+        words += ref_words
+    hits = np.zeros(len(words), dtype=bool)
+    alignment = jiwer.process_words(" ".join(words), normalize(hypothesis) or "<empty>")
+    for chunk in alignment.alignments[0]:
+        if chunk.type == "equal":
+            hits[chunk.ref_start_idx : chunk.ref_end_idx] = True
+    return [float(hits[start:end].mean()) if end > start else 1.0 for start, end in spans]

@@ -20,9 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import numpy as np
 
-from bench.corpus import Utterance, audio_dir, english_short_utterances, load_manifest, word_error_rate
+from bench.corpus import (
+    Utterance,
+    assemble,
+    audio_dir,
+    english_short_utterances,
+    load_manifest,
+    utterance_coverage,
+    word_error_rate,
+)
 from stt.audio import SAMPLE_RATE, decode_audio
 from stt.settings import Settings
 from tests.server import running_server
@@ -70,20 +77,13 @@ def concurrent_run(url: str, utterances: list[Utterance], concurrency: int, roun
     }
 
 
-def long_file(utterances: list[Utterance], directory: Path, min_seconds: float = 600) -> tuple[Path, str, float]:
-    """Concatenate corpus utterances until the file is at least ``min_seconds`` long."""
+def long_file(utterances: list[Utterance], directory: Path, min_seconds: float = 600) -> tuple[Path, list[str], float]:
+    """Corpus utterances back to back until the file is at least ``min_seconds`` long, as FLAC."""
     from tests.audio_files import encode
 
-    pieces, texts, total = [], [], 0.0
-    while total < min_seconds:
-        for utterance in utterances:
-            pieces.append(decode_audio(utterance.path))
-            texts.append(utterance.text)
-            total += len(pieces[-1]) / SAMPLE_RATE
-            if total >= min_seconds:
-                break
-    path = encode(np.concatenate(pieces), SAMPLE_RATE, directory / "long.flac", "flac")
-    return path, " ".join(texts), total
+    samples, references = assemble(utterances, min_seconds)
+    path = encode(samples, SAMPLE_RATE, directory / "long.flac", "flac")
+    return path, references, len(samples) / SAMPLE_RATE
 
 
 def main() -> int:
@@ -122,11 +122,14 @@ def main() -> int:
         if args.long:
             everything = [u for u in load_manifest(audio_dir()) if u.path.parent.name == "en" and u.text]
             with tempfile.TemporaryDirectory() as tmp:
-                path, reference, audio_s = long_file(everything, Path(tmp))
+                path, references, audio_s = long_file(everything, Path(tmp))
                 seconds, text = post(http, path)
-            long_wer = word_error_rate([reference], [text])
-            print(f"long file: {audio_s:.0f} s of audio in {seconds:.1f} s, WER {long_wer:.4f} "
-                  f"(short-utterance WER {short_wer:.4f}; target: within 1 point)")
+            long_wer = word_error_rate([" ".join(references)], [text])
+            coverage = utterance_coverage(references, text)
+            print(f"long file: {audio_s:.0f} s of audio ({len(references)} utterances) in {seconds:.1f} s, "
+                  f"WER {long_wer:.4f} (short-utterance WER {short_wer:.4f}; target: within 1 point); "
+                  f"least-covered utterance {min(coverage):.2f} of its words, "
+                  f"{sum(c < 0.5 for c in coverage)} utterances under half")
     return 0
 
 

@@ -2,12 +2,15 @@
 
 Such models take nothing but ``generate(input_features)``: extra kwargs like ``forced_decoder_ids``
 crash them. Language, task and timestamps are therefore set on the model's ``generation_config``,
-which is replaced by the Whisper generation config of the processor repo.
+which is replaced by the Whisper generation config of the processor repo. A batch of clips is one
+``generate`` call on their stacked ``input_features``.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,20 +19,23 @@ from transformers import AutoModel, AutoProcessor, GenerationConfig
 
 from stt.audio import SAMPLE_RATE
 from stt.model_files import resolve_source
+from stt.registry import ModelSpec
 from stt.results import Segment, Transcription, TranscribeOptions
 
-from .base import ASRStrategy
+from .base import ASRStrategy, RuntimeContext
 from .hf_common import language_and_task, module_bytes, torch_dtype
 
 DEFAULT_PROCESSOR = "openai/whisper-large-v3"
-WINDOW_SAMPLES = 30 * SAMPLE_RATE
-GENERATE_BATCH_SIZE = 8
 
 
 class RemoteCodeStrategy(ASRStrategy):
     _model: Any = None
     _processor: Any = None
     _generation_config: GenerationConfig | None = None
+
+    def __init__(self, spec: ModelSpec, runtime: RuntimeContext) -> None:
+        super().__init__(spec, runtime)
+        self._generate_lock = threading.Lock()
 
     @property
     def is_loaded(self) -> bool:
@@ -60,48 +66,50 @@ class RemoteCodeStrategy(ASRStrategy):
     def memory_bytes(self) -> int:
         return module_bytes(self._model) if self._model is not None else super().memory_bytes()
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription:
-        assert self._model is not None, "transcribe() before load()"
+    def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
+        assert self._model is not None, "transcribe_clips() before load()"
+        if not clips:
+            return []
         config = copy.deepcopy(self._generation_config)
         for name, value in language_and_task(options, self.is_multilingual).items():
             setattr(config, name, value)
-        self._model.generation_config = config
+        with self._generate_lock:  # the options travel on the model object itself
+            self._model.generation_config = config
+            token_batch = self._generate(clips)
+        results = []
+        for clip, token_ids in zip(clips, token_batch):
+            duration = len(clip) / SAMPLE_RATE
+            segments = self._clip_segments(token_ids, duration)
+            results.append(
+                Transcription(
+                    text="".join(s.text for s in segments).strip(),
+                    language=options.language or ("en" if not self.is_multilingual else None),
+                    duration=duration,
+                    segments=segments,
+                )
+            )
+        return results
 
-        windows = [audio[i : i + WINDOW_SAMPLES] for i in range(0, max(len(audio), 1), WINDOW_SAMPLES)]
-        segments: list[Segment] = []
-        for first in range(0, len(windows), GENERATE_BATCH_SIZE):
-            batch = windows[first : first + GENERATE_BATCH_SIZE]
-            for offset_index, token_ids in enumerate(self._generate(batch), start=first):
-                offset = offset_index * WINDOW_SAMPLES / SAMPLE_RATE
-                window_end = offset + len(windows[offset_index]) / SAMPLE_RATE
-                segments.extend(self._window_segments(token_ids, offset, window_end, len(segments)))
-        return Transcription(
-            text="".join(s.text for s in segments).strip(),
-            language=options.language or ("en" if not self.is_multilingual else None),
-            duration=len(audio) / SAMPLE_RATE,
-            segments=segments,
-        )
-
-    def _generate(self, windows: list[np.ndarray]) -> torch.Tensor:
+    def _generate(self, clips: Sequence[np.ndarray]) -> torch.Tensor:
         features = self._processor.feature_extractor(
-            windows, sampling_rate=SAMPLE_RATE, return_tensors="pt"
+            list(clips), sampling_rate=SAMPLE_RATE, return_tensors="pt"
         ).input_features
         features = features.to(self.runtime.device, dtype=self._dtype)
         with torch.inference_mode():
             output = self._model.generate(features)
         return output.cpu()
 
-    def _window_segments(self, token_ids: torch.Tensor, offset: float, window_end: float, first_id: int) -> list[Segment]:
+    def _clip_segments(self, token_ids: torch.Tensor, duration: float) -> list[Segment]:
         decoded = self._processor.tokenizer.decode(token_ids, skip_special_tokens=True, output_offsets=True)
-        pieces = decoded.get("offsets") or [{"text": decoded["text"], "timestamp": (0.0, window_end - offset)}]
+        pieces = decoded.get("offsets") or [{"text": decoded["text"], "timestamp": (0.0, duration)}]
         segments = []
         for piece in pieces:
             if not piece["text"].strip():
                 continue
             start, end = piece["timestamp"]
-            start = offset + float(start or 0.0)
-            end = min(window_end, offset + float(end)) if end is not None else window_end
-            segments.append(Segment(id=first_id + len(segments), start=start, end=max(start, end), text=piece["text"]))
+            start = min(float(start or 0.0), duration)
+            end = min(duration, float(end)) if end is not None else duration
+            segments.append(Segment(id=len(segments), start=start, end=max(start, end), text=piece["text"]))
         return segments
 
     def unload(self) -> None:

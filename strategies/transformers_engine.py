@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,7 @@ from stt.results import Segment, Transcription, TranscribeOptions, Word
 from .base import ASRStrategy
 from .hf_common import language_and_task, module_bytes, segments_from_words, torch_dtype
 
-CHUNK_LENGTH_S = 30
-PIPELINE_BATCH_SIZE = 8
+CLIP_SAMPLES = 30 * SAMPLE_RATE
 # transformers' equivalents of OpenAI's fallback thresholds (its compression ratio is zlib on tokens).
 TEMPERATURE_FALLBACK: dict[str, Any] = {
     "temperature": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
@@ -78,27 +78,40 @@ class TransformersStrategy(ASRStrategy):
             )
         return kwargs
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription:
-        assert self._pipe is not None, "transcribe() before load()"
-        duration = len(audio) / SAMPLE_RATE
+    def detect_language(self, audio: np.ndarray) -> str | None:
+        assert self._pipe is not None, "detect_language() before load()"
+        model = self._pipe.model
+        features = self._processor.feature_extractor(
+            audio[:CLIP_SAMPLES], sampling_rate=SAMPLE_RATE, return_tensors="pt"
+        ).input_features.to(model.device, dtype=model.dtype)
         with torch.inference_mode():
-            output = self._pipe(
-                {"raw": audio, "sampling_rate": SAMPLE_RATE},
-                chunk_length_s=CHUNK_LENGTH_S,
-                batch_size=PIPELINE_BATCH_SIZE,
+            [token_id] = model.detect_language(features).tolist()
+        return self._processor.tokenizer.convert_ids_to_tokens(token_id).strip("<|>")
+
+    def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
+        assert self._pipe is not None, "transcribe_clips() before load()"
+        if not clips:
+            return []
+        with torch.inference_mode():
+            outputs = self._pipe(
+                [{"raw": clip, "sampling_rate": SAMPLE_RATE} for clip in clips],
+                batch_size=len(clips),
                 return_timestamps="word" if options.word_timestamps else True,
                 return_language=self.is_multilingual,
                 generate_kwargs=self._generate_kwargs(options),
             )
+        return [self._transcription(output, len(clip) / SAMPLE_RATE, options) for clip, output in zip(clips, outputs)]
+
+    def _transcription(self, output: dict[str, Any], duration: float, options: TranscribeOptions) -> Transcription:
         chunks = output.get("chunks") or []
         if options.word_timestamps:
             segments = segments_from_words([_word(c, duration) for c in chunks])
         else:
-            segments = [_segment(i, c, duration) for i, c in enumerate(chunks) if c["text"].strip()]
+            segments = [_segment(i, c, duration) for i, c in enumerate(c for c in chunks if c["text"].strip())]
         language = next((c.get("language") for c in chunks if c.get("language")), None)
         return Transcription(
             text=output["text"].strip(),
-            language=language or options.language or ("en" if not self.is_multilingual else None),
+            language=options.language or language or ("en" if not self.is_multilingual else None),
             duration=duration,
             segments=segments,
         )

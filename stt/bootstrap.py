@@ -27,6 +27,8 @@ def build_transcriber(settings: Settings) -> Transcriber:
         idle_ttl_s=settings.model_idle_ttl_s,
         max_inflight_per_model=settings.max_inflight_per_model,
         max_queued_per_model=settings.max_queued_per_model,
+        max_batch_size=settings.max_batch_size,
+        max_batch_wait_s=settings.max_batch_wait_ms / 1000,
         pin_preloaded=settings.pin_preloaded,
         load_retry_after_s=settings.model_load_retry_s,
     )

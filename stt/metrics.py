@@ -19,6 +19,9 @@ REAL_TIME_FACTOR = Histogram(
 MODEL_LOADS = Counter("stt_model_loads", "Model loads.", ["model"])
 MODEL_UNLOADS = Counter("stt_model_unloads", "Model unloads.", ["model", "reason"])
 MODEL_LOAD_SECONDS = Histogram("stt_model_load_seconds", "Time to load a model.", ["model"], buckets=_SECONDS_BUCKETS)
+BATCH_SIZE = Histogram(
+    "stt_batch_size", "Clips decoded together per engine call.", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64)
+)
 RESIDENT_BYTES = Gauge(
     "stt_model_resident_bytes", "Estimated memory held by each loaded model.", ["model"], multiprocess_mode="livesum"
 )

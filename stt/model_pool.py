@@ -4,8 +4,9 @@
 - Several models stay resident while they fit the budget; when a new one would not fit, the least
   recently used idle model is unloaded. Preloaded models are pinned unless the operator says otherwise.
 - A request holds a lease on its model from admission to the end of inference: a leased model is
-  never unloaded. Each model runs a bounded number of inferences at once; requests beyond its
-  queue limit are refused with 429 instead of piling up.
+  never unloaded. Each model decodes through its own batcher (``stt.batching``): concurrent requests'
+  clips share batches, on the model's own inference threads. Requests beyond what the batches and the
+  queue hold are refused with 429 instead of piling up.
 - Models idle longer than the TTL are unloaded by a background reaper.
 
 Evictions and unloads happen under the pool lock and only touch unleased models; loads run outside it,
@@ -17,23 +18,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from functools import partial
+
+import numpy as np
 
 from strategies.base import ASRStrategy, RuntimeContext
 from strategies.factory import create_strategy
 
 from . import metrics
+from .batching import ClipBatcher
 from .devices import release_memory
 from .errors import ModelUnavailableError, RateLimitedError
+from .longform import ClipDecoder
 from .registry import ModelRegistry, ModelSpec
+from .results import Transcription, TranscribeOptions
 
 logger = logging.getLogger(__name__)
 StrategyFactory = Callable[[ModelSpec, RuntimeContext], ASRStrategy]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,11 @@ class PoolLimits:
     idle_ttl_s: float = -1
     """Unload models idle this long; negative: never."""
     max_inflight_per_model: int = 1
+    """Batches one model decodes at once."""
     max_queued_per_model: int = 32
+    """Requests that may wait beyond those the running batches hold."""
+    max_batch_size: int = 8
+    max_batch_wait_s: float = 0.01
     pin_preloaded: bool = True
     load_retry_after_s: float = 30.0
 
@@ -51,9 +59,8 @@ class PoolLimits:
 @dataclass
 class _Slot:
     strategy: ASRStrategy
-    inflight: threading.BoundedSemaphore
-    executor: ThreadPoolExecutor
-    """The model's own inference threads: stable threads keep per-thread allocator caches from piling up."""
+    batcher: ClipBatcher
+    """Runs every decode on the model's own threads: stable threads keep per-thread allocator caches from piling up."""
     load_lock: threading.Lock = field(default_factory=threading.Lock)
     leases: int = 0
     last_used: float = field(default_factory=time.monotonic)
@@ -106,31 +113,26 @@ class ModelPool:
             self.preloaded.set()
 
     def load(self, model_id: str, pin: bool = False) -> None:
-        with self.use(model_id, infer=False) as _:
+        with self.use(model_id) as _:
             if pin:
                 with self._lock:
                     self._slots[model_id].pinned = True
 
     @contextmanager
-    def use(self, model_id: str, infer: bool = True) -> Iterator[ASRStrategy]:
-        """Lease ``model_id``, loading it if needed, and hold one of its inference places."""
+    def use(self, model_id: str) -> Iterator[ASRStrategy]:
+        """Lease ``model_id``, loading it if needed. Decode through ``decoder(model_id)`` while it is held."""
         slot = self._lease(self.registry.get(model_id))
         try:
             self._ensure_loaded(slot)
-            if not infer:
-                yield slot.strategy
-                return
-            with slot.inflight:
-                yield slot.strategy
+            yield slot.strategy
         finally:
             with self._lock:
                 slot.leases -= 1
                 slot.last_used = time.monotonic()
 
-    def run(self, model_id: str, work: Callable[[ASRStrategy], T]) -> T:
-        """Run ``work(strategy)`` on the model's own inference threads, holding a lease and a place."""
-        with self.use(model_id) as strategy:
-            return self._slots[model_id].executor.submit(work, strategy).result()
+    def decoder(self, model_id: str) -> ClipDecoder:
+        """The model's batched clip decoder; call it only while holding a lease from ``use``."""
+        return self._slots[model_id].batcher.decode
 
     def unload(self, model_id: str, reason: str = "admin") -> bool:
         """Unload an idle model now (pinned or not). False when it is not loaded or is in use."""
@@ -161,7 +163,7 @@ class ModelPool:
         self._stop.set()
         with self._lock:
             for model_id, slot in self._slots.items():
-                slot.executor.shutdown(wait=False, cancel_futures=True)
+                slot.batcher.close()
                 if slot.strategy.is_loaded:
                     self._unload_locked(model_id, slot, "shutdown")
         release_memory()
@@ -172,14 +174,18 @@ class ModelPool:
         with self._lock:
             slot = self._slots.get(spec.id)
             if slot is None:
-                workers = self.limits.max_inflight_per_model
-                slot = _Slot(
-                    self._factory(spec, self.runtime),
-                    threading.BoundedSemaphore(workers),
-                    ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"infer-{spec.id}"),
+                strategy = self._factory(spec, self.runtime)
+                batcher = ClipBatcher(
+                    partial(_metered_decode, strategy),
+                    max_batch_size=self.limits.max_batch_size,
+                    max_wait_s=self.limits.max_batch_wait_s,
+                    workers=self.limits.max_inflight_per_model,
+                    name=f"infer-{spec.id}",
                 )
+                slot = _Slot(strategy, batcher)
                 self._slots[spec.id] = slot
-            capacity = self.limits.max_inflight_per_model + self.limits.max_queued_per_model
+            limits = self.limits
+            capacity = limits.max_inflight_per_model * limits.max_batch_size + limits.max_queued_per_model
             if slot.leases >= capacity:
                 raise RateLimitedError(
                     f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again shortly.",
@@ -291,6 +297,11 @@ class ModelPool:
         interval = min(max(self.limits.idle_ttl_s / 2, 0.5), 30.0)
         while not self._stop.wait(interval):
             self.reap_idle()
+
+
+def _metered_decode(strategy: ASRStrategy, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
+    metrics.BATCH_SIZE.labels(model=strategy.spec.id).observe(len(clips))
+    return strategy.transcribe_clips(clips, options)
 
 
 def load_failure_reason(exc: Exception) -> str:

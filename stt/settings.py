@@ -41,8 +41,16 @@ class Settings(BaseSettings):
         0.5, gt=0, description="RAM models may hold when running on CPU: a fraction of RAM (<= 1) or bytes (> 1)."
     )
     model_idle_ttl_s: float = Field(-1, description="Unload models idle this long (seconds); -1 never.")
-    max_inflight_per_model: int = Field(1, ge=1, description="Inferences one model runs at once.")
-    max_queued_per_model: int = Field(32, ge=0, description="Requests that may wait for a model; 429 beyond.")
+    max_inflight_per_model: int = Field(1, ge=1, description="Batches one model decodes at once.")
+    max_queued_per_model: int = Field(
+        32, ge=0, description="Requests that may wait for a model beyond those its running batches hold; 429 beyond."
+    )
+    max_batch_size: int = Field(
+        8, ge=1, description="Most 30 s clips one model decodes together, from one long file or many requests."
+    )
+    max_batch_wait_ms: float = Field(
+        10.0, ge=0, description="How long a clip may wait for others to fill its batch when the model is idle."
+    )
     pin_preloaded: bool = Field(True, description="Preloaded models are never evicted or reaped.")
     api_keys: SecretStr | None = Field(
         None, description="Comma-separated API keys; when set, every route but health checks needs one."

@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from functools import partial
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from .diarize import DiarizationRunner, DiarizeOptions, attribute_speakers
 from . import metrics
 from .errors import APIError, InvalidRequestError
 from .languages import normalize_language
+from .longform import stream_long, transcribe_long
 from .model_pool import ModelPool
 from .registry import ModelSpec
 from .request_log import log_request
@@ -60,7 +60,7 @@ class Transcriber:
                 if is_silent(audio):
                     result = _empty_result(audio, options)
                 else:
-                    result = self.pool.run(spec.id, partial(_run_engine, audio, options, spec))
+                    result = self._decode(spec, audio, options)
                     if diarize is not None:
                         turns = self.diarizer.diarize(audio, diarize)  # the same decoded audio
                         result = attribute_speakers(result, turns, keep_words)
@@ -80,11 +80,18 @@ class Transcriber:
             try:
                 if not is_silent(audio):
                     with self.pool.use(spec.id) as strategy:
-                        yield from strategy.stream(audio, _fit_to_model(options, strategy, spec))
+                        options = strategy.with_language(audio, _fit_to_model(options, strategy, spec))
+                        yield from stream_long(audio, options, self.pool.decoder(spec.id))
             finally:
                 del audio
                 release_memory()
             meter.done(duration, time.perf_counter() - started)
+
+    def _decode(self, spec: ModelSpec, audio: np.ndarray, options: TranscribeOptions) -> Transcription:
+        """The whole file: its clips all go to the model's batcher at once, to share batches with other requests'."""
+        with self.pool.use(spec.id) as strategy:
+            options = strategy.with_language(audio, _fit_to_model(options, strategy, spec))
+            return transcribe_long(audio, options, self.pool.decoder(spec.id), batch_size=None)
 
     @contextmanager
     def _metered(self, model_id: str | None) -> Iterator[_Meter]:
@@ -119,12 +126,6 @@ class _Meter:
     def failed(self, status: int, code: str) -> None:
         metrics.record_error(self.model, code)
         log_request(model=self.model, status=status, error_code=code)
-
-
-def _run_engine(
-    audio: np.ndarray, options: TranscribeOptions, spec: ModelSpec, strategy: ASRStrategy
-) -> Transcription:
-    return strategy.transcribe(audio, _fit_to_model(options, strategy, spec))
 
 
 def _empty_result(audio: np.ndarray, options: TranscribeOptions) -> Transcription:

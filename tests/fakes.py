@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,6 +27,8 @@ class FakeStrategy(ASRStrategy):
         super().__init__(spec, runtime)
         self._loaded = False
         self.calls: list[TranscribeOptions] = []
+        self.batches: list[int] = []
+        """Clips per ``transcribe_clips`` call."""
         self._lock = threading.Lock()
 
     @property
@@ -46,16 +49,20 @@ class FakeStrategy(ASRStrategy):
     def memory_bytes(self) -> int:
         return self.size_bytes
 
-    def transcribe(self, audio: np.ndarray, options: TranscribeOptions) -> Transcription:
+    def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
         self.calls.append(options)
+        self.batches.append(len(clips))
         if FakeStrategy.gate is not None:
             assert FakeStrategy.gate.wait(10), "test gate never opened"
-        duration = len(audio) / SAMPLE_RATE
+        return [self._heard(len(clip) / SAMPLE_RATE, options) for clip in clips]
+
+    def _heard(self, duration: float, options: TranscribeOptions) -> Transcription:
+        text = f"{self.spec.id} heard {duration:.1f}s"
         return Transcription(
-            text=f"{self.spec.id} heard {duration:.1f}s",
+            text=text,
             language=options.language,
             duration=duration,
-            segments=[Segment(id=0, start=0.0, end=duration, text=f"{self.spec.id} heard {duration:.1f}s")],
+            segments=[Segment(id=0, start=0.0, end=duration, text=text)],
         )
 
     def unload(self) -> None:

@@ -8,6 +8,7 @@ from stt.registry import ModelSpec
 from stt.results import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_strategy
+from tests.batching_checks import batched_and_alone
 from tests.conftest import JFK_PHRASE
 
 
@@ -52,3 +53,8 @@ def test_unload_releases_the_model(jfk_audio):
     assert strategy.is_loaded
     strategy.unload()
     assert not strategy.is_loaded
+
+
+def test_batched_and_unbatched_decoding_give_the_same_text(tiny_en, english_short):
+    together, alone = batched_and_alone(tiny_en, english_short)
+    assert all(together) and together == alone

@@ -84,3 +84,30 @@ def test_one_structured_log_line_per_request_without_transcripts(server, client,
     assert ok and ok[-1]["request_id"] and ok[-1]["audio_s"] == 11.0 and ok[-1]["processing_s"] > 0
     assert any(r["status"] == 404 and r["error_code"] == "model_not_found" for r in records)
     assert marker not in server.log().lower(), "transcripts stay out of the logs unless debugging"
+
+
+def test_concurrent_requests_for_one_model_are_decoded_in_shared_batches(server, english_short):
+    chosen = english_short[:8]
+
+    def post(path: Path) -> httpx.Response:
+        with httpx.Client(base_url=server.url, timeout=300) as http:
+            return _post(http, path, "tiny-en")
+
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        before = http.get("/metrics").text
+        results: dict[int, httpx.Response] = {}
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, post(chosen[i].path))) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+        after = http.get("/metrics").text
+    assert sorted(results) == list(range(8)) and all(r.status_code == 200 for r in results.values())
+    assert all(r.json()["text"] for r in results.values())
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_total(after, name, model="tiny-en", **labels) - metric_total(before, name, model="tiny-en", **labels)
+
+    clips, batches, single = delta("stt_batch_size_sum"), delta("stt_batch_size_count"), delta("stt_batch_size_bucket", le="1.0")
+    assert clips == 8
+    assert batches - single >= 1 and batches < 8, f"{batches:.0f} engine calls for 8 concurrent requests"

@@ -31,8 +31,8 @@ def _pool(**limits) -> ModelPool:
 
 
 def _infer(pool: ModelPool, model_id: str) -> None:
-    with pool.use(model_id) as strategy:
-        strategy.transcribe(np.zeros(1600, dtype=np.float32), TranscribeOptions())
+    with pool.use(model_id):
+        pool.decoder(model_id)([np.zeros(1600, dtype=np.float32)], TranscribeOptions())
 
 
 def _in_background(fn, *args) -> threading.Thread:
@@ -107,7 +107,7 @@ def test_concurrent_first_requests_load_once():
 
 
 def test_requests_past_the_queue_limit_get_429():
-    pool = _pool(max_inflight_per_model=1, max_queued_per_model=2)
+    pool = _pool(max_inflight_per_model=1, max_batch_size=1, max_queued_per_model=2)
     FakeStrategy.gate = threading.Event()
     threads = [_in_background(_infer, pool, "a") for _ in range(3)]  # 1 running, 2 queued
     _wait_for(lambda: pool.states() and pool.states()[0].leases == 3)
@@ -122,11 +122,25 @@ def test_requests_past_the_queue_limit_get_429():
     _infer(pool, "a")
 
 
+def test_running_batches_hold_their_requests_before_the_queue_counts():
+    pool = _pool(max_inflight_per_model=1, max_batch_size=4, max_queued_per_model=0, max_batch_wait_s=1.0)
+    FakeStrategy.gate = threading.Event()
+    threads = [_in_background(_infer, pool, "a") for _ in range(4)]  # one batch of four
+    _wait_for(lambda: pool.states() and pool.states()[0].leases == 4)
+    with pytest.raises(RateLimitedError):
+        _infer(pool, "a")
+    FakeStrategy.gate.set()
+    for t in threads:
+        t.join(5)
+    with pool.use("a") as strategy:
+        assert strategy.batches == [4]
+
+
 def test_inflight_limit_serializes_inference():
-    pool = _pool(max_inflight_per_model=2)
+    pool = _pool(max_inflight_per_model=2, max_batch_size=1)
     running, peak = [0], [0]
     lock = threading.Lock()
-    original = FakeStrategy.transcribe
+    original = FakeStrategy.transcribe_clips
 
     def counting(self, audio, options):
         with lock:
@@ -137,13 +151,13 @@ def test_inflight_limit_serializes_inference():
             running[0] -= 1
         return original(self, audio, options)
 
-    FakeStrategy.transcribe = counting
+    FakeStrategy.transcribe_clips = counting
     try:
         threads = [_in_background(_infer, pool, "a") for _ in range(6)]
         for t in threads:
             t.join(5)
     finally:
-        FakeStrategy.transcribe = original
+        FakeStrategy.transcribe_clips = original
     assert peak[0] == 2
 
 
@@ -219,8 +233,17 @@ def _wait_for(condition, timeout: float = 5.0) -> None:
 def test_inference_runs_on_the_models_own_stable_threads():
     pool = _pool(max_inflight_per_model=2)
     names = set()
-    for _ in range(10):
-        names.add(pool.run("a", lambda strategy: threading.current_thread().name))
+    original = FakeStrategy.transcribe_clips
+
+    def noting_thread(self, clips, options):
+        names.add(threading.current_thread().name)
+        return original(self, clips, options)
+
+    FakeStrategy.transcribe_clips = noting_thread
+    try:
+        for _ in range(10):
+            _infer(pool, "a")
+    finally:
+        FakeStrategy.transcribe_clips = original
     assert all(name.startswith("infer-a") for name in names) and 1 <= len(names) <= 2
-    assert pool.run("b", lambda strategy: strategy.spec.id) == "b"
     assert all(s.leases == 0 for s in pool.states())

@@ -14,6 +14,7 @@ from stt.registry import ModelSpec
 from stt.results import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_strategy
+from tests.batching_checks import batched_and_alone
 from tests.conftest import JFK_PHRASE
 
 
@@ -76,3 +77,8 @@ def test_refuses_to_run_code_the_operator_did_not_mark(lite_asr_dirs):
         strategy.load()
     assert not strategy.is_loaded
     assert torch.get_num_threads() >= 1
+
+
+def test_batched_and_unbatched_decoding_give_the_same_text(lite_engine, english_short):
+    together, alone = batched_and_alone(lite_engine, english_short)
+    assert all(together) and together == alone

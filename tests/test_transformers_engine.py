@@ -13,6 +13,7 @@ from stt.registry import ModelSpec
 from stt.results import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_strategy
+from tests.batching_checks import batched_and_alone
 from tests.conftest import JFK_PHRASE
 
 # "About as well as the ctranslate2 engine": the same weights, greedy fp32 against beam search int8.
@@ -85,3 +86,8 @@ def test_corpus_wer_is_about_that_of_the_ctranslate2_engine(hf_engine, english_s
     hf_wer, ct2_wer = word_error_rate(references, from_hf), word_error_rate(references, from_ct2)
     print(f"WER over {len(references)} utterances: transformers {hf_wer:.4f}, ctranslate2 {ct2_wer:.4f}")
     assert hf_wer <= ct2_wer + MAX_WER_GAP_TO_CTRANSLATE2
+
+
+def test_batched_and_unbatched_decoding_give_the_same_text(hf_engine, english_short):
+    together, alone = batched_and_alone(hf_engine, english_short)
+    assert all(together) and together == alone
