@@ -32,7 +32,7 @@ from bench.corpus import (
 )
 from stt.audio import SAMPLE_RATE, decode_audio
 from stt.settings import Settings
-from tests.server import running_server
+from tests.server import metric_total, running_server
 
 
 def raw_engine_seconds(utterances: list[Utterance], cpu_threads: int) -> tuple[float, list[str]]:
@@ -59,14 +59,22 @@ def post(http: httpx.Client, path: Path) -> tuple[float, str]:
     return time.perf_counter() - started, response.json()["text"]
 
 
+def batch_totals(http: httpx.Client) -> tuple[float, float]:
+    """Clips decoded and engine calls made so far, from the server's ``stt_batch_size`` histogram."""
+    text = http.get("/metrics").text
+    return metric_total(text, "stt_batch_size_sum"), metric_total(text, "stt_batch_size_count")
+
+
 def concurrent_run(url: str, utterances: list[Utterance], concurrency: int, rounds: int) -> dict[str, float]:
     work = [u for _ in range(rounds) for u in utterances]
     with httpx.Client(base_url=url, timeout=600, limits=httpx.Limits(max_connections=concurrency)) as http:
         post(http, utterances[0].path)  # warm-up
+        clips_before, calls_before = batch_totals(http)
         started = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
             latencies = [latency for latency, _ in pool.map(lambda u: post(http, u.path), work)]
         elapsed = time.perf_counter() - started
+        clips_after, calls_after = batch_totals(http)
     latencies.sort()
     audio_s = sum(u.duration_s for u in work)
     return {
@@ -74,6 +82,7 @@ def concurrent_run(url: str, utterances: list[Utterance], concurrency: int, roun
         "p50_s": statistics.median(latencies),
         "p95_s": latencies[int(0.95 * (len(latencies) - 1))],
         "audio_s_per_s": audio_s / elapsed,
+        "mean_batch": (clips_after - clips_before) / max(calls_after - calls_before, 1),
     }
 
 
@@ -118,7 +127,7 @@ def main() -> int:
             stats = concurrent_run(server.url, utterances, level, args.rounds)
             print(f"concurrency {level:3d}: {stats['requests_per_s']:.2f} req/s, p50 {stats['p50_s']:.2f} s, "
                   f"p95 {stats['p95_s']:.2f} s, {stats['audio_s_per_s']:.1f} audio s/s "
-                  f"({stats['audio_s_per_s'] / single:.2f}x single stream)")
+                  f"({stats['audio_s_per_s'] / single:.2f}x single stream), mean batch {stats['mean_batch']:.2f} clips")
         if args.long:
             everything = [u for u in load_manifest(audio_dir()) if u.path.parent.name == "en" and u.text]
             with tempfile.TemporaryDirectory() as tmp:

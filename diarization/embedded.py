@@ -84,7 +84,7 @@ class EmbeddedDiarizer(Diarizer):
     def unload(self) -> None:
         with self._lock:
             self._encoder = None
-        release_memory()
+        release_memory(settle=True)
 
     def diarize(
         self,

@@ -41,7 +41,7 @@ class PyannoteDiarizer(Diarizer):
     def unload(self) -> None:
         with self._load_lock:
             self._pipeline = None
-        release_memory()
+        release_memory(settle=True)
 
     def diarize(
         self,

@@ -2,9 +2,12 @@
 
 Each model has a ``ClipBatcher`` in front of its engine. Requests submit their clips (a short request is one
 clip, a long file many) and wait for the results. A worker thread takes the oldest waiting clip, gathers up
-to ``max_batch_size`` clips with the same decoding options (waiting at most ``max_wait_s`` after the oldest
-arrived), and makes one ``transcribe_clips`` call. While a batch runs, newcomers queue up and form the
-next one, so under load batches fill without any waiting at all.
+to ``max_batch_size`` clips with the same decoding options, and makes one ``transcribe_clips`` call.
+
+How long to wait for company is adaptive: the batcher expects as many clips as arrived during the previous
+batch cycle, and waits (at most ``max_wait_s`` from when a worker is free) only until that many are there. A
+lone client never waits; concurrent clients, whose answers come back together and who then send again
+together, are gathered into one batch. Clips that queue while a batch runs join the next one.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class BatcherClosed(RuntimeError):
 
 class ClipBatcher:
     def __init__(
-        self, decode: ClipDecoder, max_batch_size: int = 8, max_wait_s: float = 0.01, workers: int = 1, name: str = "batcher"
+        self, decode: ClipDecoder, max_batch_size: int = 8, max_wait_s: float = 0.05, workers: int = 1, name: str = "batcher"
     ) -> None:
         if max_batch_size < 1 or workers < 1:
             raise ValueError("max_batch_size and workers must be at least 1")
@@ -43,6 +46,9 @@ class ClipBatcher:
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self._queue: list[_Pending] = []
+        self._arrivals = 0
+        """Clips submitted since the last batch was formed."""
+        self._expected = 1
         self._ready = threading.Condition()
         self._closed = False
         self._threads = [
@@ -58,6 +64,7 @@ class ClipBatcher:
             if self._closed:
                 raise BatcherClosed("the model is shutting down")
             self._queue.append(pending)
+            self._arrivals += 1
             self._ready.notify_all()
         return pending.future
 
@@ -96,14 +103,17 @@ class ClipBatcher:
             del batch, live
 
     def _next_batch(self) -> list[_Pending] | None:
+        free_since = time.monotonic()
         with self._ready:
             while not self._queue:
                 if self._closed:
                     return None
                 self._ready.wait()
             oldest = self._queue[0]
-            deadline = oldest.queued_at + self.max_wait_s
-            while not self._closed and self._count_like(oldest) < self.max_batch_size:
+            # Counted from when this worker could take it: a clip that queued behind a running batch still
+            # gives the clients of that batch, who are about to send again, a chance to join it.
+            deadline = max(oldest.queued_at, free_since) + self.max_wait_s
+            while not self._closed and self._count_like(oldest) < self._expected:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -114,6 +124,8 @@ class ClipBatcher:
             batch = [p for p in self._queue if p.options == oldest.options][: self.max_batch_size]
             taken = {id(p) for p in batch}
             self._queue = [p for p in self._queue if id(p) not in taken]
+            self._expected = max(1, min(self.max_batch_size, self._arrivals))
+            self._arrivals = 0
             return batch
 
     def _count_like(self, oldest: _Pending) -> int:

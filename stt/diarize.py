@@ -66,7 +66,7 @@ class DiarizationRunner:
             if self._diarizer is not None:
                 self._diarizer.unload()
             self._diarizer = None
-        release_memory()
+        release_memory(settle=True)
 
     def _loaded(self) -> Diarizer:
         if self._diarizer is None:
@@ -75,7 +75,7 @@ class DiarizationRunner:
                 diarizer.load()
             except Exception as exc:
                 diarizer.unload()
-                release_memory()
+                release_memory(settle=True)
                 logger.warning("loading the %s diarizer failed: %s", self.engine, exc)
                 raise ModelUnavailableError(
                     f"The {self.engine!r} diarization engine could not be loaded: {load_failure_reason(exc)}",

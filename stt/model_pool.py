@@ -51,7 +51,7 @@ class PoolLimits:
     max_queued_per_model: int = 32
     """Requests that may wait beyond those the running batches hold."""
     max_batch_size: int = 8
-    max_batch_wait_s: float = 0.01
+    max_batch_wait_s: float = 0.05
     pin_preloaded: bool = True
     load_retry_after_s: float = 30.0
 
@@ -142,7 +142,7 @@ class ModelPool:
             if slot is None or not slot.strategy.is_loaded or slot.leases:
                 return False
             self._unload_locked(model_id, slot, reason)
-        release_memory()
+        release_memory(settle=True)
         return True
 
     def states(self) -> list[ModelState]:
@@ -166,7 +166,7 @@ class ModelPool:
                 slot.batcher.close()
                 if slot.strategy.is_loaded:
                     self._unload_locked(model_id, slot, "shutdown")
-        release_memory()
+        release_memory(settle=True)
 
     # ------------------------------------------------------------------ leases and loading
 
@@ -198,37 +198,44 @@ class ModelPool:
         # A leased model that is loaded stays loaded: evictions only take unleased ones.
         if slot.strategy.is_loaded:
             return
-        model_id = slot.strategy.spec.id
         with slot.load_lock:
-            if slot.strategy.is_loaded:
-                return
-            if slot.failure is not None and time.monotonic() - slot.failed_at < self.limits.load_retry_after_s:
-                raise ModelUnavailableError(slot.failure.message, param="model")
-            self._reserve(model_id, slot)
-            started = time.perf_counter()
-            try:
-                slot.strategy.load()
-            except Exception as exc:
-                slot.strategy.unload()
-                with self._lock:
-                    slot.reserved_bytes = 0
-                release_memory()
-                logger.warning("loading %s failed: %s", model_id, exc)
-                slot.failure = ModelUnavailableError(
-                    f"The model {model_id!r} is registered but could not be loaded: {load_failure_reason(exc)}", param="model"
-                )
-                slot.failed_at = time.monotonic()
-                raise slot.failure from exc
-            seconds = time.perf_counter() - started
-            slot.failure = None
-            measured = slot.strategy.memory_bytes()
+            loaded_now = self._load_locked(slot)
+        if loaded_now:  # outside the lock: requests waiting for the model need not wait for this too
+            release_memory(settle=True)
+
+    def _load_locked(self, slot: _Slot) -> bool:
+        """Load the slot's model unless another request did; True when this call loaded it."""
+        model_id = slot.strategy.spec.id
+        if slot.strategy.is_loaded:
+            return False
+        if slot.failure is not None and time.monotonic() - slot.failed_at < self.limits.load_retry_after_s:
+            raise ModelUnavailableError(slot.failure.message, param="model")
+        self._reserve(model_id, slot)
+        started = time.perf_counter()
+        try:
+            slot.strategy.load()
+        except Exception as exc:
+            slot.strategy.unload()
             with self._lock:
                 slot.reserved_bytes = 0
-                slot.resident_bytes = measured
-            metrics.MODEL_LOADS.labels(model=model_id).inc()
-            metrics.MODEL_LOAD_SECONDS.labels(model=model_id).observe(seconds)
-            metrics.RESIDENT_BYTES.labels(model=model_id).set(measured)
-            logger.info("loaded %s in %.1fs (%.0f MiB)", model_id, seconds, measured / 2**20)
+            release_memory(settle=True)
+            logger.warning("loading %s failed: %s", model_id, exc)
+            slot.failure = ModelUnavailableError(
+                f"The model {model_id!r} is registered but could not be loaded: {load_failure_reason(exc)}", param="model"
+            )
+            slot.failed_at = time.monotonic()
+            raise slot.failure from exc
+        seconds = time.perf_counter() - started
+        slot.failure = None
+        measured = slot.strategy.memory_bytes()
+        with self._lock:
+            slot.reserved_bytes = 0
+            slot.resident_bytes = measured
+        metrics.MODEL_LOADS.labels(model=model_id).inc()
+        metrics.MODEL_LOAD_SECONDS.labels(model=model_id).observe(seconds)
+        metrics.RESIDENT_BYTES.labels(model=model_id).set(measured)
+        logger.info("loaded %s in %.1fs (%.0f MiB)", model_id, seconds, measured / 2**20)
+        return True
 
     def _reserve(self, model_id: str, slot: _Slot) -> None:
         """Set aside the model's estimated bytes, evicting idle models (least recently used first) to fit."""
@@ -250,7 +257,7 @@ class ModelPool:
                     evicted = True
             slot.reserved_bytes = needed
         if evicted:
-            release_memory()
+            release_memory(settle=True)
 
     def _eviction_candidate_locked(self) -> str | None:
         idle = [
@@ -290,7 +297,7 @@ class ModelPool:
             for model_id in expired:
                 self._unload_locked(model_id, self._slots[model_id], "idle")
         if expired:
-            release_memory()
+            release_memory(settle=True)
         return expired
 
     def _reap_idle_forever(self) -> None:

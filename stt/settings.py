@@ -49,7 +49,9 @@ class Settings(BaseSettings):
         8, ge=1, description="Most 30 s clips one model decodes together, from one long file or many requests."
     )
     max_batch_wait_ms: float = Field(
-        10.0, ge=0, description="How long a clip may wait for others to fill its batch when the model is idle."
+        50.0,
+        ge=0,
+        description="Longest wait for the clips a batch expects (as many as arrived during the previous batch).",
     )
     pin_preloaded: bool = Field(True, description="Preloaded models are never evicted or reaped.")
     api_keys: SecretStr | None = Field(

@@ -13,6 +13,28 @@ def test_release_memory_collects_and_trims_the_c_heap(monkeypatch: pytest.Monkey
     assert calls == ["gc", "trim(0)"]
 
 
+def test_settling_freezes_long_lived_objects_and_thaws_them_first_so_unloaded_ones_can_go():
+    import gc
+    import weakref
+
+    class Weights:
+        pass
+
+    weights = Weights()
+    weights.cycle = weights  # reachable only through a reference cycle once dropped
+    gone = weakref.ref(weights)
+    try:
+        devices.release_memory(settle=True)
+        assert gc.get_freeze_count() > 0
+        del weights
+        devices.release_memory()  # a per-request collection skips frozen objects
+        assert gone() is not None
+        devices.release_memory(settle=True)  # after an unload: thaw, collect, freeze again
+        assert gone() is None
+    finally:
+        gc.unfreeze()
+
+
 def test_glibc_trim_is_found_here():
     assert devices._malloc_trim() is not None
 
