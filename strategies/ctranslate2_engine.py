@@ -31,7 +31,6 @@ _DECODING_DEFAULTS: dict[str, Any] = dict(
     compression_ratio_threshold=2.4,
     condition_on_previous_text=False,
     prompt_reset_on_temperature=0.5,
-    temperatures=[0.0],
     prefix=None,
     suppress_blank=True,
     without_timestamps=False,
@@ -40,7 +39,6 @@ _DECODING_DEFAULTS: dict[str, Any] = dict(
     append_punctuations="\"'.。,，!！?？:：”)]}、",
     multilingual=False,
     max_new_tokens=None,
-    clip_timestamps=[],
     hallucination_silence_threshold=None,
     hotwords=None,
 )
@@ -139,6 +137,8 @@ class CTranslate2Strategy(ASRStrategy):
 def _batched_options(tokenizer: Tokenizer, options: TranscribeOptions) -> TranscriptionOptions:
     return TranscriptionOptions(
         **_DECODING_DEFAULTS,
+        temperatures=[0.0],  # fresh lists per call: the options object is faster-whisper's to use
+        clip_timestamps=[],
         initial_prompt=options.initial_prompt,
         suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
         word_timestamps=options.word_timestamps,

@@ -20,6 +20,7 @@ class FakeStrategy(ASRStrategy):
     load_seconds = 0.0
     multilingual = True
     size_bytes = 100
+    detected_language: str | None = None
     gate: threading.Event | None = None
     """When set, transcribe() waits for it: a request that stays in flight."""
 
@@ -48,6 +49,9 @@ class FakeStrategy(ASRStrategy):
 
     def memory_bytes(self) -> int:
         return self.size_bytes
+
+    def detect_language(self, audio: np.ndarray) -> str | None:
+        return FakeStrategy.detected_language
 
     def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
         self.calls.append(options)

@@ -58,3 +58,9 @@ def test_unload_releases_the_model(jfk_audio):
 def test_batched_and_unbatched_decoding_give_the_same_text(tiny_en, english_short):
     together, alone = batched_and_alone(tiny_en, english_short)
     assert all(together) and together == alone
+
+
+def test_a_temperature_above_zero_samples_with_the_sequential_decoder(tiny_en, jfk_audio):
+    [result] = tiny_en.transcribe_clips([jfk_audio], TranscribeOptions(temperature=0.2))
+    assert result.segments and all(s.temperature == 0.2 for s in result.segments)
+    assert JFK_PHRASE.split()[-1] in normalize(result.text)

@@ -25,7 +25,7 @@ def transcriber():
     )
     pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=FakeStrategy)
     yield Transcriber(pool, default_model="multi")
-    FakeStrategy.multilingual = True
+    FakeStrategy.multilingual, FakeStrategy.detected_language = True, None
 
 
 @pytest.fixture
@@ -51,6 +51,16 @@ def test_default_model_and_result_fields(transcriber, wav):
     result = transcriber.transcribe(wav, None, TranscribeOptions())
     assert result.model_id == "multi" and result.text == "multi heard 2.0s"
     assert result.duration == pytest.approx(2.0, abs=0.01) and result.processing_time_s >= 0
+
+
+def test_a_language_detected_once_is_pinned_for_every_clip_and_reported(transcriber, wav):
+    FakeStrategy.detected_language = "pt"
+    result = transcriber.transcribe(wav, "multi", TranscribeOptions())
+    streamed = list(transcriber.stream(wav, "multi", TranscribeOptions()))
+    assert result.language == "pt" and streamed
+    assert [o.language for o in _strategy(transcriber, "multi").calls] == ["pt", "pt"]
+    transcriber.transcribe(wav, "multi", TranscribeOptions(language="en"))  # a named language is not second-guessed
+    assert _strategy(transcriber, "multi").calls[-1].language == "en"
 
 
 def test_language_is_normalized_and_registry_default_applies(transcriber, wav):
