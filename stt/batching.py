@@ -94,11 +94,13 @@ class ClipBatcher:
                 continue
             try:
                 results = self._decode([p.clip for p in live], live[0].options)
+                if len(results) != len(live):
+                    raise RuntimeError(f"the engine returned {len(results)} results for {len(live)} clips")
             except BaseException as exc:  # every waiter must hear about it, whatever it is
                 for pending in live:
                     pending.future.set_exception(exc)
             else:
-                for pending, result in zip(live, results, strict=True):
+                for pending, result in zip(live, results):
                     pending.future.set_result(result)
             del batch, live
 
