@@ -17,6 +17,8 @@ serve: $(BIN)/.installed
 	$(BIN)/bentoml serve service:SpeechToText --host $(HOST) --port $(PORT)
 
 test: $(BIN)/.installed
+	# The layers contract (.importlinter): imports only run down service -> server -> pipeline -> strategies -> core.
+	$(BIN)/lint-imports --no-logo --no-cache
 	# Two OpenMP runtimes (CTranslate2, torch) share the test process: spinning workers starve each other.
 	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -1,26 +1,27 @@
-"""The speech-to-text BentoML service."""
+"""The speech-to-text BentoML service: one class, the models loaded at startup, every route on one pool."""
 
 from __future__ import annotations
 
 import logging
 import threading
 
-import anyio
 import bentoml
+from starlette.responses import JSONResponse
 
-from stt import request_log
-from stt.auth import ApiKeyMiddleware
-from stt.bootstrap import build_transcriber, models_to_preload
-from stt.error_middleware import OpenAIErrorMiddleware
-from stt.diarize import DiarizeOptions
-from stt.errors import APIError, error_response
-from stt.openai_api import app as openai_app
-from stt.results import Task, TranscribeOptions, TranscriptionResponse
-from stt.settings import get_settings
-from stt.upload_limit import UploadLimitMiddleware
-from stt.uploads import UploadPath
+from core.types import Task
+from server import request_log
+from server.auth import ApiKeyMiddleware
+from server.dependencies import RouteSettings, bind
+from server.error_middleware import OpenAIErrorMiddleware
+from server.openai_api import app as openai_app
+from server.settings import get_settings
+from server.transcribe_route import TranscribeResponse, transcribe_upload
+from server.upload_limit import UploadLimitMiddleware
+from server.uploads import UploadPath
+from server.wiring import build_transcriber, models_to_preload
 
 logger = logging.getLogger("stt.service")
+settings = get_settings()
 
 
 @bentoml.service(
@@ -32,12 +33,10 @@ logger = logging.getLogger("stt.service")
 @bentoml.asgi_app(openai_app, path="/v1")
 class SpeechToText:
     def __init__(self) -> None:
-        settings = get_settings()
         request_log.configure(settings.log_level)
         self.transcriber = build_transcriber(settings)
         self.pool = self.transcriber.pool
-        openai_app.state.transcriber = self.transcriber
-        openai_app.state.admin_api = settings.admin_api
+        bind(openai_app, self.transcriber, RouteSettings(settings.admin_api, settings.log_transcripts))
         # Preload in the background so /livez answers at once while /readyz stays 503 until models are in memory.
         to_preload = models_to_preload(self.transcriber)
         threading.Thread(target=self.pool.preload, args=(to_preload,), name="preload", daemon=True).start()
@@ -49,8 +48,6 @@ class SpeechToText:
     @bentoml.on_shutdown
     def _unload_models(self) -> None:
         self.pool.close()
-        if self.transcriber.diarizer is not None:
-            self.transcriber.diarizer.unload()
 
     @bentoml.api(route="/transcribe")
     async def transcribe(
@@ -64,18 +61,17 @@ class SpeechToText:
         num_speakers: int | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
-    ) -> TranscriptionResponse:
+    ) -> TranscribeResponse:
         """Transcribe (or translate to English) an audio file with a registry model; with ``diarize``,
         label each segment and word with its speaker."""
-        options = TranscribeOptions(language=language, task=task, word_timestamps=word_timestamps)
-        try:
-            speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers) if diarize else None
-            return await anyio.to_thread.run_sync(self.transcriber.transcribe, file, model_id, options, speakers)
-        except APIError as exc:
-            return error_response(exc)
+        response: TranscribeResponse | JSONResponse = await transcribe_upload(
+            self.transcriber, settings.log_transcripts, file, model_id, language, task, word_timestamps,
+            diarize, num_speakers, min_speakers, max_speakers,
+        )
+        return response  # type: ignore[return-value]  # an error answers with its own JSON response
 
 
 # Listed outermost first: keys are checked before a byte of the body is read, then its size.
-SpeechToText.add_asgi_middleware(ApiKeyMiddleware, keys=get_settings().api_key_list)
-SpeechToText.add_asgi_middleware(UploadLimitMiddleware, max_bytes=get_settings().max_upload_bytes)
+SpeechToText.add_asgi_middleware(ApiKeyMiddleware, keys=settings.api_key_list)
+SpeechToText.add_asgi_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
 SpeechToText.add_asgi_middleware(OpenAIErrorMiddleware)

@@ -81,7 +81,7 @@ def assemble(utterances: list[Utterance], min_seconds: float, gap_s: float = 0.5
 
     Returns the samples and the reference of each utterance in order.
     """
-    from stt.audio import SAMPLE_RATE, decode_audio
+    from core.audio import SAMPLE_RATE, decode_audio
 
     gap = np.zeros(int(gap_s * SAMPLE_RATE), dtype=np.float32)
     pieces, references, total = [], [], 0.0

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from bench.corpus import AUDIO_DIR_ENV, audio_dir
-from diarization.base import Diarizer
-from diarization.embedded import EmbeddedDiarizer
-from diarization.metrics import diarization_error_rate, read_rttm
-from stt.audio import decode_audio
+from bench.der import diarization_error_rate, read_rttm
+from core.audio import decode_audio
+from strategies.diarization.base import Diarizer
+from strategies.diarization.embedded import EmbeddedDiarizer
 
 TARGETS = {"pyannote_sample": 0.25, "picovoice_falcon_test": 0.15}
 """Highest acceptable DER with the true speaker count given, by recording."""

@@ -24,7 +24,7 @@ import psutil
 import yaml
 
 from bench.corpus import audio_dir, english_short_utterances
-from tests.server import ROOT, RunningServer, metric_total, running_server
+from bench.server import ROOT, RunningServer, metric_total, running_server
 
 DEFAULT_MODELS = ("tiny-en", "tiny-en-fp32")
 MAX_GROWTH = 0.05

@@ -30,9 +30,9 @@ from bench.corpus import (
     utterance_coverage,
     word_error_rate,
 )
-from stt.audio import SAMPLE_RATE, decode_audio
-from stt.settings import Settings
-from tests.server import metric_total, running_server
+from bench.server import metric_total, running_server
+from core.audio import SAMPLE_RATE, decode_audio
+from server.settings import Settings
 
 
 def raw_engine_seconds(utterances: list[Utterance], cpu_threads: int) -> tuple[float, list[str]]:
@@ -88,7 +88,7 @@ def concurrent_run(url: str, utterances: list[Utterance], concurrency: int, roun
 
 def long_file(utterances: list[Utterance], directory: Path, min_seconds: float = 600) -> tuple[Path, list[str], float]:
     """Corpus utterances back to back until the file is at least ``min_seconds`` long, as FLAC."""
-    from tests.audio_files import encode
+    from bench.audio_files import encode
 
     samples, references = assemble(utterances, min_seconds)
     path = encode(samples, SAMPLE_RATE, directory / "long.flac", "flac")

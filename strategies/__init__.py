@@ -1,6 +1,2 @@
-"""ASR engines behind one interface (load, transcribe, unload) and the factory that picks one."""
-
-from .base import ASRStrategy, RuntimeContext
-from .factory import create_strategy
-
-__all__ = ["ASRStrategy", "RuntimeContext", "create_strategy"]
+"""Engines behind one interface each: ASR engines (one module per engine) and, under ``diarization``,
+speaker diarizers. The factory picks one for a registry entry."""

@@ -11,9 +11,9 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
-from stt.audio import SAMPLE_RATE
-from stt.model_files import local_model_path
-from stt.results import Segment, Transcription, TranscribeOptions, Word
+from core.audio import SAMPLE_RATE
+from core.model_files import local_model_path
+from core.types import Segment, Transcription, TranscribeOptions, Word
 
 from .base import ASRStrategy
 

@@ -1,4 +1,4 @@
-"""Pieces shared by the two Hugging Face engines: precision, sources and Whisper decoding options."""
+"""Pieces shared by the torch-based engines: precision, Whisper decoding options, module sizes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 
 import torch
 
-from stt.registry import ModelSpec
-from stt.results import Segment, TranscribeOptions, Word
+from core.registry import ModelSpec
+from core.types import Segment, TranscribeOptions, Word
 
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _SENTENCE_END = re.compile(r"[.!?…。？！]$")

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoProcessor, GenerationConfig
 
-from stt.audio import SAMPLE_RATE
-from stt.model_files import resolve_source
-from stt.registry import ModelSpec
-from stt.results import Segment, Transcription, TranscribeOptions
+from core.audio import SAMPLE_RATE
+from core.model_files import resolve_source
+from core.registry import ModelSpec
+from core.types import Segment, Transcription, TranscribeOptions
 
 from .base import ASRStrategy, RuntimeContext
 from .hf_common import language_and_task, module_bytes, torch_dtype

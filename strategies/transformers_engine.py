@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor, pipeline
 
-from stt.audio import SAMPLE_RATE
-from stt.model_files import resolve_source
-from stt.results import Segment, Transcription, TranscribeOptions, Word
+from core.audio import SAMPLE_RATE
+from core.model_files import resolve_source
+from core.types import Segment, Transcription, TranscribeOptions, Word
 
 from .base import ASRStrategy
 from .hf_common import language_and_task, module_bytes, segments_from_words, torch_dtype

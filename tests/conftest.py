@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from bench.corpus import AUDIO_DIR_ENV, Utterance, audio_dir, english_short_utterances, load_manifest
-from stt.audio import decode_audio
-from tests.server import ROOT, RunningServer, running_server
+from core.audio import decode_audio
+from bench.server import ROOT, RunningServer, running_server
 
 JFK_FILE = "en/jfk_inaugural_1961_excerpt.flac"
 JFK_PHRASE = "ask not what your country can do for you"

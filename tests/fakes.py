@@ -1,4 +1,4 @@
-"""A stand-in engine for testing the model lifecycle without weights."""
+"""Stand-in engines (ASR and diarization) for testing the model lifecycle without weights."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from stt.audio import SAMPLE_RATE
-from stt.results import Segment, Transcription, TranscribeOptions
+from core.audio import SAMPLE_RATE
+from core.registry import ModelSpec
+from core.types import Segment, SpeakerTurn, Transcription, TranscribeOptions
 from strategies.base import ASRStrategy
+from strategies.diarization.base import Diarizer
 
 
 class FakeStrategy(ASRStrategy):
@@ -73,3 +75,38 @@ class FakeStrategy(ASRStrategy):
         if self._loaded:
             FakeStrategy.unloads.append(self.spec.id)
         self._loaded = False
+
+
+class FakeDiarizer(Diarizer):
+    """Two speakers, two seconds each, whatever the audio."""
+
+    loads = 0
+    fail = False
+    size_bytes = 100
+
+    def __init__(self, spec=None, runtime=None) -> None:
+        self._loaded = False
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> None:
+        FakeDiarizer.loads += 1
+        if FakeDiarizer.fail:
+            raise RuntimeError("pyannote/speaker-diarization-3.1 is not in the Hugging Face cache")
+        self._loaded = True
+
+    def memory_bytes(self) -> int:
+        return self.size_bytes
+
+    def diarize(self, audio, *, num_speakers=None, min_speakers=None, max_speakers=None):
+        return [SpeakerTurn("SPEAKER_00", 0.0, 2.0), SpeakerTurn("SPEAKER_01", 2.0, 4.0)]
+
+    def unload(self) -> None:
+        self._loaded = False
+
+
+def fake_engine(spec: ModelSpec, runtime) -> ASRStrategy | Diarizer:
+    """The pool's factory for tests: fakes of both kinds of model."""
+    return FakeDiarizer(spec, runtime) if spec.kind == "diarization" else FakeStrategy(spec, runtime)

@@ -1,0 +1,92 @@
+"""The operator's model registry: an allow-list of models that requests may name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .errors import InvalidInputError, ModelNotFoundError
+
+Engine = Literal["ctranslate2", "transformers", "remote_code", "embedded_diarizer", "pyannote"]
+ModelKind = Literal["transcription", "diarization"]
+DIARIZATION_ENGINES: frozenset[str] = frozenset({"embedded_diarizer", "pyannote"})
+Precision = Literal["auto", "float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32"]
+
+
+class ModelSpec(BaseModel):
+    """One registry entry. Only the operator writes these; no request can create or change one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    engine: Engine
+    model: str = Field(description="Hugging Face repo id, local directory, or 'embedded:tiny.en'.")
+    revision: str | None = None
+    processor: str | None = Field(None, description="Repo or directory of the processor, when not the model's own.")
+    language: str | None = Field(None, description="Language used when a request names none.")
+    dtype: Precision = "auto"
+    trust_remote_code: bool = False
+    preload: bool = False
+    description: str = ""
+
+    @property
+    def kind(self) -> ModelKind:
+        """What the model does: transcribe speech, or tell speakers apart."""
+        return "diarization" if self.engine in DIARIZATION_ENGINES else "transcription"
+
+    @model_validator(mode="after")
+    def _remote_code_needs_consent(self) -> ModelSpec:
+        if self.engine == "remote_code" and not self.trust_remote_code:
+            raise ValueError(
+                f"model {self.id!r} uses the remote_code engine but the operator has not set trust_remote_code: true"
+            )
+        return self
+
+
+class _RegistryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: list[ModelSpec]
+
+
+class ModelRegistry:
+    def __init__(self, specs: list[ModelSpec]) -> None:
+        self._specs: dict[str, ModelSpec] = {}
+        for spec in specs:
+            if spec.id in self._specs:
+                raise ValueError(f"duplicate model id {spec.id!r} in the registry")
+            self._specs[spec.id] = spec
+
+    @classmethod
+    def from_file(cls, path: Path, extra: Sequence[ModelSpec] = ()) -> ModelRegistry:
+        """The operator's YAML file, plus ``extra`` entries the operator configured through settings."""
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return cls([*_RegistryFile.model_validate(data).models, *extra])
+
+    def get(self, model_id: str, kind: ModelKind | None = None) -> ModelSpec:
+        """The entry for ``model_id``; with ``kind``, only a model of that kind will do."""
+        spec = self._specs.get(model_id)
+        if spec is None:
+            raise ModelNotFoundError(
+                f"The model {model_id!r} does not exist. Valid models: {', '.join(self.ids(kind))}.",
+                input="model",
+            )
+        if kind is not None and spec.kind != kind:
+            raise InvalidInputError(
+                f"The model {model_id!r} is a {spec.kind} model, not a {kind} model. "
+                f"Valid models: {', '.join(self.ids(kind))}.",
+                input="model",
+            )
+        return spec
+
+    def ids(self, kind: ModelKind | None = None) -> list[str]:
+        return [spec.id for spec in self._specs.values() if kind is None or spec.kind == kind]
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._specs.values())
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._specs

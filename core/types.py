@@ -1,0 +1,96 @@
+"""What a request asks for and what an engine gives back: one set of types for every route and engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from .errors import InvalidInputError
+
+Task = Literal["transcribe", "translate"]
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None
+    task: Task = "transcribe"
+    word_timestamps: bool = False
+    initial_prompt: str | None = None
+    temperature: float | None = None
+    """None: the engine's default temperature fallback."""
+
+
+@dataclass(frozen=True)
+class DiarizeOptions:
+    """Speaker counts a request may give to guide diarization."""
+
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("num_speakers", "min_speakers", "max_speakers"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= MAX_SPEAKERS:
+                raise InvalidInputError(f"{name} must be between 1 and {MAX_SPEAKERS}.", input=name)
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise InvalidInputError("min_speakers is greater than max_speakers.", input="min_speakers")
+
+
+MAX_SPEAKERS = 32
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """One stretch of speech by one speaker, in seconds from the start of the audio."""
+
+    speaker: str
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+class Word(BaseModel):
+    start: float
+    end: float
+    word: str
+    probability: float | None = None
+    speaker: str | None = None
+
+
+class Segment(BaseModel):
+    id: int
+    seek: int = 0
+    start: float
+    end: float
+    text: str
+    tokens: list[int] = Field(default_factory=list)
+    temperature: float | None = None
+    avg_logprob: float | None = None
+    compression_ratio: float | None = None
+    no_speech_prob: float | None = None
+    words: list[Word] = Field(default_factory=list)
+    speaker: str | None = None
+
+
+class Transcription(BaseModel):
+    """An engine's result for one audio input."""
+
+    text: str
+    language: str | None
+    duration: float = Field(description="Seconds of audio")
+    segments: list[Segment]
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    """What the pipeline hands every route: the transcription, the model that made it and how long it took."""
+
+    transcription: Transcription
+    model_id: str
+    processing_s: float

@@ -1,0 +1,34 @@
+"""Voice activity detection with the Silero model that faster-whisper ships (ONNX, offline)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+
+
+def speech_spans(
+    audio: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    min_silence_ms: int = 2000,
+    speech_pad_ms: int = 400,
+    max_speech_s: float = float("inf"),
+) -> list[tuple[int, int]]:
+    """``[start, end)`` sample ranges of speech in 16 kHz mono audio, none longer than ``max_speech_s``."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    options = VadOptions(
+        threshold=threshold,
+        min_silence_duration_ms=min_silence_ms,
+        speech_pad_ms=speech_pad_ms,
+        max_speech_duration_s=max_speech_s,
+    )
+    return [(span["start"], span["end"]) for span in get_speech_timestamps(audio, options, sampling_rate=SAMPLE_RATE)]
+
+
+def load_vad_model() -> None:
+    """Load the model now (faster-whisper caches it), so that the first request does not wait for it."""
+    from faster_whisper.vad import get_vad_model
+
+    get_vad_model()

@@ -1,0 +1,135 @@
+"""Batching across requests: clips that concurrent requests send to one model are decoded together.
+
+Each model has a ``ClipBatcher`` in front of its engine. Requests submit their clips (a short request is one
+clip, a long file many) and wait for the results. A worker thread takes the oldest waiting clip, gathers up
+to ``max_batch_size`` clips with the same decoding options, and makes one ``transcribe_clips`` call.
+
+How long to wait for company is adaptive: the batcher expects as many clips as arrived during the previous
+batch cycle, and waits (at most ``max_wait_s`` from when a worker is free) only until that many are there. A
+lone client never waits; concurrent clients, whose answers come back together and who then send again
+together, are gathered into one batch. Clips that queue while a batch runs join the next one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.types import Transcription, TranscribeOptions
+
+from .longform import ClipDecoder
+
+
+@dataclass
+class _Pending:
+    clip: np.ndarray
+    options: TranscribeOptions
+    future: Future = field(default_factory=Future)
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class BatcherClosed(RuntimeError):
+    pass
+
+
+class ClipBatcher:
+    def __init__(
+        self, decode: ClipDecoder, max_batch_size: int = 8, max_wait_s: float = 0.05, workers: int = 1, name: str = "batcher"
+    ) -> None:
+        if max_batch_size < 1 or workers < 1:
+            raise ValueError("max_batch_size and workers must be at least 1")
+        self._decode = decode
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self._queue: list[_Pending] = []
+        self._arrivals = 0
+        """Clips submitted since the last batch was formed."""
+        self._expected = 1
+        self._ready = threading.Condition()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, clip: np.ndarray, options: TranscribeOptions) -> Future:
+        """A future for the clip's transcription (timestamps relative to the clip)."""
+        pending = _Pending(clip, options)
+        with self._ready:
+            if self._closed:
+                raise BatcherClosed("the model is shutting down")
+            self._queue.append(pending)
+            self._arrivals += 1
+            self._ready.notify_all()
+        return pending.future
+
+    def decode(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
+        """``transcribe_clips`` through the batcher: the clips may share batches with other requests'."""
+        futures = [self.submit(clip, options) for clip in clips]
+        return [future.result() for future in futures]
+
+    def close(self) -> None:
+        """Stop the workers; clips still queued fail with ``BatcherClosed``."""
+        with self._ready:
+            self._closed = True
+            abandoned, self._queue = self._queue, []
+            self._ready.notify_all()
+        for pending in abandoned:
+            pending.future.set_exception(BatcherClosed("the model is shutting down"))
+
+    # ------------------------------------------------------------------ worker
+
+    def _work(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            live = [p for p in batch if p.future.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            try:
+                results = self._decode([p.clip for p in live], live[0].options)
+                if len(results) != len(live):
+                    raise RuntimeError(f"the engine returned {len(results)} results for {len(live)} clips")
+            except BaseException as exc:  # every waiter must hear about it, whatever it is
+                for pending in live:
+                    pending.future.set_exception(exc)
+            else:
+                for pending, result in zip(live, results):
+                    pending.future.set_result(result)
+            del batch, live
+
+    def _next_batch(self) -> list[_Pending] | None:
+        free_since = time.monotonic()
+        with self._ready:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._ready.wait()
+            oldest = self._queue[0]
+            # Counted from when this worker could take it: a clip that queued behind a running batch still
+            # gives the clients of that batch, who are about to send again, a chance to join it.
+            deadline = max(oldest.queued_at, free_since) + self.max_wait_s
+            while not self._closed and self._count_like(oldest) < self._expected:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._ready.wait(remaining)
+            if not self._queue:  # closed while waiting: close() failed the queue
+                return None if self._closed else []
+            oldest = self._queue[0]
+            batch = [p for p in self._queue if p.options == oldest.options][: self.max_batch_size]
+            taken = {id(p) for p in batch}
+            self._queue = [p for p in self._queue if id(p) not in taken]
+            self._expected = max(1, min(self.max_batch_size, self._arrivals))
+            self._arrivals = 0
+            return batch
+
+    def _count_like(self, oldest: _Pending) -> int:
+        return sum(1 for p in self._queue if p.options == oldest.options)

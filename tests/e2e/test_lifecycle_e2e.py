@@ -1,0 +1,136 @@
+"""Model lifecycle through a real server: metrics, the admin API, health during long inferences."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import httpx
+
+from bench.server import metric_total, running_server
+
+
+def _post(client: httpx.Client, path: Path, model: str) -> httpx.Response:
+    with path.open("rb") as f:
+        return client.post("/transcribe", files={"file": (path.name, f)}, data={"model_id": model})
+
+
+def test_metrics_count_requests_audio_errors_and_loads(client, jfk_path):
+    before = client.get("/metrics").text
+    assert _post(client, jfk_path, "tiny-en").status_code == 200
+    assert _post(client, jfk_path, "no-such-model").status_code == 404
+    after = client.get("/metrics").text
+    ok = metric_total(after, "stt_requests_total", model="tiny-en", outcome="ok")
+    assert ok - metric_total(before, "stt_requests_total", model="tiny-en", outcome="ok") == 1
+    audio = metric_total(after, "stt_audio_seconds_total", model="tiny-en") - metric_total(before, "stt_audio_seconds_total", model="tiny-en")
+    assert abs(audio - 11.0) < 0.1
+    assert metric_total(after, "stt_errors_total", model="unknown", code="model_not_found") >= 1
+    assert metric_total(after, "stt_model_loads_total", model="tiny-en") == 1
+    assert metric_total(after, "stt_processing_seconds_count", model="tiny-en") >= 1
+    assert metric_total(after, "stt_real_time_factor_count", model="tiny-en") >= 1
+    assert metric_total(after, "stt_model_resident_bytes", model="tiny-en") > 10 * 2**20
+    assert re.search(r"stt_model_load_seconds_bucket\{.*model=\"tiny-en\"", after)
+
+
+def test_admin_loads_and_unloads_registry_models_only(client, jfk_path):
+    assert client.post("/v1/admin/models/tiny-en-hf/load").json()["loaded"] is True
+    listed = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+    assert listed["tiny-en-hf"]["loaded"] and listed["tiny-en-hf"]["resident_bytes"] > 10 * 2**20
+    assert listed["tiny-en"]["pinned"] and not listed["tiny-en-hf"]["pinned"]
+    assert client.post("/v1/admin/models/tiny-en-hf/unload").json()["loaded"] is False
+    assert client.post("/v1/admin/models/not-registered/load").status_code == 404
+    assert client.post("/v1/admin/models/..%2F..%2Fetc/load").status_code == 404
+    # It loads again on first use.
+    assert _post(client, jfk_path, "tiny-en-hf").status_code == 200
+
+
+def test_admin_routes_are_off_by_default(corpus_dir):
+    with running_server() as plain, httpx.Client(base_url=plain.url, timeout=60) as http:
+        response = http.post("/v1/admin/models/tiny-en/unload")
+        assert response.status_code == 404 and response.json()["error"]["message"]
+        assert http.get("/v1/models").json()["data"][0]["loaded"] is True
+
+
+def test_health_and_metrics_answer_during_a_long_inference(server, long_concat):
+    done = threading.Event()
+
+    def long_request():
+        with httpx.Client(base_url=server.url, timeout=300) as http:
+            _post(http, long_concat.path, "tiny-en")
+        done.set()
+
+    worker = threading.Thread(target=long_request)
+    worker.start()
+    with httpx.Client(base_url=server.url, timeout=2) as quick:
+        checks = 0
+        while not done.is_set() and checks < 10:
+            for route in ("/livez", "/readyz", "/metrics"):
+                assert quick.get(route).status_code == 200, route
+            checks += 1
+    worker.join()
+    assert checks >= 1
+
+
+def test_one_structured_log_line_per_request_without_transcripts(server, client, jfk_path):
+    import json
+
+    marker = "ask not what your country"
+    assert _post(client, jfk_path, "tiny-en").status_code == 200
+    assert _post(client, jfk_path, "no-such-model").status_code == 404
+    lines = [line.split("[stt.requests] ", 1)[1] for line in server.log().splitlines() if "[stt.requests] " in line]
+    records = [json.loads(line) for line in lines]
+    ok = [r for r in records if r["model"] == "tiny-en" and r["status"] == 200]
+    assert ok and ok[-1]["request_id"] and ok[-1]["audio_s"] == 11.0 and ok[-1]["processing_s"] > 0
+    assert any(r["status"] == 404 and r["error_code"] == "model_not_found" for r in records)
+    assert marker not in server.log().lower(), "transcripts stay out of the logs unless debugging"
+
+
+def test_concurrent_requests_for_one_model_are_decoded_in_shared_batches(server, english_short):
+    chosen = english_short[:8]
+
+    def post(path: Path) -> httpx.Response:
+        with httpx.Client(base_url=server.url, timeout=300) as http:
+            return _post(http, path, "tiny-en")
+
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        before = http.get("/metrics").text
+        results: dict[int, httpx.Response] = {}
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, post(chosen[i].path))) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(300)
+        after = http.get("/metrics").text
+    assert sorted(results) == list(range(8)) and all(r.status_code == 200 for r in results.values())
+    assert all(r.json()["text"] for r in results.values())
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_total(after, name, model="tiny-en", **labels) - metric_total(before, name, model="tiny-en", **labels)
+
+    clips, batches, single = delta("stt_batch_size_sum"), delta("stt_batch_size_count"), delta("stt_batch_size_bucket", le="1.0")
+    assert clips == 8
+    assert batches - single >= 1 and batches < 8, f"{batches:.0f} engine calls for 8 concurrent requests"
+
+
+def test_a_diarizer_under_a_tight_memory_budget_is_evicted_like_any_model(corpus_dir, jfk_path):
+    """Room for the (unpinned) default model or the diarizer, never both: each evicts the other when idle."""
+    from core.model_files import estimate_weight_bytes, HubAccess
+
+    tiny_en_bytes = estimate_weight_bytes("embedded:tiny.en", None, HubAccess())
+    env = {"STT_CPU_MEMORY_BUDGET": str(tiny_en_bytes + 2**20), "STT_PIN_PRELOADED": "false"}
+    call = corpus_dir / "multi/pyannote_sample.wav"
+    with running_server(env) as tight, httpx.Client(base_url=tight.url, timeout=300) as http:
+        with call.open("rb") as f:
+            diarized = http.post("/transcribe", files={"file": ("call.wav", f)}, data={"diarize": "true"})
+        assert diarized.status_code == 200 and {s["speaker"] for s in diarized.json()["segments"]} - {None}
+        models = {m["id"]: m for m in http.get("/v1/models").json()["data"]}
+        diarizer = models["embedded-diarizer"]
+        assert diarizer["kind"] == "diarization" and diarizer["engine"] == "embedded_diarizer"
+        assert diarizer["loaded"] and diarizer["resident_bytes"] > 2**20 and not models["tiny-en"]["loaded"]
+        assert _post(http, jfk_path, "tiny-en").status_code == 200
+        models = {m["id"]: m for m in http.get("/v1/models").json()["data"]}
+        assert models["tiny-en"]["loaded"] and not models["embedded-diarizer"]["loaded"]
+        metrics = http.get("/metrics").text
+    assert metric_total(metrics, "stt_model_unloads_total", model="embedded-diarizer", reason="evicted") == 1
+    assert metric_total(metrics, "stt_model_unloads_total", model="tiny-en", reason="evicted") == 1

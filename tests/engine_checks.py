@@ -1,0 +1,28 @@
+"""Shared by the engine tests: whole files through the pipeline's long-form path, and batched decoding
+checked against decoding each clip alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.corpus import Utterance
+from core.audio import decode_audio
+from core.types import Transcription, TranscribeOptions
+from pipeline.language import pin_language
+from pipeline.longform import transcribe_long
+from strategies.base import ASRStrategy
+
+
+def transcribe_whole(strategy: ASRStrategy, audio: np.ndarray, options: TranscribeOptions, batch_size: int = 8) -> Transcription:
+    """Audio of any length through one engine, as the service runs it: one language, clips in batches."""
+    return transcribe_long(audio, pin_language(strategy, audio, options), strategy.transcribe_clips, batch_size)
+
+
+def batched_and_alone(strategy: ASRStrategy, utterances: list[Utterance], count: int = 6) -> tuple[list[str], list[str]]:
+    """Texts of ``count`` corpus clips of different lengths decoded together, then one at a time."""
+    chosen = sorted(utterances, key=lambda u: u.duration_s)[:: max(len(utterances) // count, 1)][:count]
+    clips = [decode_audio(u.path) for u in chosen]
+    options = TranscribeOptions()
+    together = [result.text for result in strategy.transcribe_clips(clips, options)]
+    alone = [strategy.transcribe_clips([clip], options)[0].text for clip in clips]
+    return together, alone

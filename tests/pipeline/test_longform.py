@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.corpus import assemble, utterance_coverage, word_error_rate
+from core.audio import SAMPLE_RATE
+from tests.engine_checks import transcribe_whole
+from pipeline.longform import MAX_CLIP_S, Clip, merge_regions, plan_clips, stitch, transcribe_long
+from core.model_files import HubAccess
+from core.registry import ModelSpec
+from core.types import Segment, Transcription, TranscribeOptions, Word
+from strategies.base import RuntimeContext
+from strategies.factory import create_engine
+
+SR = SAMPLE_RATE
+
+
+def test_regions_merge_into_clips_up_to_the_limit_and_break_at_long_pauses():
+    regions = [Clip(0, 5 * SR), Clip(6 * SR, 12 * SR), Clip(13 * SR, 28 * SR), Clip(29 * SR, 35 * SR), Clip(40 * SR, 41 * SR)]
+    clips = merge_regions(regions, max_samples=30 * SR, max_pause_samples=2 * SR)
+    # 29..35 would make the first clip 35 s long; 40..41 follows a 5 s pause.
+    assert clips == [Clip(0, 28 * SR), Clip(29 * SR, 35 * SR), Clip(40 * SR, 41 * SR)]
+
+
+def test_audio_that_fits_one_clip_is_kept_whole_and_empty_audio_has_none():
+    audio = np.zeros(10 * SR, dtype=np.float32)
+    assert plan_clips(audio) == [Clip(0, 10 * SR)]
+    assert plan_clips(np.zeros(0, dtype=np.float32)) == []
+
+
+def _segment(start: float, end: float, text: str, words: bool = False) -> Segment:
+    timed = [Word(start=start, end=end, word=text)] if words else []
+    return Segment(id=0, start=start, end=end, text=text, words=timed)
+
+
+def test_stitch_puts_segments_on_the_files_timeline_in_order():
+    clips = [Clip(2 * SR, 12 * SR), Clip(40 * SR, 50 * SR)]
+    results = [
+        Transcription(text=" one two", language="en", duration=10, segments=[_segment(0.5, 3.0, " one two", True)]),
+        Transcription(text=" three", language="en", duration=10, segments=[_segment(1.0, 11.0, " three", True)]),
+    ]
+    whole = stitch(60 * SR, clips, results, TranscribeOptions())
+    assert whole.text == "one two three" and whole.duration == 60 and whole.language == "en"
+    assert [s.id for s in whole.segments] == [0, 1]
+    first, second = whole.segments
+    assert (first.start, first.end, first.seek) == (2.5, 5.0, 200)
+    assert (second.start, second.end) == (41.0, 50.0)  # clamped to its clip's end
+    assert (second.words[0].start, second.words[0].end) == (41.0, 50.0)
+
+
+def test_long_audio_is_decoded_in_batches_of_the_given_size_and_kept_in_order(corpus_dir, english_short):
+    audio, _ = assemble(english_short, min_seconds=150)
+    batches = []
+
+    def decode(clips, options):
+        batches.append(len(clips))
+        return [
+            Transcription(text=f"clip{len(batches)}.{i}", language=None, duration=len(c) / SR, segments=[])
+            for i, c in enumerate(clips)
+        ]
+
+    result = transcribe_long(audio, TranscribeOptions(), decode, batch_size=3)
+    clips = plan_clips(audio)
+    assert len(clips) >= 5 and sum(batches) == len(clips)
+    assert all(size == 3 for size in batches[:-1]) and 1 <= batches[-1] <= 3
+    assert result.text.split() == [f"clip{b + 1}.{i}" for b, size in enumerate(batches) for i in range(size)]
+
+
+def test_voice_activity_cuts_long_speech_into_ordered_clips_of_at_most_30s_at_pauses(corpus_dir, english_short):
+    audio, _ = assemble(english_short, min_seconds=150)
+    clips = plan_clips(audio)
+    assert all(0 < clip.duration_s <= MAX_CLIP_S for clip in clips)
+    assert all(a.end <= b.start for a, b in zip(clips, clips[1:]))
+    frame = SR // 50  # 20 ms
+    frame_rms = np.sqrt(np.mean(audio[: len(audio) // frame * frame].reshape(-1, frame) ** 2, axis=1))
+    typical_speech = float(np.median(frame_rms[frame_rms > 0.01]))
+    for clip in clips[:-1]:
+        # A pause between words is a frame near the cut (within 100 ms) far quieter than speech.
+        near = frame_rms[max(clip.end // frame - 5, 0) : clip.end // frame + 5]
+        assert near.min() < 0.15 * typical_speech, f"cut at {clip.end / SR:.2f}s is inside speech"
+    covered = sum(clip.end - clip.start for clip in clips) / len(audio)
+    assert covered > 0.8  # the corpus is read speech: little of it is silence
+
+
+@pytest.fixture(scope="module")
+def tiny_en():
+    strategy = create_engine(ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en"), RuntimeContext("cpu", HubAccess()))
+    strategy.load()
+    yield strategy
+    strategy.unload()
+
+
+def test_a_long_files_transcript_covers_every_utterance_in_order(tiny_en, corpus_dir, english_short):
+    audio, references = assemble(english_short, min_seconds=240)
+    result = transcribe_whole(tiny_en, audio, TranscribeOptions())
+    coverage = utterance_coverage(references, result.text)
+    worst = min(range(len(coverage)), key=coverage.__getitem__)
+    assert coverage[worst] >= 0.6, f"utterance {worst} ({references[worst]!r}) is mostly missing: {coverage[worst]:.2f}"
+    assert word_error_rate([" ".join(references)], [result.text]) < 0.2
+    starts = [s.start for s in result.segments]
+    assert starts == sorted(starts) and result.segments[-1].end > 0.95 * len(audio) / SR - 2
+    assert result.duration == pytest.approx(len(audio) / SR)
+
+
+def test_coverage_notices_a_missing_or_misplaced_utterance():
+    references = ["the cat sat", "on the mat", "in the sun"]
+    assert utterance_coverage(references, "the cat sat on the mat in the sun") == [1.0, 1.0, 1.0]
+    assert utterance_coverage(references, "the cat sat in the sun")[1] == 0.0
+    moved = utterance_coverage(references, "in the sun the cat sat on the mat")
+    assert min(moved) < 0.5

@@ -1,0 +1,296 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from core.errors import ErrorKind, ModelNotFoundError, ModelUnavailableError, OverloadedError
+from core.model_files import HubAccess
+from pipeline.model_pool import ModelPool, PoolLimits
+from core.registry import ModelRegistry, ModelSpec
+from core.types import TranscribeOptions
+from strategies.base import RuntimeContext
+from core.types import DiarizeOptions
+from tests.fakes import FakeDiarizer, FakeStrategy, fake_engine
+
+
+@pytest.fixture(autouse=True)
+def _reset_fake():
+    FakeStrategy.loads, FakeStrategy.unloads = [], []
+    FakeStrategy.fail_with, FakeStrategy.gate = None, None
+    FakeStrategy.load_seconds, FakeStrategy.size_bytes = 0.0, 100
+    yield
+    if FakeStrategy.gate is not None:
+        FakeStrategy.gate.set()
+
+
+def _pool(**limits) -> ModelPool:
+    registry = ModelRegistry([ModelSpec(id=i, engine="ctranslate2", model=i) for i in ("a", "b", "c")])
+    return ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=FakeStrategy, limits=PoolLimits(**limits))
+
+
+def _infer(pool: ModelPool, model_id: str) -> None:
+    with pool.use(pool.registry.get(model_id)) as lease:
+        lease.decode([np.zeros(1600, dtype=np.float32)], TranscribeOptions())
+
+
+def _in_background(fn, *args) -> threading.Thread:
+    thread = threading.Thread(target=fn, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_preload_loads_pins_and_marks_ready():
+    pool = _pool()
+    assert not pool.preloaded.is_set()
+    pool.preload(["a"])
+    assert pool.preloaded.is_set() and pool.loaded_ids() == ["a"] and FakeStrategy.loads == ["a"]
+    assert [s.pinned for s in pool.states()] == [True]
+
+
+def test_two_models_alternating_do_not_reload_when_both_fit():
+    pool = _pool(memory_budget_bytes=250)
+    for model_id in ["a", "b"] * 10:
+        _infer(pool, model_id)
+    assert FakeStrategy.loads == ["a", "b"] and FakeStrategy.unloads == []
+    assert pool.resident_bytes() == 200
+
+
+def test_least_recently_used_idle_model_is_evicted_when_the_budget_is_exceeded():
+    pool = _pool(memory_budget_bytes=250)
+    _infer(pool, "a")
+    _infer(pool, "b")
+    _infer(pool, "a")  # b is now the least recently used
+    _infer(pool, "c")
+    assert FakeStrategy.unloads == ["b"] and sorted(pool.loaded_ids()) == ["a", "c"]
+    assert pool.resident_bytes() <= 250
+
+
+def test_pinned_models_are_not_evicted():
+    pool = _pool(memory_budget_bytes=250)
+    pool.preload(["a"])
+    _infer(pool, "b")
+    _infer(pool, "c")
+    assert FakeStrategy.unloads == ["b"] and "a" in pool.loaded_ids()
+
+
+def test_a_request_in_flight_keeps_its_model_through_an_eviction_attempt():
+    pool = _pool(memory_budget_bytes=150)
+    FakeStrategy.gate = threading.Event()
+    holder = _in_background(_infer, pool, "a")
+    _wait_for(lambda: pool.loaded_ids() == ["a"] and pool.states()[0].leases == 1)
+    # "b" needs room, but "a" is in use: b is refused, a is untouched.
+    with pytest.raises(ModelUnavailableError, match="does not fit"):
+        _infer(pool, "b")
+    assert FakeStrategy.unloads == [] and pool.loaded_ids() == ["a"]
+    FakeStrategy.gate.set()
+    holder.join(5)
+    # Once idle, "a" can make room.
+    _infer(pool, "b")
+    assert FakeStrategy.unloads == ["a"] and pool.loaded_ids() == ["b"]
+
+
+def test_concurrent_first_requests_load_once():
+    FakeStrategy.load_seconds = 0.2
+    pool = _pool(max_inflight_per_model=8)
+    barrier = threading.Barrier(6)
+
+    def request():
+        barrier.wait()
+        _infer(pool, "a")
+
+    threads = [_in_background(request) for _ in range(6)]
+    for t in threads:
+        t.join(5)
+    assert FakeStrategy.loads == ["a"]
+
+
+def test_requests_past_the_queue_limit_get_429():
+    pool = _pool(max_inflight_per_model=1, max_batch_size=1, max_queued_per_model=2)
+    FakeStrategy.gate = threading.Event()
+    threads = [_in_background(_infer, pool, "a") for _ in range(3)]  # 1 running, 2 queued
+    _wait_for(lambda: pool.states() and pool.states()[0].leases == 3)
+    with pytest.raises(OverloadedError) as info:
+        _infer(pool, "a")
+    assert info.value.kind is ErrorKind.OVERLOADED
+    _infer_other = _in_background(_infer, pool, "b")  # other models are not affected
+    FakeStrategy.gate.set()
+    for t in [*threads, _infer_other]:
+        t.join(5)
+    assert all(s.leases == 0 for s in pool.states())
+    _infer(pool, "a")
+
+
+def test_running_batches_hold_their_requests_before_the_queue_counts():
+    pool = _pool(max_inflight_per_model=1, max_batch_size=4, max_queued_per_model=0, max_batch_wait_s=1.0)
+    FakeStrategy.gate = threading.Event()
+    threads = [_in_background(_infer, pool, "a") for _ in range(4)]  # four requests, at most four per batch
+    _wait_for(lambda: pool.states() and pool.states()[0].leases == 4)
+    with pytest.raises(OverloadedError):
+        _infer(pool, "a")
+    FakeStrategy.gate.set()
+    for t in threads:
+        t.join(5)
+    with pool.use(pool.registry.get("a")) as lease:
+        assert sum(lease.engine.batches) == 4
+
+
+def test_inflight_limit_serializes_inference():
+    pool = _pool(max_inflight_per_model=2, max_batch_size=1)
+    running, peak = [0], [0]
+    lock = threading.Lock()
+    original = FakeStrategy.transcribe_clips
+
+    def counting(self, audio, options):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return original(self, audio, options)
+
+    FakeStrategy.transcribe_clips = counting
+    try:
+        threads = [_in_background(_infer, pool, "a") for _ in range(6)]
+        for t in threads:
+            t.join(5)
+    finally:
+        FakeStrategy.transcribe_clips = original
+    assert peak[0] == 2
+
+
+def test_idle_models_past_the_ttl_are_unloaded_but_not_pinned_ones():
+    pool = _pool(idle_ttl_s=0.05)
+    pool.preload(["a"])
+    _infer(pool, "b")
+    time.sleep(0.1)
+    assert pool.reap_idle() == ["b"]
+    assert pool.loaded_ids() == ["a"]
+    pool.close()
+
+
+def test_reaper_thread_unloads_idle_models():
+    pool = _pool(idle_ttl_s=0.1)
+    _infer(pool, "b")
+    _wait_for(lambda: pool.loaded_ids() == [], timeout=5)
+    assert FakeStrategy.unloads == ["b"]
+    pool.close()
+
+
+def test_unknown_model_is_404():
+    with pytest.raises(ModelNotFoundError):
+        _infer(_pool(), "nope")
+
+
+def test_failed_load_is_503_fails_fast_then_retries_later():
+    pool = _pool(load_retry_after_s=60)
+    FakeStrategy.fail_with = OSError("We couldn't connect to 'https://huggingface.co' ... cached files.")
+    with pytest.raises(ModelUnavailableError) as info:
+        _infer(pool, "a")
+    assert info.value.kind is ErrorKind.UNAVAILABLE and "not in the Hugging Face cache" in info.value.message
+    with pytest.raises(ModelUnavailableError):
+        _infer(pool, "a")
+    assert FakeStrategy.loads == ["a"], "a second request within the retry window must not retry the load"
+    FakeStrategy.fail_with = None
+    _infer(pool, "b")  # other models keep working
+    pool.limits = PoolLimits(load_retry_after_s=0)
+    _infer(pool, "a")
+    assert FakeStrategy.loads == ["a", "b", "a"]
+    assert all(s.leases == 0 for s in pool.states()), "a failed load leaves no lease behind"
+
+
+def test_preload_failure_still_marks_ready():
+    FakeStrategy.fail_with = RuntimeError("boom")
+    pool = _pool()
+    pool.preload(["a"])
+    assert pool.preloaded.is_set() and pool.loaded_ids() == []
+
+
+def test_unload_releases_memory_and_refuses_models_in_use(monkeypatch: pytest.MonkeyPatch):
+    released = []
+    monkeypatch.setattr("pipeline.model_pool.release_memory", lambda settle=False: released.append(True))
+    pool = _pool()
+    pool.preload(["a", "b"])
+    assert pool.unload("a") and pool.loaded_ids() == ["b"] and released
+    FakeStrategy.gate = threading.Event()
+    holder = _in_background(_infer, pool, "b")
+    _wait_for(lambda: pool.states()[1].leases == 1)
+    assert not pool.unload("b")
+    FakeStrategy.gate.set()
+    holder.join(5)
+    assert pool.unload("b")
+
+
+def _wait_for(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_inference_runs_on_the_models_own_stable_threads():
+    pool = _pool(max_inflight_per_model=2)
+    names = set()
+    original = FakeStrategy.transcribe_clips
+
+    def noting_thread(self, clips, options):
+        names.add(threading.current_thread().name)
+        return original(self, clips, options)
+
+    FakeStrategy.transcribe_clips = noting_thread
+    try:
+        for _ in range(10):
+            _infer(pool, "a")
+    finally:
+        FakeStrategy.transcribe_clips = original
+    assert all(name.startswith("infer-a") for name in names) and 1 <= len(names) <= 2
+    assert all(s.leases == 0 for s in pool.states())
+
+
+def _pool_with_diarizer(**limits) -> ModelPool:
+    registry = ModelRegistry(
+        [
+            ModelSpec(id="a", engine="ctranslate2", model="a"),
+            ModelSpec(id="b", engine="ctranslate2", model="b"),
+            ModelSpec(id="speakers", engine="embedded_diarizer", model="x"),
+        ]
+    )
+    return ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=fake_engine, limits=PoolLimits(**limits))
+
+
+def _diarize(pool: ModelPool) -> None:
+    with pool.use(pool.registry.get("speakers")) as lease:
+        assert lease.diarize(np.zeros(1600, dtype=np.float32), DiarizeOptions()), "the fake names two speakers"
+
+
+def test_a_diarizer_is_held_and_evicted_like_any_model():
+    FakeDiarizer.loads = 0
+    pool = _pool_with_diarizer(memory_budget_bytes=250)
+    pool.preload(["a"])  # pinned: 100 bytes
+    _diarize(pool)
+    _diarize(pool)
+    assert FakeDiarizer.loads == 1 and pool.resident_bytes() == 200
+    _infer(pool, "b")  # does not fit beside both: the idle diarizer, least recently used, makes room
+    assert pool.loaded_ids() == ["a", "b"] and FakeStrategy.unloads == []
+    _diarize(pool)  # and comes back on demand, in place of the idle "b"
+    assert FakeDiarizer.loads == 2 and pool.loaded_ids() == ["a", "speakers"] and FakeStrategy.unloads == ["b"]
+
+
+def test_an_idle_diarizer_is_reaped_after_the_ttl():
+    pool = _pool_with_diarizer(idle_ttl_s=0.05)
+    _diarize(pool)
+    assert pool.loaded_ids() == ["speakers"]
+    time.sleep(0.1)
+    assert pool.reap_idle() == ["speakers"] and pool.loaded_ids() == []
+
+
+def test_a_leased_diarizer_is_never_evicted():
+    pool = _pool_with_diarizer(memory_budget_bytes=150)
+    with pool.use(pool.registry.get("speakers")):
+        with pytest.raises(ModelUnavailableError):
+            _infer(pool, "a")
+    _infer(pool, "a")
+    assert pool.loaded_ids() == ["a"]

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import InvalidInputError, ModelNotFoundError, ModelUnavailableError
+from core.model_files import HubAccess
+from pipeline.model_pool import ModelPool
+from core.registry import ModelRegistry, ModelSpec
+from core.types import DiarizeOptions, TranscribeOptions
+from pipeline.transcriber import Transcriber
+from strategies.base import RuntimeContext
+from bench.audio_files import encode
+from tests.fakes import FakeDiarizer, FakeStrategy, fake_engine
+
+
+@pytest.fixture
+def transcriber():
+    FakeStrategy.loads, FakeStrategy.fail_with, FakeStrategy.multilingual = [], None, True
+    registry = ModelRegistry(
+        [
+            ModelSpec(id="multi", engine="transformers", model="x"),
+            ModelSpec(id="pt-model", engine="transformers", model="y", language="pt"),
+            ModelSpec(id="speakers", engine="embedded_diarizer", model="z"),
+        ]
+    )
+    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=fake_engine)
+    yield Transcriber(pool, default_model="multi", diarizer_id="speakers")
+    FakeStrategy.multilingual, FakeStrategy.detected_language = True, None
+
+
+@pytest.fixture
+def wav(tmp_path):
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(16_000 * 2) / 16_000)
+    return encode(tone.astype(np.float32), 16_000, tmp_path / "tone.wav", "pcm_s16le")
+
+
+def test_silence_is_empty_text_without_running_the_model(transcriber, tmp_path):
+    silence = encode(np.zeros(16_000 * 3, dtype=np.float32), 16_000, tmp_path / "silence.wav", "pcm_s16le")
+    result = transcriber.transcribe(silence, "multi", TranscribeOptions()).transcription
+    assert result.text == "" and result.segments == [] and result.duration == pytest.approx(3.0, abs=0.01)
+    assert FakeStrategy.loads == []
+    assert list(transcriber.open_stream(silence, "multi", TranscribeOptions()).segments()) == []
+
+
+def _strategy(transcriber, model_id):
+    with transcriber.pool.use(transcriber.registry.get(model_id)) as lease:
+        return lease.engine
+
+
+def test_default_model_and_result_fields(transcriber, wav):
+    result = transcriber.transcribe(wav, None, TranscribeOptions())
+    assert result.model_id == "multi" and result.transcription.text == "multi heard 2.0s"
+    assert result.transcription.duration == pytest.approx(2.0, abs=0.01) and result.processing_s >= 0
+
+
+def test_a_language_detected_once_is_pinned_for_every_clip_and_reported(transcriber, wav):
+    FakeStrategy.detected_language = "pt"
+    result = transcriber.transcribe(wav, "multi", TranscribeOptions()).transcription
+    streamed = list(transcriber.open_stream(wav, "multi", TranscribeOptions()).segments())
+    assert result.language == "pt" and streamed
+    assert [o.language for o in _strategy(transcriber, "multi").calls] == ["pt", "pt"]
+    transcriber.transcribe(wav, "multi", TranscribeOptions(language="en"))  # a named language is not second-guessed
+    assert _strategy(transcriber, "multi").calls[-1].language == "en"
+
+
+def test_language_is_normalized_and_registry_default_applies(transcriber, wav):
+    transcriber.transcribe(wav, "multi", TranscribeOptions(language="pt-BR"))
+    transcriber.transcribe(wav, "pt-model", TranscribeOptions())
+    assert _strategy(transcriber, "multi").calls[-1].language == "pt"
+    assert _strategy(transcriber, "pt-model").calls[-1].language == "pt"
+
+
+def test_english_only_models(transcriber, wav):
+    FakeStrategy.multilingual = False
+    with pytest.raises(InvalidInputError) as info:
+        transcriber.transcribe(wav, "multi", TranscribeOptions(language="pt"))
+    assert info.value.input == "language"
+    transcriber.transcribe(wav, "multi", TranscribeOptions(task="translate"))
+    last = _strategy(transcriber, "multi").calls[-1]
+    assert (last.language, last.task) == ("en", "transcribe")
+
+
+def test_unknown_model_fails_before_decoding(transcriber, tmp_path):
+    not_audio = tmp_path / "x.wav"
+    not_audio.write_text("text")
+    with pytest.raises(ModelNotFoundError):
+        transcriber.transcribe(not_audio, "missing", TranscribeOptions())
+
+
+def test_memory_is_released_after_each_request_even_on_error(transcriber, wav, monkeypatch):
+    released = []
+    monkeypatch.setattr("pipeline.transcriber.release_memory", lambda: released.append(1))
+    transcriber.transcribe(wav, "multi", TranscribeOptions())
+    FakeStrategy.multilingual = False
+    with pytest.raises(InvalidInputError):
+        transcriber.transcribe(wav, "multi", TranscribeOptions(language="de"))
+    assert len(released) == 2
+
+
+def test_diarization_labels_speakers_on_the_same_audio(transcriber, wav):
+    result = transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions(num_speakers=2)).transcription
+    assert result.segments[0].speaker == "SPEAKER_00"
+    assert _strategy(transcriber, "multi").calls[-1].word_timestamps, "speakers are assigned word by word"
+    assert result.segments[0].words == [], "words were not asked for"
+
+
+def test_diarization_switched_off_is_invalid_input(transcriber, wav):
+    transcriber.diarizer_id = None
+    with pytest.raises(InvalidInputError) as info:
+        transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions())
+    assert info.value.input == "diarize"
+
+
+def test_the_diarizer_loads_once_in_the_pool_and_a_failed_load_names_diarize(transcriber, wav):
+    FakeDiarizer.loads, FakeDiarizer.fail = 0, False
+    for _ in range(2):
+        transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions())
+    assert FakeDiarizer.loads == 1 and "speakers" in transcriber.pool.loaded_ids()
+    assert transcriber.pool.unload("speakers") and "speakers" not in transcriber.pool.loaded_ids()
+
+    FakeDiarizer.fail = True
+    try:
+        with pytest.raises(ModelUnavailableError) as info:
+            transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions())
+    finally:
+        FakeDiarizer.fail = False
+    assert info.value.input == "diarize" and info.value.code == "diarizer_unavailable"
+    assert "cache" in info.value.message
+
+
+def test_a_diarizer_is_not_a_transcription_model(transcriber, wav):
+    with pytest.raises(InvalidInputError) as info:
+        transcriber.transcribe(wav, "speakers", TranscribeOptions())
+    assert info.value.input == "model" and "diarization model" in info.value.message

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.wiring import build_transcriber, models_to_preload
+from core.errors import ModelNotFoundError
+from server.settings import Settings
+
+
+def test_builds_from_settings_without_loading_anything(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STT_DEVICE", "cpu")
+    monkeypatch.setenv("STT_CPU_MEMORY_BUDGET", str(3 * 2**30))
+    monkeypatch.setenv("STT_MAX_QUEUED_PER_MODEL", "5")
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    transcriber = build_transcriber(Settings())
+    pool = transcriber.pool
+    assert pool.loaded_ids() == [] and not pool.preloaded.is_set()
+    assert pool.runtime.device == "cpu" and pool.runtime.hub.token == "hf_x"
+    assert pool.limits.memory_budget_bytes == 3 * 2**30 and pool.limits.max_queued_per_model == 5
+    assert models_to_preload(transcriber) == ["tiny-en"]
+
+
+def test_fraction_budget_is_a_share_of_ram(monkeypatch: pytest.MonkeyPatch):
+    import psutil
+
+    monkeypatch.setenv("STT_DEVICE", "cpu")
+    monkeypatch.setenv("STT_CPU_MEMORY_BUDGET", "0.25")
+    budget = build_transcriber(Settings()).pool.limits.memory_budget_bytes
+    assert budget == int(0.25 * psutil.virtual_memory().total)
+
+
+def test_an_unregistered_default_model_fails_at_startup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("STT_DEFAULT_MODEL", "missing")
+    with pytest.raises(ModelNotFoundError):
+        build_transcriber(Settings())
+
+
+def test_the_configured_diarizer_is_a_registry_model(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STT_DEVICE", "cpu")
+    transcriber = build_transcriber(Settings())
+    spec = transcriber.registry.get(transcriber.diarizer_id)
+    assert (spec.id, spec.kind, spec.engine) == ("embedded-diarizer", "diarization", "embedded_diarizer")
+    assert spec.id not in models_to_preload(transcriber), "diarizers load on first use"
+    monkeypatch.setenv("STT_DIARIZATION_ENGINE", "pyannote")
+    monkeypatch.setenv("STT_PYANNOTE_MODEL", "org/pipeline")
+    pyannote = build_transcriber(Settings())
+    assert pyannote.registry.get(pyannote.diarizer_id).model == "org/pipeline"
+    monkeypatch.setenv("STT_DIARIZATION_ENGINE", "none")
+    off = build_transcriber(Settings())
+    assert off.diarizer_id is None and off.registry.ids("diarization") == []

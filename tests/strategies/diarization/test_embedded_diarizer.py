@@ -1,0 +1,90 @@
+"""The embedded diarizer on real multi-speaker recordings of the speech corpus."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from strategies.diarization.base import SpeakerTurn
+from strategies.diarization.embedded import EmbeddedDiarizer
+from bench.der import diarization_error_rate, read_rttm
+from core.audio import decode_audio
+
+# (recording, true speaker count, highest acceptable DER with that count given)
+CASES = [("pyannote_sample", 2, 0.25), ("picovoice_falcon_test", 3, 0.15)]
+
+
+@pytest.fixture(scope="module")
+def diarizer():
+    diarizer = EmbeddedDiarizer(device="cpu")
+    diarizer.load()
+    yield diarizer
+    diarizer.unload()
+
+
+@pytest.fixture(scope="module")
+def recordings(corpus_dir: Path) -> dict[str, tuple[np.ndarray, list[SpeakerTurn]]]:
+    multi = corpus_dir / "multi"
+    return {name: (decode_audio(multi / f"{name}.wav"), read_rttm(multi / f"{name}.rttm")) for name, _, _ in CASES}
+
+
+@pytest.mark.parametrize(("name", "count", "max_der"), CASES)
+def test_der_with_the_true_speaker_count(diarizer, recordings, name, count, max_der):
+    audio, reference = recordings[name]
+    turns = diarizer.diarize(audio, num_speakers=count)
+    assert len({t.speaker for t in turns}) == count
+    assert diarization_error_rate(reference, turns)["der"] <= max_der
+
+
+@pytest.mark.parametrize(("name", "count", "max_der"), CASES)
+def test_estimated_count_finds_several_speakers(diarizer, recordings, name, count, max_der):
+    audio, _ = recordings[name]
+    turns = diarizer.diarize(audio)
+    assert len({t.speaker for t in turns}) >= 2
+    _assert_well_formed(turns, len(audio) / 16_000)
+
+
+def test_speaker_bounds_are_respected(diarizer, recordings):
+    audio, _ = recordings["pyannote_sample"]
+    assert {t.speaker for t in diarizer.diarize(audio, max_speakers=1)} == {"SPEAKER_00"}
+    assert len({t.speaker for t in diarizer.diarize(audio, min_speakers=3, max_speakers=3)}) == 3
+
+
+def test_silence_and_empty_audio_have_no_turns(diarizer):
+    assert diarizer.diarize(np.zeros(16_000 * 3, dtype=np.float32)) == []
+    assert diarizer.diarize(np.zeros(0, dtype=np.float32)) == []
+
+
+def test_impossible_speaker_bounds_are_rejected(diarizer):
+    audio = np.zeros(16_000, dtype=np.float32)
+    with pytest.raises(ValueError):
+        diarizer.diarize(audio, num_speakers=0)
+    with pytest.raises(ValueError):
+        diarizer.diarize(audio, min_speakers=3, max_speakers=2)
+
+
+def test_unload_releases_the_encoder(recordings):
+    diarizer = EmbeddedDiarizer(device="cpu")
+    assert not diarizer.is_loaded
+    diarizer.load()
+    assert diarizer.is_loaded
+    encoder = weakref.ref(diarizer._encoder)
+    diarizer.unload()
+    gc.collect()
+    assert not diarizer.is_loaded
+    assert encoder() is None
+    audio, _ = recordings["picovoice_falcon_test"]
+    assert diarizer.diarize(audio, num_speakers=3)  # loads again on demand
+    diarizer.unload()
+
+
+def _assert_well_formed(turns: list[SpeakerTurn], duration: float) -> None:
+    assert turns
+    assert turns == sorted(turns, key=lambda t: (t.start, t.end))
+    assert all(0.0 <= t.start < t.end <= duration + 0.01 for t in turns)
+    first_seen = list(dict.fromkeys(t.speaker for t in turns))
+    assert first_seen == [f"SPEAKER_{i:02d}" for i in range(len(first_seen))]

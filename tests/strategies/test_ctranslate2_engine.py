@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+
+from bench.corpus import normalize
+from core.model_files import HubAccess
+from core.registry import ModelSpec
+from core.types import TranscribeOptions
+from strategies.base import RuntimeContext
+from strategies.factory import create_engine
+from tests.engine_checks import batched_and_alone, transcribe_whole
+from tests.conftest import JFK_PHRASE
+
+
+@pytest.fixture(scope="module")
+def tiny_en():
+    spec = ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en")
+    strategy = create_engine(spec, RuntimeContext("cpu", HubAccess()))
+    strategy.load()
+    yield strategy
+    strategy.unload()
+
+
+def test_embedded_model_transcribes_real_speech(tiny_en, jfk_audio):
+    result = transcribe_whole(tiny_en, jfk_audio, TranscribeOptions())
+    assert JFK_PHRASE in normalize(result.text)
+    assert result.language == "en" and result.duration == pytest.approx(11.0, abs=0.05)
+    assert not tiny_en.is_multilingual
+    first = result.segments[0]
+    assert first.id == 0 and first.tokens and first.avg_logprob is not None and first.no_speech_prob is not None
+
+
+def test_word_timestamps_are_monotonic_and_inside_their_segment(tiny_en, jfk_audio):
+    result = transcribe_whole(tiny_en, jfk_audio, TranscribeOptions(word_timestamps=True))
+    previous_end = 0.0
+    for segment in result.segments:
+        assert segment.words
+        for word in segment.words:
+            assert segment.start - 0.01 <= word.start <= word.end <= segment.end + 0.01
+            assert word.start >= previous_end - 0.01
+            previous_end = word.end
+
+
+def test_prompt_and_fixed_temperature_are_accepted(tiny_en, jfk_audio):
+    result = transcribe_whole(tiny_en, jfk_audio, TranscribeOptions(initial_prompt="Kennedy inaugural address.", temperature=0.0))
+    assert JFK_PHRASE in normalize(result.text)
+
+
+def test_unload_releases_the_model(jfk_audio):
+    spec = ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en")
+    strategy = create_engine(spec, RuntimeContext("cpu", HubAccess()))
+    strategy.load()
+    assert strategy.is_loaded
+    strategy.unload()
+    assert not strategy.is_loaded
+
+
+def test_batched_and_unbatched_decoding_give_the_same_text(tiny_en, english_short):
+    together, alone = batched_and_alone(tiny_en, english_short)
+    assert all(together) and together == alone
+
+
+def test_a_temperature_above_zero_samples_with_the_sequential_decoder(tiny_en, jfk_audio):
+    [result] = tiny_en.transcribe_clips([jfk_audio], TranscribeOptions(temperature=0.2))
+    assert result.segments and all(s.temperature == 0.2 for s in result.segments)
+    assert JFK_PHRASE.split()[-1] in normalize(result.text)
