@@ -1,47 +1,38 @@
-"""CTranslate2 Whisper models through faster-whisper."""
+"""CTranslate2 Whisper models through faster-whisper's model, decoded in batches with Whisper's safeguards.
+
+A batch of clips is encoded once and decoded with one beam-search ``generate`` call. Each clip's decoding is
+then checked as OpenAI's decoder checks a window: a repetition loop or unlikely text is decoded again at the
+next temperature (the failed clips together, as one batch), and a clip the model hears as no speech yields no
+text. Word timings are aligned in one batched call but placed clip by clip, so a clip's times never depend on
+which other clips shared its batch.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper import WhisperModel
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
-from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+from faster_whisper.transcribe import get_suppressed_tokens
 
 from core.audio import SAMPLE_RATE
 from core.model_files import local_model_path
 from core.types import Segment, Transcription, TranscribeOptions, Word
 
 from .base import ASRStrategy
+from .safeguards import Decoding, best_of_failed, temperature_schedule
 
 BEAM_SIZE = 5
-# faster-whisper's own defaults for everything a request does not set.
-_DECODING_DEFAULTS: dict[str, Any] = dict(
-    beam_size=BEAM_SIZE,
-    best_of=5,
-    patience=1.0,
-    length_penalty=1.0,
-    repetition_penalty=1.0,
-    no_repeat_ngram_size=0,
-    log_prob_threshold=-1.0,
-    no_speech_threshold=0.6,
-    compression_ratio_threshold=2.4,
-    condition_on_previous_text=False,
-    prompt_reset_on_temperature=0.5,
-    prefix=None,
-    suppress_blank=True,
-    without_timestamps=False,
-    max_initial_timestamp=0.0,
-    prepend_punctuations="\"'“¿([{-",
-    append_punctuations="\"'.。,，!！?？:：”)]}、",
-    multilingual=False,
-    max_new_tokens=None,
-    hallucination_silence_threshold=None,
-    hotwords=None,
-)
+BEST_OF = 5
+PATIENCE = 1.0
+LENGTH_PENALTY = 1.0
+# faster-whisper's defaults for attaching punctuation to the neighbouring word.
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
 
 class CTranslate2Strategy(ASRStrategy):
@@ -80,53 +71,128 @@ class CTranslate2Strategy(ASRStrategy):
         return language
 
     def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
-        assert self._model is not None, "transcribe_clips() before load()"
+        model = self._model
+        assert model is not None, "transcribe_clips() before load()"
         if not clips:
             return []
-        if options.temperature:  # the batched decoder is deterministic; sampling needs the sequential one
-            return [self._sampled(clip, options) for clip in clips]
         language = options.language or (self.detect_language(clips[0]) if self.is_multilingual else "en")
-        tokenizer = Tokenizer(self._model.hf_tokenizer, self.is_multilingual, task=options.task, language=language)
-        features = np.stack([pad_or_trim(self._model.feature_extractor(clip)[..., :-1]) for clip in clips])
+        tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task=options.task, language=language)
+        features = np.stack([pad_or_trim(model.feature_extractor(clip)[..., :-1]) for clip in clips])
+        encoder_output = model.encode(features)
+        decodings = self._decode_with_fallback(features, encoder_output, tokenizer, options)
         durations = [len(clip) / SAMPLE_RATE for clip in clips]
-        outputs = BatchedInferencePipeline(self._model).forward(
-            features,
-            tokenizer,
-            [{"offset": 0.0, "duration": duration, "segments": []} for duration in durations],
-            _batched_options(tokenizer, options),
-        )
-        results = []
-        for duration, pieces in zip(durations, outputs):
-            segments = [_segment_from_dict(i, piece, options.word_timestamps) for i, piece in enumerate(pieces)]
-            results.append(
-                Transcription(
-                    text="".join(s.text for s in segments).strip(),
-                    language=language,
-                    duration=duration,
-                    segments=segments,
-                )
-            )
-        return results
+        pieces = [
+            [] if decoding.is_silence else self._split(tokenizer, decoding, duration)
+            for decoding, duration in zip(decodings, durations)
+        ]
+        if options.word_timestamps:
+            self._add_words(features, encoder_output, tokenizer, pieces, durations)
+        return [
+            _transcription(language, duration, decoding, clip_pieces, options.word_timestamps)
+            for duration, decoding, clip_pieces in zip(durations, decodings, pieces)
+        ]
 
-    def _sampled(self, clip: np.ndarray, options: TranscribeOptions) -> Transcription:
-        """One clip through faster-whisper's sequential decoder, sampling at the requested temperature."""
+    # ------------------------------------------------------------------ decoding
+
+    def _decode_with_fallback(
+        self, features: np.ndarray, encoder_output: Any, tokenizer: Tokenizer, options: TranscribeOptions
+    ) -> list[Decoding]:
+        """Every clip decoded at the first temperature; the clips whose output fails Whisper's checks again
+        at the next one, together (encoded again: rare, and cheaper than decoding the batch again), until
+        they pass or the temperatures run out."""
         assert self._model is not None
-        pieces, info = self._model.transcribe(
-            clip,
-            language=options.language,
-            task=options.task,
-            word_timestamps=options.word_timestamps,
-            initial_prompt=options.initial_prompt,
-            temperature=options.temperature,
-            beam_size=BEAM_SIZE,
+        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
+        prompt = self._model.get_prompt(tokenizer, previous_tokens=previous)
+        suppress_tokens = get_suppressed_tokens(tokenizer, [-1])
+        attempts: list[list[Decoding]] = [[] for _ in range(len(features))]
+        chosen: dict[int, Decoding] = {}
+        pending = list(range(len(features)))
+        for temperature in temperature_schedule(options.temperature):
+            encoded = encoder_output if len(pending) == len(features) else self._model.encode(features[pending])
+            results = self._generate(encoded, len(pending), prompt, suppress_tokens, temperature)
+            for index, result in zip(pending, results):
+                decoding = _decoding(tokenizer, result, temperature)
+                attempts[index].append(decoding)
+                if not decoding.needs_fallback:
+                    chosen[index] = decoding
+            pending = [index for index in pending if index not in chosen]
+            if not pending:
+                break
+        for index in pending:
+            chosen[index] = best_of_failed(attempts[index])
+        return [chosen[index] for index in range(len(features))]
+
+    def _generate(
+        self, encoder_output: Any, batch_size: int, prompt: list[int], suppress_tokens: Any, temperature: float
+    ) -> list[Any]:
+        assert self._model is not None
+        if temperature > 0:
+            search: dict[str, Any] = {
+                "beam_size": 1,
+                "num_hypotheses": BEST_OF,
+                "sampling_topk": 0,
+                "sampling_temperature": temperature,
+            }
+        else:
+            search = {"beam_size": BEAM_SIZE, "patience": PATIENCE}
+        return self._model.model.generate(
+            encoder_output,
+            [list(prompt) for _ in range(batch_size)],
+            length_penalty=LENGTH_PENALTY,
+            max_length=self._model.max_length,
+            suppress_blank=True,
+            suppress_tokens=suppress_tokens,
+            return_scores=True,
+            return_no_speech_prob=True,
+            **search,
         )
-        segments = [_to_segment(s, options.word_timestamps) for s in pieces]
-        return Transcription(
-            text="".join(s.text for s in segments).strip(),
-            language=info.language,
-            duration=len(clip) / SAMPLE_RATE,
-            segments=segments,
+
+    def _split(self, tokenizer: Tokenizer, decoding: Decoding, duration: float) -> list[dict[str, Any]]:
+        """The clip's tokens cut into segments at its timestamp tokens (times relative to the clip)."""
+        assert self._model is not None
+        subsegments, _, _ = self._model._split_segments_by_timestamps(
+            tokenizer=tokenizer,
+            tokens=decoding.tokens,
+            time_offset=0.0,
+            segment_size=_segment_frames(self._model, duration),
+            segment_duration=duration,
+            seek=0,
         )
+        return [
+            {**piece, "text": tokenizer.decode(piece["tokens"]), "seek": 0}
+            for piece in subsegments
+            if piece["tokens"]
+        ]
+
+    def _add_words(
+        self,
+        features: np.ndarray,
+        encoder_output: Any,
+        tokenizer: Tokenizer,
+        pieces: list[list[dict[str, Any]]],
+        durations: list[float],
+    ) -> None:
+        """Word timings: one batched cross-attention alignment, then each clip's words placed on its own."""
+        model = self._model
+        assert model is not None
+        spoken = [i for i, clip_pieces in enumerate(pieces) if clip_pieces]
+        if not spoken:
+            return
+        text_tokens = [[t for piece in pieces[i] for t in piece["tokens"] if t < tokenizer.eot] for i in spoken]
+        frames = [_segment_frames(model, durations[i]) for i in spoken]
+        encoded = encoder_output if len(spoken) == len(pieces) else model.encode(features[spoken])
+        alignments = model.find_alignment(tokenizer, text_tokens, encoded, frames)
+        for i, alignment, clip_frames in zip(spoken, alignments, frames):
+            # faster-whisper's word placement carries the previous clip's last speech time into the next
+            # clip, which only suits consecutive windows of one file: each clip starts from 0 here.
+            one_clip = SimpleNamespace(
+                find_alignment=lambda *_, alignment=alignment: [alignment],
+                frames_per_second=model.frames_per_second,
+            )
+            WhisperModel.add_word_timestamps(
+                one_clip, [pieces[i]], tokenizer, None, [clip_frames],
+                PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS, last_speech_timestamp=0.0,
+            )
 
     def unload(self) -> None:
         if self._model is not None:
@@ -134,49 +200,42 @@ class CTranslate2Strategy(ASRStrategy):
         self._model = None
 
 
-def _batched_options(tokenizer: Tokenizer, options: TranscribeOptions) -> TranscriptionOptions:
-    return TranscriptionOptions(
-        **_DECODING_DEFAULTS,
-        temperatures=[0.0],  # fresh lists per call: the options object is faster-whisper's to use
-        clip_timestamps=[],
-        initial_prompt=options.initial_prompt,
-        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-        word_timestamps=options.word_timestamps,
+def _segment_frames(model: WhisperModel, duration: float) -> int:
+    return int(np.ceil(duration) * model.frames_per_second)
+
+
+def _decoding(tokenizer: Tokenizer, result: Any, temperature: float) -> Decoding:
+    tokens = result.sequences_ids[0]
+    # CTranslate2 returns the length-normalised score; Whisper's average counts the end token too.
+    cumulative = result.scores[0] * (len(tokens) ** LENGTH_PENALTY)
+    return Decoding(
+        tokens=tokens,
+        text=tokenizer.decode(tokens).strip(),
+        avg_logprob=cumulative / (len(tokens) + 1),
+        no_speech_prob=result.no_speech_prob,
+        temperature=temperature,
     )
 
 
-def _segment_from_dict(index: int, piece: dict[str, Any], with_words: bool) -> Segment:
-    """A segment of faster-whisper's batched decoder (a dict) as ours."""
-    words = [Word(**w) for w in piece.get("words") or []] if with_words else []
-    return Segment(
-        id=index,
-        seek=piece["seek"],
-        start=round(piece["start"], 3),
-        end=round(piece["end"], 3),
-        text=piece["text"],
-        tokens=list(piece["tokens"]),
-        temperature=0.0,
-        avg_logprob=piece["avg_logprob"],
-        compression_ratio=piece["compression_ratio"],
-        no_speech_prob=piece["no_speech_prob"],
-        words=words,
-    )
-
-
-def _to_segment(segment, with_words: bool) -> Segment:
-    words = []
-    if with_words:
-        words = [Word(start=w.start, end=w.end, word=w.word, probability=w.probability) for w in segment.words or []]
-    return Segment(
-        id=segment.id - 1,  # faster-whisper counts from 1, OpenAI from 0
-        seek=segment.seek,
-        start=segment.start,
-        end=segment.end,
-        text=segment.text,
-        tokens=list(segment.tokens),
-        temperature=segment.temperature,
-        avg_logprob=segment.avg_logprob,
-        compression_ratio=segment.compression_ratio,
-        no_speech_prob=segment.no_speech_prob,
-        words=words,
+def _transcription(
+    language: str, duration: float, decoding: Decoding, pieces: list[dict[str, Any]], with_words: bool
+) -> Transcription:
+    segments = [
+        Segment(
+            id=index,
+            seek=piece["seek"],
+            start=round(piece["start"], 3),
+            end=round(piece["end"], 3),
+            text=piece["text"],
+            tokens=list(piece["tokens"]),
+            temperature=decoding.temperature,
+            avg_logprob=decoding.avg_logprob,
+            compression_ratio=decoding.compression_ratio,
+            no_speech_prob=decoding.no_speech_prob,
+            words=[Word(**w) for w in piece.get("words") or []] if with_words else [],
+        )
+        for index, piece in enumerate(pieces)
+    ]
+    return Transcription(
+        text="".join(s.text for s in segments).strip(), language=language, duration=duration, segments=segments
     )

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench.corpus import normalize
+from core.audio import decode_audio
 from core.model_files import HubAccess
 from core.registry import ModelSpec
 from core.types import TranscribeOptions
@@ -60,7 +62,35 @@ def test_batched_and_unbatched_decoding_give_the_same_text(tiny_en, english_shor
     assert all(together) and together == alone
 
 
-def test_a_temperature_above_zero_samples_with_the_sequential_decoder(tiny_en, jfk_audio):
+def test_a_temperature_above_zero_samples(tiny_en, jfk_audio):
     [result] = tiny_en.transcribe_clips([jfk_audio], TranscribeOptions(temperature=0.2))
     assert result.segments and all(s.temperature == 0.2 for s in result.segments)
     assert JFK_PHRASE.split()[-1] in normalize(result.text)
+
+
+def _noise(seconds: float, level_dbfs: float, peak: bool = False) -> np.ndarray:
+    """Seeded white noise, scaled so that its RMS (or its peak) sits at ``level_dbfs``."""
+    samples = np.random.default_rng(0).standard_normal(int(seconds * 16_000))
+    scale = np.abs(samples).max() if peak else np.sqrt(np.mean(samples**2))
+    return (samples / scale * 10 ** (level_dbfs / 20)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "audio",
+    [_noise(20, -40), _noise(3, -59, peak=True)],
+    ids=["20 s of white noise at -40 dBFS", "3 s of white noise peaking at -59 dBFS"],
+)
+def test_noise_yields_no_invented_text(tiny_en, audio):
+    """Without Whisper's no-speech and fallback checks the batched decoder wrote '. . . .' and 'You' here."""
+    [result] = tiny_en.transcribe_clips([audio], TranscribeOptions())
+    assert result.text == "" and result.segments == []
+
+
+def test_times_do_not_depend_on_the_other_clips_in_the_batch(tiny_en, jfk_audio, english_short):
+    late_start = np.concatenate([np.zeros(int(2.5 * 16_000), dtype=np.float32), jfk_audio[: 16_000 * 8]])
+    others = [decode_audio(u.path) for u in english_short[:3]]
+    options = TranscribeOptions(word_timestamps=True)
+    [alone] = tiny_en.transcribe_clips([late_start], options)
+    *_, batched = tiny_en.transcribe_clips([*others, late_start], options)
+    assert alone.segments[0].words[0].start >= 2.0, "the first word comes after the silence"
+    assert batched.model_dump() == alone.model_dump()

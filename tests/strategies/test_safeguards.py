@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import pytest
+
+from strategies.safeguards import Decoding, best_of_failed, compression_ratio, temperature_schedule
+
+
+def _decoding(text: str = "Ask not what your country can do for you.", avg_logprob: float = -0.3,
+              no_speech_prob: float = 0.01, temperature: float = 0.0) -> Decoding:
+    return Decoding(tokens=[1, 2], text=text, avg_logprob=avg_logprob, no_speech_prob=no_speech_prob,
+                    temperature=temperature)
+
+
+@pytest.mark.parametrize(
+    ("start", "schedule"),
+    [(None, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]), (0.0, [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
+     (0.5, [0.5, 0.7, 0.9]), (1.0, [1.0])],
+)
+def test_the_temperature_rises_from_the_requested_one(start, schedule):
+    assert temperature_schedule(start) == schedule
+
+
+def test_a_likely_varied_decoding_is_kept():
+    decoding = _decoding()
+    assert not decoding.needs_fallback and not decoding.is_silence
+
+
+def test_a_repetition_loop_or_unlikely_text_is_decoded_again():
+    loop = _decoding(text="these days, " * 30)
+    assert compression_ratio(loop.text) > 2.4 and loop.needs_fallback
+    assert _decoding(avg_logprob=-1.5).needs_fallback
+
+
+def test_unlikely_text_where_the_model_hears_no_speech_is_silence_not_a_retry():
+    silence = _decoding(text="You", avg_logprob=-1.2, no_speech_prob=0.9)
+    assert silence.is_silence and not silence.needs_fallback
+    assert not _decoding(avg_logprob=-0.5, no_speech_prob=0.9).is_silence, "confident text is kept"
+
+
+def test_when_every_temperature_fails_the_likeliest_non_loop_wins():
+    loop = _decoding(text="these days, " * 30, avg_logprob=-0.2, temperature=0.0)
+    unsure = _decoding(avg_logprob=-1.4, temperature=0.2)
+    less_unsure = _decoding(avg_logprob=-1.1, temperature=0.4)
+    assert best_of_failed([loop, unsure, less_unsure]) is less_unsure
+    assert best_of_failed([loop]) is loop
