@@ -43,7 +43,7 @@ class SpeechToText:
         logger.info("serving on %s; preloading %s", self.pool.runtime.device, ", ".join(to_preload))
 
     def __is_ready__(self) -> bool:
-        return self.pool.preloaded.is_set()
+        return self.pool.is_ready()
 
     @bentoml.on_shutdown
     def _unload_models(self) -> None:

@@ -67,7 +67,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str] | None = None, startup_timeout_s: float = 240) -> Iterator[RunningServer]:
+def running_server(
+    env: dict[str, str] | None = None, startup_timeout_s: float = 240, wait_for: str = "/readyz"
+) -> Iterator[RunningServer]:
+    """A ``bentoml serve`` process, once ``wait_for`` answers 200 (``/livez`` for a server not meant to be ready)."""
     port = free_port()
     work_dir = Path(tempfile.mkdtemp(prefix="stt-e2e-"))
     tmp_dir = work_dir / "tmp"
@@ -93,19 +96,19 @@ def running_server(env: dict[str, str] | None = None, startup_timeout_s: float =
         )
     server = RunningServer(f"http://127.0.0.1:{port}", tmp_dir, log_path, process)
     try:
-        _wait_until_ready(server, startup_timeout_s)
+        _wait_until_ready(server, startup_timeout_s, wait_for)
         yield server
     finally:
         _stop(process)
 
 
-def _wait_until_ready(server: RunningServer, timeout_s: float) -> None:
+def _wait_until_ready(server: RunningServer, timeout_s: float, route: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"bentoml serve exited with {server.process.returncode}:\n{server.log()[-4000:]}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{server.url}{route}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -4,6 +4,11 @@ Each model has a ``ClipBatcher`` in front of its engine. Requests submit their c
 clip, a long file many) and wait for the results. A worker thread takes the oldest waiting clip, gathers up
 to ``max_batch_size`` clips with the same decoding options, and makes one ``transcribe_clips`` call.
 
+Batches are shared fairly: clips are taken round-robin across the requests waiting, so a short request
+behind a long file joins the next batch instead of waiting for every clip of the file; and one request has
+at most ``request_window`` clips (a batch's worth, by default) queued at a time. When one of a request's clips fails, its other queued
+clips are withdrawn: nobody is waiting for them any more.
+
 How long to wait for company is adaptive: the batcher expects as many clips as arrived during the previous
 batch cycle, and waits (at most ``max_wait_s`` from when a worker is free) only until that many are there. A
 lone client never waits; concurrent clients, whose answers come back together and who then send again
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -29,6 +35,8 @@ from .longform import ClipDecoder
 class _Pending:
     clip: np.ndarray
     options: TranscribeOptions
+    owner: object = None
+    """The request the clip belongs to: batches take clips round-robin across owners."""
     future: Future = field(default_factory=Future)
     queued_at: float = field(default_factory=time.monotonic)
 
@@ -39,12 +47,20 @@ class BatcherClosed(RuntimeError):
 
 class ClipBatcher:
     def __init__(
-        self, decode: ClipDecoder, max_batch_size: int = 8, max_wait_s: float = 0.05, workers: int = 1, name: str = "batcher"
+        self,
+        decode: ClipDecoder,
+        max_batch_size: int = 8,
+        max_wait_s: float = 0.05,
+        workers: int = 1,
+        name: str = "batcher",
+        request_window: int | None = None,
     ) -> None:
         if max_batch_size < 1 or workers < 1:
             raise ValueError("max_batch_size and workers must be at least 1")
         self._decode = decode
         self.max_batch_size = max_batch_size
+        self.request_window = request_window or max_batch_size
+        """Clips one request may have queued at a time."""
         self.max_wait_s = max_wait_s
         self._queue: list[_Pending] = []
         self._arrivals = 0
@@ -58,9 +74,9 @@ class ClipBatcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, clip: np.ndarray, options: TranscribeOptions) -> Future:
+    def submit(self, clip: np.ndarray, options: TranscribeOptions, owner: object = None) -> Future:
         """A future for the clip's transcription (timestamps relative to the clip)."""
-        pending = _Pending(clip, options)
+        pending = _Pending(clip, options, owner)
         with self._ready:
             if self._closed:
                 raise BatcherClosed("the model is shutting down")
@@ -70,9 +86,25 @@ class ClipBatcher:
         return pending.future
 
     def decode(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
-        """``transcribe_clips`` through the batcher: the clips may share batches with other requests'."""
-        futures = [self.submit(clip, options) for clip in clips]
-        return [future.result() for future in futures]
+        """``transcribe_clips`` through the batcher: the clips may share batches with other requests'.
+
+        At most ``request_window`` of them are queued at a time; when one fails, the rest are withdrawn.
+        """
+        owner = object()
+        queued: deque[Future] = deque()
+        results: list[Transcription] = []
+        remaining = iter(clips)
+        try:
+            for clip in remaining:
+                queued.append(self.submit(clip, options, owner))
+                if len(queued) >= self.request_window:
+                    results.append(queued.popleft().result())
+            while queued:
+                results.append(queued.popleft().result())
+        finally:
+            for future in queued:  # only left after a failure (or an interruption): withdraw them
+                future.cancel()
+        return results
 
     def close(self) -> None:
         """Stop the workers; clips still queued fail with ``BatcherClosed``."""
@@ -98,12 +130,21 @@ class ClipBatcher:
                 if len(results) != len(live):
                     raise RuntimeError(f"the engine returned {len(results)} results for {len(live)} clips")
             except BaseException as exc:  # every waiter must hear about it, whatever it is
+                self._withdraw({id(p.owner) for p in live if p.owner is not None})
                 for pending in live:
                     pending.future.set_exception(exc)
             else:
                 for pending, result in zip(live, results):
                     pending.future.set_result(result)
             del batch, live
+
+    def _withdraw(self, owners: set[int]) -> None:
+        """Cancel the queued clips of requests that just failed: nobody will wait for them."""
+        with self._ready:
+            withdrawn = [p for p in self._queue if id(p.owner) in owners]
+            self._queue = [p for p in self._queue if id(p.owner) not in owners]
+        for pending in withdrawn:
+            pending.future.cancel()
 
     def _next_batch(self) -> list[_Pending] | None:
         free_since = time.monotonic()
@@ -121,10 +162,11 @@ class ClipBatcher:
                 if remaining <= 0:
                     break
                 self._ready.wait(remaining)
-            if not self._queue:  # closed while waiting: close() failed the queue
+            self._queue = [p for p in self._queue if not p.future.cancelled()]  # withdrawn by their request
+            if not self._queue:  # closed while waiting (close() failed the queue), or everything withdrawn
                 return None if self._closed else []
             oldest = self._queue[0]
-            batch = [p for p in self._queue if p.options == oldest.options][: self.max_batch_size]
+            batch = _round_robin([p for p in self._queue if p.options == oldest.options], self.max_batch_size)
             taken = {id(p) for p in batch}
             self._queue = [p for p in self._queue if id(p) not in taken]
             self._expected = max(1, min(self.max_batch_size, self._arrivals))
@@ -133,3 +175,19 @@ class ClipBatcher:
 
     def _count_like(self, oldest: _Pending) -> int:
         return sum(1 for p in self._queue if p.options == oldest.options)
+
+
+def _round_robin(candidates: list[_Pending], size: int) -> list[_Pending]:
+    """Up to ``size`` clips, one from each request in turn (requests in order of their oldest clip)."""
+    by_owner: dict[int, deque[_Pending]] = {}
+    for pending in candidates:  # queue order: each request's clips stay in order, oldest request first
+        by_owner.setdefault(id(pending.owner) if pending.owner is not None else id(pending), deque()).append(pending)
+    lanes = list(by_owner.values())
+    batch: list[_Pending] = []
+    while lanes and len(batch) < size:
+        for lane in lanes:
+            batch.append(lane.popleft())
+            if len(batch) == size:
+                break
+        lanes = [lane for lane in lanes if lane]
+    return batch

@@ -18,9 +18,9 @@ def requested_language(options: TranscribeOptions, spec: ModelSpec) -> Transcrib
     return replace(options, language=normalize_language(options.language) or spec.language)
 
 
-def fit_to_model(options: TranscribeOptions, engine: ASRStrategy, spec: ModelSpec) -> TranscribeOptions:
+def fit_to_model(options: TranscribeOptions, multilingual: bool, spec: ModelSpec) -> TranscribeOptions:
     """English-only checkpoints: English in, English out; translating is transcribing."""
-    if engine.is_multilingual:
+    if multilingual:
         return options
     if options.language not in (None, "en"):
         raise InvalidInputError(

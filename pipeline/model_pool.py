@@ -57,7 +57,7 @@ class PoolLimits:
     load_retry_after_s: float = 30.0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Slot:
     spec: ModelSpec
     engine: ModelEngine
@@ -68,12 +68,20 @@ class _Slot:
     run_lock: threading.Lock = field(default_factory=threading.Lock)
     """Diarizers: one diarization at a time."""
     leases: int = 0
+    running_batches: int = 0
+    """Batches on the engine now: a model is never unloaded under one, even after its requests have left."""
     last_used: float = field(default_factory=time.monotonic)
     pinned: bool = False
     resident_bytes: int = 0
     reserved_bytes: int = 0
     failure: ModelUnavailableError | None = None
     failed_at: float = 0.0
+    multilingual: bool | None = None
+    """ASR models: what the checkpoint said when it last loaded."""
+
+    @property
+    def in_use(self) -> bool:
+        return bool(self.leases or self.running_batches)
 
 
 @dataclass(frozen=True)
@@ -134,6 +142,7 @@ class ModelPool:
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Lock()
         self.preloaded = threading.Event()
+        self._preload_failures: set[str] = set()
         self._stop = threading.Event()
         if limits.idle_ttl_s >= 0:
             threading.Thread(target=self._reap_idle_forever, name="model-reaper", daemon=True).start()
@@ -141,15 +150,29 @@ class ModelPool:
     # ------------------------------------------------------------------ public
 
     def preload(self, model_ids: Iterable[str]) -> None:
-        """Load each model now; a failure is logged and that model answers 503 until it loads."""
-        try:
-            for model_id in model_ids:
-                try:
-                    self.load(model_id, pin=self.limits.pin_preloaded)
-                except ModelUnavailableError as exc:
-                    logger.error("preloading %s failed: %s", model_id, exc.message)
-        finally:
-            self.preloaded.set()
+        """Load each model now. A model that fails is logged, answers 503, and keeps the pool from being
+        ready; it is tried again every ``load_retry_after_s`` until it loads or the pool closes."""
+        failed = self._preload_pass(list(model_ids))
+        self.preloaded.set()
+        while failed and not self._stop.wait(max(self.limits.load_retry_after_s, 1.0)):
+            failed = self._preload_pass(failed)
+
+    def _preload_pass(self, model_ids: list[str]) -> list[str]:
+        failed = []
+        for model_id in model_ids:
+            try:
+                self.load(model_id, pin=self.limits.pin_preloaded)
+            except ModelUnavailableError as exc:
+                logger.error("preloading %s failed: %s", model_id, exc.message)
+                failed.append(model_id)
+        with self._lock:
+            self._preload_failures = set(failed)
+        return failed
+
+    def is_ready(self) -> bool:
+        """Preloading has finished and every preloaded model loaded (it may since have been evicted)."""
+        with self._lock:
+            return self.preloaded.is_set() and not self._preload_failures
 
     def load(self, model_id: str, pin: bool = False) -> None:
         with self.use(self.registry.get(model_id)) as _:
@@ -174,7 +197,7 @@ class ModelPool:
         self.registry.get(model_id)
         with self._lock:
             slot = self._slots.get(model_id)
-            if slot is None or not slot.engine.is_loaded or slot.leases:
+            if slot is None or not slot.engine.is_loaded or slot.in_use:
                 return False
             self._unload_locked(model_id, slot, reason)
         release_memory(settle=True)
@@ -186,6 +209,12 @@ class ModelPool:
                 ModelState(mid, s.engine.is_loaded, s.pinned, s.leases, s.resident_bytes)
                 for mid, s in self._slots.items()
             ]
+
+    def known_multilingual(self, model_id: str) -> bool | None:
+        """Whether the ASR model handles languages other than English, once it has loaded; None before."""
+        with self._lock:
+            slot = self._slots.get(model_id)
+            return slot.multilingual if slot is not None else None
 
     def state(self, model_id: str) -> ModelState | None:
         """The model's state; None when no request has used it yet."""
@@ -227,17 +256,30 @@ class ModelPool:
             return slot
 
     def _new_slot(self, spec: ModelSpec) -> _Slot:
-        engine = self._factory(spec, self.runtime)
-        batcher = None
-        if isinstance(engine, ASRStrategy):
-            batcher = ClipBatcher(
-                partial(_metered_decode, engine, spec.id),
+        slot = _Slot(spec, self._factory(spec, self.runtime), batcher=None)
+        if isinstance(slot.engine, ASRStrategy):
+            slot.batcher = ClipBatcher(
+                partial(self._run_batch, slot),
                 max_batch_size=self.limits.max_batch_size,
                 max_wait_s=self.limits.max_batch_wait_s,
                 workers=self.limits.max_inflight_per_model,
                 name=f"infer-{spec.id}",
             )
-        return _Slot(spec, engine, batcher)
+        return slot
+
+    def _run_batch(self, slot: _Slot, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
+        """One engine call, on the batcher's thread, holding the model for its duration."""
+        with self._lock:
+            slot.running_batches += 1
+        try:
+            engine = slot.engine
+            assert isinstance(engine, ASRStrategy)
+            metrics.BATCH_SIZE.labels(model=slot.spec.id).observe(len(clips))
+            return engine.transcribe_clips(clips, options)
+        finally:
+            with self._lock:
+                slot.running_batches -= 1
+                slot.last_used = time.monotonic()
 
     def _ensure_loaded(self, slot: _Slot) -> None:
         # A leased model that is loaded stays loaded: evictions only take unleased ones.
@@ -272,6 +314,8 @@ class ModelPool:
             raise slot.failure from exc
         seconds = time.perf_counter() - started
         slot.failure = None
+        if isinstance(slot.engine, ASRStrategy):
+            slot.multilingual = slot.engine.is_multilingual
         measured = slot.engine.memory_bytes()
         with self._lock:
             slot.reserved_bytes = 0
@@ -308,7 +352,7 @@ class ModelPool:
         idle = [
             (slot.last_used, model_id)
             for model_id, slot in self._slots.items()
-            if slot.engine.is_loaded and not slot.leases and not slot.pinned
+            if slot.engine.is_loaded and not slot.in_use and not slot.pinned
         ]
         return min(idle)[1] if idle else None
 
@@ -335,7 +379,7 @@ class ModelPool:
                 model_id
                 for model_id, slot in self._slots.items()
                 if slot.engine.is_loaded
-                and not slot.leases
+                and not slot.in_use
                 and not slot.pinned
                 and now - slot.last_used > self.limits.idle_ttl_s
             ]
@@ -349,13 +393,6 @@ class ModelPool:
         interval = min(max(self.limits.idle_ttl_s / 2, 0.5), 30.0)
         while not self._stop.wait(interval):
             self.reap_idle()
-
-
-def _metered_decode(
-    strategy: ASRStrategy, model_id: str, clips: Sequence[np.ndarray], options: TranscribeOptions
-) -> list[Transcription]:
-    metrics.BATCH_SIZE.labels(model=model_id).observe(len(clips))
-    return strategy.transcribe_clips(clips, options)
 
 
 def load_failure_reason(exc: Exception) -> str:

@@ -3,6 +3,7 @@ once, run the model (and the diarizer), clean up. Returns the types every route 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,6 +29,7 @@ class Transcriber:
         default_model: str,
         max_audio_duration_s: float | None = None,
         diarizer_id: str | None = None,
+        max_concurrent_decodes: int = 2,
     ) -> None:
         self.pool = pool
         self.registry: ModelRegistry = pool.registry
@@ -35,6 +37,8 @@ class Transcriber:
         self.max_audio_duration_s = max_audio_duration_s
         self.diarizer_id = diarizer_id
         """The registry id of the diarizer; None when diarization is switched off."""
+        self._decode_slots = threading.BoundedSemaphore(max_concurrent_decodes)
+        """Uploads decoded at once: decoding is CPU-bound, and each one holds its decoded audio in memory."""
 
     def resolve(self, model_id: str | None) -> ModelSpec:
         """The transcription model a request names, or the default one."""
@@ -88,9 +92,15 @@ class Transcriber:
     def _prepare(
         self, source: AudioSource, model_id: str | None, options: TranscribeOptions
     ) -> tuple[ModelSpec, TranscribeOptions, np.ndarray]:
+        """Everything about the request that can be checked, checked before its audio is decoded."""
         spec = self.resolve(model_id)
         options = requested_language(options, spec)
-        return spec, options, decode_audio(source, max_duration_s=self.max_audio_duration_s)
+        multilingual = self.pool.known_multilingual(spec.id)
+        if multilingual is not None:  # a model that has loaded once: an impossible language is refused now
+            fit_to_model(options, multilingual, spec)
+        with self._decode_slots:
+            audio = decode_audio(source, max_duration_s=self.max_audio_duration_s)
+        return spec, options, audio
 
 
 class TranscriptionStream:
@@ -120,7 +130,7 @@ class TranscriptionStream:
 
 def _decoding_options(lease: ModelLease, audio: np.ndarray, options: TranscribeOptions) -> TranscribeOptions:
     """The options this model decodes this file with: what it can do, and one language for every clip."""
-    return pin_language(lease.asr, audio, fit_to_model(options, lease.asr, lease.spec))
+    return pin_language(lease.asr, audio, fit_to_model(options, lease.asr.is_multilingual, lease.spec))
 
 
 def _empty_result(audio: np.ndarray, options: TranscribeOptions) -> Transcription:

@@ -70,11 +70,18 @@ class Settings(BaseSettings):
         30.0, ge=0, description="After a failed load, answer 503 at once for this long before trying again."
     )
     cpu_threads: int = Field(0, ge=0, description="CPU threads per model; 0 uses every core this process may run on.")
+    max_concurrent_decodes: int = Field(
+        0, ge=0, description="Uploads decoded to audio at once; 0: one per core this process may run on."
+    )
 
     @property
     def cpu_thread_count(self) -> int:
         # CTranslate2's own default (4) oversubscribes small machines.
         return self.cpu_threads or len(os.sched_getaffinity(0))
+
+    @property
+    def decode_slot_count(self) -> int:
+        return self.max_concurrent_decodes or len(os.sched_getaffinity(0))
 
     @property
     def api_key_list(self) -> list[str]:

@@ -58,6 +58,7 @@ def build_transcriber(settings: Settings) -> Transcriber:
         settings.default_model,
         settings.max_audio_duration_s,
         diarizer_id=diarizer.id if diarizer else None,
+        max_concurrent_decodes=settings.decode_slot_count,
     )
 
 

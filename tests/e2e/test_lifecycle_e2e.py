@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -134,3 +135,17 @@ def test_a_diarizer_under_a_tight_memory_budget_is_evicted_like_any_model(corpus
         metrics = http.get("/metrics").text
     assert metric_total(metrics, "stt_model_unloads_total", model="embedded-diarizer", reason="evicted") == 1
     assert metric_total(metrics, "stt_model_unloads_total", model="tiny-en", reason="evicted") == 1
+
+
+def test_a_replica_whose_default_model_failed_to_load_is_not_ready(corpus_dir, jfk_path):
+    """freds0 is registered but its weights are not in the (empty) Hugging Face cache."""
+    with running_server({"STT_DEFAULT_MODEL": "freds0"}, wait_for="/livez") as broken, \
+            httpx.Client(base_url=broken.url, timeout=300) as http:
+        deadline = time.monotonic() + 120
+        while "preloading freds0 failed" not in broken.log():
+            assert time.monotonic() < deadline, broken.log()[-2000:]
+            time.sleep(0.5)
+        assert http.get("/readyz").status_code == 503
+        assert http.get("/livez").status_code == 200
+        assert _post(http, jfk_path, "tiny-en").status_code == 200, "it still serves the models it has"
+        assert http.get("/readyz").status_code == 503

@@ -154,3 +154,55 @@ def test_close_fails_queued_clips_and_refuses_new_ones():
         batcher.submit(_clip(3), TranscribeOptions())
     decoder.release.set()
     assert running.result(5).text == "0"
+
+
+def test_batches_take_clips_round_robin_across_requests():
+    decoder = RecordingDecoder()
+    batcher = ClipBatcher(decoder, max_batch_size=4, max_wait_s=0.2)
+    _busy(batcher, decoder)
+    long_file = [batcher.submit(_clip(100 + i), TranscribeOptions(), owner="long") for i in range(6)]
+    short = batcher.submit(_clip(7), TranscribeOptions(), owner="short")
+    decoder.release.set()
+    assert short.result(5).text == "7"
+    [f.result(5) for f in long_file]
+    assert [sizes for sizes, _ in decoder.batches[1:]] == [[100, 7, 101, 102], [103, 104, 105]]
+
+
+def test_a_request_queues_at_most_a_batch_of_clips_at_a_time():
+    decoder = RecordingDecoder()
+    batcher = ClipBatcher(decoder, max_batch_size=2, max_wait_s=0.0)
+    _busy(batcher, decoder)
+    done = threading.Event()
+    threading.Thread(target=lambda: (batcher.decode([_clip(i + 1) for i in range(5)], TranscribeOptions()), done.set()),
+                     daemon=True).start()
+    time.sleep(0.2)
+    assert len(batcher._queue) == 2, "the rest waits until the first clips are decoded"
+    decoder.release.set()
+    assert done.wait(5)
+    assert sorted(n for sizes, _ in decoder.batches[1:] for n in sizes) == [1, 2, 3, 4, 5]
+
+
+def test_a_failed_clip_withdraws_the_requests_other_queued_clips():
+    decoder = RecordingDecoder()
+    batcher = ClipBatcher(decoder, max_batch_size=1, max_wait_s=0.0, request_window=3)
+    _busy(batcher, decoder)
+    decoder.fail_with = RuntimeError("CUDA out of memory")
+    failed = []
+    worker = threading.Thread(target=lambda: failed.append(_raises(batcher.decode, [_clip(1), _clip(2)])), daemon=True)
+    worker.start()
+    time.sleep(0.1)
+    assert len(batcher._queue) == 2, "both clips are queued behind the busy worker"
+    decoder.release.set()
+    worker.join(5)
+    assert failed == [True]
+    decoder.fail_with = None
+    assert batcher.submit(_clip(9), TranscribeOptions()).result(5).text == "9"
+    assert [sizes for sizes, _ in decoder.batches] == [[0], [1], [9]], "clip 2 was never decoded"
+
+
+def _raises(fn, *args) -> bool:
+    try:
+        fn(*args, TranscribeOptions())
+    except RuntimeError:
+        return True
+    return False

@@ -202,11 +202,23 @@ def test_failed_load_is_503_fails_fast_then_retries_later():
     assert all(s.leases == 0 for s in pool.states()), "a failed load leaves no lease behind"
 
 
-def test_preload_failure_still_marks_ready():
+def test_a_failed_preload_is_not_ready_and_is_retried_until_it_loads():
     FakeStrategy.fail_with = RuntimeError("boom")
+    pool = _pool(load_retry_after_s=0)  # retried every second (the floor)
+    _in_background(pool.preload, ["a", "b"])
+    _wait_for(pool.preloaded.is_set)
+    assert pool.loaded_ids() == [] and not pool.is_ready(), "a replica whose models failed takes no traffic"
+    FakeStrategy.fail_with = None
+    _wait_for(pool.is_ready, timeout=5)
+    assert pool.loaded_ids() == ["a", "b"]
+    pool.close()
+
+
+def test_ready_once_every_preloaded_model_is_loaded():
     pool = _pool()
+    assert not pool.is_ready()
     pool.preload(["a"])
-    assert pool.preloaded.is_set() and pool.loaded_ids() == []
+    assert pool.is_ready()
 
 
 def test_unload_releases_memory_and_refuses_models_in_use(monkeypatch: pytest.MonkeyPatch):
@@ -294,3 +306,21 @@ def test_a_leased_diarizer_is_never_evicted():
             _infer(pool, "a")
     _infer(pool, "a")
     assert pool.loaded_ids() == ["a"]
+
+
+def test_a_running_batch_keeps_its_model_loaded_after_its_request_has_gone():
+    pool = _pool(memory_budget_bytes=150)
+    _infer(pool, "a")
+    FakeStrategy.gate = threading.Event()
+    # A clip left running by a request that failed or whose client left: no lease is held for it any more.
+    orphan = pool._slots["a"].batcher.submit(np.zeros(1600, dtype=np.float32), TranscribeOptions())
+    _wait_for(lambda: pool._slots["a"].running_batches == 1)
+    assert all(s.leases == 0 for s in pool.states())
+    assert not pool.unload("a"), "never unloaded under a running batch"
+    with pytest.raises(ModelUnavailableError):
+        _infer(pool, "b")  # "a" cannot be evicted to make room
+    FakeStrategy.gate.set()
+    orphan.result(5)
+    _wait_for(lambda: pool._slots["a"].running_batches == 0)
+    _infer(pool, "b")
+    assert pool.loaded_ids() == ["b"] and FakeStrategy.unloads == ["a"]

@@ -133,3 +133,41 @@ def test_a_diarizer_is_not_a_transcription_model(transcriber, wav):
     with pytest.raises(InvalidInputError) as info:
         transcriber.transcribe(wav, "speakers", TranscribeOptions())
     assert info.value.input == "model" and "diarization model" in info.value.message
+
+
+def test_an_english_only_model_refuses_another_language_before_decoding(transcriber, wav, tmp_path):
+    FakeStrategy.multilingual = False
+    transcriber.transcribe(wav, "multi", TranscribeOptions())  # the model has loaded once: it is known English-only
+    not_audio = tmp_path / "x.wav"
+    not_audio.write_text("not audio at all")
+    with pytest.raises(InvalidInputError) as info:  # not UnsupportedAudioError: the file was never decoded
+        transcriber.transcribe(not_audio, "multi", TranscribeOptions(language="pt"))
+    assert info.value.input == "language"
+
+
+def test_uploads_are_decoded_a_few_at_a_time(transcriber, wav, monkeypatch):
+    import threading
+    import time
+
+    import pipeline.transcriber as module
+
+    active, peak, lock = [0], [0], threading.Lock()
+    real_decode = module.decode_audio
+
+    def slow_decode(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.1)
+        with lock:
+            active[0] -= 1
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(module, "decode_audio", slow_decode)
+    limited = Transcriber(transcriber.pool, default_model="multi", max_concurrent_decodes=2)
+    threads = [threading.Thread(target=limited.transcribe, args=(wav, "multi", TranscribeOptions())) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert peak[0] == 2
