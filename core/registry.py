@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -10,10 +11,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import InvalidInputError, ModelNotFoundError
+from .model_files import local_model_path
 
 Engine = Literal["ctranslate2", "transformers", "remote_code", "embedded_diarizer", "pyannote"]
 ModelKind = Literal["transcription", "diarization"]
 DIARIZATION_ENGINES: frozenset[str] = frozenset({"embedded_diarizer", "pyannote"})
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 Precision = Literal["auto", "float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32"]
 
 
@@ -43,6 +46,18 @@ class ModelSpec(BaseModel):
         if self.engine == "remote_code" and not self.trust_remote_code:
             raise ValueError(
                 f"model {self.id!r} uses the remote_code engine but the operator has not set trust_remote_code: true"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _remote_code_is_pinned(self) -> ModelSpec:
+        # Code from a Hub repo runs in the server: it must be the commit the operator reviewed, never a moving
+        # branch. A local directory or an embedded model is the operator's own copy.
+        if self.trust_remote_code and local_model_path(self.model) is None and not _COMMIT.fullmatch(self.revision or ""):
+            raise ValueError(
+                f"model {self.id!r} sets trust_remote_code, so its revision must pin the reviewed commit of "
+                f"{self.model!r} (40 hexadecimal characters, e.g. from `huggingface-cli repo-info` or the Hub's "
+                f"commit history), not {self.revision!r}"
             )
         return self
 

@@ -12,15 +12,28 @@ from server.settings import PROJECT_ROOT
 
 def test_shipped_registry_has_the_required_entries():
     registry = ModelRegistry.from_file(PROJECT_ROOT / "models.yaml")
-    assert {"tiny-en", "freds0", "lite_asr", "whisper-large-v3-turbo"} <= set(registry.ids())
+    assert {"tiny-en", "freds0", "whisper-large-v3-turbo"} <= set(registry.ids())
     tiny = registry.get("tiny-en")
     assert (tiny.engine, tiny.model, tiny.preload) == ("ctranslate2", "embedded:tiny.en", True)
     assert registry.get("freds0").model == "freds0/distil-whisper-large-v3-ptbr"
-    lite = registry.get("lite_asr")
-    assert (lite.engine, lite.trust_remote_code, lite.processor) == ("remote_code", True, "openai/whisper-large-v3")
     assert registry.get("whisper-large-v3-turbo").engine == "transformers"
-    # Only the entry that needs it runs remote code.
-    assert [s.id for s in registry if s.trust_remote_code] == ["lite_asr"]
+    # LiteASR ships commented out: its remote code may only run at a commit the operator reviewed.
+    assert [s.id for s in registry if s.trust_remote_code] == []
+    assert "lite-whisper-large-v3-acc" in (PROJECT_ROOT / "models.yaml").read_text()
+
+
+def test_remote_code_from_the_hub_must_pin_a_commit():
+    for revision in (None, "main", "v1.0", "abc123"):
+        with pytest.raises(ValidationError, match="pin the reviewed commit"):
+            ModelSpec(id="lite", engine="remote_code", model="efficient-speech/lite-whisper-large-v3-acc",
+                      revision=revision, trust_remote_code=True)
+    pinned = ModelSpec(id="lite", engine="remote_code", model="efficient-speech/lite-whisper-large-v3-acc",
+                       revision="0123456789abcdef0123456789abcdef01234567", trust_remote_code=True)
+    assert pinned.revision and pinned.trust_remote_code
+
+
+def test_remote_code_in_a_local_directory_is_the_operators_own_copy(tmp_path: Path):
+    assert ModelSpec(id="lite", engine="remote_code", model=str(tmp_path), trust_remote_code=True).revision is None
 
 
 def test_unknown_id_is_404_listing_valid_ids():

@@ -120,7 +120,7 @@ def test_prompt_and_temperature(sdk, jfk_path):
 def test_models(sdk):
     models = sdk.models.list()
     ids = [m.id for m in models.data]
-    assert {"tiny-en", "freds0", "lite_asr", "whisper-large-v3-turbo"} <= set(ids)
+    assert {"tiny-en", "freds0", "whisper-large-v3-turbo", "embedded-diarizer"} <= set(ids)
     assert all(m.object == "model" and m.owned_by for m in models.data)
     assert sdk.models.retrieve("tiny-en").id == "tiny-en"
     assert sdk.models.retrieve("whisper-1").id == "whisper-1"
