@@ -27,7 +27,7 @@ settings = get_settings()
 @bentoml.service(
     name="speech-to-text",
     resources={"gpu": 1},
-    traffic={"timeout": 3600},
+    traffic={"timeout": settings.request_timeout_s},
     workers=1,
 )
 @bentoml.asgi_app(openai_app, path="/v1")

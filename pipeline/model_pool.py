@@ -242,9 +242,15 @@ class ModelPool:
     def _lease(self, spec: ModelSpec) -> _Slot:
         with self._lock:
             slot = self._slots.get(spec.id)
-            if slot is None:
-                slot = self._new_slot(spec)
-                self._slots[spec.id] = slot
+        if slot is None:
+            # Building an engine imports its module (transformers takes seconds): never under the pool lock,
+            # which /v1/models and every other request take.
+            built = self._new_slot(spec)
+            with self._lock:
+                slot = self._slots.setdefault(spec.id, built)
+            if slot is not built and built.batcher is not None:  # another request built it first
+                built.batcher.close()
+        with self._lock:
             limits = self.limits
             capacity = limits.max_inflight_per_model * limits.max_batch_size + limits.max_queued_per_model
             if slot.leases >= capacity:

@@ -66,14 +66,20 @@ def language_name(code: str | None) -> str | None:
 def to_verbose_json(result: Transcription, task: Task, granularities: set[str]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "task": task,
-        "language": language_name(result.language),
+        # A translation's text is English, whatever was spoken (OpenAI reports "english" too).
+        "language": "english" if task == "translate" else language_name(result.language),
         "duration": result.duration,
         "text": result.text,
     }
     if "segment" in granularities or not granularities:
         body["segments"] = [s.model_dump(exclude={"words", "speaker"}) for s in result.segments]
     if "word" in granularities:
-        body["words"] = [w.model_dump(exclude={"probability", "speaker"}) for s in result.segments for w in s.words]
+        # Words keep Whisper's leading space inside the pipeline (segments are rebuilt from them); OpenAI's have none.
+        body["words"] = [
+            {**w.model_dump(exclude={"probability", "speaker"}), "word": w.word.strip()}
+            for s in result.segments
+            for w in s.words
+        ]
     return body
 
 

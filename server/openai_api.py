@@ -214,16 +214,20 @@ def _model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = 
     }
 
 
+# The model cards read the pool's state under its lock: off the event loop, so health checks never wait on it.
+
+
 @app.get("/models")
 async def list_models(transcriber: TranscriberDep) -> dict[str, Any]:
-    return {"object": "list", "data": [_model_card(transcriber, spec.id) for spec in transcriber.registry]}
+    cards = await anyio.to_thread.run_sync(lambda: [_model_card(transcriber, spec.id) for spec in transcriber.registry])
+    return {"object": "list", "data": cards}
 
 
 @app.get("/models/{model_id}")
 async def retrieve_model(transcriber: TranscriberDep, model_id: str) -> dict[str, Any]:
     if model_id in DEFAULT_MODEL_ALIASES:
-        return _model_card(transcriber, transcriber.default_model, shown_id=model_id)
-    return _model_card(transcriber, model_id)
+        return await anyio.to_thread.run_sync(_model_card, transcriber, transcriber.default_model, model_id)
+    return await anyio.to_thread.run_sync(_model_card, transcriber, model_id)
 
 
 def _admin_transcriber(transcriber: TranscriberDep, settings: SettingsDep, model_id: str) -> Transcriber:
@@ -240,14 +244,14 @@ AdminDep = Annotated[Transcriber, Depends(_admin_transcriber)]
 async def admin_load(transcriber: AdminDep, model_id: str, pin: bool = False) -> dict[str, Any]:
     """Operator-only (STT_ADMIN_API): load a registry model now, optionally pinned."""
     await anyio.to_thread.run_sync(lambda: transcriber.pool.load(model_id, pin=pin))
-    return _model_card(transcriber, model_id)
+    return await anyio.to_thread.run_sync(_model_card, transcriber, model_id)
 
 
 @app.post("/admin/models/{model_id}/unload")
 async def admin_unload(transcriber: AdminDep, model_id: str) -> dict[str, Any]:
     """Operator-only (STT_ADMIN_API): unload an idle model now."""
-    if not await anyio.to_thread.run_sync(transcriber.pool.unload, model_id):
-        state = _model_card(transcriber, model_id)
-        if state["loaded"]:
-            raise ModelBusyError(f"The model {model_id!r} is in use; try again when its requests finish.", input="model")
-    return _model_card(transcriber, model_id)
+    unloaded = await anyio.to_thread.run_sync(transcriber.pool.unload, model_id)
+    card = await anyio.to_thread.run_sync(_model_card, transcriber, model_id)
+    if not unloaded and card["loaded"]:
+        raise ModelBusyError(f"The model {model_id!r} is in use; try again when its requests finish.", input="model")
+    return card

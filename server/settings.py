@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(100 * 2**20, gt=0, description="Largest accepted upload (413 beyond).")
     max_audio_duration_s: float = Field(4 * 3600, gt=0, description="Longest accepted audio (413 beyond).")
+    request_timeout_s: float = Field(
+        6 * 3600,
+        gt=0,
+        description="Longest a request may run (BentoML's traffic timeout): longer than the longest accepted audio "
+        "takes on the slowest device you serve.",
+    )
     gpu_memory_budget: float = Field(
         0.9, gt=0, description="GPU memory models may hold: a fraction of the device's (<= 1) or bytes (> 1)."
     )

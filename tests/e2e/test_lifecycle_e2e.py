@@ -149,3 +149,28 @@ def test_a_replica_whose_default_model_failed_to_load_is_not_ready(corpus_dir, j
         assert http.get("/livez").status_code == 200
         assert _post(http, jfk_path, "tiny-en").status_code == 200, "it still serves the models it has"
         assert http.get("/readyz").status_code == 503
+
+
+def test_a_stream_the_client_closes_is_logged_and_counted(server, long_concat):
+    import json
+
+    with httpx.Client(base_url=server.url, timeout=300) as http:
+        before = http.get("/metrics").text
+        with long_concat.path.open("rb") as f, http.stream(
+            "POST", "/v1/audio/transcriptions", files={"file": ("long.flac", f)}, data={"stream": "true"}
+        ) as response:
+            assert response.status_code == 200
+            first = next(line for line in response.iter_lines() if line.startswith("data:"))
+            assert json.loads(first.removeprefix("data:"))["type"] == "transcript.text.delta"
+        # Leaving the block closed the connection before the last segment.
+        deadline = time.monotonic() + 60
+        while True:
+            records = [json.loads(line.split("[stt.requests] ", 1)[1])
+                       for line in server.log().splitlines() if "[stt.requests] " in line]
+            if any(r["status"] == 499 and r["error_code"] == "client_closed_request" for r in records):
+                break
+            assert time.monotonic() < deadline, "no log line for the abandoned stream"
+            time.sleep(0.5)
+        after = http.get("/metrics").text
+    closed = metric_total(after, "stt_errors_total", model="tiny-en", code="client_closed_request")
+    assert closed - metric_total(before, "stt_errors_total", model="tiny-en", code="client_closed_request") == 1

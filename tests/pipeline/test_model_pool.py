@@ -324,3 +324,24 @@ def test_a_running_batch_keeps_its_model_loaded_after_its_request_has_gone():
     _wait_for(lambda: pool._slots["a"].running_batches == 0)
     _infer(pool, "b")
     assert pool.loaded_ids() == ["b"] and FakeStrategy.unloads == ["a"]
+
+
+def test_building_an_engine_does_not_hold_the_pool_lock():
+    """A transformers import takes seconds: /v1/models and health checks must not wait for it."""
+    pool = _pool()
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_factory(spec, runtime):
+        entered.set()
+        assert release.wait(5)
+        return FakeStrategy(spec, runtime)
+
+    pool._factory = slow_factory
+    builder = _in_background(_infer, pool, "a")
+    assert entered.wait(5)
+    reader = _in_background(pool.states)
+    reader.join(2)
+    assert not reader.is_alive(), "reading the pool's state waited for the engine being built"
+    release.set()
+    builder.join(5)
+    assert pool.loaded_ids() == ["a"]

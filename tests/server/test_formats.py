@@ -45,14 +45,20 @@ def test_verbose_json_shape():
     assert set(body["segments"][0]) == {
         "id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio", "no_speech_prob"
     }
-    assert body["words"] == [
-        {"start": 0.0, "end": 0.5, "word": " Hello"},
-        {"start": 0.6, "end": 1.2, "word": " there."},
-        {"start": 1.5, "end": 2.0, "word": " General"},
+    assert body["words"] == [  # without Whisper's leading space, as OpenAI returns them
+        {"start": 0.0, "end": 0.5, "word": "Hello"},
+        {"start": 0.6, "end": 1.2, "word": "there."},
+        {"start": 1.5, "end": 2.0, "word": "General"},
     ]
     words_only = to_verbose_json(_result(), "transcribe", {"word"})
     assert "segments" not in words_only and "words" in words_only
     assert "words" not in to_verbose_json(_result(), "translate", set())
+
+
+def test_a_translation_is_reported_in_english():
+    spoken_in_portuguese = _result().model_copy(update={"language": "pt"})
+    assert to_verbose_json(spoken_in_portuguese, "translate", set())["language"] == "english"
+    assert to_verbose_json(spoken_in_portuguese, "transcribe", set())["language"] == "portuguese"
 
 
 def test_render_dispatch():
