@@ -52,6 +52,8 @@ class PoolLimits:
     max_queued_per_model: int = 32
     """Requests that may wait beyond those the running batches hold."""
     max_batch_size: int = 8
+    max_clips_per_request: int | None = None
+    """Clips one request may have queued at a time; None: a batch's worth."""
     max_batch_wait_s: float = 0.05
     pin_preloaded: bool = True
     load_retry_after_s: float = 30.0
@@ -270,6 +272,7 @@ class ModelPool:
                 max_wait_s=self.limits.max_batch_wait_s,
                 workers=self.limits.max_inflight_per_model,
                 name=f"infer-{spec.id}",
+                request_window=self.limits.max_clips_per_request,
             )
         return slot
 

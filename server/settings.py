@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(
         8, ge=1, description="Most 30 s clips one model decodes together, from one long file or many requests."
     )
+    max_clips_per_request: int = Field(
+        0,
+        ge=0,
+        description="Clips one request may have queued for its model at a time, so that a long file does not fill "
+        "every batch; 0: 1 on CPU (where batching one file's clips gains nothing), the batch size on GPU.",
+    )
     max_batch_wait_ms: float = Field(
         50.0,
         ge=0,

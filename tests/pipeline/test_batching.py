@@ -175,7 +175,10 @@ def test_a_request_queues_at_most_a_batch_of_clips_at_a_time():
     done = threading.Event()
     threading.Thread(target=lambda: (batcher.decode([_clip(i + 1) for i in range(5)], TranscribeOptions()), done.set()),
                      daemon=True).start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while len(batcher._queue) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # had it queued more, they would be there by now
     assert len(batcher._queue) == 2, "the rest waits until the first clips are decoded"
     decoder.release.set()
     assert done.wait(5)
@@ -190,7 +193,9 @@ def test_a_failed_clip_withdraws_the_requests_other_queued_clips():
     failed = []
     worker = threading.Thread(target=lambda: failed.append(_raises(batcher.decode, [_clip(1), _clip(2)])), daemon=True)
     worker.start()
-    time.sleep(0.1)
+    deadline = time.monotonic() + 5
+    while len(batcher._queue) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(batcher._queue) == 2, "both clips are queued behind the busy worker"
     decoder.release.set()
     worker.join(5)

@@ -294,9 +294,9 @@ def test_a_diarizer_is_held_and_evicted_like_any_model():
 def test_an_idle_diarizer_is_reaped_after_the_ttl():
     pool = _pool_with_diarizer(idle_ttl_s=0.05)
     _diarize(pool)
-    assert pool.loaded_ids() == ["speakers"]
-    time.sleep(0.1)
-    assert pool.reap_idle() == ["speakers"] and pool.loaded_ids() == []
+    assert "speakers" in pool.loaded_ids() or FakeDiarizer.loads == 1
+    _wait_for(lambda: pool.loaded_ids() == [])  # the pool's reaper unloads it
+    assert [s.loaded for s in pool.states()] == [False]
 
 
 def test_a_leased_diarizer_is_never_evicted():

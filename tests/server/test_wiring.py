@@ -50,3 +50,10 @@ def test_the_configured_diarizer_is_a_registry_model(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("STT_DIARIZATION_ENGINE", "none")
     off = build_transcriber(Settings())
     assert off.diarizer_id is None and off.registry.ids("diarization") == []
+
+
+def test_on_cpu_a_request_queues_one_clip_at_a_time_unless_configured(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("STT_DEVICE", "cpu")
+    assert build_transcriber(Settings()).pool.limits.max_clips_per_request == 1
+    monkeypatch.setenv("STT_MAX_CLIPS_PER_REQUEST", "4")
+    assert build_transcriber(Settings()).pool.limits.max_clips_per_request == 4
