@@ -52,6 +52,7 @@ class SpeechToText:
     @bentoml.api(route="/transcribe")
     async def transcribe(
         self,
+        ctx: bentoml.Context,
         file: UploadPath,
         model_id: str | None = None,
         language: str | None = None,
@@ -65,7 +66,7 @@ class SpeechToText:
         """Transcribe (or translate to English) an audio file with a registry model; with ``diarize``,
         label each segment and word with its speaker."""
         response: TranscribeResponse | JSONResponse = await transcribe_upload(
-            self.transcriber, settings.log_transcripts, file, model_id, language, task, word_timestamps,
+            ctx.request, self.transcriber, settings.log_transcripts, file, model_id, language, task, word_timestamps,
             diarize, num_speakers, min_speakers, max_speakers,
         )
         return response  # type: ignore[return-value]  # an error answers with its own JSON response

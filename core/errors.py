@@ -17,6 +17,7 @@ class ErrorKind(Enum):
     CONFLICT = "conflict"
     OVERLOADED = "overloaded"
     UNAVAILABLE = "unavailable"
+    CANCELLED = "cancelled"
 
 
 class STTError(Exception):
@@ -67,3 +68,10 @@ class OverloadedError(STTError):
 class ModelUnavailableError(STTError):
     kind = ErrorKind.UNAVAILABLE
     code = "model_unavailable"
+
+
+class RequestCancelled(STTError):
+    """The client has gone: the request's remaining work is dropped."""
+
+    kind = ErrorKind.CANCELLED
+    code = "client_closed_request"

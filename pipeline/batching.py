@@ -26,9 +26,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.errors import RequestCancelled
 from core.types import Transcription, TranscribeOptions
 
 from .longform import ClipDecoder
+
+
+CANCEL_POLL_S = 0.25
 
 
 @dataclass
@@ -85,24 +89,27 @@ class ClipBatcher:
             self._ready.notify_all()
         return pending.future
 
-    def decode(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
+    def decode(
+        self, clips: Sequence[np.ndarray], options: TranscribeOptions, cancelled: threading.Event | None = None
+    ) -> list[Transcription]:
         """``transcribe_clips`` through the batcher: the clips may share batches with other requests'.
 
-        At most ``request_window`` of them are queued at a time; when one fails, the rest are withdrawn.
+        At most ``request_window`` of them are queued at a time; when one fails, or ``cancelled`` is set (the
+        client has gone), the rest are withdrawn.
         """
         owner = object()
         queued: deque[Future] = deque()
         results: list[Transcription] = []
-        remaining = iter(clips)
         try:
-            for clip in remaining:
+            for clip in clips:
+                _check(cancelled)
                 queued.append(self.submit(clip, options, owner))
                 if len(queued) >= self.request_window:
-                    results.append(queued.popleft().result())
+                    results.append(_result(queued.popleft(), cancelled))
             while queued:
-                results.append(queued.popleft().result())
+                results.append(_result(queued.popleft(), cancelled))
         finally:
-            for future in queued:  # only left after a failure (or an interruption): withdraw them
+            for future in queued:  # only left after a failure or a cancellation: withdraw them
                 future.cancel()
         return results
 
@@ -175,6 +182,20 @@ class ClipBatcher:
 
     def _count_like(self, oldest: _Pending) -> int:
         return sum(1 for p in self._queue if p.options == oldest.options)
+
+
+def _check(cancelled: threading.Event | None) -> None:
+    if cancelled is not None and cancelled.is_set():
+        raise RequestCancelled("The client closed the connection.")
+
+
+def _result(future: Future, cancelled: threading.Event | None) -> Transcription:
+    """The clip's result, or RequestCancelled as soon as the request is cancelled."""
+    while True:
+        try:
+            return future.result(timeout=None if cancelled is None else CANCEL_POLL_S)
+        except TimeoutError:
+            _check(cancelled)
 
 
 def _round_robin(candidates: list[_Pending], size: int) -> list[_Pending]:

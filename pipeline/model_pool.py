@@ -112,10 +112,12 @@ class ModelLease:
         assert isinstance(engine, ASRStrategy), f"{self.spec.id} is not a transcription model"
         return engine
 
-    def decode(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
+    def decode(
+        self, clips: Sequence[np.ndarray], options: TranscribeOptions, cancelled: threading.Event | None = None
+    ) -> list[Transcription]:
         """``transcribe_clips`` through the model's batcher: the clips may share batches with other requests'."""
         assert self._slot.batcher is not None, f"{self.spec.id} is not a transcription model"
-        return self._slot.batcher.decode(clips, options)
+        return self._slot.batcher.decode(clips, options, cancelled)
 
     def diarize(self, audio: np.ndarray, options: DiarizeOptions) -> list[SpeakerTurn]:
         engine = self._slot.engine

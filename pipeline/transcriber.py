@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
@@ -50,8 +51,10 @@ class Transcriber:
         model_id: str | None,
         options: TranscribeOptions,
         diarize: DiarizeOptions | None = None,
+        cancelled: threading.Event | None = None,
     ) -> TranscriptionResult:
-        """Transcribe; with ``diarize``, also attribute each segment and word to a speaker."""
+        """Transcribe; with ``diarize``, also attribute each segment and word to a speaker. Setting
+        ``cancelled`` (the client has gone) withdraws the clips not yet decoded."""
         if diarize is not None and self.diarizer_id is None:
             raise InvalidInputError("Speaker diarization is switched off on this server.", input="diarize")
         keep_words = options.word_timestamps
@@ -64,7 +67,8 @@ class Transcriber:
                 result = _empty_result(audio, options)
             else:
                 with self.pool.use(spec) as lease:
-                    result = transcribe_long(audio, _decoding_options(lease, audio, options), lease.decode, batch_size=None)
+                    decode = partial(lease.decode, cancelled=cancelled)
+                    result = transcribe_long(audio, _decoding_options(lease, audio, options), decode, batch_size=None)
                 if diarize is not None:
                     result = self._attribute_speakers(result, audio, diarize, keep_words)
         finally:

@@ -19,6 +19,8 @@ _STATUS_AND_TYPE: dict[ErrorKind, tuple[HTTPStatus, str]] = {
     ErrorKind.CONFLICT: (HTTPStatus.CONFLICT, "invalid_request_error"),
     ErrorKind.OVERLOADED: (HTTPStatus.TOO_MANY_REQUESTS, "rate_limit_error"),
     ErrorKind.UNAVAILABLE: (HTTPStatus.SERVICE_UNAVAILABLE, "server_error"),
+    # nginx's status for a client that closed the connection: nobody reads it, the logs and metrics do.
+    ErrorKind.CANCELLED: (499, "invalid_request_error"),
 }
 
 OPENAI_FIELDS: Mapping[str, str] = {"diarize": "response_format"}

@@ -22,6 +22,7 @@ from core.types import DiarizeOptions, TranscribeOptions
 from pipeline.transcriber import Transcriber
 
 from .dependencies import RouteSettings, get_route_settings, get_transcriber
+from .disconnect import run_while_connected
 from .errors import OPENAI_FIELDS, error_body, error_response, validation_message
 from .formats import DIARIZED_FORMATS, MEDIA_TYPES, RESPONSE_FORMATS, render
 from .metering import RequestMeter, metered
@@ -83,6 +84,7 @@ def _granularities(values: list[str] | None, response_format: str) -> set[str]:
 
 
 async def _respond(
+    request: Request,
     transcriber: Transcriber,
     meter: RequestMeter,
     file: UploadFile,
@@ -92,7 +94,9 @@ async def _respond(
     granularities: set[str],
     speakers: DiarizeOptions | None = None,
 ) -> Response:
-    result = await anyio.to_thread.run_sync(transcriber.transcribe, file.file, model_id, options, speakers)
+    result = await run_while_connected(
+        request, lambda cancelled: transcriber.transcribe(file.file, model_id, options, speakers, cancelled)
+    )
     transcription = result.transcription
     meter.succeeded(transcription.duration, result.processing_s, transcription.text)
     body = render(transcription, response_format, options.task, granularities)
@@ -137,6 +141,7 @@ def _event(payload: dict[str, Any]) -> dict[str, str]:
 
 @app.post("/audio/transcriptions")
 async def create_transcription(
+    request: Request,
     transcriber: TranscriberDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File()],
@@ -173,11 +178,14 @@ async def create_transcription(
         )
         if stream:
             return await _stream(transcriber, meter, file, model_id, options)
-        return await _respond(transcriber, meter, file, model_id, options, response_format, granularities, speakers)
+        return await _respond(
+            request, transcriber, meter, file, model_id, options, response_format, granularities, speakers
+        )
 
 
 @app.post("/audio/translations")
 async def create_translation(
+    request: Request,
     transcriber: TranscriberDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File()],
@@ -192,7 +200,7 @@ async def create_translation(
     model_id = requested_model(model)
     options = TranscribeOptions(task="translate", initial_prompt=prompt or None, temperature=temperature)
     with metered(transcriber.registry, model_id or transcriber.default_model, settings.log_transcripts) as meter:
-        return await _respond(transcriber, meter, file, model_id, options, response_format, set())
+        return await _respond(request, transcriber, meter, file, model_id, options, response_format, set())
 
 
 def _model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = None) -> dict[str, Any]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import anyio
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from core.errors import STTError
 from core.types import DiarizeOptions, Task, TranscribeOptions, Transcription
 from pipeline.transcriber import Transcriber
 
+from .disconnect import run_while_connected
 from .errors import TRANSCRIBE_FIELDS, error_response
 from .metering import metered
 
@@ -24,6 +25,7 @@ class TranscribeResponse(Transcription):
 
 
 async def transcribe_upload(
+    request: Request,
     transcriber: Transcriber,
     log_transcripts: bool,
     file: Path,
@@ -40,7 +42,9 @@ async def transcribe_upload(
         with metered(transcriber.registry, model_id or transcriber.default_model, log_transcripts) as meter:
             options = TranscribeOptions(language=language, task=task, word_timestamps=word_timestamps)
             speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers) if diarize else None
-            result = await anyio.to_thread.run_sync(transcriber.transcribe, file, model_id, options, speakers)
+            result = await run_while_connected(
+                request, lambda cancelled: transcriber.transcribe(file, model_id, options, speakers, cancelled)
+            )
             transcription = result.transcription
             meter.succeeded(transcription.duration, result.processing_s, transcription.text)
     except STTError as exc:

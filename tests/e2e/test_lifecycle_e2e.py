@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench.server import metric_total, running_server
 
@@ -174,3 +175,28 @@ def test_a_stream_the_client_closes_is_logged_and_counted(server, long_concat):
         after = http.get("/metrics").text
     closed = metric_total(after, "stt_errors_total", model="tiny-en", code="client_closed_request")
     assert closed - metric_total(before, "stt_errors_total", model="tiny-en", code="client_closed_request") == 1
+
+
+@pytest.mark.parametrize("route", ["/v1/audio/transcriptions", "/transcribe"])
+def test_a_client_that_hangs_up_stops_the_work_on_its_file(server, long_concat, route):
+    def clips_decoded(http: httpx.Client) -> float:
+        return metric_total(http.get("/metrics").text, "stt_batch_size_sum", model="tiny-en")
+
+    with httpx.Client(base_url=server.url, timeout=300) as http:
+        before = clips_decoded(http)
+        assert _post(http, long_concat.path, "tiny-en").status_code == 200
+        whole_file = clips_decoded(http) - before
+        before = clips_decoded(http)
+        closed_before = server.log().count("client_closed_request")
+        with httpx.Client(base_url=server.url, timeout=1.0) as impatient, long_concat.path.open("rb") as f:
+            try:
+                impatient.post(route, files={"file": ("long.flac", f)})
+            except httpx.TimeoutException:
+                pass  # the client gives up and closes the connection
+        deadline = time.monotonic() + 60
+        while server.log().count("client_closed_request") == closed_before:
+            assert time.monotonic() < deadline, "the abandoned request was never noticed"
+            time.sleep(0.5)
+        time.sleep(2)
+        abandoned = clips_decoded(http) - before
+    assert abandoned < whole_file, f"{abandoned} of the file's {whole_file} clips were decoded for nobody"

@@ -171,3 +171,16 @@ def test_uploads_are_decoded_a_few_at_a_time(transcriber, wav, monkeypatch):
     for thread in threads:
         thread.join(10)
     assert peak[0] == 2
+
+
+def test_a_cancelled_request_stops_decoding_its_remaining_clips(transcriber, long_concat):
+    import threading
+
+    from core.errors import RequestCancelled
+
+    cancelled = threading.Event()
+    cancelled.set()  # the client left before the first of the file's clips was decoded
+    with pytest.raises(RequestCancelled):
+        transcriber.transcribe(long_concat.path, "multi", TranscribeOptions(), cancelled=cancelled)
+    assert _strategy(transcriber, "multi").batches == [], "no clip was decoded for nobody"
+    assert transcriber.transcribe(long_concat.path, "multi", TranscribeOptions()).transcription.text
