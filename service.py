@@ -27,7 +27,8 @@ settings = get_settings()
 @bentoml.service(
     name="speech-to-text",
     resources={"gpu": 1},
-    traffic={"timeout": settings.request_timeout_s},
+    # A backstop only: requests end themselves at STT_REQUEST_TIMEOUT_S, with an OpenAI-shaped 504.
+    traffic={"timeout": settings.request_timeout_s + 60},
     workers=1,
 )
 @bentoml.asgi_app(openai_app, path="/v1")
@@ -36,7 +37,8 @@ class SpeechToText:
         request_log.configure(settings.log_level)
         self.transcriber = build_transcriber(settings)
         self.pool = self.transcriber.pool
-        bind(openai_app, self.transcriber, RouteSettings(settings.admin_api, settings.log_transcripts))
+        self.route_settings = RouteSettings(settings.admin_api, settings.log_transcripts, settings.request_timeout_s)
+        bind(openai_app, self.transcriber, self.route_settings)
         # Preload in the background so /livez answers at once while /readyz stays 503 until models are in memory.
         to_preload = models_to_preload(self.transcriber)
         threading.Thread(target=self.pool.preload, args=(to_preload,), name="preload", daemon=True).start()
@@ -66,10 +68,12 @@ class SpeechToText:
         """Transcribe (or translate to English) an audio file with a registry model; with ``diarize``,
         label each segment and word with its speaker."""
         response: TranscribeResponse | JSONResponse = await transcribe_upload(
-            ctx.request, self.transcriber, settings.log_transcripts, file, model_id, language, task, word_timestamps,
+            ctx.request, self.transcriber, self.route_settings, file, model_id, language, task, word_timestamps,
             diarize, num_speakers, min_speakers, max_speakers,
         )
-        return response  # type: ignore[return-value]  # an error answers with its own JSON response
+        if isinstance(response, JSONResponse):  # an error: BentoML takes the status from the context
+            ctx.response.status_code = response.status_code
+        return response  # type: ignore[return-value]
 
 
 # Listed outermost first: keys are checked before a byte of the body is read, then its size.

@@ -18,6 +18,7 @@ class ErrorKind(Enum):
     OVERLOADED = "overloaded"
     UNAVAILABLE = "unavailable"
     CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
 
 
 class STTError(Exception):
@@ -75,3 +76,10 @@ class RequestCancelled(STTError):
 
     kind = ErrorKind.CANCELLED
     code = "client_closed_request"
+
+
+class RequestTimedOut(STTError):
+    """The request ran past its deadline: its remaining work was dropped."""
+
+    kind = ErrorKind.TIMED_OUT
+    code = "timeout"

@@ -17,6 +17,7 @@ from pipeline.transcriber import Transcriber
 class RouteSettings:
     admin_api: bool = False
     log_transcripts: bool = False
+    request_timeout_s: float = 6 * 3600
 
 
 def get_transcriber() -> Transcriber:

@@ -1,26 +1,36 @@
-"""Blocking work for a request, on a worker thread, told when the client goes away."""
+"""Blocking work for a request, on a worker thread, told when the client goes away or its time is up."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import anyio
 from starlette.requests import Request
 
+from core.errors import RequestCancelled, RequestTimedOut
+
 T = TypeVar("T")
 POLL_S = 0.5
 
 
-async def run_while_connected(request: Request, work: Callable[[threading.Event], T]) -> T:
-    """``work(cancelled)`` on a worker thread; ``cancelled`` is set if the client disconnects first, so that the
-    pipeline can drop what it has not decoded yet instead of working for nobody."""
+async def run_while_connected(request: Request, work: Callable[[threading.Event], T], timeout_s: float) -> T:
+    """``work(cancelled)`` on a worker thread; ``cancelled`` is set if the client disconnects first, or after
+    ``timeout_s``, so that the pipeline drops what it has not decoded yet instead of working for nobody.
+    Past the deadline the request fails with :class:`RequestTimedOut` (504 in OpenAI's error shape)."""
     cancelled = threading.Event()
     failure: BaseException | None = None
+    deadline = time.monotonic() + timeout_s
+    timed_out = False
 
     async def watch() -> None:
+        nonlocal timed_out
         while not await request.is_disconnected():
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
             await anyio.sleep(POLL_S)
         cancelled.set()
 
@@ -31,6 +41,8 @@ async def run_while_connected(request: Request, work: Callable[[threading.Event]
         except Exception as exc:  # raised below, outside the task group, which would wrap it in a group
             failure = exc
         watchers.cancel_scope.cancel()
+    if timed_out and isinstance(failure, RequestCancelled):
+        raise RequestTimedOut(f"The request did not finish within {timeout_s:g} seconds.", input="file") from failure
     if failure is not None:
         raise failure
     return result

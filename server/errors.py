@@ -21,6 +21,7 @@ _STATUS_AND_TYPE: dict[ErrorKind, tuple[HTTPStatus, str]] = {
     ErrorKind.UNAVAILABLE: (HTTPStatus.SERVICE_UNAVAILABLE, "server_error"),
     # nginx's status for a client that closed the connection: nobody reads it, the logs and metrics do.
     ErrorKind.CANCELLED: (499, "invalid_request_error"),
+    ErrorKind.TIMED_OUT: (HTTPStatus.GATEWAY_TIMEOUT, "server_error"),
 }
 
 OPENAI_FIELDS: Mapping[str, str] = {"diarize": "response_format"}

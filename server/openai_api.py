@@ -85,6 +85,7 @@ def _granularities(values: list[str] | None, response_format: str) -> set[str]:
 
 async def _respond(
     request: Request,
+    settings: RouteSettings,
     transcriber: Transcriber,
     meter: RequestMeter,
     file: UploadFile,
@@ -95,7 +96,9 @@ async def _respond(
     speakers: DiarizeOptions | None = None,
 ) -> Response:
     result = await run_while_connected(
-        request, lambda cancelled: transcriber.transcribe(file.file, model_id, options, speakers, cancelled)
+        request,
+        lambda cancelled: transcriber.transcribe(file.file, model_id, options, speakers, cancelled),
+        settings.request_timeout_s,
     )
     transcription = result.transcription
     meter.succeeded(transcription.duration, result.processing_s, transcription.text)
@@ -179,7 +182,7 @@ async def create_transcription(
         if stream:
             return await _stream(transcriber, meter, file, model_id, options)
         return await _respond(
-            request, transcriber, meter, file, model_id, options, response_format, granularities, speakers
+            request, settings, transcriber, meter, file, model_id, options, response_format, granularities, speakers
         )
 
 
@@ -200,7 +203,9 @@ async def create_translation(
     model_id = requested_model(model)
     options = TranscribeOptions(task="translate", initial_prompt=prompt or None, temperature=temperature)
     with metered(transcriber.registry, model_id or transcriber.default_model, settings.log_transcripts) as meter:
-        return await _respond(request, transcriber, meter, file, model_id, options, response_format, set())
+        return await _respond(
+            request, settings, transcriber, meter, file, model_id, options, response_format, set()
+        )
 
 
 def _model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = None) -> dict[str, Any]:

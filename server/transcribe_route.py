@@ -12,6 +12,7 @@ from core.errors import STTError
 from core.types import DiarizeOptions, Task, TranscribeOptions, Transcription
 from pipeline.transcriber import Transcriber
 
+from .dependencies import RouteSettings
 from .disconnect import run_while_connected
 from .errors import TRANSCRIBE_FIELDS, error_response
 from .metering import metered
@@ -27,7 +28,7 @@ class TranscribeResponse(Transcription):
 async def transcribe_upload(
     request: Request,
     transcriber: Transcriber,
-    log_transcripts: bool,
+    settings: RouteSettings,
     file: Path,
     model_id: str | None,
     language: str | None,
@@ -39,11 +40,13 @@ async def transcribe_upload(
     max_speakers: int | None,
 ) -> TranscribeResponse | JSONResponse:
     try:
-        with metered(transcriber.registry, model_id or transcriber.default_model, log_transcripts) as meter:
+        with metered(transcriber.registry, model_id or transcriber.default_model, settings.log_transcripts) as meter:
             options = TranscribeOptions(language=language, task=task, word_timestamps=word_timestamps)
             speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers) if diarize else None
             result = await run_while_connected(
-                request, lambda cancelled: transcriber.transcribe(file, model_id, options, speakers, cancelled)
+                request,
+                lambda cancelled: transcriber.transcribe(file, model_id, options, speakers, cancelled),
+                settings.request_timeout_s,
             )
             transcription = result.transcription
             meter.succeeded(transcription.duration, result.processing_s, transcription.text)

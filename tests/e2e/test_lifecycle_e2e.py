@@ -200,3 +200,15 @@ def test_a_client_that_hangs_up_stops_the_work_on_its_file(server, long_concat, 
         time.sleep(2)
         abandoned = clips_decoded(http) - before
     assert abandoned < whole_file, f"{abandoned} of the file's {whole_file} clips were decoded for nobody"
+
+
+def test_a_request_past_its_deadline_gets_an_openai_504_and_stops(corpus_dir, long_concat):
+    with running_server({"STT_REQUEST_TIMEOUT_S": "2"}) as hurried, httpx.Client(base_url=hurried.url, timeout=120) as http:
+        for route in ("/v1/audio/transcriptions", "/transcribe"):
+            with long_concat.path.open("rb") as f:
+                response = http.post(route, files={"file": ("long.flac", f)})
+            assert response.status_code == 504, response.text
+            error = response.json()["error"]
+            assert error["type"] == "server_error" and error["code"] == "timeout" and "2 seconds" in error["message"]
+        clips = metric_total(http.get("/metrics").text, "stt_batch_size_sum", model="tiny-en")
+    assert clips < 8, "the work stopped at the deadline instead of finishing both files"
