@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -27,3 +29,58 @@ def encode(samples: np.ndarray, sample_rate: int, path: Path, codec: str, channe
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+
+def encode_silence(
+    path: Path,
+    sample_rate: int,
+    samples: int,
+    codec: str = "flac",
+    block_size: int | None = None,
+    declare_duration: bool = True,
+) -> Path:
+    """Encode ``samples`` of digital silence at ``sample_rate`` into ``path`` (the container follows its suffix),
+    streaming it: hours cost no memory.
+
+    ``block_size`` sets the encoder's samples per frame (FLAC takes 16..65535, at any rate up to 655,350 Hz,
+    1 Hz included): constant subframes make every frame about 14 bytes, which is what decode bombs are made
+    of. Without ``declare_duration`` the file is written as through a pipe, so its header states no duration.
+    """
+    options = {"frame_size": str(block_size)} if block_size else {}
+    with path.open("wb") as file:
+        target = file if declare_duration else _Unseekable(file)
+        with av.open(target, mode="w", format=_FORMATS.get(path.suffix.lower())) as container:
+            stream = container.add_stream(codec, rate=sample_rate, layout="mono", options=options)
+            step = block_size or 4096
+            zeros = np.zeros((1, step), dtype=np.int16)
+            for start in range(0, samples, step):
+                frame = av.AudioFrame.from_ndarray(zeros[:, : min(step, samples - start)], format="s16", layout="mono")
+                frame.sample_rate = sample_rate
+                frame.pts = start
+                frame.time_base = Fraction(1, sample_rate)
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode(None):
+                container.mux(packet)
+    return path
+
+
+_FORMATS = {".flac": "flac", ".wav": "wav", ".ogg": "ogg", ".opus": "ogg", ".webm": "webm", ".mkv": "matroska",
+            ".m4a": "ipod", ".mp4": "mp4", ".mp3": "mp3", ".wv": "wv"}
+
+
+class _Unseekable(io.RawIOBase):
+    """A file written as through a pipe: a muxer cannot go back to put the duration in the header."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data) -> int:
+        return self.file.write(data)

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.audio import SAMPLE_RATE, decode_audio, is_silent
+from core.audio import MAX_EXPANSION, SAMPLE_RATE, decode_audio, is_silent
 from core.errors import ErrorKind, InvalidInputError, TooLargeError, UnsupportedAudioError
-from bench.audio_files import encode
+from bench.audio_files import encode, encode_silence
 
 
 def _tone(seconds: float, sample_rate: int, freq: float = 440.0) -> np.ndarray:
@@ -126,3 +129,125 @@ def test_silence_detection(jfk_audio):
     assert is_silent(np.zeros(16_000, dtype=np.float32))
     assert is_silent(np.full(16_000, 1e-4, dtype=np.float32))
     assert not is_silent(jfk_audio)
+
+
+# Decode bombs: a few kilobytes that describe hours of audio, or a rate that resampling multiplies.
+# Each is decoded in a fresh interpreter, whose peak RSS (C allocations included) and time are measured.
+MEASURE_DECODE = """
+import io, json, sys, time, wave
+from core.audio import decode_audio
+
+def kib(field):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(field))
+
+warm_up = io.BytesIO()  # FFmpeg's codecs and the resampler start outside the measurement
+with wave.open(warm_up, "wb") as w:
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(8000); w.writeframes(bytes(16000))
+decode_audio(warm_up)
+path, limit = sys.argv[1], None if sys.argv[2] == "none" else float(sys.argv[2])
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # restart the peak RSS (VmHWM) from the current RSS
+before = kib("VmRSS:")
+started = time.perf_counter()
+try:
+    outcome = {"samples": len(decode_audio(path, max_duration_s=limit))}
+except Exception as exc:
+    outcome = {"error": type(exc).__name__, "code": getattr(exc, "code", None), "message": str(exc)}
+outcome["seconds"] = time.perf_counter() - started
+outcome["rss_growth_mb"] = (kib("VmHWM:") - before) / 1024
+print(json.dumps(outcome))
+"""
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_LIMIT_S = 4 * 3600  # the server's default max_audio_duration_s
+MB = 2**20
+SMALL_MB = 32  # what a refusal before decoding may cost: measured 3 to 5 MB
+
+
+def _decode_measured(path: Path, max_duration_s: float | None) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE_DECODE, str(path), "none" if max_duration_s is None else str(max_duration_s)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def _silence(path: Path, sample_rate: int, seconds: float, block_size: int | None = None, codec: str = "flac",
+             declare_duration: bool = True) -> Path:
+    samples = max(1, int(sample_rate * seconds))
+    return encode_silence(path, sample_rate, samples, codec, block_size, declare_duration)
+
+
+RATE_BOMBS = {
+    # name: (sample rate, seconds, block size, codec)
+    "1 Hz flac, 2.5 hours in 9 KB": (1, 9000, None, "flac"),
+    "1 Hz flac, one 32768-sample frame": (1, 32768, 32768, "flac"),
+    "100 Hz flac, an hour in 65535-sample frames": (100, 3600, 65535, "flac"),
+    "100 Hz wav": (100, 40, None, "pcm_s16le"),
+    "2 GHz wav": (2_000_000_000, 2e-6, None, "pcm_s16le"),
+}
+
+
+@pytest.mark.parametrize("name", list(RATE_BOMBS))
+def test_an_implausible_sample_rate_is_refused_before_decoding(tmp_path: Path, name: str):
+    rate, seconds, block_size, codec = RATE_BOMBS[name]
+    path = _silence(tmp_path / ("bomb.flac" if codec == "flac" else "bomb.wav"), rate, seconds, block_size, codec)
+    assert path.stat().st_size < 20_000
+    outcome = _decode_measured(path, SERVER_LIMIT_S)
+    assert outcome.get("error") == "UnsupportedAudioError" and outcome["code"] == "unsupported_sample_rate", outcome
+    assert f"{rate} Hz" in outcome["message"]
+    assert outcome["seconds"] < 2 and outcome["rss_growth_mb"] < SMALL_MB, outcome
+
+
+def test_a_declared_duration_over_the_limit_is_refused_before_decoding(tmp_path: Path):
+    path = _silence(tmp_path / "hour.flac", 8000, 3600, block_size=65535)  # 14 KB
+    outcome = _decode_measured(path, 1800)
+    assert outcome.get("error") == "TooLargeError" and outcome["code"] == "audio_too_long", outcome
+    assert "1800 seconds" in outcome["message"]
+    assert outcome["seconds"] < 2 and outcome["rss_growth_mb"] < SMALL_MB, outcome
+
+
+def test_with_no_declared_duration_the_limit_holds_on_the_source_timeline(tmp_path: Path):
+    path = _silence(tmp_path / "hour.flac", 8000, 3600, block_size=65535, declare_duration=False)
+    outcome = _decode_measured(path, 1200)
+    assert outcome.get("error") == "TooLargeError" and outcome["code"] == "audio_too_long", outcome
+    output_mb = 1200 * SAMPLE_RATE * 4 / MB  # the audio up to the limit, held once
+    assert outcome["seconds"] < 2 and outcome["rss_growth_mb"] < output_mb + SMALL_MB, outcome
+
+
+@pytest.mark.parametrize("declare_duration", [True, False], ids=["declared", "undeclared"])
+def test_a_file_expanding_beyond_the_bound_is_refused(tmp_path: Path, declare_duration: bool):
+    # An hour of silence in the largest FLAC frames: 14 KB that decode to 230 MB, 16,000 times its size.
+    path = _silence(tmp_path / "hour.flac", 8000, 3600, block_size=65535, declare_duration=declare_duration)
+    outcome = _decode_measured(path, SERVER_LIMIT_S)
+    assert outcome.get("error") == "InvalidInputError" and outcome["code"] == "audio_expansion_too_large", outcome
+    assert f"{MAX_EXPANSION} times" in outcome["message"]
+    bound_mb = SMALL_MB if declare_duration else MAX_EXPANSION * path.stat().st_size / MB + SMALL_MB
+    assert outcome["seconds"] < 2 and outcome["rss_growth_mb"] < bound_mb, outcome
+
+
+@pytest.mark.parametrize(
+    ("sample_rate", "block_size"), [(16_000, 4096), (8000, 4608)], ids=["16k-flac-4096", "8k-flac-4608"]
+)
+def test_an_hour_of_silence_from_a_standard_encoder_decodes_in_about_its_output_size(
+    tmp_path: Path, sample_rate: int, block_size: int
+):
+    # Legitimate and the most compressed: 1,220 and 2,640 times smaller than what it decodes to.
+    path = _silence(tmp_path / "quiet.flac", sample_rate, 3600, block_size=block_size)
+    output_mb = 3600 * SAMPLE_RATE * 4 / MB
+    assert output_mb * MB / path.stat().st_size < MAX_EXPANSION / 3
+    outcome = _decode_measured(path, SERVER_LIMIT_S)
+    assert outcome.get("samples") == 3600 * SAMPLE_RATE, outcome
+    assert outcome["rss_growth_mb"] < output_mb + SMALL_MB, outcome  # the output once, not twice
+
+
+def test_short_silence_never_meets_the_expansion_bound(tmp_path: Path):
+    # 8 s in one 65,535-sample frame: 60 bytes of FLAC decode to 8,700 times their size, within the floor.
+    path = _silence(tmp_path / "one-frame.flac", 8000, 8, block_size=65535)
+    assert len(decode_audio(path)) == 8 * SAMPLE_RATE
+
+
+def test_the_buffer_joins_blocks_when_the_audio_outgrows_one(monkeypatch, jfk_path: Path, jfk_audio: np.ndarray):
+    monkeypatch.setattr("core.audio._BLOCK_SAMPLES", 10_000)
+    assert np.array_equal(decode_audio(jfk_path), jfk_audio)
+    assert np.array_equal(decode_audio(jfk_path, max_duration_s=12), jfk_audio)
