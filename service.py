@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import threading
+import os
 
-import bentoml
+# Before any engine loads its OpenMP runtime: CTranslate2 and torch each bring one, and their spinning idle
+# threads starve each other's workers in one process.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import logging  # noqa: E402
+import threading  # noqa: E402
+
+import bentoml  # noqa: E402
 from starlette.responses import JSONResponse
 
 from core.types import Task

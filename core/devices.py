@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import sys
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal
@@ -22,13 +23,15 @@ def resolve_device(requested: str) -> Device:
 
 
 def _cuda_available() -> bool:
+    # CTranslate2 (always installed) answers without importing torch, which a CTranslate2-only deployment
+    # never needs: torch's OpenMP runtime would then compete with CTranslate2's for the same cores.
     try:
-        import torch
-    except ImportError:  # CTranslate2-only installs
         import ctranslate2
+    except ImportError:
+        import torch
 
-        return ctranslate2.get_cuda_device_count() > 0
-    return torch.cuda.is_available()
+        return torch.cuda.is_available()
+    return ctranslate2.get_cuda_device_count() > 0
 
 
 def release_memory(settle: bool = False) -> None:
@@ -45,9 +48,8 @@ def release_memory(settle: bool = False) -> None:
     if settle:
         gc.freeze()
     _trim_c_heap()
-    try:
-        import torch
-    except ImportError:
+    torch = sys.modules.get("torch")  # not imported: no torch model was ever loaded, nothing to release
+    if torch is None:
         return
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.empty_cache()

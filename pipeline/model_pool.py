@@ -47,8 +47,8 @@ class PoolLimits:
     """None: no budget, every model stays resident."""
     idle_ttl_s: float = -1
     """Unload models idle this long; negative: never."""
-    max_inflight_per_model: int = 1
-    """Batches one model decodes at once."""
+    max_inflight_per_model: int | None = None
+    """Batches one model decodes at once; None: as many as its engine has workers."""
     max_queued_per_model: int = 32
     """Requests that may wait beyond those the running batches hold."""
     max_batch_size: int = 8
@@ -256,7 +256,7 @@ class ModelPool:
                 built.batcher.close()
         with self._lock:
             limits = self.limits
-            capacity = limits.max_inflight_per_model * limits.max_batch_size + limits.max_queued_per_model
+            capacity = self._inflight(slot) * limits.max_batch_size + limits.max_queued_per_model
             if slot.leases >= capacity:
                 raise OverloadedError(
                     f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again shortly.",
@@ -272,11 +272,15 @@ class ModelPool:
                 partial(self._run_batch, slot),
                 max_batch_size=self.limits.max_batch_size,
                 max_wait_s=self.limits.max_batch_wait_s,
-                workers=self.limits.max_inflight_per_model,
+                workers=self._inflight(slot),
                 name=f"infer-{spec.id}",
                 request_window=self.limits.max_clips_per_request,
             )
         return slot
+
+    def _inflight(self, slot: _Slot) -> int:
+        engine = slot.engine
+        return self.limits.max_inflight_per_model or (engine.workers if isinstance(engine, ASRStrategy) else 1)
 
     def _run_batch(self, slot: _Slot, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
         """One engine call, on the batcher's thread, holding the model for its duration."""

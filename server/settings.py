@@ -47,7 +47,15 @@ class Settings(BaseSettings):
         0.5, gt=0, description="RAM models may hold when running on CPU: a fraction of RAM (<= 1) or bytes (> 1)."
     )
     model_idle_ttl_s: float = Field(-1, description="Unload models idle this long (seconds); -1 never.")
-    max_inflight_per_model: int = Field(1, ge=1, description="Batches one model decodes at once.")
+    max_inflight_per_model: int = Field(
+        0, ge=0, description="Batches one model decodes at once; 0: as many as its engine has workers."
+    )
+    engine_workers: int = Field(
+        0,
+        ge=0,
+        description="Engine workers per model; 0: the engine's default (CTranslate2 on CPU: one per core, "
+        "each with one thread; otherwise 1).",
+    )
     max_queued_per_model: int = Field(
         32, ge=0, description="Requests that may wait for a model beyond those its running batches hold; 429 beyond."
     )
@@ -81,19 +89,20 @@ class Settings(BaseSettings):
     model_load_retry_s: float = Field(
         30.0, ge=0, description="After a failed load, answer 503 at once for this long before trying again."
     )
-    cpu_threads: int = Field(0, ge=0, description="CPU threads per model; 0 uses every core this process may run on.")
+    cpu_threads: int = Field(
+        0, ge=0, description="CPU threads per engine worker; 0: the cores this process may run on, shared out."
+    )
     max_concurrent_decodes: int = Field(
         0, ge=0, description="Uploads decoded to audio at once; 0: one per core this process may run on."
     )
 
     @property
-    def cpu_thread_count(self) -> int:
-        # CTranslate2's own default (4) oversubscribes small machines.
-        return self.cpu_threads or len(os.sched_getaffinity(0))
+    def cpu_cores(self) -> int:
+        return len(os.sched_getaffinity(0))
 
     @property
     def decode_slot_count(self) -> int:
-        return self.max_concurrent_decodes or len(os.sched_getaffinity(0))
+        return self.max_concurrent_decodes or self.cpu_cores
 
     @property
     def api_key_list(self) -> list[str]:

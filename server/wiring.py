@@ -40,13 +40,15 @@ def build_transcriber(settings: Settings) -> Transcriber:
     runtime = RuntimeContext(
         device=resolve_device(settings.device),
         hub=HubAccess(token=settings.hf_token_value, cache_dir=settings.hf_cache_dir),
-        cpu_threads=settings.cpu_thread_count,
+        cpu_threads=settings.cpu_threads,
+        cpu_cores=settings.cpu_cores,
+        engine_workers=settings.engine_workers,
     )
     budget = settings.gpu_memory_budget if runtime.device == "cuda" else settings.cpu_memory_budget
     limits = PoolLimits(
         memory_budget_bytes=memory_budget_bytes(budget, runtime.device),
         idle_ttl_s=settings.model_idle_ttl_s,
-        max_inflight_per_model=settings.max_inflight_per_model,
+        max_inflight_per_model=settings.max_inflight_per_model or None,
         max_queued_per_model=settings.max_queued_per_model,
         max_batch_size=settings.max_batch_size,
         max_clips_per_request=settings.max_clips_per_request

@@ -22,6 +22,11 @@ class RuntimeContext:
     device: Device
     hub: HubAccess
     cpu_threads: int = 0
+    """Intra-op threads per engine worker; 0: the cores shared out among the workers."""
+    cpu_cores: int = 1
+    """Cores this process may run on."""
+    engine_workers: int = 0
+    """Engine workers per model (calls it runs at once); 0: the engine's own best default."""
 
 
 class ModelEngine(ABC):
@@ -66,6 +71,11 @@ class ASRStrategy(ModelEngine):
     def detect_language(self, audio: np.ndarray) -> str | None:
         """The spoken language of the first 30 s; None lets the engine detect it per clip."""
         return None
+
+    @property
+    def workers(self) -> int:
+        """Calls of ``transcribe_clips`` the engine runs at once (the batcher gives it as many threads)."""
+        return 1
 
     def memory_bytes(self) -> int:
         return estimate_weight_bytes(self.spec.model, self.spec.revision, self.runtime.hub)

@@ -345,3 +345,18 @@ def test_building_an_engine_does_not_hold_the_pool_lock():
     release.set()
     builder.join(5)
     assert pool.loaded_ids() == ["a"]
+
+
+def test_a_model_gets_as_many_batch_threads_as_its_engine_has_workers():
+    class TwoWorkers(FakeStrategy):
+        workers = 2
+
+    pool = ModelPool(_pool().registry, RuntimeContext("cpu", HubAccess()), factory=TwoWorkers)
+    _infer(pool, "a")
+    assert len([t for t in pool._slots["a"].batcher._threads if t.is_alive()]) == 2
+    pinned = ModelPool(_pool().registry, RuntimeContext("cpu", HubAccess()), factory=TwoWorkers,
+                       limits=PoolLimits(max_inflight_per_model=3))
+    _infer(pinned, "b")
+    assert len([t for t in pinned._slots["b"].batcher._threads if t.is_alive()]) == 3
+    pool.close()
+    pinned.close()

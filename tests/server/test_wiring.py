@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,31 @@ def test_on_cpu_a_request_queues_one_clip_at_a_time_unless_configured(monkeypatc
     assert build_transcriber(Settings()).pool.limits.max_clips_per_request == 1
     monkeypatch.setenv("STT_MAX_CLIPS_PER_REQUEST", "4")
     assert build_transcriber(Settings()).pool.limits.max_clips_per_request == 4
+
+
+def test_a_ctranslate2_only_service_never_imports_torch(jfk_path):
+    """torch's OpenMP runtime would compete with CTranslate2's for the cores; the service sets passive waiting."""
+    import subprocess
+    import sys
+
+    from server.settings import PROJECT_ROOT
+
+    script = f"""
+import os, sys
+os.environ.pop("OMP_WAIT_POLICY", None)
+import service
+from core.types import TranscribeOptions
+from server.wiring import build_transcriber
+transcriber = build_transcriber(service.settings)
+transcriber.pool.preload(["tiny-en"])
+result = transcriber.transcribe({str(jfk_path)!r}, None, TranscribeOptions())
+assert "country" in result.transcription.text.lower(), result
+assert "torch" not in sys.modules, "torch was imported"
+assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+transcriber.pool.close()
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | {"HF_HUB_OFFLINE": "1", "STT_DEVICE": "auto"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]

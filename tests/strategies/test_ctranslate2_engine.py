@@ -94,3 +94,23 @@ def test_times_do_not_depend_on_the_other_clips_in_the_batch(tiny_en, jfk_audio,
     *_, batched = tiny_en.transcribe_clips([*others, late_start], options)
     assert alone.segments[0].words[0].start >= 2.0, "the first word comes after the silence"
     assert batched.model_dump() == alone.model_dump()
+
+
+def test_on_cpu_each_core_gets_a_worker_of_one_thread_and_they_run_at_once(jfk_audio, english_short):
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en")
+    engine = create_engine(spec, RuntimeContext("cpu", HubAccess(), cpu_cores=2))
+    assert engine.workers == 2
+    engine.load()
+    try:
+        assert engine._model.model.num_workers == 2
+        clips = [decode_audio(u.path) for u in english_short[:4]]
+        alone = [engine.transcribe_clips([clip], TranscribeOptions())[0].text for clip in clips]
+        with ThreadPoolExecutor(2) as threads:
+            together = list(threads.map(lambda c: engine.transcribe_clips([c], TranscribeOptions())[0].text, clips))
+        assert together == alone
+    finally:
+        engine.unload()
+    assert create_engine(spec, RuntimeContext("cuda", HubAccess(), cpu_cores=16)).workers == 1
+    assert create_engine(spec, RuntimeContext("cpu", HubAccess(), cpu_cores=16, engine_workers=3)).workers == 3
