@@ -2,7 +2,9 @@
 
 - Temperature fallback: a decoding whose text compresses too well (a repetition loop) or whose tokens are
   unlikely is decoded again at the next temperature, 0.0, 0.2, ... 1.0.
-- No-speech: a window the model thinks holds no speech, and whose decoding is unlikely, yields no text.
+- No-speech: a window the model thinks holds no speech, and whose decoding is unlikely, yields no text. So does
+  one whose decoding is a repetition loop: Whisper would retry it at higher temperatures, where sampling on noise
+  sooner or later lands on a confident loop (". . . .") that it then keeps; there is no speech to lose.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ class Decoding:
 
     @property
     def is_silence(self) -> bool:
-        """The model heard no speech and is unsure of what it wrote: the window yields no text."""
-        return self.no_speech_prob > NO_SPEECH_THRESHOLD and self.avg_logprob < LOG_PROB_THRESHOLD
+        """The model heard no speech, and what it wrote is unlikely or a loop: the window yields no text."""
+        return self.no_speech_prob > NO_SPEECH_THRESHOLD and (
+            self.avg_logprob < LOG_PROB_THRESHOLD or self.compression_ratio > COMPRESSION_RATIO_THRESHOLD
+        )
 
     @property
     def needs_fallback(self) -> bool:

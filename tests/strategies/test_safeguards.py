@@ -43,3 +43,10 @@ def test_when_every_temperature_fails_the_likeliest_non_loop_wins():
     less_unsure = _decoding(avg_logprob=-1.1, temperature=0.4)
     assert best_of_failed([loop, unsure, less_unsure]) is less_unsure
     assert best_of_failed([loop]) is loop
+
+
+def test_a_loop_where_the_model_hears_no_speech_is_silence():
+    """On noise, sampling at higher temperatures sooner or later lands on a confident '. . . .'."""
+    loop_on_noise = _decoding(text=". " * 40, avg_logprob=-0.1, no_speech_prob=0.95)
+    assert loop_on_noise.is_silence and not loop_on_noise.needs_fallback
+    assert _decoding(text=". " * 40, avg_logprob=-0.1, no_speech_prob=0.1).needs_fallback, "speech: retried"
