@@ -84,41 +84,60 @@ class CTranslate2Strategy(ASRStrategy):
         assert model is not None, "transcribe_clips() before load()"
         if not clips:
             return []
-        language = options.language or (self.detect_language(clips[0]) if self.is_multilingual else "en")
-        tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task=options.task, language=language)
         features = np.stack([pad_or_trim(model.feature_extractor(clip)[..., :-1]) for clip in clips])
         encoder_output = model.encode(features)
-        decodings = self._decode_with_fallback(features, encoder_output, tokenizer, options)
+        languages = self._languages(encoder_output, len(clips), options)
+        tokenizers = {
+            language: Tokenizer(model.hf_tokenizer, self.is_multilingual, task=options.task, language=language)
+            for language in set(languages)
+        }
+        clip_tokenizers = [tokenizers[language] for language in languages]
+        decodings = self._decode_with_fallback(features, encoder_output, clip_tokenizers, options)
         durations = [len(clip) / SAMPLE_RATE for clip in clips]
         pieces = [
             [] if decoding.is_silence else self._split(tokenizer, decoding, duration)
-            for decoding, duration in zip(decodings, durations)
+            for decoding, duration, tokenizer in zip(decodings, durations, clip_tokenizers)
         ]
         if options.word_timestamps:
-            self._add_words(features, encoder_output, tokenizer, pieces, durations)
+            for language, tokenizer in tokenizers.items():  # aligned after each language's own start tokens
+                group = [i for i, clip_language in enumerate(languages) if clip_language == language]
+                whole = len(group) == len(clips)
+                self._add_words(
+                    features[group], encoder_output if whole else None, tokenizer, [pieces[i] for i in group],
+                    [durations[i] for i in group],
+                )
         return [
             _transcription(language, duration, decoding, clip_pieces, options.word_timestamps)
-            for duration, decoding, clip_pieces in zip(durations, decodings, pieces)
+            for language, duration, decoding, clip_pieces in zip(languages, durations, decodings, pieces)
         ]
+
+    def _languages(self, encoder_output: Any, count: int, options: TranscribeOptions) -> list[str]:
+        """The request's language for every clip; else each clip's own, detected from the encoder output
+        (the pipeline pins one language per file, so this is for clips decoded without one)."""
+        assert self._model is not None
+        if options.language or not self.is_multilingual:
+            return [options.language or "en"] * count
+        return [ranked[0][0].strip("<|>") for ranked in self._model.model.detect_language(encoder_output)]
 
     # ------------------------------------------------------------------ decoding
 
     def _decode_with_fallback(
-        self, features: np.ndarray, encoder_output: Any, tokenizer: Tokenizer, options: TranscribeOptions
+        self, features: np.ndarray, encoder_output: Any, tokenizers: list[Tokenizer], options: TranscribeOptions
     ) -> list[Decoding]:
         """Every clip decoded at the first temperature; the clips whose output fails Whisper's checks again
         at the next one, together (encoded again: rare, and cheaper than decoding the batch again), until
         they pass or the temperatures run out."""
         assert self._model is not None
+        tokenizer = tokenizers[0]  # the prompt text and the suppressed tokens do not depend on the language
         previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
-        prompt = self._model.get_prompt(tokenizer, previous_tokens=previous)
+        prompts = [self._model.get_prompt(t, previous_tokens=previous) for t in tokenizers]
         suppress_tokens = get_suppressed_tokens(tokenizer, [-1])
         attempts: list[list[Decoding]] = [[] for _ in range(len(features))]
         chosen: dict[int, Decoding] = {}
         pending = list(range(len(features)))
         for temperature in temperature_schedule(options.temperature):
             encoded = encoder_output if len(pending) == len(features) else self._model.encode(features[pending])
-            results = self._generate(encoded, len(pending), prompt, suppress_tokens, temperature)
+            results = self._generate(encoded, [prompts[i] for i in pending], suppress_tokens, temperature)
             for index, result in zip(pending, results):
                 decoding = _decoding(tokenizer, result, temperature)
                 attempts[index].append(decoding)
@@ -132,7 +151,7 @@ class CTranslate2Strategy(ASRStrategy):
         return [chosen[index] for index in range(len(features))]
 
     def _generate(
-        self, encoder_output: Any, batch_size: int, prompt: list[int], suppress_tokens: Any, temperature: float
+        self, encoder_output: Any, prompts: list[list[int]], suppress_tokens: Any, temperature: float
     ) -> list[Any]:
         assert self._model is not None
         if temperature > 0:
@@ -146,7 +165,7 @@ class CTranslate2Strategy(ASRStrategy):
             search = {"beam_size": BEAM_SIZE, "patience": PATIENCE}
         return self._model.model.generate(
             encoder_output,
-            [list(prompt) for _ in range(batch_size)],
+            [list(prompt) for prompt in prompts],
             length_penalty=LENGTH_PENALTY,
             max_length=self._model.max_length,
             suppress_blank=True,
@@ -189,7 +208,8 @@ class CTranslate2Strategy(ASRStrategy):
             return
         text_tokens = [[t for piece in pieces[i] for t in piece["tokens"] if t < tokenizer.eot] for i in spoken]
         frames = [_segment_frames(model, durations[i]) for i in spoken]
-        encoded = encoder_output if len(spoken) == len(pieces) else model.encode(features[spoken])
+        encoded = encoder_output if encoder_output is not None and len(spoken) == len(pieces) else None
+        encoded = encoded if encoded is not None else model.encode(features[spoken])
         alignments = model.find_alignment(tokenizer, text_tokens, encoded, frames)
         for i, alignment, clip_frames in zip(spoken, alignments, frames):
             # faster-whisper's word placement carries the previous clip's last speech time into the next

@@ -1,4 +1,21 @@
-"""Whisper-family seq2seq checkpoints through the transformers ASR pipeline."""
+"""Whisper-family seq2seq checkpoints through transformers' Whisper ``generate``.
+
+A batch of clips is one ``generate`` call; the ASR pipeline object only turns its tokens into text, chunks
+and word timings (``postprocess``).  Whisper's safeguards hold per clip in a batch:
+
+* temperature fallback: transformers' generate re-decodes, within the batch, each clip whose decoding fails
+  the compression-ratio or log-prob threshold at the next temperature;
+* no-speech (drop output whose no-speech probability is above 0.6 while its average log-prob is below -1.0):
+  transformers' own ``no_speech_threshold`` (transformers 5.23) is only right for a batch of one.  During
+  fallback it reads the no-speech probability of the wrong clip (computed once for the whole batch, indexed
+  by position in the shrunken fallback batch), so noise next to speech is kept; a clip dropped next to kept
+  ones turns the padded token batch into floats (the dropped clip's ``torch.tensor([])``) and decoding them
+  raises; and the ASR pipeline's word-timestamp path raises on any dropped clip.  So the engine first
+  measures every clip's no-speech probability in one forward pass: clips at or below the threshold can never
+  be dropped and are decoded together without the gate, the others one at a time with it.
+
+The language is the request's, else detected per clip in that same forward pass: every result carries it.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +31,27 @@ from core.model_files import resolve_source
 from core.types import Segment, Transcription, TranscribeOptions, Word
 
 from .base import ASRStrategy
-from .hf_common import language_and_task, module_bytes, segments_from_words, torch_dtype
+from .hf_common import (
+    COMPRESSION_RATIO_THRESHOLD,
+    LOGPROB_THRESHOLD,
+    NO_SPEECH_THRESHOLD,
+    TEMPERATURES,
+    language_setting,
+    module_bytes,
+    probe_speech,
+    segments_from_words,
+    torch_dtype,
+)
 
 CLIP_SAMPLES = 30 * SAMPLE_RATE
-# transformers' equivalents of OpenAI's fallback thresholds (its compression ratio is zlib on tokens).
+BEAM_SIZE = 5  # what transformers' ASR pipeline uses by default, after OpenAI's Whisper
 TEMPERATURE_FALLBACK: dict[str, Any] = {
-    "temperature": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
-    "compression_ratio_threshold": 1.35,
-    "logprob_threshold": -1.0,
+    "temperature": TEMPERATURES,
+    "compression_ratio_threshold": COMPRESSION_RATIO_THRESHOLD,
+    "logprob_threshold": LOGPROB_THRESHOLD,
 }
+# transformers' no-speech gate; it needs the log-prob threshold even when sampling at one temperature.
+NO_SPEECH_GATE: dict[str, Any] = {"no_speech_threshold": NO_SPEECH_THRESHOLD, "logprob_threshold": LOGPROB_THRESHOLD}
 
 
 class TransformersStrategy(ASRStrategy):
@@ -66,55 +95,115 @@ class TransformersStrategy(ASRStrategy):
     def memory_bytes(self) -> int:
         return module_bytes(self._pipe.model) if self._pipe is not None else super().memory_bytes()
 
-    def _generate_kwargs(self, options: TranscribeOptions) -> dict[str, Any]:
-        kwargs: dict[str, Any] = language_and_task(options, self.is_multilingual)
+    def _features(self, clips: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-mel features of clips (each padded to 30 s) and their attention masks, on the model's device."""
+        model = self._pipe.model
+        processed = self._processor.feature_extractor(
+            [clip[:CLIP_SAMPLES] for clip in clips],
+            sampling_rate=SAMPLE_RATE,
+            return_tensors="pt",
+            return_attention_mask=True,
+        )
+        return (
+            processed.input_features.to(model.device, dtype=model.dtype),
+            processed.attention_mask.to(model.device),
+        )
+
+    def _prompt_ids(self, options: TranscribeOptions) -> torch.Tensor | None:
+        if not options.initial_prompt:
+            return None
+        return torch.as_tensor(self._processor.get_prompt_ids(options.initial_prompt), device=self._pipe.device)
+
+    def _generate_kwargs(self, options: TranscribeOptions, languages: Sequence[str], gate: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"num_beams": BEAM_SIZE}
+        if self.is_multilingual:
+            kwargs.update(language=language_setting(languages), task=options.task)
         if options.temperature in (None, 0.0):
             kwargs.update(TEMPERATURE_FALLBACK)
         else:
             kwargs.update(temperature=options.temperature, do_sample=True)
-        if options.initial_prompt:
-            kwargs["prompt_ids"] = torch.as_tensor(
-                self._processor.get_prompt_ids(options.initial_prompt), device=self._pipe.device
-            )
+        if gate:
+            kwargs.update(NO_SPEECH_GATE)
+        prompt_ids = self._prompt_ids(options)
+        if prompt_ids is not None:
+            kwargs["prompt_ids"] = prompt_ids
         return kwargs
 
     def detect_language(self, audio: np.ndarray) -> str | None:
         assert self._pipe is not None, "detect_language() before load()"
-        model = self._pipe.model
-        features = self._processor.feature_extractor(
-            audio[:CLIP_SAMPLES], sampling_rate=SAMPLE_RATE, return_tensors="pt"
-        ).input_features.to(model.device, dtype=model.dtype)
-        with torch.inference_mode():
-            [token_id] = model.detect_language(features).tolist()
-        return self._processor.tokenizer.convert_ids_to_tokens(token_id).strip("<|>")
+        if not self.is_multilingual:
+            return "en"
+        features, _ = self._features([audio])
+        return probe_speech(self._pipe.model, self._pipe.model.generation_config, features).languages[0]
 
     def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
         assert self._pipe is not None, "transcribe_clips() before load()"
         if not clips:
             return []
-        with torch.inference_mode():
-            outputs = self._pipe(
-                [{"raw": clip, "sampling_rate": SAMPLE_RATE} for clip in clips],
-                batch_size=len(clips),
-                return_timestamps="word" if options.word_timestamps else True,
-                return_language=self.is_multilingual,
-                generate_kwargs=self._generate_kwargs(options),
-            )
-        return [self._transcription(output, len(clip) / SAMPLE_RATE, options) for clip, output in zip(clips, outputs)]
+        model = self._pipe.model
+        features, attention_mask = self._features(clips)
+        prompt_ids = self._prompt_ids(options)
+        probe = probe_speech(
+            model, model.generation_config, features, prompt_ids.tolist() if prompt_ids is not None else ()
+        )
+        languages = [options.language or detected or "en" for detected in probe.languages]
+        outputs: list[dict[str, Any] | None] = [None] * len(clips)
+        speech = [i for i, p in enumerate(probe.no_speech_probs) if p <= NO_SPEECH_THRESHOLD]
+        doubtful = [i for i, p in enumerate(probe.no_speech_probs) if p > NO_SPEECH_THRESHOLD]
+        for group, gate in [(speech, False)] + [([i], True) for i in doubtful]:
+            if group:
+                group_languages = [languages[i] for i in group]
+                decoded = self._decode(features[group], attention_mask[group], group_languages, options, gate)
+                for i, output in zip(group, decoded, strict=True):
+                    outputs[i] = output
+        return [
+            self._transcription(output, len(clip) / SAMPLE_RATE, language, options)
+            for clip, output, language in zip(clips, outputs, languages, strict=True)
+        ]
 
-    def _transcription(self, output: dict[str, Any], duration: float, options: TranscribeOptions) -> Transcription:
+    def _decode(
+        self,
+        features: torch.Tensor,
+        attention_mask: torch.Tensor,
+        languages: Sequence[str],
+        options: TranscribeOptions,
+        gate: bool,
+    ) -> list[dict[str, Any] | None]:
+        """One generate call for a batch; per clip the pipeline's output (text, chunks), None when dropped."""
+        word = options.word_timestamps
+        with torch.inference_mode():
+            generated = self._pipe.model.generate(
+                features,
+                attention_mask=attention_mask,
+                return_timestamps=True,
+                return_token_timestamps=word,
+                return_segments=True,
+                **self._generate_kwargs(options, languages, gate),
+            )
+        outputs: list[dict[str, Any] | None] = []
+        for index, segments in enumerate(generated["segments"]):
+            if not segments:  # the no-speech gate dropped it
+                outputs.append(None)
+                continue
+            tokens = generated["sequences"][index : index + 1].long().cpu()
+            model_output: dict[str, Any] = {"tokens": tokens, "is_last": True}
+            if word:
+                timings = torch.cat([segment["token_timestamps"] for segment in segments])
+                model_output["token_timestamps"] = timings[None].cpu()
+            outputs.append(self._pipe.postprocess([model_output], return_timestamps="word" if word else True))
+        return outputs
+
+    def _transcription(
+        self, output: dict[str, Any] | None, duration: float, language: str, options: TranscribeOptions
+    ) -> Transcription:
+        if output is None:
+            return Transcription(text="", language=language, duration=duration, segments=[])
         chunks = output.get("chunks") or []
         if options.word_timestamps:
             segments = segments_from_words([_word(c, duration) for c in chunks])
         else:
             segments = [_segment(i, c, duration) for i, c in enumerate(c for c in chunks if c["text"].strip())]
-        language = next((c.get("language") for c in chunks if c.get("language")), None)
-        return Transcription(
-            text=output["text"].strip(),
-            language=options.language or language or ("en" if not self.is_multilingual else None),
-            duration=duration,
-            segments=segments,
-        )
+        return Transcription(text=output["text"].strip(), language=language, duration=duration, segments=segments)
 
     def unload(self) -> None:
         self._pipe = None

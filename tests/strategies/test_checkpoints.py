@@ -21,6 +21,7 @@ from transformers import (
 
 from tests.checkpoints import (
     LITE_ASR_RANKS,
+    LITE_ASR_RANKS_BASE,
     LOW_RANK_PROJECTIONS,
     ct2_tiny_en_dir,
     read_ct2_model,
@@ -157,3 +158,63 @@ def test_lite_asr_generate_rejects_model_kwargs(lite_model: torch.nn.Module) -> 
         lite_model.generate(input_features, forced_decoder_ids=[[1, 50362]])
     with pytest.raises(TypeError, match="language"):
         lite_model.generate(input_features, language="en")
+
+
+# --------------------------------------------------------------------------- multilingual Whisper base
+
+
+def test_multilingual_checkpoint_config(hf_whisper_base_dir: Path, whisper_base_ct2_dir: Path) -> None:
+    config = WhisperConfig.from_pretrained(hf_whisper_base_dir)
+    assert (config.d_model, config.encoder_layers, config.decoder_layers) == (512, 6, 6)
+    assert (config.encoder_attention_heads, config.num_mel_bins, config.vocab_size) == (8, 80, 51865)
+    assert (config.decoder_start_token_id, config.eos_token_id, config.pad_token_id) == (50258, 50257, 50257)
+    assert config.begin_suppress_tokens == [220, 50257]
+
+    ct2_config = json.loads((whisper_base_ct2_dir / "config.json").read_text())
+    gen = GenerationConfig.from_pretrained(hf_whisper_base_dir)
+    assert gen.is_multilingual is True
+    assert (gen.eos_token_id, gen.pad_token_id, gen.bos_token_id) == (50257, 50257, 50257)
+    assert (gen.decoder_start_token_id, gen.no_timestamps_token_id, gen.prev_sot_token_id) == (50258, 50363, 50361)
+    assert gen.task_to_id == {"transcribe": 50359, "translate": 50358}
+    assert len(gen.lang_to_id) == 99 and sorted(gen.lang_to_id.values()) == ct2_config["lang_ids"]
+    assert (gen.lang_to_id["<|en|>"], gen.lang_to_id["<|pt|>"], gen.lang_to_id["<|haw|>"]) == (50259, 50267, 50352)
+    assert gen.forced_decoder_ids == [[1, None], [2, 50359]]  # as the openai/whisper-* repos carry it
+    assert gen.suppress_tokens == ct2_config["suppress_ids"]
+    assert gen.begin_suppress_tokens == ct2_config["suppress_ids_begin"] == [220, 50257]
+
+
+def test_multilingual_tokenizer_special_and_timestamp_tokens(hf_whisper_base_dir: Path) -> None:
+    tokenizer = WhisperProcessor.from_pretrained(hf_whisper_base_dir).tokenizer
+    assert len(tokenizer) == 51865
+    assert tokenizer.convert_tokens_to_ids(["<|pt|>", "<|nospeech|>", "<|0.00|>", "<|30.00|>"]) == [
+        50267, 50362, 50364, 51864,
+    ]
+    assert {50258, 50267, 50359, 50363} <= set(tokenizer.all_special_ids)
+    text_ids = tokenizer.encode(" Eu quero uma coxinha.", add_special_tokens=False)
+    ids = [50258, 50267, 50359, 50364, *text_ids, 50364 + 100, 50257]
+    assert tokenizer.decode(ids, skip_special_tokens=True) == " Eu quero uma coxinha."
+    assert "<|2.00|>" in tokenizer.decode(ids, decode_with_timestamps=True)
+
+
+def test_multilingual_weights_are_the_shipped_ones(hf_whisper_base_dir: Path, whisper_base_ct2_dir: Path) -> None:
+    ct2 = read_ct2_model(whisper_base_ct2_dir / "model.bin").variables
+    with safe_open(hf_whisper_base_dir / "model.safetensors", framework="np") as weights:
+        for hf_name, ct2_name in [
+            ("model.decoder.embed_tokens.weight", "decoder/embeddings/weight"),
+            ("model.encoder.layers.5.fc2.weight", "encoder/layer_5/ffn/linear_1/weight"),
+            ("model.decoder.layers.0.encoder_attn.out_proj.bias", "decoder/layer_0/attention/linear_2/bias"),
+        ]:
+            np.testing.assert_array_equal(weights.get_tensor(hf_name), ct2[ct2_name])
+
+
+def test_multilingual_lite_asr_layout(lite_whisper_base_dirs: tuple[Path, Path]) -> None:
+    model_dir, processor_dir = lite_whisper_base_dirs
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["model_type"] == "lite-whisper" and config["vocab_size"] == 51865
+    assert config["low_rank_config"] == [dict(r) for r in LITE_ASR_RANKS_BASE]
+    assert not (model_dir / "generation_config.json").exists()
+    gen = GenerationConfig.from_pretrained(processor_dir)
+    assert gen.is_multilingual is True and gen.lang_to_id["<|pt|>"] == 50267
+    with safe_open(model_dir / "model.safetensors", framework="pt") as weights:
+        assert weights.get_slice("model.encoder.layers.5.fc1.weight1").get_shape() == [512, 448]
+        assert weights.get_slice("model.encoder.layers.0.fc1.weight2").get_shape() == [512, 2048]

@@ -16,7 +16,7 @@ from strategies.factory import create_engine
 from tests.engine_checks import batched_and_alone, transcribe_whole
 from tests.conftest import JFK_PHRASE
 
-# "About as well as the ctranslate2 engine": the same weights, greedy fp32 against beam search int8.
+# "About as well as the ctranslate2 engine": the same weights, beam search in fp32 against beam search in int8.
 MAX_WER_GAP_TO_CTRANSLATE2 = 0.03
 
 
