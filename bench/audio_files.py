@@ -18,17 +18,24 @@ def encode(samples: np.ndarray, sample_rate: int, path: Path, codec: str, channe
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=sample_rate, layout=layout)
         frame_size = 960 if codec == "libopus" else 1024
-        for start in range(0, planar.shape[1], frame_size):
-            chunk = np.ascontiguousarray(planar[:, start : start + frame_size])
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
-            frame.sample_rate = sample_rate
-            frame.pts = start
-            frame.time_base = Fraction(1, sample_rate)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+        chunks = (np.ascontiguousarray(planar[:, i : i + frame_size]) for i in range(0, planar.shape[1], frame_size))
+        _encode_frames(container, stream, chunks, "fltp", layout, sample_rate)
     return path
+
+
+def _encode_frames(container, stream, chunks, sample_format: str, layout: str, sample_rate: int) -> None:
+    """Encode (channels, n) sample chunks as consecutive frames, then flush the encoder."""
+    start = 0
+    for chunk in chunks:
+        frame = av.AudioFrame.from_ndarray(chunk, format=sample_format, layout=layout)
+        frame.sample_rate = sample_rate
+        frame.pts = start
+        frame.time_base = Fraction(1, sample_rate)
+        start += chunk.shape[1]
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
 
 
 
@@ -54,15 +61,8 @@ def encode_silence(
             stream = container.add_stream(codec, rate=sample_rate, layout="mono", options=options)
             step = block_size or 4096
             zeros = np.zeros((1, step), dtype=np.int16)
-            for start in range(0, samples, step):
-                frame = av.AudioFrame.from_ndarray(zeros[:, : min(step, samples - start)], format="s16", layout="mono")
-                frame.sample_rate = sample_rate
-                frame.pts = start
-                frame.time_base = Fraction(1, sample_rate)
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode(None):
-                container.mux(packet)
+            chunks = (zeros[:, : min(step, samples - start)] for start in range(0, samples, step))
+            _encode_frames(container, stream, chunks, "s16", "mono", sample_rate)
     return path
 
 
