@@ -58,7 +58,6 @@ def raw_engine_run(utterances: list[Utterance], concurrency: int, workers: int, 
     with ThreadPoolExecutor(concurrency) as pool:
         texts = list(pool.map(transcribe, audio))
     elapsed = time.perf_counter() - started
-    del model
     return sum(u.duration_s for u in utterances) / elapsed, texts
 
 

@@ -3,7 +3,6 @@ its outcome (domain errors are counted with the status the client saw)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,7 +20,6 @@ class RequestMeter:
     def __init__(self, model: str, log_transcripts: bool) -> None:
         self.model = model
         self.log_transcripts = log_transcripts
-        self.started = time.perf_counter()
         self.finished = False
 
     def succeeded(self, audio_seconds: float, processing_seconds: float, text: str | None = None) -> None:

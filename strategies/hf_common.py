@@ -15,7 +15,7 @@ import torch
 from core.registry import ModelSpec
 from core.types import Segment, Word
 
-from .safeguards import LOG_PROB_THRESHOLD, NO_SPEECH_THRESHOLD, temperature_schedule
+from .safeguards import LOG_PROB_THRESHOLD, temperature_schedule
 
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _SENTENCE_END = re.compile(r"[.!?…。？！]$")

@@ -36,7 +36,6 @@ from .base import ASRStrategy, RuntimeContext
 from .hf_common import (
     COMPRESSION_RATIO_THRESHOLD,
     LOGPROB_THRESHOLD,
-    NO_SPEECH_THRESHOLD,
     forced_average_logprob,
     language_setting,
     module_bytes,
@@ -45,6 +44,7 @@ from .hf_common import (
     torch_dtype,
     whisper_prefix,
 )
+from .safeguards import NO_SPEECH_THRESHOLD
 
 DEFAULT_PROCESSOR = "openai/whisper-large-v3"
 CLIP_SAMPLES = 30 * SAMPLE_RATE

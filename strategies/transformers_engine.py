@@ -34,7 +34,6 @@ from .base import ASRStrategy
 from .hf_common import (
     COMPRESSION_RATIO_THRESHOLD,
     LOGPROB_THRESHOLD,
-    NO_SPEECH_THRESHOLD,
     TEMPERATURES,
     language_setting,
     module_bytes,
@@ -42,6 +41,7 @@ from .hf_common import (
     segments_from_words,
     torch_dtype,
 )
+from .safeguards import NO_SPEECH_THRESHOLD
 
 CLIP_SAMPLES = 30 * SAMPLE_RATE
 BEAM_SIZE = 5  # what transformers' ASR pipeline uses by default, after OpenAI's Whisper
