@@ -22,11 +22,11 @@ from core.types import DiarizeOptions, TranscribeOptions
 from pipeline.transcriber import Transcriber
 
 from .dependencies import RouteSettings, get_route_settings, get_transcriber
-from .disconnect import run_while_connected
 from .errors import OPENAI_FIELDS, error_body, error_response, validation_message
 from .formats import DIARIZED_FORMATS, MEDIA_TYPES, RESPONSE_FORMATS, render
 from .metering import RequestMeter, metered
 from .streaming import iterate_in_thread
+from .transcribe_call import transcribe_metered
 
 DEFAULT_MODEL_ALIASES = frozenset({"whisper-1"})
 GRANULARITIES = frozenset({"segment", "word"})
@@ -95,14 +95,8 @@ async def _respond(
     granularities: set[str],
     speakers: DiarizeOptions | None = None,
 ) -> Response:
-    result = await run_while_connected(
-        request,
-        lambda cancelled: transcriber.transcribe(file.file, model_id, options, speakers, cancelled),
-        settings.request_timeout_s,
-    )
-    transcription = result.transcription
-    meter.succeeded(transcription.duration, result.processing_s, transcription.text)
-    body = render(transcription, response_format, options.task, granularities)
+    result = await transcribe_metered(request, transcriber, settings, meter, file.file, model_id, options, speakers)
+    body = render(result.transcription, response_format, options.task, granularities)
     if isinstance(body, dict):
         return JSONResponse(body)
     return PlainTextResponse(body, media_type=MEDIA_TYPES[response_format])

@@ -13,9 +13,9 @@ from core.types import DiarizeOptions, Task, TranscribeOptions, Transcription
 from pipeline.transcriber import Transcriber
 
 from .dependencies import RouteSettings
-from .disconnect import run_while_connected
 from .errors import TRANSCRIBE_FIELDS, error_response
 from .metering import metered
+from .transcribe_call import transcribe_metered
 
 
 class TranscribeResponse(Transcription):
@@ -43,15 +43,9 @@ async def transcribe_upload(
         with metered(transcriber.registry, model_id or transcriber.default_model, settings.log_transcripts) as meter:
             options = TranscribeOptions(language=language, task=task, word_timestamps=word_timestamps)
             speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers) if diarize else None
-            result = await run_while_connected(
-                request,
-                lambda cancelled: transcriber.transcribe(file, model_id, options, speakers, cancelled),
-                settings.request_timeout_s,
-            )
-            transcription = result.transcription
-            meter.succeeded(transcription.duration, result.processing_s, transcription.text)
+            result = await transcribe_metered(request, transcriber, settings, meter, file, model_id, options, speakers)
     except STTError as exc:
         return error_response(exc, TRANSCRIBE_FIELDS)
     return TranscribeResponse(
-        **transcription.model_dump(), model_id=result.model_id, processing_time_s=round(result.processing_s, 4)
+        **result.transcription.model_dump(), model_id=result.model_id, processing_time_s=round(result.processing_s, 4)
     )
