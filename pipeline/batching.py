@@ -2,7 +2,9 @@
 
 Each model has a ``ClipBatcher`` in front of its engine. Requests submit their clips (a short request is one
 clip, a long file many) and wait for the results. A worker thread takes the oldest waiting clip, gathers up
-to ``max_batch_size`` clips with the same decoding options, and makes one ``transcribe_clips`` call.
+to ``max_batch_size`` clips with the same decoding options, and makes one ``transcribe_clips`` call. With
+several workers (engine workers that decode in parallel), a worker takes only its share of the waiting clips
+while others are free.
 
 Batches are shared fairly: clips are taken round-robin across the requests waiting, so a short request
 behind a long file joins the next batch instead of waiting for every clip of the file; and one request has
@@ -72,6 +74,10 @@ class ClipBatcher:
         self._expected = 1
         self._ready = threading.Condition()
         self._closed = False
+        self._free_workers = workers
+        """Workers not decoding: a batch takes no more than its share of the queue while others are free."""
+        self._leftovers = False
+        """The last batch left clips of its kind waiting: the next worker takes them without waiting."""
         self._threads = [
             threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)
         ]
@@ -129,21 +135,28 @@ class ClipBatcher:
             batch = self._next_batch()
             if batch is None:
                 return
-            live = [p for p in batch if p.future.set_running_or_notify_cancel()]
-            if not live:
-                continue
             try:
-                results = self._decode([p.clip for p in live], live[0].options)
-                if len(results) != len(live):
-                    raise RuntimeError(f"the engine returned {len(results)} results for {len(live)} clips")
-            except BaseException as exc:  # every waiter must hear about it, whatever it is
-                self._withdraw({id(p.owner) for p in live if p.owner is not None})
-                for pending in live:
-                    pending.future.set_exception(exc)
-            else:
-                for pending, result in zip(live, results):
-                    pending.future.set_result(result)
-            del batch, live
+                self._run(batch)
+            finally:
+                with self._ready:
+                    self._free_workers += 1
+            del batch
+
+    def _run(self, batch: list[_Pending]) -> None:
+        live = [p for p in batch if p.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            results = self._decode([p.clip for p in live], live[0].options)
+            if len(results) != len(live):
+                raise RuntimeError(f"the engine returned {len(results)} results for {len(live)} clips")
+        except BaseException as exc:  # every waiter must hear about it, whatever it is
+            self._withdraw({id(p.owner) for p in live if p.owner is not None})
+            for pending in live:
+                pending.future.set_exception(exc)
+        else:
+            for pending, result in zip(live, results):
+                pending.future.set_result(result)
 
     def _withdraw(self, owners: set[int]) -> None:
         """Cancel the queued clips of requests that just failed: nobody will wait for them."""
@@ -164,21 +177,35 @@ class ClipBatcher:
             # Counted from when this worker could take it: a clip that queued behind a running batch still
             # gives the clients of that batch, who are about to send again, a chance to join it.
             deadline = max(oldest.queued_at, free_since) + self.max_wait_s
-            while not self._closed and self._count_like(oldest) < self._expected:
+            # Clips another worker left behind when it took its share have waited a cycle already: no wait.
+            while not self._closed and not self._leftovers and self._count_like(oldest) < self._expected:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 self._ready.wait(remaining)
             self._queue = [p for p in self._queue if not p.future.cancelled()]  # withdrawn by their request
             if not self._queue:  # closed while waiting (close() failed the queue), or everything withdrawn
-                return None if self._closed else []
+                if self._closed:
+                    return None
+                self._free_workers -= 1  # given back after the (empty) batch, like any other
+                return []
             oldest = self._queue[0]
-            batch = _round_robin([p for p in self._queue if p.options == oldest.options], self.max_batch_size)
+            like = [p for p in self._queue if p.options == oldest.options]
+            batch = _round_robin(like, self._share(len(like)))
             taken = {id(p) for p in batch}
             self._queue = [p for p in self._queue if id(p) not in taken]
-            self._expected = max(1, min(self.max_batch_size, self._arrivals))
-            self._arrivals = 0
+            if not self._leftovers:  # a new cycle: expect as many clips as arrived during the last one
+                self._expected = max(1, min(self.max_batch_size, self._arrivals))
+                self._arrivals = 0
+            self._leftovers = len(like) > len(batch)
+            self._free_workers -= 1
             return batch
+
+    def _share(self, waiting: int) -> int:
+        """This worker's batch size: the waiting clips spread over the free workers, this one included, so
+        that four clips on two free workers are two parallel batches of two, not one of four beside an idle
+        worker (on a CPU, one thread per worker, parallel workers beat a bigger batch)."""
+        return max(1, min(self.max_batch_size, -(-waiting // max(self._free_workers, 1))))
 
     def _count_like(self, oldest: _Pending) -> int:
         return sum(1 for p in self._queue if p.options == oldest.options)

@@ -211,3 +211,31 @@ def _raises(fn, *args) -> bool:
     except RuntimeError:
         return True
     return False
+
+
+def test_free_workers_share_the_waiting_clips_instead_of_one_taking_them_all():
+    decoder = RecordingDecoder()
+    batcher = ClipBatcher(decoder, max_batch_size=8, max_wait_s=5, workers=2)
+    # The batcher's own lock (re-entrant) held while submitting: the four clips are all waiting when the
+    # workers first look, as when four clients send at once.
+    with batcher._ready:
+        futures = [batcher.submit(_clip(n), TranscribeOptions()) for n in (1, 2, 3, 4)]
+    assert [f.result(5).text for f in futures] == ["1", "2", "3", "4"]
+    assert sorted(sizes for sizes, _ in decoder.batches) == [[1, 2], [3, 4]]
+    batcher.close()
+
+
+def test_a_lone_free_worker_takes_a_full_batch():
+    decoder = RecordingDecoder()
+    batcher = ClipBatcher(decoder, max_batch_size=8, max_wait_s=5, workers=2)
+    decoder.release.clear()
+    held = batcher.submit(_clip(0), TranscribeOptions(language="xx"))  # one worker busy
+    while not decoder.batches:
+        time.sleep(0.005)
+    with batcher._ready:
+        futures = [batcher.submit(_clip(n), TranscribeOptions()) for n in (1, 2, 3, 4)]
+    decoder.release.set()
+    assert [f.result(5).text for f in futures] == ["1", "2", "3", "4"]
+    assert held.result(5).text == "0"
+    assert [sizes for sizes, _ in decoder.batches] == [[0], [1, 2, 3, 4]]
+    batcher.close()
