@@ -12,7 +12,16 @@ import logging  # noqa: E402
 import threading  # noqa: E402
 
 import bentoml  # noqa: E402
-from starlette.responses import JSONResponse
+
+from core.devices import pin_worker_to_gpu  # noqa: E402
+from server.settings import get_settings  # noqa: E402
+
+settings = get_settings()
+# One worker per GPU: narrow CUDA_VISIBLE_DEVICES to this worker's GPU before anything can initialise CUDA,
+# which reads it once. BentoML shows every worker all the service's GPUs (resources.gpu).
+WORKER_GPU = pin_worker_to_gpu(bentoml.server_context.worker_index, settings.device)
+
+from starlette.responses import JSONResponse  # noqa: E402
 
 from core.types import Task
 from server import request_log
@@ -20,22 +29,21 @@ from server.auth import ApiKeyMiddleware
 from server.dependencies import RouteSettings, bind
 from server.error_middleware import OpenAIErrorMiddleware
 from server.openai_api import app as openai_app
-from server.settings import get_settings
 from server.transcribe_route import TranscribeResponse, transcribe_upload
 from server.upload_limit import UploadLimitMiddleware
 from server.uploads import UploadPath
 from server.wiring import build_transcriber, models_to_preload
 
 logger = logging.getLogger("stt.service")
-settings = get_settings()
 
 
 @bentoml.service(
     name="speech-to-text",
-    resources={"gpu": 1},
+    # One worker process per GPU, each pinned to its own (WORKER_GPU); one GPU and one worker by default.
+    resources={"gpu": settings.gpu_count},
     # A backstop only: requests end themselves at STT_REQUEST_TIMEOUT_S, with an OpenAI-shaped 504.
     traffic={"timeout": settings.request_timeout_s + 60},
-    workers=1,
+    workers=settings.gpu_count,
 )
 @bentoml.asgi_app(openai_app, path="/v1")
 class SpeechToText:
@@ -48,7 +56,10 @@ class SpeechToText:
         # Preload in the background so /livez answers at once while /readyz stays 503 until models are in memory.
         to_preload = models_to_preload(self.transcriber)
         threading.Thread(target=self.pool.preload, args=(to_preload,), name="preload", daemon=True).start()
-        logger.info("serving on %s; preloading %s", self.pool.runtime.device, ", ".join(to_preload))
+        device = self.pool.runtime.device
+        if WORKER_GPU is not None:
+            device = f"{device} (GPU {WORKER_GPU}, worker {bentoml.server_context.worker_index})"
+        logger.info("serving on %s; preloading %s", device, ", ".join(to_preload))
 
     def __is_ready__(self) -> bool:
         return self.pool.is_ready()

@@ -9,6 +9,12 @@
   a time. Requests beyond what the batches and the queue hold are refused instead of piling up.
 - ASR models and diarizers are the same to the pool: one budget, one eviction order, one idle TTL.
 - Models idle longer than the TTL are unloaded by a background reaper.
+- On a GPU, a load must also fit in the memory the device really has free (the budget's bookkeeping does not
+  see CUDA contexts, allocator caches or other processes), and torch's CUDA cache is emptied when the last
+  model in use goes idle rather than after every request.
+- With the start-up check on (by default on GPU), a model that loads must decode one second of silence before
+  it counts as loaded: a CUDA library missing from the image fails the load, and keeps the pool from being
+  ready, instead of failing the first request.
 
 Evictions and unloads happen under the pool lock and only touch unleased models; loads run outside it,
 with the bytes they will take reserved against the budget so that concurrent loads do not overshoot it.
@@ -27,7 +33,8 @@ from functools import partial
 import numpy as np
 
 from core import metrics
-from core.devices import release_memory
+from core.audio import SAMPLE_RATE
+from core.devices import cuda_memory_info, empty_cuda_cache, missing_library, release_memory
 from core.errors import ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, SpeakerTurn, Transcription, TranscribeOptions
@@ -57,6 +64,10 @@ class PoolLimits:
     max_batch_wait_s: float = 0.05
     pin_preloaded: bool = True
     load_retry_after_s: float = 30.0
+    self_check: bool = False
+    """After each load, decode one second of silence: a model that loads but cannot run fails its load."""
+    gpu_headroom_bytes: int = 2**30
+    """On a GPU: memory a load must leave free beyond the model's weights, for activations."""
 
 
 @dataclass(eq=False)
@@ -146,7 +157,10 @@ class ModelPool:
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Lock()
         self.preloaded = threading.Event()
-        self._preload_failures: set[str] = set()
+        self._preload_failures: dict[str, str] = {}
+        """Preloaded models that failed to load (or their start-up check), with why."""
+        self._used_since_idle = False
+        """A model has been in use since the pool last went idle (and emptied torch's CUDA cache)."""
         self._stop = threading.Event()
         if limits.idle_ttl_s >= 0:
             threading.Thread(target=self._reap_idle_forever, name="model-reaper", daemon=True).start()
@@ -162,21 +176,29 @@ class ModelPool:
             failed = self._preload_pass(failed)
 
     def _preload_pass(self, model_ids: list[str]) -> list[str]:
-        failed = []
+        failures = {}
         for model_id in model_ids:
             try:
                 self.load(model_id, pin=self.limits.pin_preloaded)
             except ModelUnavailableError as exc:
                 logger.error("preloading %s failed: %s", model_id, exc.message)
-                failed.append(model_id)
+                failures[model_id] = exc.message
         with self._lock:
-            self._preload_failures = set(failed)
-        return failed
+            self._preload_failures = failures
+        return list(failures)
 
     def is_ready(self) -> bool:
         """Preloading has finished and every preloaded model loaded (it may since have been evicted)."""
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        """Why the pool is not ready (still preloading, or which preloaded models failed and why); None when ready."""
         with self._lock:
-            return self.preloaded.is_set() and not self._preload_failures
+            if not self.preloaded.is_set():
+                return "preloading models"
+            if self._preload_failures:
+                return " ".join(self._preload_failures.values())
+            return None
 
     def load(self, model_id: str, pin: bool = False) -> None:
         with self.use(self.registry.get(model_id)) as _:
@@ -195,6 +217,9 @@ class ModelPool:
             with self._lock:
                 slot.leases -= 1
                 slot.last_used = time.monotonic()
+                idle = self._went_idle_locked()
+            if idle:
+                empty_cuda_cache()
 
     def unload(self, model_id: str, reason: str = "admin") -> bool:
         """Unload an idle model now (pinned or not). False when it is not loaded or is in use."""
@@ -263,6 +288,7 @@ class ModelPool:
                     input="model",
                 )
             slot.leases += 1
+            self._used_since_idle = True
             return slot
 
     def _new_slot(self, spec: ModelSpec) -> _Slot:
@@ -295,6 +321,17 @@ class ModelPool:
             with self._lock:
                 slot.running_batches -= 1
                 slot.last_used = time.monotonic()
+                idle = self._went_idle_locked()
+            if idle:
+                empty_cuda_cache()
+
+    def _went_idle_locked(self) -> bool:
+        """True once when the last model in use goes idle: the moment to empty torch's CUDA cache, which
+        synchronises the whole GPU (cheap with nothing running; costly after every request under load)."""
+        if not self._used_since_idle or any(slot.in_use for slot in self._slots.values()):
+            return False
+        self._used_since_idle = False
+        return True
 
     def _ensure_loaded(self, slot: _Slot) -> None:
         # A leased model that is loaded stays loaded: evictions only take unleased ones.
@@ -316,15 +353,20 @@ class ModelPool:
         started = time.perf_counter()
         try:
             slot.engine.load()
+            if self.limits.self_check:
+                self._check_it_runs(slot)
         except Exception as exc:
             slot.engine.unload()
             with self._lock:
                 slot.reserved_bytes = 0
             release_memory(settle=True)
             logger.warning("loading %s failed: %s", model_id, exc)
-            slot.failure = ModelUnavailableError(
-                f"The model {model_id!r} is registered but could not be loaded: {load_failure_reason(exc)}", input="model"
+            message = (
+                f"The model {model_id!r} {exc}"
+                if isinstance(exc, SelfCheckFailed)
+                else f"The model {model_id!r} is registered but could not be loaded: {load_failure_reason(exc)}"
             )
+            slot.failure = ModelUnavailableError(message, input="model")
             slot.failed_at = time.monotonic()
             raise slot.failure from exc
         seconds = time.perf_counter() - started
@@ -340,6 +382,17 @@ class ModelPool:
         metrics.RESIDENT_BYTES.labels(model=model_id).set(measured)
         logger.info("loaded %s in %.1fs (%.0f MiB)", model_id, seconds, measured / 2**20)
         return True
+
+    def _check_it_runs(self, slot: _Slot) -> None:
+        """Decode one second of silence through the model's batcher, as a request would."""
+        engine = slot.engine
+        if slot.batcher is None or not isinstance(engine, ASRStrategy):  # a diarizer: silence never reaches its GPU
+            return
+        language = slot.spec.language or (None if engine.is_multilingual else "en")
+        try:
+            slot.batcher.decode([np.zeros(SAMPLE_RATE, dtype=np.float32)], TranscribeOptions(language=language))
+        except Exception as exc:
+            raise SelfCheckFailed(self_check_failure(self.runtime.device, exc)) from exc
 
     def _reserve(self, model_id: str, slot: _Slot) -> None:
         """Set aside the model's estimated bytes, evicting idle models (least recently used first) to fit."""
@@ -361,6 +414,31 @@ class ModelPool:
                     evicted = True
             slot.reserved_bytes = needed
         if evicted:
+            release_memory(settle=True)
+        if self.runtime.device == "cuda":
+            self._fit_in_free_gpu_memory(model_id, slot, needed)
+
+    def _fit_in_free_gpu_memory(self, model_id: str, slot: _Slot, needed: int) -> None:
+        """Evict idle models until the GPU really has the model's bytes and the activation headroom free; refuse
+        the load when it cannot. Loads under way elsewhere have not allocated all they reserved yet: their
+        reservations count as taken."""
+        wanted = needed + self.limits.gpu_headroom_bytes
+        while (info := cuda_memory_info()) is not None:
+            with self._lock:
+                free = info[0] - sum(s.reserved_bytes for s in self._slots.values() if s is not slot)
+                if free >= wanted:
+                    return
+                victim = self._eviction_candidate_locked()
+                if victim is None:
+                    slot.reserved_bytes = 0
+                    raise ModelUnavailableError(
+                        f"The model {model_id!r} needs about {needed / 2**20:.0f} MiB of GPU memory, plus "
+                        f"{self.limits.gpu_headroom_bytes / 2**20:.0f} MiB for activations, but the GPU has "
+                        f"{max(free, 0) / 2**20:.0f} MiB free (of {info[1] / 2**20:.0f} MiB) and no idle model to "
+                        "unload; try again when models in use are idle.",
+                        input="model",
+                    )
+                self._unload_locked(victim, self._slots[victim], "evicted")
             release_memory(settle=True)
 
     def _eviction_candidate_locked(self) -> str | None:
@@ -408,6 +486,23 @@ class ModelPool:
         interval = min(max(self.limits.idle_ttl_s / 2, 0.5), 30.0)
         while not self._stop.wait(interval):
             self.reap_idle()
+
+
+class SelfCheckFailed(RuntimeError):
+    """A model loaded but could not decode a second of silence."""
+
+
+def self_check_failure(device: str, exc: Exception) -> str:
+    """Why a loaded model failed its check (to follow "The model 'id' "), naming the library it could not load."""
+    lines = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {lines[0] if lines else ''}"[:200]
+    library = missing_library(exc)
+    if library is not None:
+        return (
+            f"loaded on {device} but cannot run: the library {library} cannot be loaded ({detail}); install it "
+            "in the image or put its directory on LD_LIBRARY_PATH."
+        )
+    return f"loaded on {device} but failed to decode one second of silence ({detail})."
 
 
 def load_failure_reason(exc: Exception) -> str:

@@ -95,6 +95,24 @@ class Settings(BaseSettings):
     max_concurrent_decodes: int = Field(
         0, ge=0, description="Uploads decoded to audio at once; 0: one per core this process may run on."
     )
+    model_self_check: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="After loading a model, decode one second of silence with it, so that a model that loads but "
+        "cannot run (a CUDA library missing from the image) fails its load, and keeps /readyz at 503, instead of "
+        "failing requests; auto: on GPU only.",
+    )
+    gpu_load_headroom_mb: float = Field(
+        1024,
+        ge=0,
+        description="GPU memory (MiB) a model load must leave free beyond the model's weights, for activations. A "
+        "load that would not leave it, in what the GPU really has free, evicts idle models or is refused (503).",
+    )
+    gpu_count: int = Field(
+        1,
+        ge=1,
+        description="GPUs the service asks for (BentoML resources.gpu) and its worker processes, one per GPU: "
+        "worker i serves on visible GPU (i-1) mod n.",
+    )
 
     @property
     def cpu_cores(self) -> int:
@@ -113,6 +131,26 @@ class Settings(BaseSettings):
     @property
     def hf_token_value(self) -> str | None:
         return self.hf_token.get_secret_value() if self.hf_token else None
+
+    # Live transcription (/v1/realtime).
+    realtime_max_session_s: float = Field(
+        3600.0, gt=0, description="Longest a realtime session may last; it then gets session_expired and is closed."
+    )
+    realtime_max_buffer_s: float = Field(
+        120.0,
+        gt=0,
+        description="Uncommitted audio a realtime session may hold: a server-VAD turn this long is ended; "
+        "in manual mode, further appends get an error until the client commits or clears.",
+    )
+    realtime_partial_interval_ms: float = Field(
+        300.0, ge=0, description="Shortest time between two partial decodes of one live turn (the fastest cadence)."
+    )
+    realtime_partial_slots: int = Field(
+        0,
+        ge=0,
+        description="Partial decodes in flight across all live sessions; beyond, partials are skipped until "
+        "one returns (finals never are). 0: twice the model's engine workers.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.devices import memory_budget_bytes, resolve_device
+from core.devices import Device, memory_budget_bytes, resolve_device
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from pipeline.model_pool import ModelPool, PoolLimits
@@ -56,6 +56,8 @@ def build_transcriber(settings: Settings) -> Transcriber:
         max_batch_wait_s=settings.max_batch_wait_ms / 1000,
         pin_preloaded=settings.pin_preloaded,
         load_retry_after_s=settings.model_load_retry_s,
+        self_check=self_check_enabled(settings, runtime.device),
+        gpu_headroom_bytes=int(settings.gpu_load_headroom_mb * 2**20),
     )
     return Transcriber(
         ModelPool(registry, runtime, limits=limits),
@@ -64,6 +66,12 @@ def build_transcriber(settings: Settings) -> Transcriber:
         diarizer_id=diarizer.id if diarizer else None,
         max_concurrent_decodes=settings.decode_slot_count,
     )
+
+
+def self_check_enabled(settings: Settings, device: Device) -> bool:
+    """Whether each load is followed by one second of silence decoded: "auto" checks on GPU, where a CUDA
+    library missing from the image lets a model load and then fail every request."""
+    return settings.model_self_check == "on" or (settings.model_self_check == "auto" and device == "cuda")
 
 
 def models_to_preload(transcriber: Transcriber) -> list[str]:
