@@ -32,7 +32,7 @@ from server.openai_api import app as openai_app
 from server.transcribe_route import TranscribeResponse, transcribe_upload
 from server.upload_limit import UploadLimitMiddleware
 from server.uploads import UploadPath
-from server.wiring import build_transcriber, models_to_preload
+from server.wiring import build_live_transcriber, build_transcriber, models_to_preload
 
 logger = logging.getLogger("stt.service")
 
@@ -52,7 +52,8 @@ class SpeechToText:
         self.transcriber = build_transcriber(settings)
         self.pool = self.transcriber.pool
         self.route_settings = RouteSettings(settings.admin_api, settings.log_transcripts, settings.request_timeout_s)
-        bind(openai_app, self.transcriber, self.route_settings)
+        live, realtime_settings = build_live_transcriber(self.transcriber, settings)
+        bind(openai_app, self.transcriber, self.route_settings, live, realtime_settings)
         # Preload in the background so /livez answers at once while /readyz stays 503 until models are in memory.
         to_preload = models_to_preload(self.transcriber)
         threading.Thread(target=self.pool.preload, args=(to_preload,), name="preload", daemon=True).start()

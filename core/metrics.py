@@ -38,3 +38,25 @@ def record_success(model: str, audio_seconds: float, processing_seconds: float) 
 def record_error(model: str, code: str) -> None:
     REQUESTS.labels(model=model, outcome="error").inc()
     ERRORS.labels(model=model, code=code).inc()
+
+# Live transcription (the Realtime WebSocket route).
+LIVE_SESSIONS = Gauge("stt_live_sessions", "Live transcription sessions open now.", multiprocess_mode="livesum")
+LIVE_TURNS = Counter("stt_live_turns", "Live turns transcribed, by model and outcome.", ["model", "outcome"])
+LIVE_PARTIALS = Counter(
+    "stt_live_partials", "Partial decodes of live turns: decoded, skipped (load) or failed.", ["model", "outcome"]
+)
+LIVE_DELTA_LATENCY = Histogram(
+    "stt_live_delta_latency_seconds",
+    "From the start of a partial decode (its newest audio) to the delta it confirmed.",
+    ["model"],
+    buckets=_SECONDS_BUCKETS,
+)
+LIVE_PARTIAL_INTERVAL = Histogram(
+    "stt_live_partial_interval_seconds",
+    "Time between the partial decodes of one turn: the cadence reached under load.",
+    ["model"],
+    buckets=_SECONDS_BUCKETS,
+)
+LIVE_COMPLETED_LAG = Histogram(
+    "stt_live_completed_lag_seconds", "From the end of a turn to its completed transcript.", ["model"], buckets=_SECONDS_BUCKETS
+)

@@ -1,4 +1,7 @@
-"""Optional API keys: ``Authorization: Bearer <key>`` (what the OpenAI SDK sends) on every route but health."""
+"""Optional API keys: ``Authorization: Bearer <key>`` (what the OpenAI SDK sends) on every route but health.
+
+WebSockets (``/v1/realtime``) take the same header, or, for browsers that cannot set headers, the key as the
+``openai-insecure-api-key.<key>`` subprotocol, as OpenAI's Realtime API does."""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import http_error_response
+from .web_page import is_public as is_public_page
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
 
 
 class ApiKeyMiddleware:
@@ -19,11 +24,17 @@ class ApiKeyMiddleware:
         self.keys = [key.encode() for key in keys if key]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or scope["path"].rstrip("/") in OPEN_PATHS:
+        if scope["type"] not in ("http", "websocket") or not self.keys or _is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
-        if self._authorized(_bearer_token(scope)):
+        token = _bearer_token(scope)
+        if token is None and scope["type"] == "websocket":
+            token = _subprotocol_token(scope)
+        if self._authorized(token):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})  # the server answers the handshake with 403
             return
         response = http_error_response(
             401,
@@ -40,6 +51,18 @@ class ApiKeyMiddleware:
         # Compare against every key, always, so timing reveals neither a match nor which key.
         matches = [hmac.compare_digest(token, key) for key in self.keys]
         return any(matches)
+
+
+def _is_open(path: str) -> bool:
+    """Health checks, and the web page with its static files (the API calls the page makes need a key)."""
+    return path.rstrip("/") in OPEN_PATHS or is_public_page(path)
+
+
+def _subprotocol_token(scope: Scope) -> bytes | None:
+    for protocol in scope.get("subprotocols", []):
+        if protocol.startswith(KEY_SUBPROTOCOL) and len(protocol) > len(KEY_SUBPROTOCOL):
+            return protocol[len(KEY_SUBPROTOCOL) :].encode()
+    return None
 
 
 def _bearer_token(scope: Scope) -> bytes | None:

@@ -25,6 +25,7 @@ from .dependencies import RouteSettings, get_route_settings, get_transcriber
 from .errors import OPENAI_FIELDS, error_body, error_response, validation_message
 from .formats import DIARIZED_FORMATS, MEDIA_TYPES, RESPONSE_FORMATS, render
 from .metering import RequestMeter, metered
+from .realtime import router as realtime_router
 from .streaming import iterate_in_thread
 from .transcribe_call import transcribe_metered
 
@@ -262,3 +263,6 @@ async def admin_unload(transcriber: AdminDep, model_id: str) -> dict[str, Any]:
     if not unloaded and card["loaded"]:
         raise ModelBusyError(f"The model {model_id!r} is in use; try again when its requests finish.", input="model")
     return card
+
+
+app.include_router(realtime_router)  # GET /v1/realtime: live transcription over a WebSocket

@@ -1,14 +1,17 @@
-"""Builds the transcriber (registry, device, model pool, diarizer entry) from the settings."""
+"""Builds the transcriber (registry, device, model pool, diarizer entry) and the live transcriber of realtime
+sessions from the settings."""
 
 from __future__ import annotations
 
 from core.devices import Device, memory_budget_bytes, resolve_device
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
+from pipeline.live import LiveLimits, LiveTranscriber
 from pipeline.model_pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
 
+from .dependencies import RealtimeSettings
 from .settings import Settings
 
 EMBEDDED_DIARIZER_MODEL = "embedded:resemblyzer-ge2e"
@@ -72,6 +75,19 @@ def self_check_enabled(settings: Settings, device: Device) -> bool:
     """Whether each load is followed by one second of silence decoded: "auto" checks on GPU, where a CUDA
     library missing from the image lets a model load and then fail every request."""
     return settings.model_self_check == "on" or (settings.model_self_check == "auto" and device == "cuda")
+
+
+def build_live_transcriber(transcriber: Transcriber, settings: Settings) -> tuple[LiveTranscriber, RealtimeSettings]:
+    """What every realtime session shares (the transcriber's pool and default model), and its limits."""
+    realtime = RealtimeSettings(
+        max_session_s=settings.realtime_max_session_s,
+        limits=LiveLimits(
+            partial_interval_s=settings.realtime_partial_interval_ms / 1000,
+            partial_slots=settings.realtime_partial_slots,
+            max_buffer_s=settings.realtime_max_buffer_s,
+        ),
+    )
+    return LiveTranscriber(transcriber.pool, transcriber.default_model, realtime.limits), realtime
 
 
 def models_to_preload(transcriber: Transcriber) -> list[str]:

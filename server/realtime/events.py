@@ -1,0 +1,64 @@
+"""Server events of OpenAI's Realtime API (``openai.types.realtime``), rendered from the live session's."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from core.errors import STTError
+from pipeline.live_events import (
+    Cleared,
+    Committed,
+    LiveEvent,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptCompleted,
+    TranscriptDelta,
+    TranscriptFailed,
+)
+
+from ..errors import body_of
+
+TRANSCRIPTION = "conversation.item.input_audio_transcription"
+
+
+def _event(event_type: str, **fields: Any) -> dict[str, Any]:
+    return {"type": event_type, "event_id": f"event_{secrets.token_hex(11)}", **fields}
+
+
+def session_event(event_type: str, session: dict[str, Any]) -> dict[str, Any]:
+    """``session.created`` or ``session.updated``."""
+    return _event(event_type, session=session)
+
+
+def error_event(
+    message: str, error_type: str = "invalid_request_error", code: str | None = None, param: str | None = None,
+    client_event_id: str | None = None,
+) -> dict[str, Any]:
+    error = {"type": error_type, "code": code, "message": message, "param": param, "event_id": client_event_id}
+    return _event("error", error=error)
+
+
+def domain_error_event(exc: STTError, client_event_id: str | None = None) -> dict[str, Any]:
+    error = body_of(exc)["error"]
+    return error_event(error["message"], error["type"], error["code"], error["param"], client_event_id)
+
+
+def render(event: LiveEvent) -> dict[str, Any]:
+    match event:
+        case SpeechStarted(item_id, start_ms):
+            return _event("input_audio_buffer.speech_started", item_id=item_id, audio_start_ms=start_ms)
+        case SpeechStopped(item_id, end_ms):
+            return _event("input_audio_buffer.speech_stopped", item_id=item_id, audio_end_ms=end_ms)
+        case Committed(item_id, previous_item_id):
+            return _event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous_item_id)
+        case Cleared():
+            return _event("input_audio_buffer.cleared")
+        case TranscriptDelta(item_id, delta):
+            return _event(f"{TRANSCRIPTION}.delta", item_id=item_id, content_index=0, delta=delta)
+        case TranscriptCompleted(item_id, transcript, seconds, _):
+            usage = {"type": "duration", "seconds": round(seconds, 3)}
+            return _event(f"{TRANSCRIPTION}.completed", item_id=item_id, content_index=0, transcript=transcript, usage=usage)
+        case TranscriptFailed(item_id, exc):
+            return _event(f"{TRANSCRIPTION}.failed", item_id=item_id, content_index=0, error=body_of(exc)["error"])
+    raise TypeError(f"not a live event: {event!r}")

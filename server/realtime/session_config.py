@@ -1,0 +1,151 @@
+"""A transcription session's configuration as OpenAI's Realtime API shows it, and ``session.update`` applied to it.
+
+The shapes are those of the ``openai`` package's ``types/realtime`` (the GA protocol): ``session.audio.input``
+holds ``format``, ``transcription`` (``model``, ``language``, ``prompt``) and ``turn_detection`` (``server_vad``
+or null). Fields this server does not act on (noise reduction, logprobs, keywords) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.live import LiveConfig
+from pipeline.live_turns import VadParams
+
+DEFAULT_MODEL_ALIASES = frozenset({"whisper-1"})
+"""As on the HTTP routes (``server.openai_api``): the configured default model."""
+AudioFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class FormatUpdate(_Lenient):
+    type: AudioFormat = "audio/pcm"
+    rate: Literal[24000] | None = None
+    """OpenAI's PCM is 24 kHz, and only that."""
+
+
+class TranscriptionUpdate(_Lenient):
+    model: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+
+
+class TurnDetectionUpdate(_Lenient):
+    type: Literal["server_vad"]
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    prefix_padding_ms: int | None = Field(None, ge=0, le=10_000)
+    silence_duration_ms: int | None = Field(None, ge=0, le=10_000)
+
+
+class InputUpdate(_Lenient):
+    format: FormatUpdate | None = None
+    transcription: TranscriptionUpdate | None = None
+    turn_detection: TurnDetectionUpdate | None = None
+
+
+class AudioUpdate(_Lenient):
+    input: InputUpdate | None = None
+
+
+class SessionUpdate(_Lenient):
+    type: Literal["transcription"]
+    audio: AudioUpdate | None = None
+
+
+class SessionUpdateEvent(_Lenient):
+    type: Literal["session.update"]
+    session: SessionUpdate
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What ``session.created`` / ``session.updated`` show, and what the live session runs with."""
+
+    id: str = field(default_factory=lambda: f"sess_{secrets.token_hex(11)}")
+    expires_at: int = 0
+    format: AudioFormat = "audio/pcm"
+    model: str = "whisper-1"
+    language: str | None = None
+    prompt: str | None = None
+    turn_detection: VadParams | None = field(default_factory=VadParams)
+
+    @classmethod
+    def new(cls, model: str | None, max_session_s: float) -> SessionConfig:
+        return cls(model=model or "whisper-1", expires_at=int(time.time() + max_session_s))
+
+    def updated(self, update: SessionUpdate) -> SessionConfig:
+        config = self
+        audio_input = update.audio.input if update.audio else None
+        if audio_input is None:
+            return config
+        if audio_input.format is not None:
+            config = replace(config, format=audio_input.format.type)
+        if audio_input.transcription is not None:
+            asked = audio_input.transcription
+            config = replace(
+                config,
+                model=asked.model or config.model,
+                language=asked.language or None if "language" in asked.model_fields_set else config.language,
+                prompt=asked.prompt or None if "prompt" in asked.model_fields_set else config.prompt,
+            )
+        if "turn_detection" in audio_input.model_fields_set:
+            detection = audio_input.turn_detection
+            if detection is None:
+                config = replace(config, turn_detection=None)
+            else:
+                base = config.turn_detection or VadParams()
+                config = replace(
+                    config,
+                    turn_detection=VadParams(
+                        threshold=_given(detection.threshold, base.threshold),
+                        prefix_padding_ms=_given(detection.prefix_padding_ms, base.prefix_padding_ms),
+                        silence_duration_ms=_given(detection.silence_duration_ms, base.silence_duration_ms),
+                    ),
+                )
+        return config
+
+    def live_config(self) -> LiveConfig:
+        model_id = None if self.model in DEFAULT_MODEL_ALIASES else self.model
+        return LiveConfig(model_id, self.language, self.prompt, self.turn_detection)
+
+    def to_openai(self) -> dict[str, Any]:
+        """The session object (``RealtimeTranscriptionSessionCreateRequest``, with its id and expiry)."""
+        audio_format: dict[str, Any] = {"type": self.format}
+        if self.format == "audio/pcm":
+            audio_format["rate"] = 24000
+        detection = self.turn_detection
+        return {
+            "type": "transcription",
+            "object": "realtime.transcription_session",
+            "id": self.id,
+            "expires_at": self.expires_at,
+            "include": [],
+            "audio": {
+                "input": {
+                    "format": audio_format,
+                    "transcription": {"model": self.model, "language": self.language, "prompt": self.prompt or ""},
+                    "turn_detection": None
+                    if detection is None
+                    else {
+                        "type": "server_vad",
+                        "threshold": detection.threshold,
+                        "prefix_padding_ms": detection.prefix_padding_ms,
+                        "silence_duration_ms": detection.silence_duration_ms,
+                    },
+                    "noise_reduction": None,
+                }
+            },
+        }
+
+
+def _given(value: Any, default: Any) -> Any:
+    return default if value is None else value
