@@ -158,19 +158,23 @@ def test_clients_that_hang_up_mid_turn_leave_nothing_behind(live_server, http, u
             time.sleep(0.02)
         ws.socket.close()  # vanish without a closing handshake
 
-    hang_up_mid_turn()  # warm-up: thread pools and allocator caches reach their working size
-    time.sleep(2)
+    def five_hang_ups_then_settle() -> tuple[str, list[dict]]:
+        for _ in range(5):
+            hang_up_mid_turn()
+        deadline = time.monotonic() + 15
+        while True:
+            metrics = http.get("/metrics").text
+            cards = http.get("/v1/models").json()["data"]
+            settled = metric_total(metrics, "stt_live_sessions") == 0 and all(c["in_use"] == 0 for c in cards)
+            if settled or time.monotonic() > deadline:
+                return metrics, cards
+            time.sleep(0.5)
+
     worker = max(psutil.Process(live_server.process.pid).children(recursive=True), key=lambda p: p.memory_info().rss)
+    # A first round brings the thread pools and allocator caches to their working size; a leak grows with rounds.
+    five_hang_ups_then_settle()
     threads, rss = worker.num_threads(), worker.memory_info().rss
-    for _ in range(5):
-        hang_up_mid_turn()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        metrics = http.get("/metrics").text
-        cards = http.get("/v1/models").json()["data"]
-        if metric_total(metrics, "stt_live_sessions") == 0 and all(c["in_use"] == 0 for c in cards):
-            break
-        time.sleep(0.5)
+    metrics, cards = five_hang_ups_then_settle()
     assert metric_total(metrics, "stt_live_sessions") == 0
     assert all(card["in_use"] == 0 for card in cards)
     assert worker.num_threads() <= threads + 2
