@@ -60,7 +60,8 @@ class PoolLimits:
     """Requests that may wait beyond those the running batches hold."""
     max_batch_size: int = 8
     max_clips_per_request: int | None = None
-    """Clips one request may have queued at a time; None: a batch's worth."""
+    """Clips one request may have queued at a time; None: one per engine worker (a long file keeps every worker
+    busy, and a short request behind it waits for one clip at most)."""
     max_batch_wait_s: float = 0.05
     pin_preloaded: bool = True
     load_retry_after_s: float = 30.0
@@ -300,7 +301,7 @@ class ModelPool:
                 max_wait_s=self.limits.max_batch_wait_s,
                 workers=self._inflight(slot),
                 name=f"infer-{spec.id}",
-                request_window=self.limits.max_clips_per_request,
+                request_window=self.limits.max_clips_per_request or self._inflight(slot),
             )
         return slot
 

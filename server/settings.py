@@ -66,7 +66,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         description="Clips one request may have queued for its model at a time, so that a long file does not fill "
-        "every batch; 0: 1 on CPU (where batching one file's clips gains nothing), the batch size on GPU.",
+        "every batch; 0: one per engine worker on CPU (each worker decodes one of the file's clips), the batch "
+        "size on GPU.",
     )
     max_batch_wait_ms: float = Field(
         50.0,

@@ -55,7 +55,7 @@ def build_transcriber(settings: Settings) -> Transcriber:
         max_queued_per_model=settings.max_queued_per_model,
         max_batch_size=settings.max_batch_size,
         max_clips_per_request=settings.max_clips_per_request
-        or (settings.max_batch_size if runtime.device == "cuda" else 1),
+        or (settings.max_batch_size if runtime.device == "cuda" else None),
         max_batch_wait_s=settings.max_batch_wait_ms / 1000,
         pin_preloaded=settings.pin_preloaded,
         load_retry_after_s=settings.model_load_retry_s,

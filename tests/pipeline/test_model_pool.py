@@ -354,6 +354,7 @@ def test_a_model_gets_as_many_batch_threads_as_its_engine_has_workers():
     pool = ModelPool(_pool().registry, RuntimeContext("cpu", HubAccess()), factory=TwoWorkers)
     _infer(pool, "a")
     assert len([t for t in pool._slots["a"].batcher._threads if t.is_alive()]) == 2
+    assert pool._slots["a"].batcher.request_window == 2  # a long file keeps both workers busy, no more
     pinned = ModelPool(_pool().registry, RuntimeContext("cpu", HubAccess()), factory=TwoWorkers,
                        limits=PoolLimits(max_inflight_per_model=3))
     _infer(pinned, "b")

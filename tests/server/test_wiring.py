@@ -53,9 +53,9 @@ def test_the_configured_diarizer_is_a_registry_model(monkeypatch: pytest.MonkeyP
     assert off.diarizer_id is None and off.registry.ids("diarization") == []
 
 
-def test_on_cpu_a_request_queues_one_clip_at_a_time_unless_configured(monkeypatch: pytest.MonkeyPatch):
+def test_on_cpu_a_request_queues_one_clip_per_engine_worker_unless_configured(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("STT_DEVICE", "cpu")
-    assert build_transcriber(Settings()).pool.limits.max_clips_per_request == 1
+    assert build_transcriber(Settings()).pool.limits.max_clips_per_request is None  # the pool's: one per worker
     monkeypatch.setenv("STT_MAX_CLIPS_PER_REQUEST", "4")
     assert build_transcriber(Settings()).pool.limits.max_clips_per_request == 4
 
