@@ -5,15 +5,22 @@ crash them. Language, task and timestamps are therefore set on the model's ``gen
 replaced by the Whisper generation config of the processor repo. A batch of clips is one ``generate`` call on
 their stacked ``input_features``.  Before it, one plain forward pass (encoder, one decoder step) gives each
 clip's no-speech probability and, when the request names no language, its language, which is set on the
-config too: every result carries a language.
+config too: every result carries a language.  The encoder states of that pass serve every later decoder pass.
 
-Whisper's safeguards cannot come from the generation config.  transformers' Whisper generate takes its
-temperatures only from its ``temperature`` argument; without it, it decodes greedily once, so there is no
-temperature fallback, and its log-prob check (``logprob_threshold``) then raises a TypeError on
-``temperature > 0.0``; its no-speech gate needs that check.  The engine applies Whisper's no-speech rule
-itself: a clip whose no-speech probability is above 0.6 is dropped when its decoding's average log-prob is
-below -1.0, or when the decoding fails the compression-ratio check (a repetition loop that a fallback would
-have decoded again).
+Whisper's safeguards cannot come from ``generate``: transformers' Whisper generate takes its temperatures
+only from its ``temperature`` argument and otherwise decodes greedily once.  So the engine applies them
+itself, per clip, as OpenAI's decoder does per window (hf_common.TokenDecoding):
+
+* temperature fallback: each clip's greedy decoding is scored in one teacher-forced decoder pass (its average
+  log-prob after Whisper's token rules, as generate's scores give it) and measured (transformers' token-level
+  compression ratio).  The clips that fail a check are decoded again at the next temperature, 0.2 ... 1.0,
+  together, by hf_common.sample_decode: plain forward passes with a key-value cache, transformers' Whisper
+  logits processors, and per clip a generator seeded alike on every call, so results are reproducible and
+  do not depend on the other clips of the batch.  A clip that fails at every temperature keeps its likeliest
+  attempt that is not a repetition loop.  A request's temperature above 0 starts the schedule there: its
+  first decoding is sampled too.
+* no-speech: a clip whose no-speech probability is above 0.6 yields no text when its decoding's average
+  log-prob is below -1.0 or its decoding is a repetition loop; such a clip is not decoded again.
 """
 
 from __future__ import annotations
@@ -34,20 +41,25 @@ from core.types import Segment, Transcription, TranscribeOptions
 
 from .base import ASRStrategy, RuntimeContext
 from .hf_common import (
-    COMPRESSION_RATIO_THRESHOLD,
-    LOGPROB_THRESHOLD,
+    SampledDecoding,
+    SpeechProbe,
+    TokenDecoding,
+    best_of_failed_decodings,
     forced_average_logprob,
     language_setting,
     module_bytes,
     probe_speech,
+    sample_decode,
     token_compression_ratio,
     torch_dtype,
     whisper_prefix,
 )
-from .safeguards import NO_SPEECH_THRESHOLD
+from .safeguards import temperature_schedule
 
 DEFAULT_PROCESSOR = "openai/whisper-large-v3"
 CLIP_SAMPLES = 30 * SAMPLE_RATE
+SAMPLING_SEED = 0
+"""Every call seeds each clip's sampling alike: the same clip and options give the same text."""
 
 
 class RemoteCodeStrategy(ASRStrategy):
@@ -110,46 +122,93 @@ class RemoteCodeStrategy(ASRStrategy):
             languages = [detected or "en" for detected in probe.languages]
         else:
             languages = [options.language or "en"] * len(clips)
+        config = self._request_config(options, languages)
+        task = getattr(config, "task", None) or "transcribe"
+        prefixes = [whisper_prefix(config, language if self.is_multilingual else None, task) for language in languages]
+        decodings = self._decode_with_fallback(features, probe, config, prefixes, options.temperature)
+        return [
+            self._transcription(decoding, len(clip) / SAMPLE_RATE, language)
+            for clip, decoding, language in zip(clips, decodings, languages, strict=True)
+        ]
+
+    def _request_config(self, options: TranscribeOptions, languages: list[str]) -> GenerationConfig:
         config = copy.deepcopy(self._generation_config)
         if self.is_multilingual:
             config.task = options.task
             config.language = language_setting(languages)
+        return config
+
+    def _decode_with_fallback(
+        self,
+        features: torch.Tensor,
+        probe: SpeechProbe,
+        config: GenerationConfig,
+        prefixes: list[list[int]],
+        first_temperature: float | None,
+    ) -> list[TokenDecoding]:
+        """Every clip decoded at the first temperature; the clips whose decoding fails Whisper's checks again
+        at the next one, together, until they pass or the temperatures run out."""
+        generators = [torch.Generator(features.device).manual_seed(SAMPLING_SEED) for _ in prefixes]
+        attempts: list[list[TokenDecoding]] = [[] for _ in prefixes]
+        chosen: dict[int, TokenDecoding] = {}
+        pending = list(range(len(prefixes)))
+        for temperature in temperature_schedule(first_temperature):
+            if temperature == 0:  # only ever the first temperature, for every clip
+                decoded = self._greedy(features, probe.encoder_states, config, prefixes)
+            else:
+                states = probe.encoder_states[pending]
+                pending_prefixes = [prefixes[i] for i in pending]
+                pending_generators = [generators[i] for i in pending]
+                decoded = sample_decode(self._model, config, states, pending_prefixes, temperature, pending_generators)
+            for index, sampled in zip(pending, decoded, strict=True):
+                decoding = self._judged(sampled, probe.no_speech_probs[index], temperature, config)
+                attempts[index].append(decoding)
+                if not decoding.needs_fallback:
+                    chosen[index] = decoding
+            pending = [index for index in pending if index not in chosen]
+            if not pending:
+                break
+        for index in pending:
+            chosen[index] = best_of_failed_decodings(attempts[index])
+        return [chosen[index] for index in range(len(prefixes))]
+
+    def _greedy(
+        self, features: torch.Tensor, encoder_states: torch.Tensor, config: GenerationConfig, prefixes: list[list[int]]
+    ) -> list[SampledDecoding]:
+        """The batch's greedy decoding by the model's own ``generate``, each clip's scored afterwards."""
         with self._generate_lock:  # the options travel on the model object itself
-            self._model.generation_config = config
+            self._model.generation_config = copy.deepcopy(config)  # generate may change what it is given
             with torch.inference_mode():
                 token_batch = self._model.generate(features).cpu()
-        results = []
-        for index, (clip, token_ids, language) in enumerate(zip(clips, token_batch, languages, strict=True)):
-            duration = len(clip) / SAMPLE_RATE
-            token_ids = token_ids[token_ids != config.pad_token_id]
-            doubtful = probe.no_speech_probs[index] > NO_SPEECH_THRESHOLD
-            if doubtful and self._decoding_fails(features[index], token_ids, config, language):
-                token_ids = token_ids[:0]  # Whisper's no-speech rule
-            segments = self._clip_segments(token_ids, duration)
-            results.append(
-                Transcription(
-                    text="".join(s.text for s in segments).strip(),
-                    language=language,
-                    duration=duration,
-                    segments=segments,
-                )
-            )
-        return results
+        decoded = []
+        for states, prefix, token_ids in zip(encoder_states, prefixes, token_batch, strict=True):
+            tokens = token_ids[token_ids != config.pad_token_id].tolist()
+            scored = [*tokens, config.eos_token_id]  # Whisper counts the end-of-text token too
+            logprob = forced_average_logprob(self._model, config, states, prefix, scored)
+            decoded.append(SampledDecoding(tokens=tokens, avg_logprob=logprob))
+        return decoded
 
-    def _decoding_fails(
-        self, features: torch.Tensor, token_ids: torch.Tensor, config: GenerationConfig, language: str
-    ) -> bool:
-        """Whether a clip's greedy decoding fails a check that would have sent it to temperature fallback."""
-        if not len(token_ids):
-            return False
-        tokens = [*token_ids.tolist(), config.eos_token_id]  # Whisper counts the end-of-text token too
-        if token_compression_ratio(tokens, self._model.config.vocab_size) > COMPRESSION_RATIO_THRESHOLD:
-            return True
-        prefix = whisper_prefix(config, language if self.is_multilingual else None, config.task or "transcribe")
-        return forced_average_logprob(self._model, config, features, prefix, tokens) < LOGPROB_THRESHOLD
+    def _judged(
+        self, sampled: SampledDecoding, no_speech_prob: float, temperature: float, config: GenerationConfig
+    ) -> TokenDecoding:
+        tokens = [*sampled.tokens, config.eos_token_id]  # as transformers measures it, end-of-text included
+        return TokenDecoding(
+            tokens=sampled.tokens,
+            avg_logprob=sampled.avg_logprob,
+            compression_ratio=token_compression_ratio(tokens, self._model.config.vocab_size),
+            no_speech_prob=no_speech_prob,
+            temperature=temperature,
+        )
 
-    def _clip_segments(self, token_ids: torch.Tensor, duration: float) -> list[Segment]:
-        decoded = self._processor.tokenizer.decode(token_ids, skip_special_tokens=True, output_offsets=True)
+    def _transcription(self, decoding: TokenDecoding, duration: float, language: str) -> Transcription:
+        segments = [] if decoding.is_silence else self._clip_segments(decoding, duration)  # Whisper's no-speech rule
+        return Transcription(
+            text="".join(s.text for s in segments).strip(), language=language, duration=duration, segments=segments
+        )
+
+    def _clip_segments(self, decoding: TokenDecoding, duration: float) -> list[Segment]:
+        tokenizer = self._processor.tokenizer
+        decoded = tokenizer.decode(decoding.tokens, skip_special_tokens=True, output_offsets=True)
         pieces = decoded.get("offsets") or [{"text": decoded["text"], "timestamp": (0.0, duration)}]
         segments = []
         for piece in pieces:
@@ -158,7 +217,17 @@ class RemoteCodeStrategy(ASRStrategy):
             start, end = piece["timestamp"]
             start = min(float(start or 0.0), duration)
             end = min(duration, float(end)) if end is not None else duration
-            segments.append(Segment(id=len(segments), start=start, end=max(start, end), text=piece["text"]))
+            segments.append(
+                Segment(
+                    id=len(segments),
+                    start=start,
+                    end=max(start, end),
+                    text=piece["text"],
+                    # Which attempt the text comes from.  Its scores are left out: batched float math changes their
+                    # last digits, and a clip's result must not depend on the other clips of its batch.
+                    temperature=decoding.temperature,
+                )
+            )
         return segments
 
     def unload(self) -> None:

@@ -15,6 +15,13 @@ and word timings (``postprocess``).  Whisper's safeguards hold per clip in a bat
   be dropped and are decoded together without the gate, the others one at a time with it.
 
 The language is the request's, else detected per clip in that same forward pass: every result carries it.
+
+Word timings are not asked of generate: its ``return_token_timestamps`` switches the model to eager attention
+for good, and in a batch it time-warps each clip's cross-attention together with rows for the steps after the
+clip's end, up to the batch's longest decoding, so a clip's word times depended on its neighbours.  Each
+clip's tokens are aligned afterwards on their own (hf_common.token_times: one teacher-forced pass over the
+encoder states of the first forward pass, eager attention for that pass only, transformers' own dynamic time
+warping), which gives the times generate gives the clip decoded alone; decoding keeps sdpa.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from .hf_common import (
     module_bytes,
     probe_speech,
     segments_from_words,
+    token_times,
     torch_dtype,
 )
 from .safeguards import NO_SPEECH_THRESHOLD
@@ -153,7 +161,9 @@ class TransformersStrategy(ASRStrategy):
         for group, gate in [(speech, False)] + [([i], True) for i in doubtful]:
             if group:
                 group_languages = [languages[i] for i in group]
-                decoded = self._decode(features[group], attention_mask[group], group_languages, options, gate)
+                decoded = self._decode(
+                    features[group], attention_mask[group], probe.encoder_states[group], group_languages, options, gate
+                )
                 for i, output in zip(group, decoded, strict=True):
                     outputs[i] = output
         return [
@@ -165,6 +175,7 @@ class TransformersStrategy(ASRStrategy):
         self,
         features: torch.Tensor,
         attention_mask: torch.Tensor,
+        encoder_states: torch.Tensor,
         languages: Sequence[str],
         options: TranscribeOptions,
         gate: bool,
@@ -176,22 +187,43 @@ class TransformersStrategy(ASRStrategy):
                 features,
                 attention_mask=attention_mask,
                 return_timestamps=True,
-                return_token_timestamps=word,
                 return_segments=True,
                 **self._generate_kwargs(options, languages, gate),
             )
+        num_frames = attention_mask.sum(dim=-1).tolist()
         outputs: list[dict[str, Any] | None] = []
         for index, segments in enumerate(generated["segments"]):
             if not segments:  # the no-speech gate dropped it
                 outputs.append(None)
                 continue
-            tokens = generated["sequences"][index : index + 1].long().cpu()
-            model_output: dict[str, Any] = {"tokens": tokens, "is_last": True}
+            tokens = torch.cat([segment["tokens"] for segment in segments])
+            model_output: dict[str, Any] = {"tokens": tokens[None].long().cpu(), "is_last": True}
             if word:
-                timings = torch.cat([segment["token_timestamps"] for segment in segments])
-                model_output["token_timestamps"] = timings[None].cpu()
+                timings = self._token_times(segments, encoder_states[index], num_frames[index])
+                model_output["token_timestamps"] = timings[None]
             outputs.append(self._pipe.postprocess([model_output], return_timestamps="word" if word else True))
         return outputs
+
+    def _token_times(
+        self, segments: list[dict[str, Any]], encoder_states: torch.Tensor, num_frames: int
+    ) -> torch.Tensor:
+        """The time of each token of a clip's segments, aligned on the clip alone (hf_common.token_times), so
+        that it does not depend on the other clips of the batch."""
+        model = self._pipe.model
+        result = segments[0]["result"]  # the clip's whole decoder sequence: prefix, tokens, padding
+        sequence = (result["sequences"] if isinstance(result, dict) else result).long()
+        prefix_length = int(segments[0]["idxs"][0])
+        ends = (sequence[prefix_length:] == model.generation_config.eos_token_id).nonzero()
+        length = prefix_length + (int(ends[0, 0]) if len(ends) else len(sequence) - prefix_length)
+        times = token_times(
+            model,
+            model.generation_config.alignment_heads,
+            encoder_states,
+            sequence[:length].to(encoder_states.device),
+            prefix_length,
+            num_frames,
+        )
+        return torch.cat([times[start:end] for start, end in (segment["idxs"] for segment in segments)])
 
     def _transcription(
         self, output: dict[str, Any] | None, duration: float, language: str, options: TranscribeOptions

@@ -3,10 +3,12 @@ checked against decoding each clip alone."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from bench.corpus import Utterance
-from core.audio import decode_audio
+from core.audio import SAMPLE_RATE, decode_audio
 from core.types import Transcription, TranscribeOptions
 from pipeline.language import pin_language
 from pipeline.longform import transcribe_long
@@ -25,4 +27,19 @@ def batched_and_alone(strategy: ASRStrategy, utterances: list[Utterance], count:
     options = TranscribeOptions()
     together = [result.text for result in strategy.transcribe_clips(clips, options)]
     alone = [strategy.transcribe_clips([clip], options)[0].text for clip in clips]
+    return together, alone
+
+
+def late_start(speech: np.ndarray, silence_s: float = 2.5, speech_s: float = 8.0) -> np.ndarray:
+    """``speech_s`` seconds of speech after ``silence_s`` seconds of digital silence."""
+    silence = np.zeros(int(silence_s * SAMPLE_RATE), dtype=np.float32)
+    return np.concatenate([silence, speech[: int(speech_s * SAMPLE_RATE)]])
+
+
+def results_together_and_alone(
+    strategy: ASRStrategy, clips: Sequence[np.ndarray], options: TranscribeOptions
+) -> tuple[list[dict], list[dict]]:
+    """Every field of each clip's result (``model_dump``) decoded in one batch, then one clip at a time."""
+    together = [result.model_dump() for result in strategy.transcribe_clips(clips, options)]
+    alone = [strategy.transcribe_clips([clip], options)[0].model_dump() for clip in clips]
     return together, alone

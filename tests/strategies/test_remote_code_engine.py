@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from tests.engine_checks import batched_and_alone, transcribe_whole
+from strategies.hf_common import probe_speech, sample_decode, whisper_prefix
+from tests.engine_checks import batched_and_alone, late_start, results_together_and_alone, transcribe_whole
 from tests.conftest import JFK_PHRASE
 
 
@@ -82,3 +84,133 @@ def test_refuses_to_run_code_the_operator_did_not_mark(lite_asr_dirs):
 def test_batched_and_unbatched_decoding_give_the_same_text(lite_engine, english_short):
     together, alone = batched_and_alone(lite_engine, english_short)
     assert all(together) and together == alone
+
+
+# ---------------------------------------------------------------- Whisper's temperature fallback
+
+
+def _speech_clips(english_short, count: int = 2) -> list:
+    return [decode_audio(u.path) for u in english_short[:count]]
+
+
+def _shares_most_words(text: str, reference: str | None) -> bool:
+    words = set(normalize(reference or "").split())
+    return len(set(normalize(text).split()) & words) > len(words) // 2
+
+
+def test_the_sampling_decoder_at_temperature_0_writes_what_generate_writes(lite_engine, english_short):
+    """The fallback decoder applies the token rules generate applies: at temperature 0 it writes, token for
+    token, what the model's own generate writes."""
+    engine = lite_engine
+    clips = _speech_clips(english_short, 3)
+    features = engine._features(clips)
+    probe = probe_speech(engine._model, engine._generation_config, features)
+    prefixes = [whisper_prefix(engine._generation_config, None)] * len(clips)
+    generators = [torch.Generator().manual_seed(0) for _ in clips]
+    looped = sample_decode(engine._model, engine._generation_config, probe.encoder_states, prefixes, 0.0, generators)
+    engine._model.generation_config = copy.deepcopy(engine._generation_config)
+    with torch.inference_mode():
+        generated = engine._model.generate(features)
+    pad = engine._generation_config.pad_token_id
+    assert [d.tokens for d in looped] == [row[row != pad].tolist() for row in generated]
+    assert all(-1.0 < d.avg_logprob < 0 for d in looped)
+
+
+def test_sampling_draws_from_a_seeded_generator(lite_engine, jfk_audio):
+    engine = lite_engine
+    features = engine._features([jfk_audio])
+    states = probe_speech(engine._model, engine._generation_config, features).encoder_states
+    prefixes = [whisper_prefix(engine._generation_config, None)]
+
+    def sampled(seed: int) -> list[int]:
+        generators = [torch.Generator().manual_seed(seed)]
+        return sample_decode(engine._model, engine._generation_config, states, prefixes, 1.0, generators)[0].tokens
+
+    assert sampled(0) == sampled(0)
+    assert sampled(0) != sampled(1)
+
+
+def test_a_clip_failing_its_first_decoding_is_decoded_again_at_the_next_temperature(
+    lite_engine, english_short, monkeypatch
+):
+    """Only the failing clip is decoded again, at 0.2; the clip that passed at 0 keeps its greedy decoding."""
+    from strategies import remote_code_engine
+
+    clips = _speech_clips(english_short)
+    greedy = [lite_engine.transcribe_clips([clip], TranscribeOptions())[0] for clip in clips]
+    scored = remote_code_engine.forced_average_logprob
+    calls = iter(range(len(clips)))
+    # The first clip's greedy decoding fails the log-prob check (-1.0); the second's is scored as it is.
+    monkeypatch.setattr(
+        remote_code_engine,
+        "forced_average_logprob",
+        lambda *args: -3.0 if next(calls) == 0 else scored(*args),
+    )
+    sampled_batches: list[tuple[float, int]] = []
+    sample = remote_code_engine.sample_decode
+
+    def spy(model, config, states, prefixes, temperature, generators):
+        sampled_batches.append((temperature, len(prefixes)))
+        return sample(model, config, states, prefixes, temperature, generators)
+
+    monkeypatch.setattr(remote_code_engine, "sample_decode", spy)
+    first, second = lite_engine.transcribe_clips(clips, TranscribeOptions())
+    assert sampled_batches == [(0.2, 1)]
+    assert first.segments and {s.temperature for s in first.segments} == {0.2}
+    assert _shares_most_words(first.text, english_short[0].text)
+    assert second.model_dump() == greedy[1].model_dump() and {s.temperature for s in second.segments} == {0.0}
+
+
+def test_a_clip_failing_at_every_temperature_keeps_its_likeliest_attempt_that_does_not_loop(
+    lite_engine, jfk_audio, monkeypatch
+):
+    from strategies import remote_code_engine
+    from strategies.hf_common import SampledDecoding
+
+    [greedy] = lite_engine.transcribe_clips([jfk_audio], TranscribeOptions())
+    monkeypatch.setattr(remote_code_engine, "forced_average_logprob", lambda *args: -3.0)
+    timestamp = lite_engine._generation_config.no_timestamps_token_id + 1
+    loop = [timestamp, *[464, 1748] * 100]  # " The" "ory" ... a repetition loop, whatever its log-prob
+    logprobs = {0.2: -1.6, 0.4: -1.2, 0.6: -1.05, 0.8: -1.4, 1.0: -2.0}
+    temperatures: list[float] = []
+
+    greedy_tokens = lite_engine._processor.tokenizer(" " + greedy.text, add_special_tokens=False).input_ids
+
+    def fake_sample(model, config, states, prefixes, temperature, generators):
+        temperatures.append(temperature)
+        tokens = loop if temperature == 0.6 else greedy_tokens
+        return [SampledDecoding(tokens=tokens, avg_logprob=logprobs[temperature])]
+
+    monkeypatch.setattr(remote_code_engine, "sample_decode", fake_sample)
+    [result] = lite_engine.transcribe_clips([jfk_audio], TranscribeOptions())
+    assert temperatures == [0.2, 0.4, 0.6, 0.8, 1.0]
+    assert {s.temperature for s in result.segments} == {0.4}, "the loop at 0.6 is likelier, but it loops"
+    assert normalize(result.text) == normalize(greedy.text)
+
+
+def test_a_request_temperature_samples_from_the_first_decoding_reproducibly(lite_engine, english_short, monkeypatch):
+    clips = _speech_clips(english_short)
+
+    def no_generate(*args, **kwargs):
+        raise AssertionError("a temperature above 0 is sampled, generate only decodes greedily")
+
+    options = TranscribeOptions(temperature=0.4)
+    first = [r.model_dump() for r in lite_engine.transcribe_clips(clips, options)]
+    monkeypatch.setattr(lite_engine._model, "generate", no_generate)
+    again = [r.model_dump() for r in lite_engine.transcribe_clips(clips, options)]
+    assert first == again
+    for result, utterance in zip(first, english_short):
+        assert result["segments"] and all(s["temperature"] >= 0.4 for s in result["segments"])
+        assert _shares_most_words(result["text"], utterance.text)
+
+
+# ---------------------------------------------------------------- batch independence
+
+
+@pytest.mark.parametrize("temperature", [None, 0.6], ids=["greedy", "sampled at 0.6"])
+def test_times_do_not_depend_on_the_other_clips_in_the_batch(lite_engine, jfk_audio, english_short, temperature):
+    """Segment times come from the clip's own timestamp tokens; sampled clips draw from their own generators."""
+    clips = [*_speech_clips(english_short, 3), late_start(jfk_audio)]
+    together, alone = results_together_and_alone(lite_engine, clips, TranscribeOptions(temperature=temperature))
+    assert all(result["segments"] for result in alone)
+    assert together == alone

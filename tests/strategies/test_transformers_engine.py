@@ -13,7 +13,7 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from tests.engine_checks import batched_and_alone, transcribe_whole
+from tests.engine_checks import batched_and_alone, late_start, results_together_and_alone, transcribe_whole
 from tests.conftest import JFK_PHRASE
 
 # "About as well as the ctranslate2 engine": the same weights, beam search in fp32 against beam search in int8.
@@ -91,3 +91,39 @@ def test_corpus_wer_is_about_that_of_the_ctranslate2_engine(hf_engine, english_s
 def test_batched_and_unbatched_decoding_give_the_same_text(hf_engine, english_short):
     together, alone = batched_and_alone(hf_engine, english_short)
     assert all(together) and together == alone
+
+
+def test_word_and_segment_times_do_not_depend_on_the_other_clips_in_the_batch(hf_engine, jfk_audio, english_short):
+    """In a batch, transformers' generate time-warped a clip's cross-attention together with rows for the steps
+    after the clip's end: the words of the late-starting clip all collapsed onto 5.38 s next to longer clips."""
+    clips = [*(decode_audio(u.path) for u in english_short[:3]), late_start(jfk_audio)]
+    together, alone = results_together_and_alone(hf_engine, clips, TranscribeOptions(word_timestamps=True))
+    # transformers starts a word where the token before it ends: the first word spans the leading silence.
+    assert alone[-1]["segments"][0]["words"][1]["start"] >= 2.5, "the words come after the silence"
+    assert together == alone
+
+
+def _attention_implementations(model) -> set[str]:
+    return {module.config._attn_implementation for module in model.modules() if hasattr(module, "config")}
+
+
+def test_word_timestamps_leave_the_model_on_its_fast_attention(hf_engine, jfk_audio, monkeypatch):
+    """transformers' generate switches the model to eager attention for good when asked for token timestamps;
+    the engine aligns words with eager attention for that one pass only, and decodes with sdpa."""
+    model = hf_engine._pipe.model
+    assert _attention_implementations(model) == {"sdpa"}
+    seen: list[set[str]] = []
+    generate = model.generate
+
+    def spy(*args, **kwargs):
+        seen.append(_attention_implementations(model))
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", spy)
+    before = hf_engine.transcribe_clips([jfk_audio], TranscribeOptions())[0]
+    [with_words] = hf_engine.transcribe_clips([jfk_audio], TranscribeOptions(word_timestamps=True))
+    assert len([w for s in with_words.segments for w in s.words]) >= 20
+    assert _attention_implementations(model) == {"sdpa"}
+    after = hf_engine.transcribe_clips([jfk_audio], TranscribeOptions())[0]
+    assert after.model_dump() == before.model_dump() and JFK_PHRASE in normalize(after.text)
+    assert seen == [{"sdpa"}] * 3
