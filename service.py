@@ -32,7 +32,8 @@ from server.openai_api import app as openai_app
 from server.transcribe_route import TranscribeResponse, transcribe_upload
 from server.upload_limit import UploadLimitMiddleware
 from server.uploads import UploadPath
-from server.wiring import build_live_transcriber, build_transcriber, models_to_preload
+from server.web_page import app as web_page_app
+from server.wiring import build_chat, build_live_transcriber, build_transcriber, models_to_preload
 
 logger = logging.getLogger("stt.service")
 
@@ -46,6 +47,8 @@ logger = logging.getLogger("stt.service")
     workers=settings.gpu_count,
 )
 @bentoml.asgi_app(openai_app, path="/v1")
+# The try-it page at / (BentoML's own Swagger page, otherwise there, moves to /docs).
+@bentoml.asgi_app(web_page_app, path="/")
 class SpeechToText:
     def __init__(self) -> None:
         request_log.configure(settings.log_level)
@@ -53,7 +56,8 @@ class SpeechToText:
         self.pool = self.transcriber.pool
         self.route_settings = RouteSettings(settings.admin_api, settings.log_transcripts, settings.request_timeout_s)
         live, realtime_settings = build_live_transcriber(self.transcriber, settings)
-        bind(openai_app, self.transcriber, self.route_settings, live, realtime_settings)
+        chat, chat_settings = build_chat(self.transcriber, settings)
+        bind(openai_app, self.transcriber, self.route_settings, live, realtime_settings, chat, chat_settings)
         # Preload in the background so /livez answers at once while /readyz stays 503 until models are in memory.
         to_preload = models_to_preload(self.transcriber)
         threading.Thread(target=self.pool.preload, args=(to_preload,), name="preload", daemon=True).start()

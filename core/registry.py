@@ -13,9 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .errors import InvalidInputError, ModelNotFoundError
 from .model_files import local_model_path
 
-Engine = Literal["ctranslate2", "transformers", "remote_code", "embedded_diarizer", "pyannote"]
-ModelKind = Literal["transcription", "diarization"]
+Engine = Literal["ctranslate2", "transformers", "remote_code", "embedded_diarizer", "pyannote", "speech_llm"]
+ModelKind = Literal["transcription", "diarization", "chat"]
 DIARIZATION_ENGINES: frozenset[str] = frozenset({"embedded_diarizer", "pyannote"})
+CHAT_ENGINES: frozenset[str] = frozenset({"speech_llm"})
+"""Engines of models that take audio and text and generate text (``/v1/chat/completions``)."""
+_PYTHON_CLASS = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 Precision = Literal["auto", "float32", "float16", "bfloat16", "int8", "int8_float16", "int8_float32"]
 
@@ -23,7 +26,7 @@ Precision = Literal["auto", "float32", "float16", "bfloat16", "int8", "int8_floa
 class ModelSpec(BaseModel):
     """One registry entry. Only the operator writes these; no request can create or change one."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     engine: Engine
@@ -35,11 +38,33 @@ class ModelSpec(BaseModel):
     trust_remote_code: bool = False
     preload: bool = False
     description: str = ""
+    class_: str | None = Field(
+        None,
+        alias="class",
+        pattern=_PYTHON_CLASS,
+        description="speech_llm only: 'package.module:ClassName', an operator-installed model class loaded with its "
+        "own from_pretrained instead of a transformers auto class.",
+    )
+    processor_class: str | None = Field(
+        None,
+        pattern=_PYTHON_CLASS,
+        description="speech_llm only: 'package.module:ClassName' of the processor (or collator) loaded with its "
+        "from_pretrained instead of AutoProcessor.",
+    )
 
     @property
     def kind(self) -> ModelKind:
-        """What the model does: transcribe speech, or tell speakers apart."""
-        return "diarization" if self.engine in DIARIZATION_ENGINES else "transcription"
+        """What the model does: transcribe speech, tell speakers apart, or answer a chat (audio and text in)."""
+        if self.engine in DIARIZATION_ENGINES:
+            return "diarization"
+        return "chat" if self.engine in CHAT_ENGINES else "transcription"
+
+    @model_validator(mode="after")
+    def _python_classes_only_for_speech_llm(self) -> ModelSpec:
+        for name, value in (("class", self.class_), ("processor_class", self.processor_class)):
+            if value is not None and self.engine not in CHAT_ENGINES:
+                raise ValueError(f"model {self.id!r}: {name} is only for the speech_llm engine, not {self.engine!r}")
+        return self
 
     @model_validator(mode="after")
     def _remote_code_needs_consent(self) -> ModelSpec:

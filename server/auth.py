@@ -10,6 +10,7 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import http_error_response
+from .web_page import is_public as is_public_page
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
@@ -53,8 +54,8 @@ class ApiKeyMiddleware:
 
 
 def _is_open(path: str) -> bool:
-    """Health checks."""
-    return path.rstrip("/") in OPEN_PATHS
+    """Health checks, and the web page with its static files (the API calls the page makes need a key)."""
+    return path.rstrip("/") in OPEN_PATHS or is_public_page(path)
 
 
 def _subprotocol_token(scope: Scope) -> bytes | None:

@@ -18,18 +18,19 @@ from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import InvalidInputError, ModelBusyError, STTError
-from core.types import DiarizeOptions, TranscribeOptions
+from core.types import DiarizeOptions, Segment, TranscribeOptions
 from pipeline.transcriber import Transcriber
 
+from .chat import router as chat_router
 from .dependencies import RouteSettings, get_route_settings, get_transcriber
 from .errors import OPENAI_FIELDS, error_body, error_response, validation_message
 from .formats import DIARIZED_FORMATS, MEDIA_TYPES, RESPONSE_FORMATS, render
 from .metering import RequestMeter, metered
+from .model_names import DEFAULT_MODEL_ALIASES, requested_model
 from .realtime import router as realtime_router
 from .streaming import iterate_in_thread
 from .transcribe_call import transcribe_metered
 
-DEFAULT_MODEL_ALIASES = frozenset({"whisper-1"})
 GRANULARITIES = frozenset({"segment", "word"})
 MODEL_CREATED = 1_700_000_000  # registry entries have no creation time; OpenAI's shape requires one
 
@@ -53,11 +54,6 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
     return JSONResponse(error_body(str(exc.detail), error_type), status_code=exc.status_code)
-
-
-def requested_model(model: str | None) -> str | None:
-    """The registry id a request names; None for the default model (``whisper-1`` or nothing)."""
-    return None if not model or model in DEFAULT_MODEL_ALIASES else model
 
 
 def _check_common(response_format: str, temperature: float) -> None:
@@ -120,10 +116,10 @@ async def _stream(
         try:
             if first is not None:
                 texts.append(first.text)
-                yield _event({"type": "transcript.text.delta", "delta": first.text})
+                yield _event(_delta(first))
                 async for segment in segments:
                     texts.append(segment.text)
-                    yield _event({"type": "transcript.text.delta", "delta": segment.text})
+                    yield _event(_delta(segment))
             text = "".join(texts).strip()
             yield _event({"type": "transcript.text.done", "text": text})
             meter.succeeded(stream.duration, time.perf_counter() - started, text)
@@ -131,6 +127,17 @@ async def _stream(
             meter.abandoned()
 
     return EventSourceResponse(events(), ping=15)
+
+
+def _delta(segment: Segment) -> dict[str, Any]:
+    """``transcript.text.delta``, with the segment's ``start`` and ``end`` (and ``words``, with word timestamps) as
+    extensions: what a client needs to show timed segments and progress while the transcript streams in."""
+    event: dict[str, Any] = {
+        "type": "transcript.text.delta", "delta": segment.text, "start": segment.start, "end": segment.end
+    }
+    if segment.words:
+        event["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end} for w in segment.words]
+    return event
 
 
 def _event(payload: dict[str, Any]) -> dict[str, str]:
@@ -266,3 +273,4 @@ async def admin_unload(transcriber: AdminDep, model_id: str) -> dict[str, Any]:
 
 
 app.include_router(realtime_router)  # GET /v1/realtime: live transcription over a WebSocket
+app.include_router(chat_router)  # POST /v1/chat/completions: audio (and text) in, text out

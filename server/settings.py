@@ -153,6 +153,17 @@ class Settings(BaseSettings):
         "one returns (finals never are). 0: twice the model's engine workers.",
     )
 
+    # Chat completions (/v1/chat/completions).
+    chat_allow_remote_audio_urls: bool = Field(
+        False,
+        description="Fetch http(s) audio_url parts server-side (no redirects, within the upload limit); off: only "
+        "input_audio and data: URLs.",
+    )
+    chat_remote_audio_timeout_s: float = Field(30.0, gt=0, description="Longest a remote audio_url fetch may take.")
+    chat_max_completion_tokens: int = Field(
+        4096, ge=1, description="Most tokens a chat model may write per request; also the limit when a request sets none."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,17 +1,18 @@
-"""Builds the transcriber (registry, device, model pool, diarizer entry) and the live transcriber of realtime
-sessions from the settings."""
+"""Builds the transcriber (registry, device, model pool, diarizer entry), the live transcriber of realtime
+sessions and the chat flow from the settings."""
 
 from __future__ import annotations
 
 from core.devices import Device, memory_budget_bytes, resolve_device
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
+from pipeline.chat import Chat
 from pipeline.live import LiveLimits, LiveTranscriber
 from pipeline.model_pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
 
-from .dependencies import RealtimeSettings
+from .dependencies import ChatSettings, RealtimeSettings
 from .settings import Settings
 
 EMBEDDED_DIARIZER_MODEL = "embedded:resemblyzer-ge2e"
@@ -88,6 +89,17 @@ def build_live_transcriber(transcriber: Transcriber, settings: Settings) -> tupl
         ),
     )
     return LiveTranscriber(transcriber.pool, transcriber.default_model, realtime.limits), realtime
+
+
+def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, ChatSettings]:
+    """Chat completions on the transcriber's models, and the route's limits."""
+    chat_settings = ChatSettings(
+        max_audio_bytes=settings.max_upload_bytes,
+        allow_remote_audio_urls=settings.chat_allow_remote_audio_urls,
+        remote_audio_timeout_s=settings.chat_remote_audio_timeout_s,
+        max_completion_tokens=settings.chat_max_completion_tokens,
+    )
+    return Chat(transcriber, settings.decode_slot_count), chat_settings
 
 
 def models_to_preload(transcriber: Transcriber) -> list[str]:

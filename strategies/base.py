@@ -1,10 +1,11 @@
 """The interfaces every engine implements: a model the pool can load, measure and unload, and on top
-of it the ASR interface (a batch of clips in, one transcription per clip out)."""
+of it the ASR interface (a batch of clips in, one transcription per clip out) and the chat interface (a
+conversation of text and audio in, the assistant's next message out)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +77,61 @@ class ASRStrategy(ModelEngine):
     def workers(self) -> int:
         """Calls of ``transcribe_clips`` the engine runs at once (the batcher gives it as many threads)."""
         return 1
+
+    def memory_bytes(self) -> int:
+        return estimate_weight_bytes(self.spec.model, self.spec.revision, self.runtime.hub)
+
+
+# ---------------------------------------------------------------------------------------- chat (speech-LLM) engines
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """One message of a conversation: its role and its parts in order, text or 16 kHz mono float32 audio."""
+
+    role: str
+    """``system``, ``user`` or ``assistant``."""
+    parts: tuple[str | np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    max_new_tokens: int
+    temperature: float | None = None
+    """None: the model's own generation config; 0: greedy."""
+    top_p: float | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    text: str
+    finish_reason: str
+    """``stop`` (the model ended its answer, or was stopped) or ``length`` (``max_new_tokens`` reached)."""
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ChatStrategy(ModelEngine):
+    """A model that reads a conversation whose messages hold text and audio and writes the next message.
+
+    Loaded once, measured and unloaded by the pool like any model; ``generate`` may be called from several
+    request threads at once (the engine serialises what must be)."""
+
+    def __init__(self, spec: ModelSpec, runtime: RuntimeContext) -> None:
+        self.spec = spec
+        self.runtime = runtime
+
+    @abstractmethod
+    def generate(
+        self,
+        turns: Sequence[ChatTurn],
+        options: GenerationOptions,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_text: Callable[[str], None] | None = None,
+    ) -> ChatReply:
+        """The assistant's next message. ``on_text`` receives the text as it is generated (the deltas add up to
+        ``ChatReply.text``); generation ends early, with what it has, once ``should_stop()`` is true."""
 
     def memory_bytes(self) -> int:
         return estimate_weight_bytes(self.spec.model, self.spec.revision, self.runtime.hub)

@@ -1,4 +1,4 @@
-"""Maps a registry entry's engine to the object that runs it: an ASR strategy or a diarizer."""
+"""Maps a registry entry's engine to the object that runs it: an ASR strategy, a chat engine or a diarizer."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ _ASR_ENGINES: dict[str, tuple[str, str]] = {
     "transformers": ("strategies.transformers_engine", "TransformersStrategy"),
     "remote_code": ("strategies.remote_code_engine", "RemoteCodeStrategy"),
 }
+_CHAT_ENGINES: dict[str, tuple[str, str]] = {
+    "speech_llm": ("strategies.speech_llm_engine", "SpeechLLMStrategy"),
+}
 
 
 def create_engine(spec: ModelSpec, runtime: RuntimeContext) -> ModelEngine:
@@ -21,5 +24,6 @@ def create_engine(spec: ModelSpec, runtime: RuntimeContext) -> ModelEngine:
         from .diarization.factory import create_diarizer
 
         return create_diarizer(spec, runtime)
-    module_name, class_name = _ASR_ENGINES[spec.engine]
+    engines = _CHAT_ENGINES if spec.kind == "chat" else _ASR_ENGINES
+    module_name, class_name = engines[spec.engine]
     return getattr(import_module(module_name), class_name)(spec, runtime)

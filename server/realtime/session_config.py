@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.live import LiveConfig
 from pipeline.live_turns import VadParams
 
-DEFAULT_MODEL_ALIASES = frozenset({"whisper-1"})
-"""As on the HTTP routes (``server.openai_api``): the configured default model."""
+from ..model_names import requested_model
+
 AudioFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
 
 
@@ -114,8 +114,7 @@ class SessionConfig:
         return config
 
     def live_config(self) -> LiveConfig:
-        model_id = None if self.model in DEFAULT_MODEL_ALIASES else self.model
-        return LiveConfig(model_id, self.language, self.prompt, self.turn_detection)
+        return LiveConfig(requested_model(self.model), self.language, self.prompt, self.turn_detection)
 
     def to_openai(self) -> dict[str, Any]:
         """The session object (``RealtimeTranscriptionSessionCreateRequest``, with its id and expiry)."""

@@ -1,0 +1,178 @@
+"""The request's messages as the chat pipeline takes them: roles checked, text parts as text, and each audio part
+(``input_audio`` with base64 data, or vLLM's ``audio_url`` with a ``data:`` URL) as the bytes of an audio file.
+
+Errors name the part at fault the way OpenAI does (``messages.[0].content.[1].input_audio.data``). The audio of
+one request may not exceed the upload limit once decoded from base64; a remote ``http(s)`` URL is fetched only
+when the operator allows it (no server-side fetching by default), within the same limit and a timeout.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import httpx
+
+from core.errors import InvalidInputError, TooLargeError
+from pipeline.chat import AudioInput, ChatMessage, Part, Role
+
+from .schemas import RequestMessage
+
+ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_DATA_URL = re.compile(r"^data:(?P<type>[^,]*?)(?P<base64>;base64)?,", re.IGNORECASE | re.DOTALL)
+_WHITESPACE = re.compile(rb"\s+")
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    max_bytes: int
+    """Audio bytes one request may carry, all parts together, once decoded from base64 (or fetched)."""
+    allow_remote_urls: bool = False
+    remote_timeout_s: float = 30.0
+
+
+class _Budget:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+
+    @property
+    def left(self) -> int:
+        return self.max_bytes - self.used
+
+    def take(self, size: int, where: str) -> None:
+        if size > self.left:
+            raise TooLargeError(
+                f"The request's audio is larger than the limit of {self.max_bytes / 2**20:g} MiB.",
+                input=where,
+                code="payload_too_large",
+            )
+        self.used += size
+
+
+async def read_messages(messages: Sequence[RequestMessage], limits: AudioLimits) -> tuple[ChatMessage, ...]:
+    budget = _Budget(limits.max_bytes)
+    return tuple([await _message(i, message, limits, budget) for i, message in enumerate(messages)])
+
+
+async def _message(index: int, message: RequestMessage, limits: AudioLimits, budget: _Budget) -> ChatMessage:
+    where = f"messages.[{index}]"
+    role = ROLES.get(message.role)
+    if role is None:
+        tools = " (tools are not supported)" if message.role in ("tool", "function") else ""
+        raise InvalidInputError(
+            f"Invalid role {message.role!r}{tools}: use system, developer, user or assistant.", input=f"{where}.role"
+        )
+    extra = message.model_extra or {}
+    for field in ("tool_calls", "function_call", "audio"):
+        if extra.get(field):
+            raise InvalidInputError(f"{field} in messages is not supported.", input=f"{where}.{field}")
+    content = message.content
+    if content is None:
+        if role != "assistant":
+            raise InvalidInputError(f"A {message.role} message needs content.", input=f"{where}.content")
+        return ChatMessage(role, ())
+    if isinstance(content, str):
+        return ChatMessage(role, (content,))
+    parts = [await _part(f"{where}.content.[{j}]", role, part, limits, budget) for j, part in enumerate(content)]
+    return ChatMessage(role, tuple(parts))
+
+
+async def _part(where: str, role: Role, part: dict[str, Any], limits: AudioLimits, budget: _Budget) -> Part:
+    kind = part.get("type")
+    if kind == "text" or (kind == "refusal" and role == "assistant"):
+        text = part.get(kind)
+        if not isinstance(text, str):
+            raise InvalidInputError(f"A {kind} part needs a string '{kind}'.", input=f"{where}.{kind}")
+        return text
+    if kind not in ("input_audio", "audio_url"):
+        raise InvalidInputError(
+            f"Unsupported content part type {kind!r}: use text, input_audio or audio_url.", input=f"{where}.type"
+        )
+    if role != "user":
+        raise InvalidInputError(f"Audio is only accepted in user messages, not in {role} messages.", input=where)
+    if kind == "input_audio":
+        return AudioInput(_input_audio(f"{where}.input_audio", part.get("input_audio"), budget), where)
+    return AudioInput(await _audio_url(f"{where}.audio_url", part.get("audio_url"), limits, budget), where)
+
+
+def _input_audio(where: str, value: Any, budget: _Budget) -> bytes:
+    if not isinstance(value, dict) or not isinstance(value.get("data"), str):
+        raise InvalidInputError("input_audio needs 'data': the audio file, base64-encoded.", input=f"{where}.data")
+    audio_format = value.get("format")
+    if audio_format is not None and not isinstance(audio_format, str):  # any format FFmpeg reads: the content tells
+        raise InvalidInputError("input_audio.format must be a string such as 'wav' or 'mp3'.", input=f"{where}.format")
+    data: str = value["data"]
+    match = _DATA_URL.match(data[:256])
+    if match and match.group("base64"):  # some clients send a data: URL here
+        data = data[match.end() :]
+    return _base64(data, f"{where}.data", budget)
+
+
+async def _audio_url(where: str, value: Any, limits: AudioLimits, budget: _Budget) -> bytes:
+    url = value.get("url") if isinstance(value, dict) else value
+    if not isinstance(url, str):
+        raise InvalidInputError("audio_url needs 'url': a data: URL.", input=f"{where}.url")
+    match = _DATA_URL.match(url[:256])
+    if match:
+        payload = url[match.end() :]
+        if match.group("base64"):
+            return _base64(payload, f"{where}.url", budget)
+        data = unquote_to_bytes(payload)
+        budget.take(len(data), f"{where}.url")
+        return data
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in ("http", "https"):
+        raise InvalidInputError("audio_url must be a data: URL (or http(s), where allowed).", input=f"{where}.url")
+    if not limits.allow_remote_urls:
+        raise InvalidInputError(
+            "Remote audio URLs are not fetched by this server: send the audio itself (input_audio, or a data: URL).",
+            input=f"{where}.url",
+            code="remote_url_not_allowed",
+        )
+    return await _fetch(url, f"{where}.url", limits.remote_timeout_s, budget)
+
+
+def _base64(data: str, where: str, budget: _Budget) -> bytes:
+    raw = data.encode("ascii", errors="replace")
+    if _WHITESPACE.search(raw):  # line-wrapped base64
+        raw = _WHITESPACE.sub(b"", raw)
+    budget.take(len(raw) * 3 // 4 - raw[-2:].count(b"="), where)  # refused before a byte is decoded
+    try:
+        decoded = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInputError("The audio is not valid base64.", input=where, code="invalid_base64") from exc
+    if not decoded:
+        raise InvalidInputError("The audio is empty.", input=where, code="empty_file")
+    return decoded
+
+
+async def _fetch(url: str, where: str, timeout_s: float, budget: _Budget) -> bytes:
+    """The body of ``url`` (no redirects followed), within the request's audio budget and ``timeout_s``."""
+    data = bytearray()
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
+            async with client.stream("GET", url) as response:
+                if response.status_code != 200:
+                    raise InvalidInputError(
+                        f"Fetching the audio URL answered HTTP {response.status_code}.",
+                        input=where,
+                        code="audio_url_unreachable",
+                    )
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit():
+                    budget.take(int(declared), where)
+                    budget.used -= int(declared)  # counted again as it arrives
+                async for chunk in response.aiter_bytes():
+                    budget.take(len(chunk), where)
+                    data.extend(chunk)
+    except httpx.HTTPError as exc:
+        raise InvalidInputError(
+            f"The audio URL could not be fetched ({type(exc).__name__}).", input=where, code="audio_url_unreachable"
+        ) from exc
+    return bytes(data)
