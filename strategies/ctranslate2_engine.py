@@ -24,7 +24,7 @@ from core.model_files import local_model_path
 from core.types import Segment, Transcription, TranscribeOptions, Word
 
 from .base import ASRStrategy
-from .safeguards import Decoding, best_of_failed, temperature_schedule
+from .safeguards import Decoding, best_of_failed, decode_with_fallback, temperature_schedule
 
 BEAM_SIZE = 5
 BEST_OF = 5
@@ -132,23 +132,13 @@ class CTranslate2Strategy(ASRStrategy):
         previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
         prompts = [self._model.get_prompt(t, previous_tokens=previous) for t in tokenizers]
         suppress_tokens = get_suppressed_tokens(tokenizer, [-1])
-        attempts: list[list[Decoding]] = [[] for _ in range(len(features))]
-        chosen: dict[int, Decoding] = {}
-        pending = list(range(len(features)))
-        for temperature in temperature_schedule(options.temperature):
+
+        def decode(pending: list[int], temperature: float) -> list[Decoding]:
             encoded = encoder_output if len(pending) == len(features) else self._model.encode(features[pending])
             results = self._generate(encoded, [prompts[i] for i in pending], suppress_tokens, temperature)
-            for index, result in zip(pending, results):
-                decoding = _decoding(tokenizer, result, temperature)
-                attempts[index].append(decoding)
-                if not decoding.needs_fallback:
-                    chosen[index] = decoding
-            pending = [index for index in pending if index not in chosen]
-            if not pending:
-                break
-        for index in pending:
-            chosen[index] = best_of_failed(attempts[index])
-        return [chosen[index] for index in range(len(features))]
+            return [_decoding(tokenizer, result, temperature) for result in results]
+
+        return decode_with_fallback(len(features), temperature_schedule(options.temperature), decode, best_of_failed)
 
     def _generate(
         self, encoder_output: Any, prompts: list[list[int]], suppress_tokens: Any, temperature: float

@@ -54,7 +54,7 @@ from .hf_common import (
     torch_dtype,
     whisper_prefix,
 )
-from .safeguards import temperature_schedule
+from .safeguards import decode_with_fallback, temperature_schedule
 
 DEFAULT_PROCESSOR = "openai/whisper-large-v3"
 CLIP_SAMPLES = 30 * SAMPLE_RATE
@@ -149,10 +149,8 @@ class RemoteCodeStrategy(ASRStrategy):
         """Every clip decoded at the first temperature; the clips whose decoding fails Whisper's checks again
         at the next one, together, until they pass or the temperatures run out."""
         generators = [torch.Generator(features.device).manual_seed(SAMPLING_SEED) for _ in prefixes]
-        attempts: list[list[TokenDecoding]] = [[] for _ in prefixes]
-        chosen: dict[int, TokenDecoding] = {}
-        pending = list(range(len(prefixes)))
-        for temperature in temperature_schedule(first_temperature):
+
+        def decode(pending: list[int], temperature: float) -> list[TokenDecoding]:
             if temperature == 0:  # only ever the first temperature, for every clip
                 decoded = self._greedy(features, probe.encoder_states, config, prefixes)
             else:
@@ -160,17 +158,14 @@ class RemoteCodeStrategy(ASRStrategy):
                 pending_prefixes = [prefixes[i] for i in pending]
                 pending_generators = [generators[i] for i in pending]
                 decoded = sample_decode(self._model, config, states, pending_prefixes, temperature, pending_generators)
-            for index, sampled in zip(pending, decoded, strict=True):
-                decoding = self._judged(sampled, probe.no_speech_probs[index], temperature, config)
-                attempts[index].append(decoding)
-                if not decoding.needs_fallback:
-                    chosen[index] = decoding
-            pending = [index for index in pending if index not in chosen]
-            if not pending:
-                break
-        for index in pending:
-            chosen[index] = best_of_failed_decodings(attempts[index])
-        return [chosen[index] for index in range(len(prefixes))]
+            return [
+                self._judged(sampled, probe.no_speech_probs[index], temperature, config)
+                for index, sampled in zip(pending, decoded, strict=True)
+            ]
+
+        return decode_with_fallback(
+            len(prefixes), temperature_schedule(first_temperature), decode, best_of_failed_decodings
+        )
 
     def _greedy(
         self, features: torch.Tensor, encoder_states: torch.Tensor, config: GenerationConfig, prefixes: list[list[int]]

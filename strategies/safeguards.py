@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 TEMPERATURE_STEP = 0.2
 MAX_TEMPERATURE = 1.0
@@ -63,3 +65,39 @@ def best_of_failed(attempts: list[Decoding]) -> Decoding:
     """When every temperature failed: the likeliest decoding that is not a repetition loop, if any."""
     not_looping = [a for a in attempts if a.compression_ratio <= COMPRESSION_RATIO_THRESHOLD]
     return max(not_looping or attempts, key=lambda a: a.avg_logprob)
+
+
+class Judged(Protocol):
+    """A decoding the checks have judged: whether it must be decoded again at the next temperature."""
+
+    @property
+    def needs_fallback(self) -> bool: ...
+
+
+D = TypeVar("D", bound=Judged)
+
+
+def decode_with_fallback(
+    count: int,
+    temperatures: Sequence[float],
+    decode: Callable[[list[int], float], Sequence[D]],
+    best_of: Callable[[list[D]], D],
+) -> list[D]:
+    """Whisper's temperature fallback over a batch of ``count`` clips: every clip decoded at the first
+    temperature, then the clips whose decoding fails the checks together at the next one (``decode(pending,
+    temperature)`` decodes the clips at those indices), until they pass or the temperatures run out; a clip that
+    fails at every temperature keeps ``best_of`` its attempts."""
+    attempts: list[list[D]] = [[] for _ in range(count)]
+    chosen: dict[int, D] = {}
+    pending = list(range(count))
+    for temperature in temperatures:
+        for index, decoding in zip(pending, decode(pending, temperature), strict=True):
+            attempts[index].append(decoding)
+            if not decoding.needs_fallback:
+                chosen[index] = decoding
+        pending = [index for index in pending if index not in chosen]
+        if not pending:
+            break
+    for index in pending:
+        chosen[index] = best_of(attempts[index])
+    return [chosen[index] for index in range(count)]

@@ -1,4 +1,5 @@
-"""Stand-in engines (ASR and diarization) for testing the model lifecycle without weights."""
+"""Stand-ins for testing without weights or a GPU: engines (ASR and diarization) for the model lifecycle, and
+``torch.cuda``."""
 
 from __future__ import annotations
 
@@ -110,3 +111,39 @@ class FakeDiarizer(Diarizer):
 def fake_engine(spec: ModelSpec, runtime) -> ASRStrategy | Diarizer:
     """The pool's factory for tests: fakes of both kinds of model."""
     return FakeDiarizer(spec, runtime) if spec.kind == "diarization" else FakeStrategy(spec, runtime)
+
+GiB = 2**30
+
+
+class FakeCuda:
+    """``torch.cuda`` with CUDA initialised, for GPU paths on a CPU: free memory is what is not ``used`` (by
+    models that load) or taken by ``other_processes``; cache emptyings are counted."""
+
+    def __init__(self, total: int = 16 * GiB) -> None:
+        self.total = total
+        self.used = 0
+        self.other_processes = 0
+        self.emptied = 0
+
+    @property
+    def free(self) -> int:
+        return self.total - self.used - self.other_processes
+
+    @free.setter
+    def free(self, value: int) -> None:
+        self.other_processes = self.total - self.used - value
+
+    def is_available(self) -> bool:
+        return True
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def mem_get_info(self) -> tuple[int, int]:
+        return self.free, self.total
+
+    def empty_cache(self) -> None:
+        self.emptied += 1
+
+    def ipc_collect(self) -> None:
+        pass

@@ -8,32 +8,7 @@ import types
 import pytest
 
 from core import devices
-
-GiB = 2**30
-
-
-class FakeCuda:
-    """``torch.cuda`` with CUDA initialised: memory figures as set, cache emptyings counted."""
-
-    def __init__(self, free: int = 12 * GiB, total: int = 16 * GiB) -> None:
-        self.free, self.total = free, total
-        self.emptied = 0
-
-    def is_available(self) -> bool:
-        return True
-
-    def is_initialized(self) -> bool:
-        return True
-
-    def mem_get_info(self) -> tuple[int, int]:
-        return self.free, self.total
-
-    def empty_cache(self) -> None:
-        self.emptied += 1
-
-    def ipc_collect(self) -> None:
-        pass
-
+from tests.fakes import GiB, FakeCuda
 
 @pytest.fixture
 def cuda(monkeypatch: pytest.MonkeyPatch) -> FakeCuda:
@@ -126,6 +101,7 @@ def test_without_cuda_visible_devices_nvml_counts_the_gpus(monkeypatch: pytest.M
 
 
 def test_gpu_memory_comes_from_torch_once_it_has_cuda_in_use(cuda: FakeCuda):
+    cuda.used = 4 * GiB
     assert devices.cuda_memory_info() == (12 * GiB, 16 * GiB)
     assert devices.memory_budget_bytes(0.5, "cuda") == 8 * GiB
 

@@ -21,40 +21,14 @@ from bench.audio_files import encode
 from pipeline.model_pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
-from tests.fakes import FakeStrategy
+from tests.fakes import GiB, FakeCuda, FakeStrategy
 
-GiB = 2**30
 MISSING_CUBLAS = "libcublas.so.12: cannot open shared object file: No such file or directory"
 
 
-class FakeGpu:
-    """``torch.cuda`` with CUDA initialised: models that load take their bytes from it; emptyings counted."""
-
-    def __init__(self, total: int = 16 * GiB) -> None:
-        self.total = total
-        self.used = 0
-        self.other_processes = 0
-        self.emptied = 0
-
-    def is_available(self) -> bool:
-        return True
-
-    def is_initialized(self) -> bool:
-        return True
-
-    def mem_get_info(self) -> tuple[int, int]:
-        return self.total - self.used - self.other_processes, self.total
-
-    def empty_cache(self) -> None:
-        self.emptied += 1
-
-    def ipc_collect(self) -> None:
-        pass
-
-
 @pytest.fixture
-def gpu(monkeypatch: pytest.MonkeyPatch) -> FakeGpu:
-    fake = FakeGpu()
+def gpu(monkeypatch: pytest.MonkeyPatch) -> FakeCuda:
+    fake = FakeCuda()
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=fake))
     return fake
 
@@ -153,7 +127,7 @@ def test_until_preloading_ends_the_reason_is_that_it_has_not():
 # ---------------------------------------------------------------------- torch's CUDA cache
 
 
-def test_the_cuda_cache_is_emptied_once_when_the_last_of_two_overlapping_requests_ends(gpu: FakeGpu):
+def test_the_cuda_cache_is_emptied_once_when_the_last_of_two_overlapping_requests_ends(gpu: FakeCuda):
     pool = _pool()
     pool.preload(["a", "b"])
     gpu.emptied = 0
@@ -168,7 +142,7 @@ def test_the_cuda_cache_is_emptied_once_when_the_last_of_two_overlapping_request
     pool.close()
 
 
-def test_nothing_is_emptied_between_requests_while_a_long_one_runs(gpu: FakeGpu):
+def test_nothing_is_emptied_between_requests_while_a_long_one_runs(gpu: FakeCuda):
     pool = _pool()
     pool.preload(["a"])
     gpu.emptied = 0
@@ -180,7 +154,7 @@ def test_nothing_is_emptied_between_requests_while_a_long_one_runs(gpu: FakeGpu)
     pool.close()
 
 
-def test_through_the_transcriber_two_overlapping_requests_empty_the_cache_once(gpu: FakeGpu, tmp_path: Path):
+def test_through_the_transcriber_two_overlapping_requests_empty_the_cache_once(gpu: FakeCuda, tmp_path: Path):
     """Each request still collects garbage at its end (release_memory); only the pool's going idle empties."""
     tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16_000) / 16_000)).astype(np.float32)
     wav = encode(tone, 16_000, tmp_path / "tone.wav", "pcm_s16le")
@@ -214,7 +188,7 @@ def _wait_for(condition, timeout: float = 5.0) -> None:
 class OnGpu(FakeStrategy):
     """Takes its bytes from the fake GPU while loaded."""
 
-    gpu: FakeGpu
+    gpu: FakeCuda
 
     def load(self) -> None:
         super().load()
@@ -226,7 +200,7 @@ class OnGpu(FakeStrategy):
         super().unload()
 
 
-def _gpu_pool(gpu: FakeGpu, sizes: dict[str, int], **limits) -> ModelPool:
+def _gpu_pool(gpu: FakeCuda, sizes: dict[str, int], **limits) -> ModelPool:
     def factory(spec, runtime):
         engine = OnGpu(spec, runtime)
         engine.gpu, engine.size_bytes = gpu, sizes[spec.id]
@@ -235,7 +209,7 @@ def _gpu_pool(gpu: FakeGpu, sizes: dict[str, int], **limits) -> ModelPool:
     return _pool(factory, gpu_headroom_bytes=1 * GiB, **limits)
 
 
-def test_a_load_evicts_idle_models_until_the_gpu_really_has_room(gpu: FakeGpu):
+def test_a_load_evicts_idle_models_until_the_gpu_really_has_room(gpu: FakeCuda):
     """The budget (none here) would take both; the GPU, with 4 GiB used by another process, cannot."""
     gpu.other_processes = 4 * GiB
     pool = _gpu_pool(gpu, {"a": 6 * GiB, "b": 6 * GiB})
@@ -245,7 +219,7 @@ def test_a_load_evicts_idle_models_until_the_gpu_really_has_room(gpu: FakeGpu):
     pool.close()
 
 
-def test_a_load_that_cannot_fit_in_the_free_gpu_memory_is_refused_with_the_figures(gpu: FakeGpu):
+def test_a_load_that_cannot_fit_in_the_free_gpu_memory_is_refused_with_the_figures(gpu: FakeCuda):
     pool = _gpu_pool(gpu, {"a": 8 * GiB, "b": 8 * GiB})
     pool.preload(["a"])  # pinned
     with pytest.raises(ModelUnavailableError) as refused:
@@ -257,7 +231,7 @@ def test_a_load_that_cannot_fit_in_the_free_gpu_memory_is_refused_with_the_figur
     pool.close()
 
 
-def test_the_free_memory_check_counts_loads_still_under_way(gpu: FakeGpu):
+def test_the_free_memory_check_counts_loads_still_under_way(gpu: FakeCuda):
     pool = _gpu_pool(gpu, {"a": 10 * GiB, "b": 6 * GiB})
     loading = pool._lease(pool.registry.get("a"))
     with pool._lock:
@@ -267,7 +241,7 @@ def test_the_free_memory_check_counts_loads_still_under_way(gpu: FakeGpu):
     pool.close()
 
 
-def test_on_cpu_no_gpu_memory_is_asked_for(gpu: FakeGpu):
+def test_on_cpu_no_gpu_memory_is_asked_for(gpu: FakeCuda):
     gpu.other_processes = gpu.total  # a full GPU that a CPU deployment must ignore
     pool = _pool(device="cpu")
     _infer(pool, "a")

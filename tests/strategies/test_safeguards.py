@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from strategies.safeguards import Decoding, best_of_failed, compression_ratio, temperature_schedule
+from strategies.safeguards import Decoding, best_of_failed, compression_ratio, decode_with_fallback, temperature_schedule
 
 
 def _decoding(text: str = "Ask not what your country can do for you.", avg_logprob: float = -0.3,
@@ -50,3 +52,22 @@ def test_a_loop_where_the_model_hears_no_speech_is_silence():
     loop_on_noise = _decoding(text=". " * 40, avg_logprob=-0.1, no_speech_prob=0.95)
     assert loop_on_noise.is_silence and not loop_on_noise.needs_fallback
     assert _decoding(text=". " * 40, avg_logprob=-0.1, no_speech_prob=0.1).needs_fallback, "speech: retried"
+
+
+def test_fallback_decodes_only_the_failed_clips_again_and_keeps_the_best_when_all_fail():
+    @dataclass
+    class Attempt:
+        clip: int
+        temperature: float
+        needs_fallback: bool
+
+    calls: list[tuple[list[int], float]] = []
+
+    def decode(pending: list[int], temperature: float) -> list[Attempt]:
+        calls.append((list(pending), temperature))
+        # clip 0 passes at once, clip 1 at 0.4, clip 2 never
+        return [Attempt(i, temperature, {0: False, 1: temperature < 0.4}.get(i, True)) for i in pending]
+
+    chosen = decode_with_fallback(3, [0.0, 0.2, 0.4, 0.6], decode, best_of=lambda attempts: attempts[1])
+    assert calls == [([0, 1, 2], 0.0), ([1, 2], 0.2), ([1, 2], 0.4), ([2], 0.6)]
+    assert [(a.clip, a.temperature) for a in chosen] == [(0, 0.0), (1, 0.4), (2, 0.2)]
