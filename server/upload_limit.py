@@ -64,11 +64,16 @@ class UploadLimitMiddleware:
             f"The upload is larger than the limit of {limit_mib:g} MiB.",
             "invalid_request_error",
             "payload_too_large",
-            param="file",
+            param=_body_param(scope["path"]),
             # The body is left unread: closing the connection keeps the client from sending the rest.
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+def _body_param(path: str) -> str:
+    """The request field the body carries: chat requests carry their audio in ``messages``, uploads in ``file``."""
+    return "messages" if path.rstrip("/").endswith("/chat/completions") else "file"
 
 
 def _content_length(scope: Scope) -> int | None:

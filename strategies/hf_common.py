@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -242,16 +243,22 @@ def best_of_failed_decodings(attempts: Sequence[TokenDecoding]) -> TokenDecoding
     return max(not_looping or attempts, key=lambda a: a.avg_logprob)
 
 
+_ATTENTION_SWITCH = threading.Lock()
+"""One eager block at a time: with several engine workers on one model, a block that ended must not switch the
+model back to sdpa under another that still needs the attention weights."""
+
+
 @contextmanager
 def eager_attention(model: Any) -> Iterator[None]:
     """The model's attention switched to eager (the one implementation that returns attention weights) for
     the block, and back to what it was (sdpa) afterwards, even when the block raises."""
-    previous = model.config._attn_implementation
-    model.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        model.set_attn_implementation(previous)
+    with _ATTENTION_SWITCH:
+        previous = model.config._attn_implementation
+        model.set_attn_implementation("eager")
+        try:
+            yield
+        finally:
+            model.set_attn_implementation(previous)
 
 
 def token_times(

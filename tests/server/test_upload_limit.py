@@ -76,3 +76,17 @@ def test_streamed_body_within_the_limit_passes():
 
     response = _run(go())
     assert response.status_code == 200 and response.json() == {"bytes": LIMIT - 10}
+
+
+def test_an_oversized_chat_request_names_its_messages():
+    app = UploadLimitMiddleware(
+        Starlette(routes=[Route("/v1/chat/completions", echo, methods=["POST"])]), max_bytes=LIMIT
+    )
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/v1/chat/completions", content=b"x" * (LIMIT + 1))
+
+    response = _run(go())
+    assert response.status_code == 413 and response.json()["error"]["param"] == "messages"
