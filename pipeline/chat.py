@@ -9,8 +9,8 @@ Two kinds of model answer a chat:
 * a chat model (engine ``speech_llm``) reads the whole conversation, system messages and history included,
   with each message's audio decoded to 16 kHz mono where it stands, and writes the next message.
 
-Every audio part is decoded through the one choke point (``core.audio.decode_audio``) with the service's
-duration limit, before the model is leased; a part that cannot be decoded fails the request with the part's
+Every audio part is decoded as uploads are (``Transcriber.decode``: the one choke point, the service's duration
+limit, its decode slots), before the model is leased; a part that cannot be decoded fails the request with the part's
 place in the messages as its input. Nothing here knows HTTP: the server layer turns requests into
 :class:`ChatRequest` and results into OpenAI's shapes.
 """
@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE, decode_audio
+from core.audio import SAMPLE_RATE
 from core.devices import release_memory
 from core.errors import InvalidInputError, RequestCancelled, STTError
 from core.registry import ModelRegistry, ModelSpec
@@ -111,12 +111,10 @@ class ChatResult:
 class Chat:
     """Chat completions on the transcriber's registry and model pool."""
 
-    def __init__(self, transcriber: Transcriber, max_concurrent_decodes: int = 2) -> None:
+    def __init__(self, transcriber: Transcriber) -> None:
         self.transcriber = transcriber
         self.pool = transcriber.pool
         self.registry: ModelRegistry = transcriber.registry
-        self._decode_slots = threading.BoundedSemaphore(max_concurrent_decodes)
-        """Audio parts decoded at once for chat models (transcription models decode through the transcriber)."""
 
     @property
     def default_model(self) -> str:
@@ -216,8 +214,8 @@ class Chat:
                 if isinstance(part, str):
                     parts.append(part)
                     continue
-                with _labelled(part.input), self._decode_slots:
-                    audio = decode_audio(io.BytesIO(part.data), max_duration_s=self.transcriber.max_audio_duration_s)
+                with _labelled(part.input):
+                    audio = self.transcriber.decode(io.BytesIO(part.data))  # the uploads' decode slots
                 seconds += len(audio) / SAMPLE_RATE
                 parts.append(audio)
             turns.append(ChatTurn(message.role, tuple(parts)))

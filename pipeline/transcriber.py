@@ -102,9 +102,12 @@ class Transcriber:
         multilingual = self.pool.known_multilingual(spec.id)
         if multilingual is not None:  # a model that has loaded once: an impossible language is refused now
             fit_to_model(options, multilingual, spec)
+        return spec, options, self.decode(source)
+
+    def decode(self, source: AudioSource) -> np.ndarray:
+        """An upload's audio (16 kHz mono), within the duration limit, in one of the service's decode slots."""
         with self._decode_slots:
-            audio = decode_audio(source, max_duration_s=self.max_audio_duration_s)
-        return spec, options, audio
+            return decode_audio(source, max_duration_s=self.max_audio_duration_s)
 
 
 class TranscriptionStream:

@@ -99,7 +99,7 @@ def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, Chat
         remote_audio_timeout_s=settings.chat_remote_audio_timeout_s,
         max_completion_tokens=settings.chat_max_completion_tokens,
     )
-    return Chat(transcriber, settings.decode_slot_count), chat_settings
+    return Chat(transcriber), chat_settings
 
 
 def models_to_preload(transcriber: Transcriber) -> list[str]:

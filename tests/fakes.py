@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -147,3 +147,14 @@ class FakeCuda:
 
     def ipc_collect(self) -> None:
         pass
+
+
+def fresh_fake_strategy() -> Iterator[None]:
+    """For an autouse fixture: FakeStrategy's class-wide knobs at their defaults, and a held gate released."""
+    FakeStrategy.loads, FakeStrategy.unloads = [], []
+    FakeStrategy.fail_with, FakeStrategy.gate = None, None
+    FakeStrategy.load_seconds, FakeStrategy.size_bytes = 0.0, 100
+    yield
+    if FakeStrategy.gate is not None:
+        FakeStrategy.gate.set()
+        FakeStrategy.gate = None

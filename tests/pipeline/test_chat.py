@@ -320,3 +320,32 @@ def test_stop_scanner(pieces, stops, expected, stopped):
 def test_audio_alone_reaches_a_chat_model(chat, tmp_path):
     data = wav_bytes(tmp_path)
     assert chat.complete(request(ChatMessage("user", (audio_part(data),)), model="speech-llm")).text == "user:2.0s"
+
+
+def test_a_chat_models_audio_is_decoded_in_the_uploads_decode_slots(tmp_path):
+    """One limit on concurrent decoding for the whole service: chat parts take the transcriber's slots."""
+    transcriber = chat_transcriber()
+    chat = Chat(transcriber)
+    slots = transcriber._decode_slots
+    taken: list[bool] = []
+    real_decode = transcriber.decode
+
+    def watched(source):
+        audio = real_decode(source)
+        taken.append(True)
+        return audio
+
+    transcriber.decode = watched
+    for _ in range(slots._initial_value):
+        slots.acquire()  # every slot held by uploads: a chat part must wait for one
+    try:
+        finished = threading.Event()
+        worker = threading.Thread(target=lambda: (chat.complete(request(
+            ChatMessage("user", ("Hi", audio_part(wav_bytes(tmp_path, 1.0)))), model="speech-llm")), finished.set()))
+        worker.start()
+        assert not finished.wait(0.5)
+    finally:
+        for _ in range(slots._initial_value):
+            slots.release()
+    worker.join(30)
+    assert finished.is_set() and taken == [True]

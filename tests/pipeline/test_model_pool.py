@@ -13,17 +13,12 @@ from core.registry import ModelRegistry, ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from core.types import DiarizeOptions
-from tests.fakes import FakeDiarizer, FakeStrategy, fake_engine
+from tests.fakes import fresh_fake_strategy, FakeDiarizer, FakeStrategy, fake_engine
 
 
 @pytest.fixture(autouse=True)
 def _reset_fake():
-    FakeStrategy.loads, FakeStrategy.unloads = [], []
-    FakeStrategy.fail_with, FakeStrategy.gate = None, None
-    FakeStrategy.load_seconds, FakeStrategy.size_bytes = 0.0, 100
-    yield
-    if FakeStrategy.gate is not None:
-        FakeStrategy.gate.set()
+    yield from fresh_fake_strategy()
 
 
 def _pool(**limits) -> ModelPool:

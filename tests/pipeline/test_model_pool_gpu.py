@@ -21,7 +21,7 @@ from bench.audio_files import encode
 from pipeline.model_pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
-from tests.fakes import GiB, FakeCuda, FakeStrategy
+from tests.fakes import fresh_fake_strategy, GiB, FakeCuda, FakeStrategy
 
 MISSING_CUBLAS = "libcublas.so.12: cannot open shared object file: No such file or directory"
 
@@ -35,13 +35,7 @@ def gpu(monkeypatch: pytest.MonkeyPatch) -> FakeCuda:
 
 @pytest.fixture(autouse=True)
 def _reset_fake():
-    FakeStrategy.loads, FakeStrategy.unloads = [], []
-    FakeStrategy.fail_with, FakeStrategy.gate = None, None
-    FakeStrategy.load_seconds, FakeStrategy.size_bytes = 0.0, 100
-    yield
-    if FakeStrategy.gate is not None:
-        FakeStrategy.gate.set()
-        FakeStrategy.gate = None
+    yield from fresh_fake_strategy()
 
 
 def _registry(*specs: ModelSpec) -> ModelRegistry:

@@ -27,7 +27,7 @@ def settings():
 @pytest.fixture
 def http(settings):
     transcriber = chat_transcriber()
-    chat = Chat(transcriber, max_concurrent_decodes=2)
+    chat = Chat(transcriber)
     app.dependency_overrides[get_chat] = lambda: chat
     app.dependency_overrides[get_chat_settings] = lambda: settings["value"]
     app.dependency_overrides[get_route_settings] = lambda: RouteSettings()
