@@ -42,6 +42,13 @@ def _busy(batcher: ClipBatcher, decoder: RecordingDecoder):
     return first
 
 
+def _wait_for_batches(decoder: RecordingDecoder, count: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(decoder.batches) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(decoder.batches) >= count, f"the workers took {len(decoder.batches)} batches, not {count}"
+
+
 def test_a_lone_client_never_waits_for_company():
     decoder = RecordingDecoder()
     batcher = ClipBatcher(decoder, max_batch_size=8, max_wait_s=60)
@@ -217,9 +224,13 @@ def test_free_workers_share_the_waiting_clips_instead_of_one_taking_them_all():
     decoder = RecordingDecoder()
     batcher = ClipBatcher(decoder, max_batch_size=8, max_wait_s=5, workers=2)
     # The batcher's own lock (re-entrant) held while submitting: the four clips are all waiting when the
-    # workers first look, as when four clients send at once.
+    # workers first look, as when four clients send at once. The decoder holds each batch until both workers
+    # have taken theirs, so a fast first worker cannot come back for a share of what the second one left.
+    decoder.release.clear()
     with batcher._ready:
         futures = [batcher.submit(_clip(n), TranscribeOptions()) for n in (1, 2, 3, 4)]
+    _wait_for_batches(decoder, 2)
+    decoder.release.set()
     assert [f.result(5).text for f in futures] == ["1", "2", "3", "4"]
     assert sorted(sizes for sizes, _ in decoder.batches) == [[1, 2], [3, 4]]
     batcher.close()
@@ -234,6 +245,7 @@ def test_a_lone_free_worker_takes_a_full_batch():
         time.sleep(0.005)
     with batcher._ready:
         futures = [batcher.submit(_clip(n), TranscribeOptions()) for n in (1, 2, 3, 4)]
+    _wait_for_batches(decoder, 2)  # released earlier, the busy worker could come back free and take a share
     decoder.release.set()
     assert [f.result(5).text for f in futures] == ["1", "2", "3", "4"]
     assert held.result(5).text == "0"
