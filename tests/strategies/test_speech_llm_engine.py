@@ -28,7 +28,7 @@ from pipeline.transcriber import Transcriber
 from strategies.base import ChatTurn, GenerationOptions, RuntimeContext
 from strategies.factory import create_engine
 from strategies.speech_llm_engine import SpeechLLMStrategy, accepted_kwargs, auto_model_class, model_dtype
-from tests.checkpoints import single_threaded_torch
+from bench.checkpoints import single_threaded_torch
 from tests.strategies.speech_llm_toy import build_toy
 
 QWEN2_AUDIO_SPECIALS = ("<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")

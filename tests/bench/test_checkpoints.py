@@ -19,7 +19,7 @@ from transformers import (
     pipeline,
 )
 
-from tests.checkpoints import (
+from bench.checkpoints import (
     LITE_ASR_RANKS,
     LITE_ASR_RANKS_BASE,
     LOW_RANK_PROJECTIONS,
