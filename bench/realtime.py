@@ -63,6 +63,12 @@ class TurnResult:
         return next((t for e, t in zip(self.events, self.times) if e.type.endswith(suffix)), None)
 
     @property
+    def all_turns_done(self) -> bool:
+        """Every turn that started has stopped, and every stopped turn has its transcript (or failure)."""
+        started, stopped = len(self.of_type("speech_started")), len(self.of_type("speech_stopped"))
+        return started == stopped and len(self.of_type(".completed")) + len(self.of_type(".failed")) >= stopped
+
+    @property
     def transcript(self) -> str:
         return " ".join(e.transcript for e in self.of_type(".completed"))
 
@@ -73,9 +79,9 @@ class TurnResult:
 
     @property
     def completed_lag(self) -> float | None:
-        """From the last speech sample sent to ``completed``, less the silence the VAD waits for."""
-        done = self.time_of_first(".completed")
-        return None if done is None else done - self.speech_last_sent - SILENCE_DURATION_S
+        """From the last speech sample sent to the last turn's ``completed``, less the silence the VAD waits for."""
+        done = [t for e, t in zip(self.events, self.times) if e.type.endswith(".completed")]
+        return done[-1] - self.speech_last_sent - SILENCE_DURATION_S if done else None
 
 
 def send_paced(connection: Any, data: bytes, speed: float, bytes_per_s: int, chunk_s: float = CHUNK_S) -> float:
@@ -91,18 +97,25 @@ def send_paced(connection: Any, data: bytes, speed: float, bytes_per_s: int, chu
 
 
 def stream_turn(connection: Any, audio16k: np.ndarray, speed: float = 1.0, timeout_s: float = 60.0) -> TurnResult:
-    """One utterance (padded with silence) as 24 kHz PCM under server VAD; events until its ``completed``."""
+    """One utterance (padded with silence) as 24 kHz PCM under server VAD; its events until every turn the
+    server VAD cut it into has its ``completed`` (or ``failed``). The trailing silence has ended the last turn by
+    the time all is sent; a ``clear`` then marks the end of the utterance in the server's event stream."""
     result = TurnResult()
     data = to_pcm24(padded(audio16k))
     sent: dict[str, float] = {}
-    sender = threading.Thread(target=lambda: sent.update(start=send_paced(connection, data, speed, PCM_RATE * 2)))
+
+    def send() -> None:
+        sent["start"] = send_paced(connection, data, speed, PCM_RATE * 2)
+        connection.input_audio_buffer.clear()
+
+    sender = threading.Thread(target=send)
     sender.start()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         event = connection.recv()
         result.events.append(event)
         result.times.append(time.monotonic())
-        if event.type.endswith((".completed", ".failed")):
+        if result.of_type("buffer.cleared") and result.all_turns_done:
             break
     sender.join()
     started = sent.get("start", 0.0)
