@@ -4,7 +4,8 @@
 
 Without --url it starts its own ``bentoml serve`` (the embedded tiny.en). On the English short utterances:
 - latency: from the first speech sample sent to the first delta, and from the last speech sample sent to
-  ``completed``, less the silence the server VAD must hear first (``silence_duration_ms``, 500 ms);
+  ``completed``, less the silence the server VAD must hear first (``silence_duration_ms``, 500 ms); speech
+  samples, not file samples: each file's own leading and trailing silence (Silero VAD) is left out;
 - accuracy: WER of the live transcripts (streamed at real time) next to the same files sent to
   ``/v1/audio/transcriptions``;
 - scale: 1, 4, 8 ... sessions at once, each streaming utterances at real time for --seconds; the completed lag
@@ -119,9 +120,21 @@ def stream_turn(connection: Any, audio16k: np.ndarray, speed: float = 1.0, timeo
             break
     sender.join()
     started = sent.get("start", 0.0)
-    result.speech_first_sent = started + LEAD_S / speed
-    result.speech_last_sent = started + (LEAD_S + len(audio16k) / 16_000) / speed
+    onset_s, end_s = speech_bounds(audio16k)
+    result.speech_first_sent = started + (LEAD_S + onset_s) / speed
+    result.speech_last_sent = started + (LEAD_S + end_s) / speed
     return result
+
+
+def speech_bounds(audio16k: np.ndarray) -> tuple[float, float]:
+    """Where the file's speech starts and ends (Silero VAD, no padding): the latencies count from the first and
+    last *speech* samples, not from the file's own leading or trailing silence."""
+    from core.vad import speech_spans
+
+    spans = speech_spans(np.asarray(audio16k, np.float32), speech_pad_ms=0)
+    if not spans:
+        return 0.0, len(audio16k) / 16_000
+    return spans[0][0] / 16_000, spans[-1][1] / 16_000
 
 
 def connect(base_url: str, api_key: str = "not-needed", model: str = "whisper-1"):

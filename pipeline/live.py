@@ -5,9 +5,9 @@ and client commands in, and renders the events (``pipeline.live_events``) that c
 Every decode goes through the shared model pool and its batcher, with a lease taken per decode: live turns
 batch with each other and with file requests, take their turn round-robin, and a session holds nothing
 between decodes. Partial decodes are the costly part (a turn is decoded again and again), so their cadence
-adapts to load: a session has at most one in flight, starts the next no sooner than ``partial_interval_s``
-after the last, and skips it while any turn's final decode is waiting or the partial slots are full. Final
-decodes are never skipped.
+adapts to load: a turn has at most one in flight per engine worker, starts the next no sooner than
+``partial_interval_s`` after the last, and skips it while any turn's final decode is waiting or the partial
+slots are full. Final decodes are never skipped.
 """
 
 from __future__ import annotations
@@ -104,6 +104,12 @@ class LiveTranscriber:
             fit_to_model(options, multilingual, spec)
         return spec, options
 
+    @property
+    def partials_per_turn(self) -> int:
+        """Partial decodes one turn may have in flight: one per engine worker, so that on a CPU with a worker per
+        core a lone speaker's hypotheses come twice as often (the first delta needs two that agree)."""
+        return max(1, self._workers)
+
     def partial_allowed(self) -> bool:
         slots = self.limits.partial_slots or 2 * self._workers
         return self._finals == 0 and self._partials < slots
@@ -176,7 +182,11 @@ class _Turn:
     item_id: str
     start: int
     agreement: LocalAgreement = field(default_factory=LocalAgreement)
-    partial_task: asyncio.Task | None = None
+    partials: set[asyncio.Task] = field(default_factory=set)
+    """Partial decodes in flight: up to one per engine worker, started ``partial_interval_s`` apart."""
+    partials_started: int = 0
+    partials_applied: int = 0
+    """The number of the latest partial whose hypothesis was used: an older one finishing later is dropped."""
     last_partial_at: float = -1e9
     decoded_until: int = 0
     """The end of the audio the last partial decoded."""
@@ -334,7 +344,7 @@ class LiveSession:
 
     def _maybe_partial(self) -> None:
         turn, limits = self._turn, self._live.limits
-        if turn is None or turn.partial_task is not None or self._closed:
+        if turn is None or len(turn.partials) >= self._live.partials_per_turn or self._closed:
             return
         if self.config.turn_detection is None and not self._heard_speech:
             return
@@ -351,10 +361,13 @@ class LiveSession:
             metrics.LIVE_PARTIAL_INTERVAL.labels(model=self._spec.id).observe(now - turn.last_partial_at)
         turn.last_partial_at = now
         turn.decoded_until = self._audio.end
+        turn.partials_started += 1
         audio = self._audio.samples(turn.start).copy()
-        turn.partial_task = self._spawn(self._partial(turn, audio, now))
+        task = self._spawn(self._partial(turn, audio, now, turn.partials_started))
+        turn.partials.add(task)
+        task.add_done_callback(turn.partials.discard)
 
-    async def _partial(self, turn: _Turn, audio: np.ndarray, started: float) -> None:
+    async def _partial(self, turn: _Turn, audio: np.ndarray, started: float, number: int) -> None:
         options = replace(self._options, temperature=0.0, language=self._options.language or turn.language)
         try:
             result, pinned = await self._live.decode(self._spec, audio, options, False, threading.Event())
@@ -362,9 +375,10 @@ class LiveSession:
             metrics.LIVE_PARTIALS.labels(model=self._spec.id, outcome="failed").inc()
             return
         finally:
-            turn.partial_task = None
-        if turn.closed:
+            turn.partials.discard(asyncio.current_task())
+        if turn.closed or number < turn.partials_applied:
             return
+        turn.partials_applied = number
         turn.language = pinned.language
         metrics.LIVE_PARTIALS.labels(model=self._spec.id, outcome="decoded").inc()
         words = turn.agreement.update(result.text)
@@ -375,9 +389,9 @@ class LiveSession:
 
     def _abandon_partial(self, turn: _Turn) -> None:
         turn.closed = True
-        if turn.partial_task is not None:
-            turn.partial_task.cancel()
-            turn.partial_task = None
+        for task in list(turn.partials):
+            task.cancel()
+        turn.partials.clear()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -234,6 +234,42 @@ def test_a_vad_turn_at_the_buffer_limit_is_ended():
     assert any(isinstance(e, TranscriptCompleted) for e in run(go()))
 
 
+class TwoWorkerTalkingStrategy(TalkingStrategy):
+    @property
+    def workers(self) -> int:
+        return 2
+
+
+def test_a_turn_has_a_partial_in_flight_per_engine_worker_and_deltas_still_add_up():
+    registry = ModelRegistry([ModelSpec(id="talker", engine="ctranslate2", model="x", language="en")])
+    pool = ModelPool(
+        registry, RuntimeContext("cpu", HubAccess()), factory=lambda spec, rt: TwoWorkerTalkingStrategy(spec, rt)
+    )
+    live = live_transcriber(pool)
+
+    async def go():
+        events = []
+        session = LiveSession(live, LiveConfig(), events.append)
+        await stream(session, np.concatenate([silence(0.3), tone(0.6)]))  # a first partial learns the workers
+        await asyncio.sleep(0.2)
+        FakeStrategy.gate = threading.Event()
+        await stream(session, tone(0.6))
+        in_flight = live._partials
+        FakeStrategy.gate.set()
+        await stream(session, np.concatenate([tone(1.0), silence(1.0)]))
+        await session.finish()
+        await session.close()
+        return in_flight, events
+
+    in_flight, events = run(go())
+    pool.close()
+    assert in_flight == 2
+    deltas = [e.delta for e in events if isinstance(e, TranscriptDelta)]
+    completed = events[-1]
+    assert isinstance(completed, TranscriptCompleted) and completed.transcript == " ".join(WORDS[:6])
+    assert "".join(deltas) == completed.transcript  # out-of-order partials never make a delta go back
+
+
 def test_partials_are_skipped_while_a_final_decode_waits():
     live = live_transcriber()
     assert live.partial_allowed()
