@@ -7,6 +7,9 @@ import os
 # Before any engine loads its OpenMP runtime: CTranslate2 and torch each bring one, and their spinning idle
 # threads starve each other's workers in one process.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# numpy's OpenBLAS (feature extraction, VAD, diarization) would otherwise start a thread per core that spins
+# after every call, taking a core from the engine workers: parallelism here comes from the workers.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import logging  # noqa: E402
 import threading  # noqa: E402

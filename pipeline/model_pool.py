@@ -58,7 +58,8 @@ class PoolLimits:
     """Batches one model decodes at once; None: as many as its engine has workers."""
     max_queued_per_model: int = 32
     """Requests that may wait beyond those the running batches hold."""
-    max_batch_size: int = 8
+    max_batch_size: int | None = None
+    """Most clips per engine call; None: the engine's own ``batch_size``."""
     max_clips_per_request: int | None = None
     """Clips one request may have queued at a time; None: one per engine worker (a long file keeps every worker
     busy, and a short request behind it waits for one clip at most)."""
@@ -282,7 +283,7 @@ class ModelPool:
                 built.batcher.close()
         with self._lock:
             limits = self.limits
-            capacity = self._inflight(slot) * limits.max_batch_size + limits.max_queued_per_model
+            capacity = self._inflight(slot) * self._batch_size(slot) + limits.max_queued_per_model
             if slot.leases >= capacity:
                 raise OverloadedError(
                     f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again shortly.",
@@ -297,13 +298,17 @@ class ModelPool:
         if isinstance(slot.engine, ASRStrategy):
             slot.batcher = ClipBatcher(
                 partial(self._run_batch, slot),
-                max_batch_size=self.limits.max_batch_size,
+                max_batch_size=self._batch_size(slot),
                 max_wait_s=self.limits.max_batch_wait_s,
                 workers=self._inflight(slot),
                 name=f"infer-{spec.id}",
                 request_window=self.limits.max_clips_per_request or self._inflight(slot),
             )
         return slot
+
+    def _batch_size(self, slot: _Slot) -> int:
+        engine = slot.engine
+        return self.limits.max_batch_size or (engine.batch_size if isinstance(engine, ASRStrategy) else 1)
 
     def _inflight(self, slot: _Slot) -> int:
         engine = slot.engine

@@ -60,7 +60,10 @@ class Settings(BaseSettings):
         32, ge=0, description="Requests that may wait for a model beyond those its running batches hold; 429 beyond."
     )
     max_batch_size: int = Field(
-        8, ge=1, description="Most 30 s clips one model decodes together, from one long file or many requests."
+        0,
+        ge=0,
+        description="Most 30 s clips one model decodes together, from one long file or many requests; 0: the "
+        "engine's default (CTranslate2 on CPU: 1, its workers decode in parallel instead; otherwise 8).",
     )
     max_clips_per_request: int = Field(
         0,

@@ -10,7 +10,7 @@ from pipeline.chat import Chat
 from pipeline.live import LiveLimits, LiveTranscriber
 from pipeline.model_pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
-from strategies.base import RuntimeContext
+from strategies.base import DEFAULT_BATCH_SIZE, RuntimeContext
 
 from .dependencies import ChatSettings, RealtimeSettings
 from .settings import Settings
@@ -54,9 +54,9 @@ def build_transcriber(settings: Settings) -> Transcriber:
         idle_ttl_s=settings.model_idle_ttl_s,
         max_inflight_per_model=settings.max_inflight_per_model or None,
         max_queued_per_model=settings.max_queued_per_model,
-        max_batch_size=settings.max_batch_size,
+        max_batch_size=settings.max_batch_size or None,
         max_clips_per_request=settings.max_clips_per_request
-        or (settings.max_batch_size if runtime.device == "cuda" else None),
+        or ((settings.max_batch_size or DEFAULT_BATCH_SIZE) if runtime.device == "cuda" else None),
         max_batch_wait_s=settings.max_batch_wait_ms / 1000,
         pin_preloaded=settings.pin_preloaded,
         load_retry_after_s=settings.model_load_retry_s,

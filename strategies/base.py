@@ -16,6 +16,9 @@ from core.registry import ModelSpec
 from core.types import Transcription, TranscribeOptions
 
 
+DEFAULT_BATCH_SIZE = 8
+"""Clips per engine call unless an engine or the operator says otherwise (a GPU's batch)."""
+
 @dataclass(frozen=True)
 class RuntimeContext:
     """What every engine needs besides its registry entry."""
@@ -77,6 +80,11 @@ class ASRStrategy(ModelEngine):
     def workers(self) -> int:
         """Calls of ``transcribe_clips`` the engine runs at once (the batcher gives it as many threads)."""
         return 1
+
+    @property
+    def batch_size(self) -> int:
+        """Most clips one ``transcribe_clips`` call should take, unless the operator sets it."""
+        return DEFAULT_BATCH_SIZE
 
     def memory_bytes(self) -> int:
         return estimate_weight_bytes(self.spec.model, self.spec.revision, self.runtime.hub)

@@ -91,14 +91,14 @@ def test_one_structured_log_line_per_request_without_transcripts(server, client,
     assert marker not in server.log().lower(), "transcripts stay out of the logs unless debugging"
 
 
-def test_concurrent_requests_for_one_model_are_decoded_in_shared_batches(server, english_short):
-    chosen = english_short[:8]
+def _eight_at_once(url: str, chosen) -> tuple[float, float, float]:
+    """Eight requests sent together: (clips decoded, engine calls, calls of one clip) from the metrics."""
 
     def post(path: Path) -> httpx.Response:
-        with httpx.Client(base_url=server.url, timeout=300) as http:
+        with httpx.Client(base_url=url, timeout=300) as http:
             return _post(http, path, "tiny-en")
 
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx.Client(base_url=url, timeout=30) as http:
         before = http.get("/metrics").text
         results: dict[int, httpx.Response] = {}
         threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, post(chosen[i].path))) for i in range(8)]
@@ -113,9 +113,22 @@ def test_concurrent_requests_for_one_model_are_decoded_in_shared_batches(server,
     def delta(name: str, **labels: str) -> float:
         return metric_total(after, name, model="tiny-en", **labels) - metric_total(before, name, model="tiny-en", **labels)
 
-    clips, batches, single = delta("stt_batch_size_sum"), delta("stt_batch_size_count"), delta("stt_batch_size_bucket", le="1.0")
+    return delta("stt_batch_size_sum"), delta("stt_batch_size_count"), delta("stt_batch_size_bucket", le="1.0")
+
+
+def test_concurrent_requests_share_batches_when_the_batch_size_allows(corpus_dir, e2e_registry, english_short):
+    """As on a GPU (batches of 8): eight requests sent together are decoded in fewer engine calls."""
+    env = {"STT_REGISTRY_PATH": str(e2e_registry), "STT_MAX_BATCH_SIZE": "8"}
+    with running_server(env) as batching:
+        clips, batches, single = _eight_at_once(batching.url, english_short[:8])
     assert clips == 8
     assert batches - single >= 1 and batches < 8, f"{batches:.0f} engine calls for 8 concurrent requests"
+
+
+def test_on_cpu_the_default_decodes_clip_by_clip_on_parallel_workers(server, english_short):
+    """CTranslate2 on CPU: one clip per engine call (a worker's one thread gains nothing from a batch)."""
+    clips, batches, single = _eight_at_once(server.url, english_short[:8])
+    assert clips == 8 and batches == 8 and single == 8
 
 
 def test_a_diarizer_under_a_tight_memory_budget_is_evicted_like_any_model(corpus_dir, jfk_path):

@@ -356,3 +356,18 @@ def test_a_model_gets_as_many_batch_threads_as_its_engine_has_workers():
     assert len([t for t in pinned._slots["b"].batcher._threads if t.is_alive()]) == 3
     pool.close()
     pinned.close()
+
+
+def test_batches_are_as_large_as_the_engine_asks_unless_the_operator_sets_a_size():
+    class OneClipAtATime(FakeStrategy):
+        batch_size = 1
+
+    pool = ModelPool(_pool().registry, RuntimeContext("cpu", HubAccess()), factory=OneClipAtATime)
+    _infer(pool, "a")
+    assert pool._slots["a"].batcher.max_batch_size == 1
+    chosen = ModelPool(_pool().registry, RuntimeContext("cpu", HubAccess()), factory=OneClipAtATime,
+                       limits=PoolLimits(max_batch_size=4))
+    _infer(chosen, "a")
+    assert chosen._slots["a"].batcher.max_batch_size == 4
+    pool.close()
+    chosen.close()

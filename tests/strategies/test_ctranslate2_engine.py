@@ -114,3 +114,7 @@ def test_on_cpu_each_core_gets_a_worker_of_one_thread_and_they_run_at_once(jfk_a
         engine.unload()
     assert create_engine(spec, RuntimeContext("cuda", HubAccess(), cpu_cores=16)).workers == 1
     assert create_engine(spec, RuntimeContext("cpu", HubAccess(), cpu_cores=16, engine_workers=3)).workers == 3
+    # A worker's one thread decodes clips one by one as fast as in a batch: parallel workers are the CPU's lever,
+    # batches the GPU's.
+    assert create_engine(spec, RuntimeContext("cpu", HubAccess(), cpu_cores=2)).batch_size == 1
+    assert create_engine(spec, RuntimeContext("cuda", HubAccess())).batch_size == 8
