@@ -14,8 +14,10 @@ from strategies.diarization.embedded import EmbeddedDiarizer
 from bench.der import diarization_error_rate, read_rttm
 from core.audio import decode_audio
 
-# (recording, true speaker count, highest acceptable DER with that count given)
-CASES = [("pyannote_sample", 2, 0.25), ("picovoice_falcon_test", 3, 0.15)]
+# (recording, true speaker count, highest acceptable DER with that count given): the measured DER
+# (bench.diarization_der) plus a little room; the far-field AMI-style excerpt pyannote_dev00 was at
+# 28.4% before the diarization-specific speech detection and resegmentation.
+CASES = [("pyannote_sample", 2, 0.17), ("picovoice_falcon_test", 3, 0.05), ("pyannote_dev00", 2, 0.21)]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,18 @@ def test_estimated_count_finds_several_speakers(diarizer, recordings, name, coun
     audio, _ = recordings[name]
     turns = diarizer.diarize(audio)
     assert len({t.speaker for t in turns}) >= 2
+    assert abs(len({t.speaker for t in turns}) - count) <= 1
     _assert_well_formed(turns, len(audio) / 16_000)
+
+
+def test_far_field_detection_finds_the_meeting_speech_the_asr_settings_miss(diarizer, recordings):
+    from dataclasses import replace
+
+    audio, reference = recordings["pyannote_dev00"]
+    missed = diarization_error_rate(reference, diarizer.diarize(audio, num_speakers=2))["missed"]
+    old = EmbeddedDiarizer(device="cpu", settings=replace(diarizer.settings, far_field_vad=False))
+    old._encoder = diarizer._encoder
+    assert missed < diarization_error_rate(reference, old.diarize(audio, num_speakers=2))["missed"] - 0.05
 
 
 def test_speaker_bounds_are_respected(diarizer, recordings):
@@ -88,3 +101,15 @@ def _assert_well_formed(turns: list[SpeakerTurn], duration: float) -> None:
     assert all(0.0 <= t.start < t.end <= duration + 0.01 for t in turns)
     first_seen = list(dict.fromkeys(t.speaker for t in turns))
     assert first_seen == [f"SPEAKER_{i:02d}" for i in range(len(first_seen))]
+
+
+def test_synthetic_four_speakers_with_short_gaps_are_counted_and_separated(diarizer, corpus_dir):
+    from bench.diarization_der import _speaker_utterances, synthetic_cases
+
+    speakers = _speaker_utterances(corpus_dir)
+    if len(speakers) < 8:
+        pytest.skip("fewer than 8 LibriSpeech speakers in the corpus")
+    audio, reference = synthetic_cases(speakers)["four_alternating_0.3s"]
+    turns = diarizer.diarize(audio)
+    assert len({t.speaker for t in turns}) == 4
+    assert diarization_error_rate(reference, turns)["der"] <= 0.10
