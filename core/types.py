@@ -13,6 +13,27 @@ Task = Literal["transcribe", "translate"]
 
 
 @dataclass(frozen=True)
+class VadOptions:
+    """How a request's audio is cut at pauses before decoding (OpenAI's ``chunking_strategy`` of type
+    ``server_vad``). None in a field: the server's own default for it."""
+
+    threshold: float | None = None
+    """Silero speech probability above which a frame is speech, 0 to 1."""
+    prefix_padding_ms: int | None = None
+    """Audio kept before (and after) each stretch of speech."""
+    silence_duration_ms: int | None = None
+    """A pause at least this long ends a clip."""
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise InvalidInputError("chunking_strategy.threshold must be between 0 and 1.", input="chunking_strategy")
+        for name in ("prefix_padding_ms", "silence_duration_ms"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise InvalidInputError(f"chunking_strategy.{name} must not be negative.", input="chunking_strategy")
+
+
+@dataclass(frozen=True)
 class TranscribeOptions:
     language: str | None = None
     task: Task = "transcribe"
@@ -20,6 +41,8 @@ class TranscribeOptions:
     initial_prompt: str | None = None
     temperature: float | None = None
     """None: the engine's default temperature fallback."""
+    vad: VadOptions | None = None
+    """None: the server's own long-form cutting (only audio over 30 s is cut, pauses over 2 s end a clip)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,8 @@ class Transcription(BaseModel):
     language: str | None
     duration: float = Field(description="Seconds of audio")
     segments: list[Segment]
+    language_probability: float | None = None
+    """How sure the engine was of ``language`` when it detected it; 1.0 when the caller named the language."""
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,18 @@ def fit_to_model(options: TranscribeOptions, multilingual: bool, spec: ModelSpec
 def pin_language(engine: ASRStrategy, audio: np.ndarray, options: TranscribeOptions) -> TranscribeOptions:
     """One language for the whole file, detected from its first 30 s as Whisper does, so that all its
     clips agree."""
+    return pin_language_probability(engine, audio, options)[0]
+
+
+def pin_language_probability(
+    engine: ASRStrategy, audio: np.ndarray, options: TranscribeOptions
+) -> tuple[TranscribeOptions, float | None]:
+    """``pin_language``, and how sure it is of the language: the engine's probability when it was detected
+    here, 1.0 when it was already fixed (by the caller, the registry entry, or an English-only model: as
+    faster-whisper reports a given language), None when the engine detects it clip by clip."""
     if options.language is None and engine.is_multilingual:
-        detected = engine.detect_language(audio)
+        detected, probability = engine.detect_language_probability(audio)
         if detected:
-            return replace(options, language=detected)
-    return options
+            return replace(options, language=detected), probability
+        return options, None
+    return options, 1.0 if options.language else None

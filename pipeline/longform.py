@@ -9,12 +9,12 @@ file, and from many requests, can share a batch. Results come back on the file's
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from core.audio import SAMPLE_RATE
-from core.types import Segment, Transcription, TranscribeOptions
+from core.types import Segment, Transcription, TranscribeOptions, VadOptions
 from core.vad import speech_spans
 
 MAX_CLIP_S = 30.0
@@ -22,6 +22,8 @@ MAX_CLIP_S = 30.0
 MAX_INNER_PAUSE_S = 2.0
 VAD_MIN_SILENCE_MS = 160
 VAD_SPEECH_PAD_MS = 200
+# A request's own server_vad (OpenAI's chunking_strategy): the fields it leaves out, as in OpenAI's server VAD.
+REQUEST_VAD_DEFAULTS = VadOptions(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500)
 # A clip whose transcript stops this far before its end is decoded again from there (at most MAX_PASSES times).
 MIN_TAIL_S = 1.0
 MAX_PASSES = 4
@@ -45,9 +47,15 @@ class Clip:
         return (self.end - self.start) / SAMPLE_RATE
 
 
-def plan_clips(audio: np.ndarray, max_clip_s: float = MAX_CLIP_S) -> list[Clip]:
-    """Clips covering the speech in ``audio``; audio that fits one clip is kept whole, without VAD."""
+def plan_clips(audio: np.ndarray, max_clip_s: float = MAX_CLIP_S, vad: VadOptions | None = None) -> list[Clip]:
+    """Clips covering the speech in ``audio``; audio that fits one clip is kept whole, without VAD.
+
+    With a request's own ``vad`` every file is cut, however short: each stretch of speech between pauses of at
+    least ``silence_duration_ms`` is a clip of its own (none longer than ``max_clip_s``), padded by
+    ``prefix_padding_ms``, with speech where Silero's probability passes ``threshold``."""
     max_samples = int(max_clip_s * SAMPLE_RATE)
+    if vad is not None:
+        return request_vad_clips(audio, max_clip_s, vad)
     if len(audio) <= max_samples:
         return [Clip(0, len(audio))] if len(audio) else []
     return merge_regions(speech_regions(audio, max_clip_s), max_samples, int(MAX_INNER_PAUSE_S * SAMPLE_RATE))
@@ -58,6 +66,18 @@ def speech_regions(audio: np.ndarray, max_region_s: float) -> list[Clip]:
         audio, min_silence_ms=VAD_MIN_SILENCE_MS, speech_pad_ms=VAD_SPEECH_PAD_MS, max_speech_s=max_region_s
     )
     return [Clip(start, end) for start, end in spans]
+
+
+def request_vad_clips(audio: np.ndarray, max_clip_s: float, vad: VadOptions) -> list[Clip]:
+    """The clips of a request's own server VAD (see ``plan_clips``)."""
+    threshold = REQUEST_VAD_DEFAULTS.threshold if vad.threshold is None else vad.threshold
+    padding = REQUEST_VAD_DEFAULTS.prefix_padding_ms if vad.prefix_padding_ms is None else vad.prefix_padding_ms
+    silence = REQUEST_VAD_DEFAULTS.silence_duration_ms if vad.silence_duration_ms is None else vad.silence_duration_ms
+    spans = speech_spans(
+        audio, threshold=threshold, min_silence_ms=silence, speech_pad_ms=padding, max_speech_s=max_clip_s
+    )
+    max_samples = int(max_clip_s * SAMPLE_RATE)
+    return [Clip(start, min(end, start + max_samples)) for start, end in spans]
 
 
 def merge_regions(regions: Iterable[Clip], max_samples: int, max_pause_samples: int) -> list[Clip]:
@@ -157,14 +177,18 @@ def transcribe_long(
     audio: np.ndarray, options: TranscribeOptions, decode: ClipDecoder, batch_size: int | None
 ) -> Transcription:
     """Plan clips, decode them completely in batches, stitch."""
-    pairs = decode_completely(audio, plan_clips(audio), options, decode, batch_size)
+    clips = plan_clips(audio, vad=options.vad)
+    options = replace(options, vad=None)  # how the file was cut is no decoding option: its clips batch with others
+    pairs = decode_completely(audio, clips, options, decode, batch_size)
     return stitch(len(audio), [clip for clip, _ in pairs], [result for _, result in pairs], options)
 
 
 def stream_long(audio: np.ndarray, options: TranscribeOptions, decode: ClipDecoder) -> Iterator[Segment]:
     """Segments clip by clip, each as soon as its clip is decoded."""
     emitted = 0
-    for clip in plan_clips(audio):
+    clips = plan_clips(audio, vad=options.vad)
+    options = replace(options, vad=None)
+    for clip in clips:
         for piece, result in decode_completely(audio, [clip], options, decode, batch_size=1):
             segments = shift_segments(result, piece, emitted)
             emitted += len(segments)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import partial
 
@@ -17,7 +17,7 @@ from core.errors import InvalidInputError, ModelUnavailableError, OverloadedErro
 from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions, TranscriptionResult
 
-from .language import fit_to_model, pin_language, requested_language
+from .language import fit_to_model, pin_language_probability, requested_language
 from .longform import stream_long, transcribe_long
 from .model_pool import ModelLease, ModelPool
 from .speakers import attribute_speakers
@@ -55,11 +55,8 @@ class Transcriber:
     ) -> TranscriptionResult:
         """Transcribe; with ``diarize``, also attribute each segment and word to a speaker. Setting
         ``cancelled`` (the client has gone) withdraws the clips not yet decoded."""
-        if diarize is not None and self.diarizer_id is None:
-            raise InvalidInputError("Speaker diarization is switched off on this server.", input="diarize")
         keep_words = options.word_timestamps
-        if diarize is not None:
-            options = replace(options, word_timestamps=True)  # speakers are assigned word by word
+        options = self._check_diarize(options, diarize)
         spec, options, audio = self._prepare(source, model_id, options)
         started = time.perf_counter()
         try:
@@ -68,7 +65,9 @@ class Transcriber:
             else:
                 with self.pool.use(spec) as lease:
                     decode = partial(lease.decode, cancelled=cancelled)
-                    result = transcribe_long(audio, _decoding_options(lease, audio, options), decode, batch_size=None)
+                    decoding, probability = _decoding_options(lease, audio, options)
+                    result = transcribe_long(audio, decoding, decode, batch_size=None)
+                result = result.model_copy(update={"language_probability": probability})
                 if diarize is not None:
                     result = self._attribute_speakers(result, audio, diarize, keep_words)
         finally:
@@ -76,10 +75,32 @@ class Transcriber:
             release_memory()
         return TranscriptionResult(result, spec.id, time.perf_counter() - started)
 
-    def open_stream(self, source: AudioSource, model_id: str | None, options: TranscribeOptions) -> TranscriptionStream:
-        """Check the request and decode its audio now; the model runs as the stream's segments are read."""
+    def open_stream(
+        self,
+        source: AudioSource,
+        model_id: str | None,
+        options: TranscribeOptions,
+        diarize: DiarizeOptions | None = None,
+    ) -> TranscriptionStream:
+        """Check the request and decode its audio now; the model runs as the stream's segments are read.
+
+        With ``diarize`` the segments still come as they are decoded (with words, which speakers need); once
+        the last one is read the diarizer runs on the same audio, and ``speaker_segments`` holds the transcript
+        split into speaker turns."""
+        keep_words = options.word_timestamps
+        options = self._check_diarize(options, diarize)
         spec, options, audio = self._prepare(source, model_id, options)
-        return TranscriptionStream(self.pool, spec, options, audio)
+        attribute = None
+        if diarize is not None:
+            attribute = partial(self._attribute_speakers, diarize=diarize, keep_words=keep_words)
+        return TranscriptionStream(self.pool, spec, options, audio, attribute)
+
+    def _check_diarize(self, options: TranscribeOptions, diarize: DiarizeOptions | None) -> TranscribeOptions:
+        if diarize is None:
+            return options
+        if self.diarizer_id is None:
+            raise InvalidInputError("Speaker diarization is switched off on this server.", input="diarize")
+        return replace(options, word_timestamps=True)  # speakers are assigned word by word
 
     def _attribute_speakers(
         self, result: Transcription, audio: np.ndarray, diarize: DiarizeOptions, keep_words: bool
@@ -110,16 +131,31 @@ class Transcriber:
             return decode_audio(source, max_duration_s=self.max_audio_duration_s)
 
 
+SpeakerAttribution = Callable[[Transcription, np.ndarray], Transcription]
+
+
 class TranscriptionStream:
     """A checked request whose audio is decoded; ``segments()`` runs the model clip by clip, once."""
 
-    def __init__(self, pool: ModelPool, spec: ModelSpec, options: TranscribeOptions, audio: np.ndarray) -> None:
+    def __init__(
+        self,
+        pool: ModelPool,
+        spec: ModelSpec,
+        options: TranscribeOptions,
+        audio: np.ndarray,
+        attribute: SpeakerAttribution | None = None,
+    ) -> None:
         self.model_id = spec.id
         self.duration = len(audio) / SAMPLE_RATE
+        self.language_probability: float | None = None
+        """Known once the first segment is read (see ``pin_language_probability``)."""
+        self.speaker_segments: list[Segment] | None = None
+        """With diarization: the transcript in speaker turns, once every segment has been read."""
         self._pool = pool
         self._spec = spec
         self._options = options
         self._audio: np.ndarray | None = audio
+        self._attribute = attribute
 
     def segments(self) -> Iterator[Segment]:
         """Segments as the model decodes them; model errors (busy, unavailable) surface at the first ``next()``."""
@@ -127,17 +163,32 @@ class TranscriptionStream:
         if audio is None:
             raise RuntimeError("the stream's segments were already read")
         try:
+            decoded: list[Segment] = []
             if not is_silent(audio):
                 with self._pool.use(self._spec) as lease:
-                    yield from stream_long(audio, _decoding_options(lease, audio, self._options), lease.decode)
+                    options, self.language_probability = _decoding_options(lease, audio, self._options)
+                    for segment in stream_long(audio, options, lease.decode):
+                        decoded.append(segment)
+                        yield segment
+            if self._attribute is not None:
+                self.speaker_segments = self._speakers(audio, decoded) if decoded else []
         finally:
             del audio
             release_memory()
 
+    def _speakers(self, audio: np.ndarray, decoded: list[Segment]) -> list[Segment]:
+        assert self._attribute is not None
+        text = "".join(segment.text for segment in decoded).strip()
+        heard = Transcription(text=text, language=self._options.language, duration=self.duration, segments=decoded)
+        return self._attribute(heard, audio).segments
 
-def _decoding_options(lease: ModelLease, audio: np.ndarray, options: TranscribeOptions) -> TranscribeOptions:
-    """The options this model decodes this file with: what it can do, and one language for every clip."""
-    return pin_language(lease.asr, audio, fit_to_model(options, lease.asr.is_multilingual, lease.spec))
+
+def _decoding_options(
+    lease: ModelLease, audio: np.ndarray, options: TranscribeOptions
+) -> tuple[TranscribeOptions, float | None]:
+    """The options this model decodes this file with (what it can do, and one language for every clip), and
+    the probability of that language."""
+    return pin_language_probability(lease.asr, audio, fit_to_model(options, lease.asr.is_multilingual, lease.spec))
 
 
 def _empty_result(audio: np.ndarray, options: TranscribeOptions) -> Transcription:

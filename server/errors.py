@@ -28,10 +28,13 @@ OPENAI_FIELDS: Mapping[str, str] = {"diarize": "response_format"}
 """Domain input names that ``/v1`` carries in another field (diarization is asked for by the format)."""
 TRANSCRIBE_FIELDS: Mapping[str, str] = {"model": "model_id"}
 """The same for ``/transcribe``."""
+OPENAI_AUDIO_STATUSES: Mapping[ErrorKind, int] = {ErrorKind.UNSUPPORTED_MEDIA: HTTPStatus.BAD_REQUEST}
+"""Statuses ``/v1/audio/*`` answers differently: OpenAI answers audio it cannot read with 400 (the SDKs'
+``BadRequestError``), where ``/transcribe`` says 415."""
 
 
-def status_of(exc: STTError) -> int:
-    return int(_STATUS_AND_TYPE[exc.kind][0])
+def status_of(exc: STTError, statuses: Mapping[ErrorKind, int] = {}) -> int:
+    return int(statuses.get(exc.kind, _STATUS_AND_TYPE[exc.kind][0]))
 
 
 def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
@@ -44,9 +47,14 @@ def body_of(exc: STTError, fields: Mapping[str, str] = {}) -> dict[str, Any]:
     return error_body(exc.message, error_type, param, exc.code)
 
 
-def error_response(exc: STTError, fields: Mapping[str, str] = {}, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    exc: STTError,
+    fields: Mapping[str, str] = {},
+    headers: dict[str, str] | None = None,
+    statuses: Mapping[ErrorKind, int] = {},
+) -> JSONResponse:
     """The HTTP response for a domain error (also an ASGI app, for middlewares)."""
-    return JSONResponse(body_of(exc, fields), status_code=status_of(exc), headers=headers)
+    return JSONResponse(body_of(exc, fields), status_code=status_of(exc, statuses), headers=headers)
 
 
 def http_error_response(

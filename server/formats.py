@@ -26,8 +26,15 @@ MEDIA_TYPES = {
 }
 
 
-def to_json(result: Transcription) -> dict[str, Any]:
-    return {"text": result.text}
+def usage(result: Transcription) -> dict[str, Any]:
+    """OpenAI's ``UsageDuration``: what a transcription is billed by (translations have no usage)."""
+    return {"type": "duration", "seconds": result.duration}
+
+
+def to_json(result: Transcription, task: Task = "transcribe") -> dict[str, Any]:
+    if task == "translate":
+        return {"text": result.text}
+    return {"text": result.text, "usage": usage(result)}
 
 
 def to_text(result: Transcription) -> str:
@@ -80,7 +87,32 @@ def to_verbose_json(result: Transcription, task: Task, granularities: set[str]) 
             for s in result.segments
             for w in s.words
         ]
+    if task == "transcribe":
+        # An extension: how sure the engine was of the spoken language (1.0 when the request named it).
+        body["language_probability"] = result.language_probability
+        body["usage"] = usage(result)
     return body
+
+
+AUDIO_TOKENS_PER_SECOND = 50
+"""Whisper's encoder: 1500 positions for 30 s of audio."""
+
+
+def token_usage(duration: float, segments: list[Segment]) -> dict[str, Any] | None:
+    """OpenAI's token ``Usage``, the only usage shape ``transcript.text.done`` declares: the audio counted as the
+    encoder positions Whisper gives it (50 a second), the output as the tokens the engine decoded. None when the
+    engine does not report its tokens (the ``transformers`` engine)."""
+    if any(s.text.strip() and not s.tokens for s in segments):
+        return None
+    audio_tokens = round(duration * AUDIO_TOKENS_PER_SECOND)
+    output_tokens = sum(len(s.tokens) for s in segments)
+    return {
+        "type": "tokens",
+        "input_tokens": audio_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": audio_tokens + output_tokens,
+        "input_token_details": {"audio_tokens": audio_tokens},
+    }
 
 
 def openai_speaker_label(speaker: str | None, order: dict[str, str]) -> str:
@@ -92,9 +124,10 @@ def openai_speaker_label(speaker: str | None, order: dict[str, str]) -> str:
     return order[key]
 
 
-def to_diarized_json(result: Transcription) -> dict[str, Any]:
+def diarized_segments(segments: list[Segment]) -> list[dict[str, Any]]:
+    """OpenAI's diarized segments (``transcript.text.segment``), speakers labelled A, B, ...; empty ones left out."""
     labels: dict[str, str] = {}
-    segments = [
+    return [
         {
             "id": f"seg_{i:03d}",
             "type": "transcript.text.segment",
@@ -103,14 +136,17 @@ def to_diarized_json(result: Transcription) -> dict[str, Any]:
             "speaker": openai_speaker_label(s.speaker, labels),
             "text": s.text.strip(),
         }
-        for i, s in enumerate(_cues(result))
+        for i, s in enumerate(s for s in segments if s.text.strip())
     ]
+
+
+def to_diarized_json(result: Transcription) -> dict[str, Any]:
     return {
         "task": "transcribe",
         "duration": result.duration,
         "text": result.text,
-        "segments": segments,
-        "usage": {"type": "duration", "seconds": result.duration},
+        "segments": diarized_segments(result.segments),
+        "usage": usage(result),
     }
 
 
@@ -135,7 +171,7 @@ def to_jsonl(result: Transcription) -> str:
 
 def render(result: Transcription, response_format: str, task: Task, granularities: set[str]) -> str | dict[str, Any]:
     if response_format == "json":
-        return to_json(result)
+        return to_json(result, task)
     if response_format == "verbose_json":
         return to_verbose_json(result, task, granularities)
     if response_format == "diarized_json":

@@ -3,11 +3,11 @@ its outcome (domain errors are counted with the status the client saw)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from core import metrics
-from core.errors import STTError
+from core.errors import ErrorKind, STTError
 from core.registry import ModelRegistry
 
 from .errors import status_of
@@ -45,13 +45,16 @@ class RequestMeter:
 
 
 @contextmanager
-def metered(registry: ModelRegistry, requested_model: str, log_transcripts: bool) -> Iterator[RequestMeter]:
-    """A meter for one request; an exception escaping the block is counted as its failure."""
+def metered(
+    registry: ModelRegistry, requested_model: str, log_transcripts: bool, statuses: Mapping[ErrorKind, int] = {}
+) -> Iterator[RequestMeter]:
+    """A meter for one request; an exception escaping the block is counted as its failure (with the route's own
+    ``statuses``, see ``errors.status_of``)."""
     meter = RequestMeter(requested_model if requested_model in registry else "unknown", log_transcripts)
     try:
         yield meter
     except STTError as exc:
-        meter.failed(status_of(exc), exc.code)
+        meter.failed(status_of(exc, statuses), exc.code)
         raise
     except Exception:
         meter.failed(500, "internal_error")

@@ -23,15 +23,17 @@ from pipeline.transcriber import Transcriber
 
 from .chat import router as chat_router
 from .dependencies import RouteSettings, get_route_settings, get_transcriber
-from .errors import OPENAI_FIELDS, error_body, error_response, validation_message
-from .formats import DIARIZED_FORMATS, MEDIA_TYPES, RESPONSE_FORMATS, render
+from .errors import (
+    OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, body_of, error_body, error_response, status_of, validation_message,
+)
+from .formats import DIARIZED_FORMATS, MEDIA_TYPES, diarized_segments, render, token_usage
 from .metering import RequestMeter, metered
 from .model_names import DEFAULT_MODEL_ALIASES, requested_model
 from .realtime import router as realtime_router
 from .streaming import iterate_in_thread
 from .transcribe_call import transcribe_metered
+from .transcription_form import TranscriptionForm, check_common, transcription_form
 
-GRANULARITIES = frozenset({"segment", "word"})
 MODEL_CREATED = 1_700_000_000  # registry entries have no creation time; OpenAI's shape requires one
 
 app = FastAPI(title="OpenAI-compatible audio API", docs_url=None, redoc_url=None)
@@ -40,8 +42,9 @@ SettingsDep = Annotated[RouteSettings, Depends(get_route_settings)]
 
 
 @app.exception_handler(STTError)
-async def _domain_error(_: Request, exc: STTError) -> JSONResponse:
-    return error_response(exc, OPENAI_FIELDS)
+async def _domain_error(request: Request, exc: STTError) -> JSONResponse:
+    statuses = OPENAI_AUDIO_STATUSES if request.scope.get("endpoint") in _AUDIO_ROUTES else {}
+    return error_response(exc, OPENAI_FIELDS, statuses=statuses)
 
 
 @app.exception_handler(RequestValidationError)
@@ -54,30 +57,6 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
     return JSONResponse(error_body(str(exc.detail), error_type), status_code=exc.status_code)
-
-
-def _check_common(response_format: str, temperature: float) -> None:
-    if response_format not in RESPONSE_FORMATS:
-        raise InvalidInputError(
-            f"Invalid response_format {response_format!r}: use one of {', '.join(RESPONSE_FORMATS)}.",
-            input="response_format",
-        )
-    if not 0.0 <= temperature <= 1.0:
-        raise InvalidInputError("temperature must be between 0 and 1.", input="temperature")
-
-
-def _granularities(values: list[str] | None, response_format: str) -> set[str]:
-    granularities = set(values or [])
-    if unknown := granularities - GRANULARITIES:
-        raise InvalidInputError(
-            f"Invalid timestamp_granularities {sorted(unknown)}: use 'segment' and/or 'word'.",
-            input="timestamp_granularities",
-        )
-    if granularities and response_format != "verbose_json":
-        raise InvalidInputError(
-            "timestamp_granularities requires response_format=verbose_json.", input="timestamp_granularities"
-        )
-    return granularities
 
 
 async def _respond(
@@ -100,9 +79,17 @@ async def _respond(
 
 
 async def _stream(
-    transcriber: Transcriber, meter: RequestMeter, file: UploadFile, model_id: str | None, options: TranscribeOptions
+    transcriber: Transcriber,
+    meter: RequestMeter,
+    file: UploadFile,
+    model_id: str | None,
+    options: TranscribeOptions,
+    speakers: DiarizeOptions | None = None,
 ) -> Response:
-    stream = await anyio.to_thread.run_sync(transcriber.open_stream, file.file, model_id, options)
+    """``transcript.text.delta`` events as segments are decoded; with ``speakers`` (``diarized_json``), then one
+    ``transcript.text.segment`` per speaker turn once the diarizer has heard the whole file; then
+    ``transcript.text.done``."""
+    stream = await anyio.to_thread.run_sync(transcriber.open_stream, file.file, model_id, options, speakers)
     started = time.perf_counter()
     segments = iterate_in_thread(stream.segments)
     # Pull the first segment before answering, so that a busy or missing model still gets a plain error response.
@@ -112,30 +99,38 @@ async def _stream(
         first = None
 
     async def events() -> Any:
-        texts: list[str] = []
+        decoded: list[Segment] = []
         try:
             if first is not None:
-                texts.append(first.text)
-                yield _event(_delta(first))
+                decoded.append(first)
+                yield _event(_delta(first, options.word_timestamps))
                 async for segment in segments:
-                    texts.append(segment.text)
-                    yield _event(_delta(segment))
-            text = "".join(texts).strip()
-            yield _event({"type": "transcript.text.done", "text": text})
+                    decoded.append(segment)
+                    yield _event(_delta(segment, options.word_timestamps))
+            for turn in diarized_segments(stream.speaker_segments or []):
+                yield _event(turn)
+            text = "".join(segment.text for segment in decoded).strip()
+            done: dict[str, Any] = {"type": "transcript.text.done", "text": text}
+            if (usage := token_usage(stream.duration, decoded)) is not None:
+                done["usage"] = usage
+            yield _event(done)
             meter.succeeded(stream.duration, time.perf_counter() - started, text)
+        except STTError as exc:  # after the answer started (a later clip, the diarizer): an error event ends it
+            meter.failed(status_of(exc, OPENAI_AUDIO_STATUSES), exc.code)
+            yield _event(body_of(exc, OPENAI_FIELDS))
         finally:
             meter.abandoned()
 
     return EventSourceResponse(events(), ping=15)
 
 
-def _delta(segment: Segment) -> dict[str, Any]:
+def _delta(segment: Segment, words: bool) -> dict[str, Any]:
     """``transcript.text.delta``, with the segment's ``start`` and ``end`` (and ``words``, with word timestamps) as
     extensions: what a client needs to show timed segments and progress while the transcript streams in."""
     event: dict[str, Any] = {
         "type": "transcript.text.delta", "delta": segment.text, "start": segment.start, "end": segment.end
     }
-    if segment.words:
+    if words and segment.words:
         event["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end} for w in segment.words]
     return event
 
@@ -150,41 +145,18 @@ async def create_transcription(
     transcriber: TranscriberDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File()],
-    model: Annotated[str, Form()] = "whisper-1",
-    language: Annotated[str | None, Form()] = None,
-    prompt: Annotated[str | None, Form()] = None,
-    response_format: Annotated[str, Form()] = "json",
-    temperature: Annotated[float, Form()] = 0.0,
-    timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
-    stream: Annotated[bool, Form()] = False,
-    chunking_strategy: Annotated[str | None, Form()] = None,
-    num_speakers: Annotated[int | None, Form()] = None,
-    min_speakers: Annotated[int | None, Form()] = None,
-    max_speakers: Annotated[int | None, Form()] = None,
+    form: Annotated[TranscriptionForm, Depends(transcription_form)],
 ) -> Response:
-    """OpenAI's transcription route. ``diarized_json`` (and the ``jsonl`` extension: one speaker turn per
-    line) label speakers; ``num_speakers``/``min_speakers``/``max_speakers`` are extensions that guide it.
-    ``chunking_strategy`` is accepted for compatibility; long audio is always handled."""
-    _check_common(response_format, temperature)
-    granularities = _granularities(timestamp_granularities, response_format)
-    model_id = requested_model(model)
-    with metered(transcriber.registry, model_id or transcriber.default_model, settings.log_transcripts) as meter:
-        speakers = None
-        if response_format in DIARIZED_FORMATS:
-            speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers)
-            if stream:
-                raise InvalidInputError("stream=true cannot be combined with a diarized response.", input="stream")
-        options = TranscribeOptions(
-            language=language,
-            task="transcribe",
-            word_timestamps="word" in granularities,
-            initial_prompt=prompt or None,
-            temperature=temperature,
-        )
-        if stream:
-            return await _stream(transcriber, meter, file, model_id, options)
+    """OpenAI's transcription route; its parameters are read and checked in ``transcription_form``.
+    ``diarized_json`` (and the ``jsonl`` extension: one speaker turn per line) label speakers."""
+    model_id = form.model_id
+    default = transcriber.default_model
+    with metered(transcriber.registry, model_id or default, settings.log_transcripts, OPENAI_AUDIO_STATUSES) as meter:
+        if form.stream:
+            return await _stream(transcriber, meter, file, model_id, form.options, form.speakers)
         return await _respond(
-            request, settings, transcriber, meter, file, model_id, options, response_format, granularities, speakers
+            request, settings, transcriber, meter, file, model_id, form.options, form.response_format,
+            set(form.granularities), form.speakers,
         )
 
 
@@ -199,22 +171,29 @@ async def create_translation(
     response_format: Annotated[str, Form()] = "json",
     temperature: Annotated[float, Form()] = 0.0,
 ) -> Response:
-    _check_common(response_format, temperature)
+    check_common(response_format, temperature)
     if response_format in DIARIZED_FORMATS:
         raise InvalidInputError("Diarized responses are only available for transcriptions.", input="response_format")
     model_id = requested_model(model)
     options = TranscribeOptions(task="translate", initial_prompt=prompt or None, temperature=temperature)
-    with metered(transcriber.registry, model_id or transcriber.default_model, settings.log_transcripts) as meter:
+    default = transcriber.default_model
+    with metered(transcriber.registry, model_id or default, settings.log_transcripts, OPENAI_AUDIO_STATUSES) as meter:
         return await _respond(
             request, settings, transcriber, meter, file, model_id, options, response_format, set()
         )
 
 
+_AUDIO_ROUTES = (create_transcription, create_translation)
+
+
 def _model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = None) -> dict[str, Any]:
+    """A model in OpenAI's shape, with extensions; ``shown_id`` names an alias, whose card also says ``alias_of``."""
     spec = transcriber.registry.get(model_id)
     state = transcriber.pool.state(spec.id)
+    alias = {"alias_of": spec.id} if shown_id else {}
     return {
         "id": shown_id or spec.id,
+        **alias,
         "object": "model",
         "created": MODEL_CREATED,
         "owned_by": "speech-to-text",
@@ -232,9 +211,15 @@ def _model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = 
 # The model cards read the pool's state under its lock: off the event loop, so health checks never wait on it.
 
 
+def _model_cards(transcriber: Transcriber) -> list[dict[str, Any]]:
+    """The registry's models, then the default model's aliases (``whisper-1``), as OpenAI lists the names it takes."""
+    cards = [_model_card(transcriber, spec.id) for spec in transcriber.registry]
+    return cards + [_model_card(transcriber, transcriber.default_model, alias) for alias in sorted(DEFAULT_MODEL_ALIASES)]
+
+
 @app.get("/models")
 async def list_models(transcriber: TranscriberDep) -> dict[str, Any]:
-    cards = await anyio.to_thread.run_sync(lambda: [_model_card(transcriber, spec.id) for spec in transcriber.registry])
+    cards = await anyio.to_thread.run_sync(_model_cards, transcriber)
     return {"object": "list", "data": cards}
 
 

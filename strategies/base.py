@@ -74,7 +74,12 @@ class ASRStrategy(ModelEngine):
 
     def detect_language(self, audio: np.ndarray) -> str | None:
         """The spoken language of the first 30 s; None lets the engine detect it per clip."""
-        return None
+        return self.detect_language_probability(audio)[0]
+
+    def detect_language_probability(self, audio: np.ndarray) -> tuple[str | None, float | None]:
+        """The spoken language of the first 30 s and the engine's probability for it (None: it gives none).
+        Engines that detect languages implement this one."""
+        return None, None
 
     @property
     def workers(self) -> int:

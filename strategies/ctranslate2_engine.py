@@ -81,10 +81,10 @@ class CTranslate2Strategy(ASRStrategy):
             use_auth_token=hub.token,
         )
 
-    def detect_language(self, audio: np.ndarray) -> str | None:
+    def detect_language_probability(self, audio: np.ndarray) -> tuple[str | None, float | None]:
         assert self._model is not None, "detect_language() before load()"
-        language, _, _ = self._model.detect_language(audio)
-        return language
+        language, probability, _ = self._model.detect_language(audio)
+        return language, float(probability)
 
     def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
         model = self._model

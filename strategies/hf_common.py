@@ -9,7 +9,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -55,6 +55,8 @@ class SpeechProbe:
     """The most likely language token of each clip, as a code (``"pt"``); None for English-only models."""
     encoder_states: torch.Tensor
     """The encoder's output for the batch, for further decoder passes without encoding again."""
+    language_probs: list[float | None] = field(default_factory=list)
+    """The probability of each clip's language among the language tokens (as Whisper's ``detect_language``)."""
 
 
 def probe_speech(
@@ -76,12 +78,18 @@ def probe_speech(
     lang_to_id: dict[str, int] | None = getattr(generation_config, "lang_to_id", None)
     if getattr(generation_config, "is_multilingual", True) and lang_to_id:
         tokens = list(lang_to_id)
-        best = probs[:, [lang_to_id[t] for t in tokens]].argmax(dim=-1).tolist()
-        languages: list[str | None] = [tokens[i].strip("<|>") for i in best]
+        language_logits = output.logits[:, -1, [lang_to_id[t] for t in tokens]].float()
+        best_probs, best = language_logits.softmax(dim=-1).max(dim=-1)
+        languages: list[str | None] = [tokens[i].strip("<|>") for i in best.tolist()]
+        language_probs: list[float | None] = best_probs.tolist()
     else:
         languages = [None] * features.shape[0]
+        language_probs = [None] * features.shape[0]
     return SpeechProbe(
-        no_speech_probs=no_speech.tolist(), languages=languages, encoder_states=output.encoder_last_hidden_state
+        no_speech_probs=no_speech.tolist(),
+        languages=languages,
+        encoder_states=output.encoder_last_hidden_state,
+        language_probs=language_probs,
     )
 
 

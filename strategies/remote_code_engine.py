@@ -106,11 +106,12 @@ class RemoteCodeStrategy(ASRStrategy):
         ).input_features
         return features.to(self.runtime.device, dtype=self._dtype)
 
-    def detect_language(self, audio: np.ndarray) -> str | None:
+    def detect_language_probability(self, audio: np.ndarray) -> tuple[str | None, float | None]:
         assert self._model is not None, "detect_language() before load()"
         if not self.is_multilingual:
-            return "en"
-        return probe_speech(self._model, self._generation_config, self._features([audio])).languages[0]
+            return "en", 1.0
+        probe = probe_speech(self._model, self._generation_config, self._features([audio]))
+        return probe.languages[0], probe.language_probs[0]
 
     def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
         assert self._model is not None, "transcribe_clips() before load()"

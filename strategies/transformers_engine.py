@@ -137,12 +137,13 @@ class TransformersStrategy(ASRStrategy):
             kwargs["prompt_ids"] = prompt_ids
         return kwargs
 
-    def detect_language(self, audio: np.ndarray) -> str | None:
+    def detect_language_probability(self, audio: np.ndarray) -> tuple[str | None, float | None]:
         assert self._pipe is not None, "detect_language() before load()"
         if not self.is_multilingual:
-            return "en"
+            return "en", 1.0
         features, _ = self._features([audio])
-        return probe_speech(self._pipe.model, self._pipe.model.generation_config, features).languages[0]
+        probe = probe_speech(self._pipe.model, self._pipe.model.generation_config, features)
+        return probe.languages[0], probe.language_probs[0]
 
     def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
         assert self._pipe is not None, "transcribe_clips() before load()"

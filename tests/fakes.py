@@ -24,6 +24,7 @@ class FakeStrategy(ASRStrategy):
     multilingual = True
     size_bytes = 100
     detected_language: str | None = None
+    detected_probability: float | None = None
     gate: threading.Event | None = None
     """When set, transcribe() waits for it: a request that stays in flight."""
 
@@ -53,8 +54,8 @@ class FakeStrategy(ASRStrategy):
     def memory_bytes(self) -> int:
         return self.size_bytes
 
-    def detect_language(self, audio: np.ndarray) -> str | None:
-        return FakeStrategy.detected_language
+    def detect_language_probability(self, audio: np.ndarray) -> tuple[str | None, float | None]:
+        return FakeStrategy.detected_language, FakeStrategy.detected_probability
 
     def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
         self.calls.append(options)

@@ -184,7 +184,8 @@
     el.keyPanel.classList.add("compact");
     if (apiKey()) el.keyHint.textContent = "Using the API key given in this tab.";
     const previous = el.model.value;
-    state.models = (body.data || []).filter((m) => m.kind !== "diarization");
+    // Aliases (whisper-1) name a model already listed under its own id.
+    state.models = (body.data || []).filter((m) => m.kind !== "diarization" && !m.alias_of);
     el.model.replaceChildren(...state.models.map((m) => {
       const label = `${m.loaded ? "●" : "○"} ${m.id}${m.default ? " (default)" : ""}${m.language ? ` · ${m.language}` : ""}`;
       const option = new Option(label, m.id);

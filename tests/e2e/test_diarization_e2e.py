@@ -49,6 +49,31 @@ def test_openai_sdk_accepts_diarized_json(sdk, call_path, plain_text):
     assert result.duration == pytest.approx(30.0, abs=0.1)
     assert normalize(" ".join(s.text for s in segments)) == normalize(plain_text)
     assert normalize(result.text) == normalize(plain_text)
+    assert result.usage.type == "duration" and result.usage.seconds == pytest.approx(30.0, abs=0.1)
+
+
+def test_diarized_stream_sends_segment_events_then_done(sdk, call_path):
+    with call_path.open("rb") as f:
+        whole = sdk.audio.transcriptions.create(file=f, model="whisper-1", response_format="diarized_json")
+    with call_path.open("rb") as f:
+        events = list(
+            sdk.audio.transcriptions.create(file=f, model="whisper-1", response_format="diarized_json", stream=True)
+        )
+    kinds = [type(e).__name__ for e in events]
+    # Deltas as the clips are decoded, then the speaker turns once the diarizer has heard the file, then done.
+    first_segment = kinds.index("TranscriptionTextSegmentEvent")
+    assert set(kinds[:first_segment]) == {"TranscriptionTextDeltaEvent"}
+    assert set(kinds[first_segment:-1]) == {"TranscriptionTextSegmentEvent"}
+    assert kinds[-1] == "TranscriptionTextDoneEvent"
+    segments = [e for e in events if e.type == "transcript.text.segment"]
+    assert [s.id for s in segments] == [f"seg_{i:03d}" for i in range(len(segments))]
+    assert len({s.speaker for s in segments}) >= 2 and segments[0].speaker == "A"
+    assert all(s.start < s.end and s.text and not s.text[0].isspace() for s in segments)
+    # The same clips decoded one by one instead of in one batch: the same words.
+    assert word_error_rate([" ".join(s.text for s in segments)], [whole.text]) <= 0.02
+    assert normalize(events[-1].text) == normalize(" ".join(s.text for s in segments))
+    usage = events[-1].usage
+    assert usage.type == "tokens" and usage.input_tokens == round(whole.duration * 50) and usage.output_tokens > 0
 
 
 def test_jsonl_speaker_turns(client, call_path, plain_text):
@@ -85,5 +110,5 @@ def test_diarization_parameters_are_validated(client, call_path):
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "num_speakers"
     with call_path.open("rb") as f:
         streamed = client.post("/v1/audio/transcriptions", files={"file": f},
-                               data={"response_format": "diarized_json", "stream": "true"})
+                               data={"response_format": "jsonl", "stream": "true"})
     assert streamed.status_code == 400 and streamed.json()["error"]["param"] == "stream"

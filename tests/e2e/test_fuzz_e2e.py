@@ -61,12 +61,14 @@ def test_openai_route_never_fails_with_500(client, short_audio):
         temperature=text_values,
         granularity=text_values,
         stream=text_values,
+        chunking=text_values,
         route=st.sampled_from(["/v1/audio/transcriptions", "/v1/audio/translations"]),
     )
-    def run(upload, model, language, response_format, temperature, granularity, stream, route):
+    def run(upload, model, language, response_format, temperature, granularity, stream, chunking, route):
         fields = _fields({
             "model": model, "language": language, "response_format": response_format,
             "temperature": temperature, "timestamp_granularities[]": granularity, "stream": stream,
+            "chunking_strategy": chunking,
         })
         try:
             response = client.post(route, files={"file": upload}, data=fields)

@@ -77,6 +77,31 @@ def test_verbose_json_with_word_and_segment_timestamps(sdk, jfk_path):
         assert any(s.start - 0.01 <= word.start and word.end <= s.end + 0.01 for s in segments)
 
 
+def test_usage_language_probability_and_words_without_leading_space(sdk, jfk_path):
+    plain = _create(sdk, jfk_path)
+    assert plain.usage.type == "duration" and plain.usage.seconds == pytest.approx(JFK_SECONDS, abs=0.1)
+    verbose = _create(sdk, jfk_path, response_format="verbose_json", timestamp_granularities=["word"])
+    assert verbose.usage.seconds == pytest.approx(JFK_SECONDS, abs=0.1)
+    assert verbose.model_extra["language_probability"] == 1.0  # tiny.en: English is given, not detected
+    assert verbose.words and all(w.word == w.word.strip() and w.word for w in verbose.words)
+    # segment granularity goes with json and text too, as OpenAI accepts it
+    assert JFK_PHRASE in normalize(_create(sdk, jfk_path, timestamp_granularities=["segment"]).text)
+    assert JFK_PHRASE in normalize(_create(sdk, jfk_path, response_format="text", timestamp_granularities=["segment"]))
+
+
+def test_chunking_strategy_server_vad_cuts_at_the_requests_pauses(sdk, jfk_path):
+    whole = _create(sdk, jfk_path, response_format="verbose_json", chunking_strategy="auto")
+    vad = {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 100, "silence_duration_ms": 200}
+    cut = _create(sdk, jfk_path, response_format="verbose_json", chunking_strategy=vad)
+    # Each clip's segments carry its offset as Whisper's seek (10 ms frames): one clip, then one per pause.
+    assert {s.seek for s in whole.segments} == {0}
+    assert len({s.seek for s in cut.segments}) >= 3 and min(s.seek for s in cut.segments) > 0
+    assert JFK_PHRASE in normalize(cut.text)
+    with pytest.raises(openai.BadRequestError) as info:
+        _create(sdk, jfk_path, chunking_strategy={"type": "server_vad", "threshold": 1.5})
+    assert info.value.body["param"] == "chunking_strategy"
+
+
 def test_segment_granularity_only(sdk, jfk_path):
     result = _create(sdk, jfk_path, response_format="verbose_json", timestamp_granularities=["segment"])
     assert result.segments and not getattr(result, "words", None)
@@ -89,6 +114,18 @@ def test_stream_sends_deltas_then_done(sdk, jfk_path):
     assert types[-1] == "transcript.text.done" and set(types[:-1]) == {"transcript.text.delta"} and len(types) >= 2
     assert events[-1].text == "".join(e.delta for e in events[:-1]).strip()
     assert JFK_PHRASE in normalize(events[-1].text)
+    usage = events[-1].usage  # transcript.text.done declares token usage only: audio tokens at 50 a second
+    assert usage.type == "tokens" and usage.input_tokens == round(JFK_SECONDS * 50) and usage.output_tokens > 10
+    assert usage.total_tokens == usage.input_tokens + usage.output_tokens
+
+
+def test_stream_words_have_no_leading_space(sdk, jfk_path):
+    with jfk_path.open("rb") as f:
+        events = list(sdk.audio.transcriptions.create(
+            file=f, model="whisper-1", stream=True, response_format="verbose_json", timestamp_granularities=["word"]
+        ))
+    words = [w for e in events[:-1] for w in e.model_extra["words"]]
+    assert len(words) >= 20 and all(w["word"] and w["word"] == w["word"].strip() for w in words)
 
 
 def test_stream_starts_before_a_long_file_is_decoded(sdk, long_concat):
@@ -124,6 +161,8 @@ def test_models(sdk):
     assert all(m.object == "model" and m.owned_by for m in models.data)
     assert sdk.models.retrieve("tiny-en").id == "tiny-en"
     assert sdk.models.retrieve("whisper-1").id == "whisper-1"
+    alias = next(m for m in models.data if m.id == "whisper-1")  # listed too, as OpenAI lists the names it takes
+    assert alias.model_extra["alias_of"] == "tiny-en" and alias.model_extra["default"]
     with pytest.raises(openai.NotFoundError):
         sdk.models.retrieve("gpt-17")
 
@@ -151,9 +190,9 @@ def test_typed_errors_carry_our_messages(sdk, jfk_path, tmp_path):
 
     not_audio = tmp_path / "notes.mp3"
     not_audio.write_text("not audio at all\n" * 100)
-    with pytest.raises(openai.APIStatusError) as info:
+    with pytest.raises(openai.BadRequestError) as info:  # as OpenAI answers it, where /transcribe says 415
         _create(sdk, not_audio)
-    assert info.value.status_code == 415 and info.value.body["param"] == "file"
+    assert info.value.body["param"] == "file" and info.value.body["type"] == "invalid_request_error"
 
     with pytest.raises(openai.InternalServerError) as info:
         _create(sdk, jfk_path, model="freds0")

@@ -105,6 +105,38 @@ def test_diarization_labels_speakers_on_the_same_audio(transcriber, wav):
     assert result.segments[0].words == [], "words were not asked for"
 
 
+def test_the_languages_probability_is_reported_detected_or_given(transcriber, wav):
+    FakeStrategy.detected_language, FakeStrategy.detected_probability = "pt", 0.8
+    try:
+        detected = transcriber.transcribe(wav, "multi", TranscribeOptions()).transcription
+        stream = transcriber.open_stream(wav, "multi", TranscribeOptions())
+        assert list(stream.segments()) and stream.language_probability == 0.8
+        named = transcriber.transcribe(wav, "multi", TranscribeOptions(language="en")).transcription
+        registry_default = transcriber.transcribe(wav, "pt-model", TranscribeOptions()).transcription
+    finally:
+        FakeStrategy.detected_probability = None
+    assert (detected.language, detected.language_probability) == ("pt", 0.8)
+    assert named.language_probability == registry_default.language_probability == 1.0  # fixed, not detected
+    FakeStrategy.detected_language = None  # the engine leaves it to each clip: nothing to report
+    assert transcriber.transcribe(wav, "multi", TranscribeOptions()).transcription.language_probability is None
+
+
+def test_a_diarized_stream_gives_segments_as_decoded_then_speaker_turns(transcriber, wav):
+    stream = transcriber.open_stream(wav, "multi", TranscribeOptions(), DiarizeOptions(num_speakers=2))
+    segments = stream.segments()
+    first = next(segments)
+    assert first.text == "multi heard 2.0s" and stream.speaker_segments is None  # the diarizer has not run yet
+    assert list(segments) == []
+    whole = transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions(num_speakers=2)).transcription
+    assert stream.speaker_segments == whole.segments and whole.segments[0].speaker == "SPEAKER_00"
+    assert _strategy(transcriber, "multi").calls[-1].word_timestamps, "speakers are assigned word by word"
+    assert list(transcriber.open_stream(wav, "multi", TranscribeOptions()).segments())  # without: no speakers
+    transcriber.diarizer_id = None
+    with pytest.raises(InvalidInputError) as info:
+        transcriber.open_stream(wav, "multi", TranscribeOptions(), DiarizeOptions())
+    assert info.value.input == "diarize"
+
+
 def test_diarization_switched_off_is_invalid_input(transcriber, wav):
     transcriber.diarizer_id = None
     with pytest.raises(InvalidInputError) as info:

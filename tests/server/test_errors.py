@@ -15,7 +15,7 @@ from core.errors import (
     TooLargeError,
     UnsupportedAudioError,
 )
-from server.errors import OPENAI_FIELDS, TRANSCRIBE_FIELDS, error_response, status_of
+from server.errors import OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, TRANSCRIBE_FIELDS, error_response, status_of
 
 
 @pytest.mark.parametrize(
@@ -33,6 +33,17 @@ def test_each_kind_has_its_status_and_type(error, status, error_type):
     response = error_response(error)
     assert status_of(error) == response.status_code == status
     assert json.loads(response.body)["error"]["type"] == error_type
+
+
+def test_audio_routes_answer_undecodable_audio_with_400_as_openai_does():
+    error = UnsupportedAudioError("odd", input="file")
+    response = error_response(error, OPENAI_FIELDS, statuses=OPENAI_AUDIO_STATUSES)
+    assert response.status_code == status_of(error, OPENAI_AUDIO_STATUSES) == 400
+    assert json.loads(response.body)["error"] == {
+        "message": "odd", "type": "invalid_request_error", "param": "file", "code": "unsupported_audio"
+    }
+    assert error_response(error, TRANSCRIBE_FIELDS).status_code == 415  # /transcribe (and chat) keep 415
+    assert status_of(TooLargeError("long"), OPENAI_AUDIO_STATUSES) == 413  # only that kind differs
 
 
 def test_every_kind_is_mapped():

@@ -5,7 +5,9 @@ import json
 import srt
 import webvtt
 
-from server.formats import render, speaker_turns_with_text, to_diarized_json, to_jsonl, to_srt, to_verbose_json, to_vtt
+from server.formats import (
+    render, speaker_turns_with_text, to_diarized_json, to_jsonl, to_srt, to_verbose_json, to_vtt, token_usage,
+)
 from core.types import Segment, Transcription, Word
 
 
@@ -63,8 +65,31 @@ def test_a_translation_is_reported_in_english():
 
 def test_render_dispatch():
     result = _result()
-    assert render(result, "json", "transcribe", set()) == {"text": "Hello there. General Kenobi."}
+    usage = {"type": "duration", "seconds": 4.5}
+    assert render(result, "json", "transcribe", set()) == {"text": "Hello there. General Kenobi.", "usage": usage}
+    assert render(result, "json", "translate", set()) == {"text": "Hello there. General Kenobi."}  # as OpenAI's types
     assert render(result, "text", "transcribe", set()) == "Hello there. General Kenobi.\n"
+
+
+def test_verbose_json_usage_and_language_probability():
+    body = to_verbose_json(_result().model_copy(update={"language_probability": 0.93}), "transcribe", set())
+    assert body["usage"] == {"type": "duration", "seconds": 4.5} and body["language_probability"] == 0.93
+    translated = to_verbose_json(_result(), "translate", set())
+    assert "usage" not in translated and "language_probability" not in translated
+
+
+def test_token_usage_for_the_stream_done_event():
+    with_tokens = [Segment(id=0, start=0.0, end=1.0, text=" Hi.", tokens=[1, 2, 3]), Segment(id=1, start=1, end=1, text=" ")]
+    assert token_usage(2.0, with_tokens) == {
+        "type": "tokens", "input_tokens": 100, "output_tokens": 3, "total_tokens": 103,
+        "input_token_details": {"audio_tokens": 100},
+    }
+    assert token_usage(2.0, []) == {
+        "type": "tokens", "input_tokens": 100, "output_tokens": 0, "total_tokens": 100,
+        "input_token_details": {"audio_tokens": 100},
+    }
+    # An engine that does not report its tokens: no made-up count.
+    assert token_usage(4.5, _result().segments) is None
 
 
 def _diarized() -> Transcription:

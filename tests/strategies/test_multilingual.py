@@ -23,7 +23,7 @@ from core.audio import SAMPLE_RATE, decode_audio
 from core.model_files import HubAccess
 from core.registry import ModelSpec
 from core.types import TranscribeOptions
-from pipeline.language import pin_language
+from pipeline.language import pin_language, pin_language_probability
 from strategies.base import ASRStrategy, RuntimeContext
 from strategies.factory import create_engine
 from tests.conftest import JFK_PHRASE
@@ -121,6 +121,21 @@ def test_detects_portuguese_and_english(request, kind, wer_set, jfk_audio):
     assert engine.detect_language(jfk_audio) == "en"
     # The pipeline pins that language for every clip of the file.
     assert pin_language(engine, jfk_audio, TranscribeOptions()).language == "en"
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_language_probability_is_the_engines_confidence(request, kind, wer_set, jfk_audio):
+    engine = _engine(request, kind)
+    language, probability = engine.detect_language_probability(jfk_audio)
+    assert language == "en" and 0.5 < probability <= 1.0
+    if kind != "ctranslate2":  # the same weights: about the same confidence as CTranslate2's (int8)
+        reference = _engine(request, "ctranslate2").detect_language_probability(jfk_audio)[1]
+        assert probability == pytest.approx(reference, abs=0.1)
+    portuguese_language, portuguese_probability = engine.detect_language_probability(decode_audio(wer_set[0].path))
+    assert portuguese_language == "pt" and 0.3 < portuguese_probability <= 1.0
+    pinned, pinned_probability = pin_language_probability(engine, jfk_audio, TranscribeOptions())
+    assert pinned.language == "en" and pinned_probability == probability
+    assert pin_language_probability(engine, jfk_audio, TranscribeOptions(language="en"))[1] == 1.0
 
 
 @pytest.mark.parametrize("kind", ENGINES)

@@ -1,0 +1,139 @@
+"""``/v1/audio/*`` and ``/v1/models`` on stand-in engines (``tests/fakes.py``: each clip comes back as
+"asr heard N.Ns"; the diarizer hears two speakers), through the real ``/v1`` app and the official SDK, which
+parses every body and event into the ``openai`` package's own types."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.testclient import TestClient
+
+from server.dependencies import RouteSettings, get_route_settings, get_transcriber
+from server.openai_api import app
+from tests.fakes import FakeDiarizer, FakeStrategy
+from tests.pipeline.test_chat import chat_transcriber, wav_bytes
+
+
+@pytest.fixture
+def http():
+    transcriber = chat_transcriber()
+    FakeStrategy.detected_language, FakeStrategy.detected_probability = None, None
+    app.dependency_overrides[get_transcriber] = lambda: transcriber
+    app.dependency_overrides[get_route_settings] = lambda: RouteSettings()
+    with TestClient(Starlette(routes=[Mount("/v1", app=app)])) as client:
+        yield client
+    app.dependency_overrides.clear()
+    FakeStrategy.detected_language, FakeStrategy.detected_probability = None, None
+
+
+@pytest.fixture
+def sdk(http) -> openai.OpenAI:
+    return openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=http, max_retries=0)
+
+
+@pytest.fixture
+def tone(tmp_path) -> bytes:
+    return wav_bytes(tmp_path, seconds=5.0)
+
+
+def _create(sdk: openai.OpenAI, audio: bytes, **kwargs):
+    return sdk.audio.transcriptions.create(file=("a.wav", audio), model=kwargs.pop("model", "whisper-1"), **kwargs)
+
+
+def test_usage_on_json_verbose_json_and_diarized_json(sdk, tone):
+    for response_format in ("json", "verbose_json", "diarized_json"):
+        result = _create(sdk, tone, response_format=response_format)
+        assert result.usage is not None, response_format
+        assert result.usage.type == "duration" and result.usage.seconds == pytest.approx(5.0), response_format
+
+
+def test_translations_have_no_usage_nor_language_probability(sdk, tone):
+    plain = sdk.audio.translations.create(file=("a.wav", tone), model="whisper-1")
+    verbose = sdk.audio.translations.create(file=("a.wav", tone), model="whisper-1", response_format="verbose_json")
+    assert plain.model_extra == {} and verbose.language == "english"
+    assert "usage" not in verbose.model_extra and "language_probability" not in verbose.model_extra
+
+
+def test_verbose_json_reports_the_detected_languages_probability(sdk, tone):
+    FakeStrategy.detected_language, FakeStrategy.detected_probability = "pt", 0.87
+    detected = _create(sdk, tone, response_format="verbose_json")
+    assert detected.language == "portuguese" and detected.model_extra["language_probability"] == 0.87
+    named = _create(sdk, tone, response_format="verbose_json", language="pt")
+    assert named.language == "portuguese" and named.model_extra["language_probability"] == 1.0
+
+
+@pytest.mark.parametrize("response_format", ["json", "text"])
+def test_segment_granularity_is_accepted_with_json_and_text(sdk, tone, response_format):
+    result = _create(sdk, tone, response_format=response_format, timestamp_granularities=["segment"])
+    assert "asr heard 5.0s" in (result if isinstance(result, str) else result.text)
+    with pytest.raises(openai.BadRequestError) as info:
+        _create(sdk, tone, response_format=response_format, timestamp_granularities=["word"])
+    assert info.value.body["param"] == "timestamp_granularities"
+
+
+def test_undecodable_audio_is_a_bad_request_naming_file(sdk):
+    for create in (sdk.audio.transcriptions.create, sdk.audio.translations.create):
+        with pytest.raises(openai.BadRequestError) as info:
+            create(file=("notes.wav", b"definitely not audio\n" * 100), model="whisper-1")
+        body = info.value.body
+        assert body["param"] == "file" and body["type"] == "invalid_request_error" and body["code"] == "unsupported_audio"
+
+
+def test_chunking_strategy_server_vad_changes_how_the_file_is_cut(sdk, jfk_path):
+    audio = jfk_path.read_bytes()
+    whole = _create(sdk, audio, response_format="verbose_json")
+    assert [s.text for s in whole.segments] == ["asr heard 11.0s"]  # 11 s fits one clip: decoded whole
+    assert _create(sdk, audio, response_format="verbose_json", chunking_strategy="auto").text == whole.text
+    # The SDK sends the object as chunking_strategy[type], chunking_strategy[silence_duration_ms], ... fields.
+    vad = {"type": "server_vad", "silence_duration_ms": 200, "prefix_padding_ms": 100}
+    cut = _create(sdk, audio, response_format="verbose_json", chunking_strategy=vad)
+    assert len(cut.segments) >= 3
+    assert all(a.end <= b.start for a, b in zip(cut.segments, cut.segments[1:]))
+    assert sum(s.end - s.start for s in cut.segments) < 11.0  # the pauses between clips are not decoded
+    one = _create(sdk, audio, response_format="verbose_json", chunking_strategy={**vad, "silence_duration_ms": 1500})
+    assert len(one.segments) == 1 and one.segments[0].start > 0  # leading silence left out
+
+
+@pytest.mark.parametrize(
+    "chunking",
+    ['{"type": "server_vad", "threshold": 2}', "{oops", {"type": "server_vad", "silence_duration_ms": -1}],
+)
+def test_invalid_chunking_strategy_is_a_bad_request_naming_it(sdk, tone, chunking):
+    with pytest.raises(openai.BadRequestError) as info:
+        _create(sdk, tone, chunking_strategy=chunking)
+    assert info.value.body["param"] == "chunking_strategy"
+
+
+def test_diarized_stream_sends_deltas_then_speaker_segments_then_done(sdk, tone):
+    events = list(_create(sdk, tone, response_format="diarized_json", stream=True))
+    assert [e.type for e in events] == ["transcript.text.delta", "transcript.text.segment", "transcript.text.done"]
+    delta, segment, done = events
+    assert type(segment).__name__ == "TranscriptionTextSegmentEvent"
+    assert (segment.id, segment.speaker, segment.start, segment.end) == ("seg_000", "A", 0.0, 5.0)
+    assert segment.text == done.text == "asr heard 5.0s"
+    assert "words" not in delta.model_extra  # words were decoded for the diarizer, not asked for
+    whole = _create(sdk, tone, response_format="diarized_json")
+    assert [s.model_dump() for s in whole.segments] == [segment.model_dump()]
+
+
+def test_a_diarizer_failing_mid_stream_ends_it_with_an_error_the_sdk_raises(sdk, tone):
+    FakeDiarizer.fail = True
+    try:
+        events = []
+        with pytest.raises(openai.APIError) as info:
+            for event in _create(sdk, tone, response_format="diarized_json", stream=True):
+                events.append(event)
+    finally:
+        FakeDiarizer.fail = False
+    assert [e.type for e in events] == ["transcript.text.delta"]  # the transcript had started streaming
+    assert info.value.body["param"] == "response_format" and info.value.body["code"] == "diarizer_unavailable"
+
+
+def test_models_list_the_default_models_alias(sdk):
+    cards = {m.id: m for m in sdk.models.list().data}
+    assert {"asr", "speech-llm", "speakers", "whisper-1"} <= set(cards)
+    assert cards["whisper-1"].model_extra["alias_of"] == "asr" and cards["whisper-1"].model_extra["default"]
+    assert "alias_of" not in cards["asr"].model_extra
+    assert sdk.models.retrieve("whisper-1").model_extra["alias_of"] == "asr"
