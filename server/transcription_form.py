@@ -66,6 +66,21 @@ def granularities_of(values: list[str] | None, response_format: str) -> frozense
     return granularities
 
 
+UNSUPPORTED = {
+    "include": "include[]=logprobs is not supported yet: no engine here returns token log-probabilities.",
+    "keywords": "keywords are not supported yet: decoding cannot be biased towards them here.",
+    "known_speaker_names": "known speakers are not supported yet: speakers keep generated labels.",
+    "known_speaker_references": "known speakers are not supported yet: speakers keep generated labels.",
+}
+"""OpenAI parameters this server cannot honour yet: refused by name rather than silently ignored."""
+
+
+def refuse_unsupported(**values: list[str] | None) -> None:
+    for name, value in values.items():
+        if value:
+            raise InvalidInputError(UNSUPPORTED[name], input=name)
+
+
 def _invalid_chunking(message: str) -> InvalidInputError:
     return InvalidInputError(f"Invalid chunking_strategy: {message}", input="chunking_strategy")
 
@@ -129,9 +144,19 @@ def transcription_form(
     num_speakers: Annotated[int | None, Form()] = None,
     min_speakers: Annotated[int | None, Form()] = None,
     max_speakers: Annotated[int | None, Form()] = None,
+    include: Annotated[list[str] | None, Form(alias="include[]")] = None,
+    keywords: Annotated[list[str] | None, Form(alias="keywords[]")] = None,
+    known_speaker_names: Annotated[list[str] | None, Form(alias="known_speaker_names[]")] = None,
+    known_speaker_references: Annotated[list[str] | None, Form(alias="known_speaker_references[]")] = None,
 ) -> TranscriptionForm:
     """The transcription route's form (a FastAPI dependency). ``num_speakers``/``min_speakers``/``max_speakers``
     are extensions that guide diarization (``diarized_json``, ``jsonl``)."""
+    refuse_unsupported(
+        include=include,
+        keywords=keywords,
+        known_speaker_names=known_speaker_names,
+        known_speaker_references=known_speaker_references,
+    )
     check_common(response_format, temperature)
     granularities = granularities_of(timestamp_granularities, response_format)
     vad = chunking_of(

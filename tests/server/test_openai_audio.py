@@ -137,3 +137,18 @@ def test_models_list_the_default_models_alias(sdk):
     assert cards["whisper-1"].model_extra["alias_of"] == "asr" and cards["whisper-1"].model_extra["default"]
     assert "alias_of" not in cards["asr"].model_extra
     assert sdk.models.retrieve("whisper-1").model_extra["alias_of"] == "asr"
+
+
+@pytest.mark.parametrize(
+    ("param", "sent"),
+    [
+        ("include", {"include": ["logprobs"]}),
+        ("known_speaker_names", {"extra_body": {"known_speaker_names": ["agent"],
+                                                "known_speaker_references": ["data:audio/wav;base64,AAAA"]}}),
+        ("keywords", {"extra_body": {"keywords": ["Kubernetes"]}}),
+    ],
+)
+def test_openai_parameters_not_supported_yet_are_refused_by_name_never_ignored(sdk, tone, param, sent):
+    with pytest.raises(openai.BadRequestError) as info:
+        _create(sdk, tone, **sent)
+    assert info.value.body["param"] == param and "not supported" in info.value.body["message"]
