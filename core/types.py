@@ -15,21 +15,21 @@ Task = Literal["transcribe", "translate"]
 @dataclass(frozen=True)
 class VadOptions:
     """How a request's audio is cut at pauses before decoding (OpenAI's ``chunking_strategy`` of type
-    ``server_vad``). None in a field: the server's own default for it."""
+    ``server_vad``), with the defaults of OpenAI's server VAD for the fields a request leaves out."""
 
-    threshold: float | None = None
+    threshold: float = 0.5
     """Silero speech probability above which a frame is speech, 0 to 1."""
-    prefix_padding_ms: int | None = None
+    prefix_padding_ms: int = 300
     """Audio kept before (and after) each stretch of speech."""
-    silence_duration_ms: int | None = None
+    silence_duration_ms: int = 500
     """A pause at least this long ends a clip."""
 
     def __post_init__(self) -> None:
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+        if not 0.0 <= self.threshold <= 1.0:
             raise InvalidInputError("chunking_strategy.threshold must be between 0 and 1.", input="chunking_strategy")
         for name in ("prefix_padding_ms", "silence_duration_ms"):
             value = getattr(self, name)
-            if value is not None and value < 0:
+            if value < 0:
                 raise InvalidInputError(f"chunking_strategy.{name} must not be negative.", input="chunking_strategy")
 
 

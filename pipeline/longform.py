@@ -22,8 +22,6 @@ MAX_CLIP_S = 30.0
 MAX_INNER_PAUSE_S = 2.0
 VAD_MIN_SILENCE_MS = 160
 VAD_SPEECH_PAD_MS = 200
-# A request's own server_vad (OpenAI's chunking_strategy): the fields it leaves out, as in OpenAI's server VAD.
-REQUEST_VAD_DEFAULTS = VadOptions(threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500)
 # A clip whose transcript stops this far before its end is decoded again from there (at most MAX_PASSES times).
 MIN_TAIL_S = 1.0
 MAX_PASSES = 4
@@ -70,11 +68,12 @@ def speech_regions(audio: np.ndarray, max_region_s: float) -> list[Clip]:
 
 def request_vad_clips(audio: np.ndarray, max_clip_s: float, vad: VadOptions) -> list[Clip]:
     """The clips of a request's own server VAD (see ``plan_clips``)."""
-    threshold = REQUEST_VAD_DEFAULTS.threshold if vad.threshold is None else vad.threshold
-    padding = REQUEST_VAD_DEFAULTS.prefix_padding_ms if vad.prefix_padding_ms is None else vad.prefix_padding_ms
-    silence = REQUEST_VAD_DEFAULTS.silence_duration_ms if vad.silence_duration_ms is None else vad.silence_duration_ms
     spans = speech_spans(
-        audio, threshold=threshold, min_silence_ms=silence, speech_pad_ms=padding, max_speech_s=max_clip_s
+        audio,
+        threshold=vad.threshold,
+        min_silence_ms=vad.silence_duration_ms,
+        speech_pad_ms=vad.prefix_padding_ms,
+        max_speech_s=max_clip_s,
     )
     max_samples = int(max_clip_s * SAMPLE_RATE)
     return [Clip(start, min(end, start + max_samples)) for start, end in spans]
