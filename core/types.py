@@ -43,6 +43,10 @@ class TranscribeOptions:
     """None: the engine's default temperature fallback."""
     vad: VadOptions | None = None
     """None: the server's own long-form cutting (only audio over 30 s is cut, pauses over 2 s end a clip)."""
+    keywords: tuple[str, ...] = ()
+    """Words and names the speaker is likely to say; decoding is biased towards them."""
+    logprobs: bool = False
+    """Return the log-probability of every text token (``Segment.logprobs``)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,15 @@ class SpeakerTurn:
         return self.end - self.start
 
 
+class TokenLogprob(BaseModel):
+    """A decoded text token and the model's log-probability of it (OpenAI's ``Logprob``)."""
+
+    token: str
+    bytes: list[int]
+    """The token's UTF-8 bytes (a token may hold part of a character)."""
+    logprob: float
+
+
 class Word(BaseModel):
     start: float
     end: float
@@ -99,6 +112,9 @@ class Segment(BaseModel):
     no_speech_prob: float | None = None
     words: list[Word] = Field(default_factory=list)
     speaker: str | None = None
+    logprobs: list[TokenLogprob] | None = Field(default=None, exclude=True)
+    """The segment's text tokens with their log-probabilities, when the request asked for them. Not part of any
+    segment a response shows: the routes that return log-probabilities read it."""
 
 
 class Transcription(BaseModel):

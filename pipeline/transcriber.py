@@ -16,6 +16,7 @@ from core.devices import release_memory
 from core.errors import InvalidInputError, ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions, TranscriptionResult
+from strategies.base import ASRStrategy
 
 from .language import fit_to_model, pin_language_probability, requested_language
 from .longform import stream_long, transcribe_long
@@ -131,6 +132,19 @@ class Transcriber:
             return decode_audio(source, max_duration_s=self.max_audio_duration_s)
 
 
+def check_engine_can_honour(options: TranscribeOptions, engine: ASRStrategy, spec: ModelSpec) -> None:
+    """Keywords and token log-probabilities are refused, naming the request's field, by a model whose engine
+    cannot give them: never silently left out."""
+    if options.keywords and not engine.takes_keywords:
+        raise InvalidInputError(
+            f"The model {spec.id!r} ({spec.engine} engine) cannot be biased towards keywords.", input="keywords"
+        )
+    if options.logprobs and not engine.returns_logprobs:
+        raise InvalidInputError(
+            f"The model {spec.id!r} ({spec.engine} engine) cannot return token log-probabilities.", input="token_logprobs"
+        )
+
+
 SpeakerAttribution = Callable[[Transcription, np.ndarray], Transcription]
 
 
@@ -188,6 +202,7 @@ def _decoding_options(
 ) -> tuple[TranscribeOptions, float | None]:
     """The options this model decodes this file with (what it can do, and one language for every clip), and
     the probability of that language."""
+    check_engine_can_honour(options, lease.asr, lease.spec)
     return pin_language_probability(lease.asr, audio, fit_to_model(options, lease.asr.is_multilingual, lease.spec))
 
 

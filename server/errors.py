@@ -24,8 +24,9 @@ _STATUS_AND_TYPE: dict[ErrorKind, tuple[HTTPStatus, str]] = {
     ErrorKind.TIMED_OUT: (HTTPStatus.GATEWAY_TIMEOUT, "server_error"),
 }
 
-OPENAI_FIELDS: Mapping[str, str] = {"diarize": "response_format"}
-"""Domain input names that ``/v1`` carries in another field (diarization is asked for by the format)."""
+OPENAI_FIELDS: Mapping[str, str] = {"diarize": "response_format", "token_logprobs": "include"}
+"""Domain input names that ``/v1`` carries in another field (diarization is asked for by the format, token
+log-probabilities by ``include[]``)."""
 TRANSCRIBE_FIELDS: Mapping[str, str] = {"model": "model_id"}
 """The same for ``/transcribe``."""
 OPENAI_AUDIO_STATUSES: Mapping[ErrorKind, int] = {ErrorKind.UNSUPPORTED_MEDIA: HTTPStatus.BAD_REQUEST}

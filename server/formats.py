@@ -31,10 +31,18 @@ def usage(result: Transcription) -> dict[str, Any]:
     return {"type": "duration", "seconds": result.duration}
 
 
-def to_json(result: Transcription, task: Task = "transcribe") -> dict[str, Any]:
+def logprobs_of(segments: list[Segment]) -> list[dict[str, Any]]:
+    """OpenAI's ``logprobs``: every text token of the segments with its log-probability and bytes."""
+    return [token.model_dump() for segment in segments for token in segment.logprobs or []]
+
+
+def to_json(result: Transcription, task: Task = "transcribe", logprobs: bool = False) -> dict[str, Any]:
     if task == "translate":
         return {"text": result.text}
-    return {"text": result.text, "usage": usage(result)}
+    body: dict[str, Any] = {"text": result.text}
+    if logprobs:
+        body["logprobs"] = logprobs_of(result.segments)
+    return {**body, "usage": usage(result)}
 
 
 def to_text(result: Transcription) -> str:
@@ -169,9 +177,11 @@ def to_jsonl(result: Transcription) -> str:
     return "".join(json.dumps(turn, ensure_ascii=False) + "\n" for turn in speaker_turns_with_text(_cues(result)))
 
 
-def render(result: Transcription, response_format: str, task: Task, granularities: set[str]) -> str | dict[str, Any]:
+def render(
+    result: Transcription, response_format: str, task: Task, granularities: set[str], logprobs: bool = False
+) -> str | dict[str, Any]:
     if response_format == "json":
-        return to_json(result, task)
+        return to_json(result, task, logprobs)
     if response_format == "verbose_json":
         return to_verbose_json(result, task, granularities)
     if response_format == "diarized_json":

@@ -26,7 +26,7 @@ from .dependencies import RouteSettings, get_route_settings, get_transcriber
 from .errors import (
     OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, body_of, error_body, error_response, status_of, validation_message,
 )
-from .formats import DIARIZED_FORMATS, MEDIA_TYPES, diarized_segments, render, token_usage
+from .formats import DIARIZED_FORMATS, MEDIA_TYPES, diarized_segments, logprobs_of, render, token_usage
 from .metering import RequestMeter, metered
 from .model_names import DEFAULT_MODEL_ALIASES, requested_model
 from .realtime import router as realtime_router
@@ -72,7 +72,7 @@ async def _respond(
     speakers: DiarizeOptions | None = None,
 ) -> Response:
     result = await transcribe_metered(request, transcriber, settings, meter, file.file, model_id, options, speakers)
-    body = render(result.transcription, response_format, options.task, granularities)
+    body = render(result.transcription, response_format, options.task, granularities, options.logprobs)
     if isinstance(body, dict):
         return JSONResponse(body)
     return PlainTextResponse(body, media_type=MEDIA_TYPES[response_format])
@@ -103,14 +103,16 @@ async def _stream(
         try:
             if first is not None:
                 decoded.append(first)
-                yield _event(_delta(first, options.word_timestamps))
+                yield _event(_delta(first, options))
                 async for segment in segments:
                     decoded.append(segment)
-                    yield _event(_delta(segment, options.word_timestamps))
+                    yield _event(_delta(segment, options))
             for turn in diarized_segments(stream.speaker_segments or []):
                 yield _event(turn)
             text = "".join(segment.text for segment in decoded).strip()
             done: dict[str, Any] = {"type": "transcript.text.done", "text": text}
+            if options.logprobs:
+                done["logprobs"] = logprobs_of(decoded)
             if (usage := token_usage(stream.duration, decoded)) is not None:
                 done["usage"] = usage
             yield _event(done)
@@ -124,13 +126,16 @@ async def _stream(
     return EventSourceResponse(events(), ping=15)
 
 
-def _delta(segment: Segment, words: bool) -> dict[str, Any]:
-    """``transcript.text.delta``, with the segment's ``start`` and ``end`` (and ``words``, with word timestamps) as
-    extensions: what a client needs to show timed segments and progress while the transcript streams in."""
+def _delta(segment: Segment, options: TranscribeOptions) -> dict[str, Any]:
+    """``transcript.text.delta`` (with the segment's tokens' ``logprobs`` when asked for), with the segment's
+    ``start`` and ``end`` (and ``words``, with word timestamps) as extensions: what a client needs to show timed
+    segments and progress while the transcript streams in."""
     event: dict[str, Any] = {
         "type": "transcript.text.delta", "delta": segment.text, "start": segment.start, "end": segment.end
     }
-    if words and segment.words:
+    if options.logprobs:
+        event["logprobs"] = logprobs_of([segment])
+    if options.word_timestamps and segment.words:
         event["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end} for w in segment.words]
     return event
 

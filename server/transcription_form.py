@@ -66,9 +66,35 @@ def granularities_of(values: list[str] | None, response_format: str) -> frozense
     return granularities
 
 
+INCLUDABLE = frozenset({"logprobs"})
+MAX_KEYWORD_CHARACTERS = 500
+"""All keywords together: Whisper reads them in its prompt, which holds about 220 tokens."""
+
+
+def logprobs_of(include: list[str] | None, response_format: str) -> bool:
+    """``include[]=logprobs``: token log-probabilities in the ``json`` response (and in streamed deltas), the one
+    format OpenAI returns them in."""
+    values = set(include or [])
+    if unknown := values - INCLUDABLE:
+        raise InvalidInputError(f"Invalid include {sorted(unknown)}: only 'logprobs' can be included.", input="include")
+    if values and response_format != "json":
+        raise InvalidInputError("include[]=logprobs requires response_format=json.", input="include")
+    return bool(values)
+
+
+def keywords_of(values: list[str] | None) -> tuple[str, ...]:
+    """``keywords[]``: words and names to bias decoding towards, blank ones dropped, each once."""
+    keywords = tuple(dict.fromkeys(value.strip() for value in values or [] if value.strip()))
+    if sum(len(keyword) + 2 for keyword in keywords) > MAX_KEYWORD_CHARACTERS:
+        raise InvalidInputError(
+            f"keywords are too long: at most {MAX_KEYWORD_CHARACTERS} characters in all (Whisper reads them in its "
+            "prompt, which holds about 220 tokens).",
+            input="keywords",
+        )
+    return keywords
+
+
 UNSUPPORTED = {
-    "include": "include[]=logprobs is not supported yet: no engine here returns token log-probabilities.",
-    "keywords": "keywords are not supported yet: decoding cannot be biased towards them here.",
     "known_speaker_names": "known speakers are not supported yet: speakers keep generated labels.",
     "known_speaker_references": "known speakers are not supported yet: speakers keep generated labels.",
 }
@@ -152,8 +178,6 @@ def transcription_form(
     """The transcription route's form (a FastAPI dependency). ``num_speakers``/``min_speakers``/``max_speakers``
     are extensions that guide diarization (``diarized_json``, ``jsonl``)."""
     refuse_unsupported(
-        include=include,
-        keywords=keywords,
         known_speaker_names=known_speaker_names,
         known_speaker_references=known_speaker_references,
     )
@@ -180,5 +204,7 @@ def transcription_form(
         initial_prompt=prompt or None,
         temperature=temperature,
         vad=vad,
+        keywords=keywords_of(keywords),
+        logprobs=logprobs_of(include, response_format),
     )
     return TranscriptionForm(requested_model(model), options, response_format, granularities, stream, speakers)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -58,6 +59,11 @@ class ASRStrategy(ModelEngine):
     Engines implement ``transcribe_clips``: a batch of independent clips of at most 30 s decoded together.
     Audio of any length is cut into such clips, and stitched back, by the pipeline above.
     """
+
+    takes_keywords: ClassVar[bool] = False
+    """Whether ``TranscribeOptions.keywords`` reach the decoder (an engine that cannot honour them refuses them)."""
+    returns_logprobs: ClassVar[bool] = False
+    """Whether the engine fills ``Segment.logprobs`` when ``TranscribeOptions.logprobs`` asks for them."""
 
     def __init__(self, spec: ModelSpec, runtime: RuntimeContext) -> None:
         self.spec = spec

@@ -21,10 +21,11 @@ from faster_whisper.transcribe import get_suppressed_tokens
 
 from core.audio import SAMPLE_RATE
 from core.model_files import local_model_path
-from core.types import Segment, Transcription, TranscribeOptions, Word
+from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions, Word
 
 from .base import DEFAULT_BATCH_SIZE, ASRStrategy
 from .safeguards import Decoding, best_of_failed, decode_with_fallback, temperature_schedule
+from .token_logprobs import spread_over_segments, token_logprobs
 
 BEAM_SIZE = 5
 BEST_OF = 5
@@ -36,6 +37,12 @@ APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
 
 class CTranslate2Strategy(ASRStrategy):
+    """``keywords`` are faster-whisper's ``hotwords`` (text before the prompt); token log-probabilities are
+    CTranslate2's alignment pass over each clip's text tokens (teacher-forced after the decoding's own prompt, as
+    faster-whisper's word probabilities), since its beam search does not return per-token scores."""
+
+    takes_keywords = True
+    returns_logprobs = True
     _model: WhisperModel | None = None
 
     @property
@@ -99,23 +106,32 @@ class CTranslate2Strategy(ASRStrategy):
             for language in set(languages)
         }
         clip_tokenizers = [tokenizers[language] for language in languages]
-        decodings = self._decode_with_fallback(features, encoder_output, clip_tokenizers, options)
+        prompts = self._prompts(clip_tokenizers, options)
+        decodings = self._decode_with_fallback(features, encoder_output, prompts, clip_tokenizers[0], options)
         durations = [len(clip) / SAMPLE_RATE for clip in clips]
         pieces = [
             [] if decoding.is_silence else self._split(tokenizer, decoding, duration)
             for decoding, duration, tokenizer in zip(decodings, durations, clip_tokenizers)
         ]
-        if options.word_timestamps:
-            for language, tokenizer in tokenizers.items():  # aligned after each language's own start tokens
-                group = [i for i, clip_language in enumerate(languages) if clip_language == language]
-                whole = len(group) == len(clips)
-                self._add_words(
-                    features[group], encoder_output if whole else None, tokenizer, [pieces[i] for i in group],
-                    [durations[i] for i in group],
+        logprobs: list[list[TokenLogprob] | None] = [None] * len(clips)
+        for language, tokenizer in tokenizers.items():  # aligned after each language's own start tokens
+            group = [i for i, clip_language in enumerate(languages) if clip_language == language]
+            encoded = encoder_output if len(group) == len(clips) else None
+            group_pieces = [pieces[i] for i in group]
+            group_durations = [durations[i] for i in group]
+            if options.word_timestamps:
+                self._add_words(features[group], encoded, tokenizer, group_pieces, group_durations)
+            if options.logprobs:
+                group_logprobs = self._logprobs(
+                    features[group], encoded, prompts[group[0]], tokenizer, group_pieces, group_durations
                 )
+                for i, clip_logprobs in zip(group, group_logprobs, strict=True):
+                    logprobs[i] = clip_logprobs
         return [
-            _transcription(language, duration, decoding, clip_pieces, options.word_timestamps)
-            for language, duration, decoding, clip_pieces in zip(languages, durations, decodings, pieces)
+            _transcription(language, duration, decoding, clip_pieces, options.word_timestamps, clip_logprobs)
+            for language, duration, decoding, clip_pieces, clip_logprobs in zip(
+                languages, durations, decodings, pieces, logprobs, strict=True
+            )
         ]
 
     def _languages(self, encoder_output: Any, count: int, options: TranscribeOptions) -> list[str]:
@@ -128,17 +144,28 @@ class CTranslate2Strategy(ASRStrategy):
 
     # ------------------------------------------------------------------ decoding
 
+    def _prompts(self, tokenizers: list[Tokenizer], options: TranscribeOptions) -> list[list[int]]:
+        """Each clip's decoder prompt: the keywords (faster-whisper's hotwords) and the request's prompt as
+        previous text, then the clip's start tokens."""
+        assert self._model is not None
+        tokenizer = tokenizers[0]  # the prompt text does not depend on the language
+        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
+        hotwords = ", ".join(options.keywords) or None
+        return [self._model.get_prompt(t, previous_tokens=previous, hotwords=hotwords) for t in tokenizers]
+
     def _decode_with_fallback(
-        self, features: np.ndarray, encoder_output: Any, tokenizers: list[Tokenizer], options: TranscribeOptions
+        self,
+        features: np.ndarray,
+        encoder_output: Any,
+        prompts: list[list[int]],
+        tokenizer: Tokenizer,
+        options: TranscribeOptions,
     ) -> list[Decoding]:
         """Every clip decoded at the first temperature; the clips whose output fails Whisper's checks again
         at the next one, together (encoded again: rare, and cheaper than decoding the batch again), until
         they pass or the temperatures run out."""
         assert self._model is not None
-        tokenizer = tokenizers[0]  # the prompt text and the suppressed tokens do not depend on the language
-        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
-        prompts = [self._model.get_prompt(t, previous_tokens=previous) for t in tokenizers]
-        suppress_tokens = get_suppressed_tokens(tokenizer, [-1])
+        suppress_tokens = get_suppressed_tokens(tokenizer, [-1])  # the same for every language
 
         def decode(pending: list[int], temperature: float) -> list[Decoding]:
             encoded = encoder_output if len(pending) == len(features) else self._model.encode(features[pending])
@@ -220,6 +247,33 @@ class CTranslate2Strategy(ASRStrategy):
                 PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS, last_speech_timestamp=0.0,
             )
 
+    def _logprobs(
+        self,
+        features: np.ndarray,
+        encoder_output: Any,
+        prompt: list[int],
+        tokenizer: Tokenizer,
+        pieces: list[list[dict[str, Any]]],
+        durations: list[float],
+    ) -> list[list[TokenLogprob]]:
+        """Each clip's text tokens with their log-probabilities, from one batched alignment pass."""
+        model = self._model
+        assert model is not None
+        text_tokens = [[t for piece in clip_pieces for t in piece["tokens"] if t < tokenizer.eot] for clip_pieces in pieces]
+        spoken = [i for i, tokens in enumerate(text_tokens) if tokens]
+        logprobs: list[list[TokenLogprob]] = [[] for _ in pieces]
+        if not spoken:
+            return logprobs
+        encoded = encoder_output if encoder_output is not None and len(spoken) == len(pieces) else None
+        encoded = encoded if encoded is not None else model.encode(features[spoken])
+        frames = [_segment_frames(model, durations[i]) for i in spoken]
+        alignments = model.model.align(encoded, prompt, [text_tokens[i] for i in spoken], frames)
+        entry = model.hf_tokenizer.id_to_token
+        for i, alignment in zip(spoken, alignments, strict=True):
+            probabilities = np.maximum(np.asarray(alignment.text_token_probs, dtype=np.float64), 1e-45)
+            logprobs[i] = token_logprobs(text_tokens[i], np.log(probabilities).tolist(), entry)
+        return logprobs
+
     def unload(self) -> None:
         if self._model is not None:
             self._model.model.unload_model()
@@ -244,7 +298,12 @@ def _decoding(tokenizer: Tokenizer, result: Any, temperature: float) -> Decoding
 
 
 def _transcription(
-    language: str, duration: float, decoding: Decoding, pieces: list[dict[str, Any]], with_words: bool
+    language: str,
+    duration: float,
+    decoding: Decoding,
+    pieces: list[dict[str, Any]],
+    with_words: bool,
+    logprobs: list[TokenLogprob] | None,
 ) -> Transcription:
     segments = [
         Segment(
@@ -262,6 +321,8 @@ def _transcription(
         )
         for index, piece in enumerate(pieces)
     ]
+    if logprobs is not None:
+        segments = spread_over_segments(segments, logprobs)
     return Transcription(
         text="".join(s.text for s in segments).strip(), language=language, duration=duration, segments=segments
     )

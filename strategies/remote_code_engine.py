@@ -46,6 +46,7 @@ from .hf_common import (
     TokenDecoding,
     best_of_failed_decodings,
     forced_average_logprob,
+    text_token_logprobs,
     language_setting,
     module_bytes,
     probe_speech,
@@ -55,6 +56,7 @@ from .hf_common import (
     whisper_prefix,
 )
 from .safeguards import decode_with_fallback, temperature_schedule
+from .token_logprobs import spread_over_segments
 
 DEFAULT_PROCESSOR = "openai/whisper-large-v3"
 CLIP_SAMPLES = 30 * SAMPLE_RATE
@@ -63,6 +65,9 @@ SAMPLING_SEED = 0
 
 
 class RemoteCodeStrategy(ASRStrategy):
+    takes_keywords = False  # its generate takes no prompt
+    returns_logprobs = True
+
     _model: Any = None
     _processor: Any = None
     _generation_config: GenerationConfig | None = None
@@ -127,10 +132,19 @@ class RemoteCodeStrategy(ASRStrategy):
         task = getattr(config, "task", None) or "transcribe"
         prefixes = [whisper_prefix(config, language if self.is_multilingual else None, task) for language in languages]
         decodings = self._decode_with_fallback(features, probe, config, prefixes, options.temperature)
-        return [
+        results = [
             self._transcription(decoding, len(clip) / SAMPLE_RATE, language)
             for clip, decoding, language in zip(clips, decodings, languages, strict=True)
         ]
+        if options.logprobs:
+            tokenizer = self._processor.tokenizer
+            for index, (result, decoding) in enumerate(zip(results, decodings, strict=True)):
+                if result.segments:
+                    logprobs = text_token_logprobs(
+                        self._model, config, tokenizer, probe.encoder_states[index], prefixes[index], decoding.tokens
+                    )
+                    result.segments = spread_over_segments(result.segments, logprobs)
+        return results
 
     def _request_config(self, options: TranscribeOptions, languages: list[str]) -> GenerationConfig:
         config = copy.deepcopy(self._generation_config)

@@ -46,9 +46,11 @@ from .hf_common import (
     module_bytes,
     probe_speech,
     segments_from_words,
+    text_token_logprobs,
     token_times,
     torch_dtype,
 )
+from .token_logprobs import spread_over_segments
 from .safeguards import NO_SPEECH_THRESHOLD
 
 CLIP_SAMPLES = 30 * SAMPLE_RATE
@@ -63,6 +65,9 @@ NO_SPEECH_GATE: dict[str, Any] = {"no_speech_threshold": NO_SPEECH_THRESHOLD, "l
 
 
 class TransformersStrategy(ASRStrategy):
+    takes_keywords = True
+    returns_logprobs = True
+
     _pipe: Any = None
     _processor: Any = None
 
@@ -118,9 +123,11 @@ class TransformersStrategy(ASRStrategy):
         )
 
     def _prompt_ids(self, options: TranscribeOptions) -> torch.Tensor | None:
-        if not options.initial_prompt:
+        """The keywords, then the request's prompt, as Whisper's previous text (as faster-whisper's hotwords)."""
+        text = " ".join(part for part in (", ".join(options.keywords), options.initial_prompt or "") if part)
+        if not text:
             return None
-        return torch.as_tensor(self._processor.get_prompt_ids(options.initial_prompt), device=self._pipe.device)
+        return torch.as_tensor(self._processor.get_prompt_ids(text), device=self._pipe.device)
 
     def _generate_kwargs(self, options: TranscribeOptions, languages: Sequence[str], gate: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"num_beams": BEAM_SIZE}
@@ -199,28 +206,46 @@ class TransformersStrategy(ASRStrategy):
                 continue
             tokens = torch.cat([segment["tokens"] for segment in segments])
             model_output: dict[str, Any] = {"tokens": tokens[None].long().cpu(), "is_last": True}
+            sequence, prefix_length = self._decoder_sequence(segments)
             if word:
-                timings = self._token_times(segments, encoder_states[index], num_frames[index])
+                timings = self._token_times(segments, encoder_states[index], num_frames[index], sequence, prefix_length)
                 model_output["token_timestamps"] = timings[None]
-            outputs.append(self._pipe.postprocess([model_output], return_timestamps="word" if word else True))
+            output = self._pipe.postprocess([model_output], return_timestamps="word" if word else True)
+            if options.logprobs:
+                model = self._pipe.model
+                output["token_logprobs"] = text_token_logprobs(
+                    model, model.generation_config, self._processor.tokenizer, encoder_states[index],
+                    sequence[:prefix_length].tolist(), sequence[prefix_length:].tolist(),
+                )
+            outputs.append(output)
         return outputs
 
+    def _decoder_sequence(self, segments: list[dict[str, Any]]) -> tuple[torch.Tensor, int]:
+        """A clip's decoder sequence (its prefix, then its text and timestamp tokens, end-of-text excluded) and
+        the prefix's length."""
+        result = segments[0]["result"]  # the clip's whole decoder sequence: prefix, tokens, padding
+        sequence = (result["sequences"] if isinstance(result, dict) else result).long().cpu()
+        prefix_length = int(segments[0]["idxs"][0])
+        ends = (sequence[prefix_length:] == self._pipe.model.generation_config.eos_token_id).nonzero()
+        length = prefix_length + (int(ends[0, 0]) if len(ends) else len(sequence) - prefix_length)
+        return sequence[:length], prefix_length
+
     def _token_times(
-        self, segments: list[dict[str, Any]], encoder_states: torch.Tensor, num_frames: int
+        self,
+        segments: list[dict[str, Any]],
+        encoder_states: torch.Tensor,
+        num_frames: int,
+        sequence: torch.Tensor,
+        prefix_length: int,
     ) -> torch.Tensor:
         """The time of each token of a clip's segments, aligned on the clip alone (hf_common.token_times), so
         that it does not depend on the other clips of the batch."""
         model = self._pipe.model
-        result = segments[0]["result"]  # the clip's whole decoder sequence: prefix, tokens, padding
-        sequence = (result["sequences"] if isinstance(result, dict) else result).long()
-        prefix_length = int(segments[0]["idxs"][0])
-        ends = (sequence[prefix_length:] == model.generation_config.eos_token_id).nonzero()
-        length = prefix_length + (int(ends[0, 0]) if len(ends) else len(sequence) - prefix_length)
         times = token_times(
             model,
             model.generation_config.alignment_heads,
             encoder_states,
-            sequence[:length].to(encoder_states.device),
+            sequence.to(encoder_states.device),
             prefix_length,
             num_frames,
         )
@@ -236,6 +261,8 @@ class TransformersStrategy(ASRStrategy):
             segments = segments_from_words([_word(c, duration) for c in chunks])
         else:
             segments = [_segment(i, c, duration) for i, c in enumerate(c for c in chunks if c["text"].strip())]
+        if "token_logprobs" in output:
+            segments = spread_over_segments(segments, output["token_logprobs"])
         return Transcription(text=output["text"].strip(), language=language, duration=duration, segments=segments)
 
     def unload(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.corpus import Utterance
+from bench.corpus import Utterance, normalize
 from core.audio import SAMPLE_RATE, decode_audio
 from core.types import Transcription, TranscribeOptions
 from pipeline.language import pin_language
@@ -43,3 +43,27 @@ def results_together_and_alone(
     together = [result.model_dump() for result in strategy.transcribe_clips(clips, options)]
     alone = [strategy.transcribe_clips([clip], options)[0].model_dump() for clip in clips]
     return together, alone
+
+
+def check_token_logprobs(strategy: ASRStrategy, audio: np.ndarray) -> list[float]:
+    """Asking for token log-probabilities leaves the transcript as it was; each segment's tokens spell its text
+    and every log-probability is finite and at most 0. Returns them all."""
+    plain = transcribe_whole(strategy, audio, TranscribeOptions())
+    scored = transcribe_whole(strategy, audio, TranscribeOptions(logprobs=True))
+    assert scored.text == plain.text and scored.segments
+    values = []
+    for segment in scored.segments:
+        assert segment.logprobs, segment
+        spelled = b"".join(bytes(t.bytes) for t in segment.logprobs).decode()
+        assert spelled.strip() == segment.text.strip()
+        assert all(t.token == bytes(t.bytes).decode("utf-8", errors="replace") for t in segment.logprobs)
+        values += [t.logprob for t in segment.logprobs]
+    assert all(-100 < v <= 0 for v in values)
+    return values
+
+
+def keyword_changes(strategy: ASRStrategy, audio: np.ndarray, keyword: str) -> tuple[str, str]:
+    """The normalised transcript without, then with, ``keyword`` given."""
+    plain = transcribe_whole(strategy, audio, TranscribeOptions())
+    biased = transcribe_whole(strategy, audio, TranscribeOptions(keywords=(keyword,)))
+    return normalize(plain.text), normalize(biased.text)

@@ -11,12 +11,14 @@ import numpy as np
 
 from core.audio import SAMPLE_RATE
 from core.registry import ModelSpec
-from core.types import Segment, SpeakerTurn, Transcription, TranscribeOptions
+from core.types import Segment, SpeakerTurn, TokenLogprob, Transcription, TranscribeOptions
 from strategies.base import ASRStrategy
 from strategies.diarization.base import Diarizer
 
 
 class FakeStrategy(ASRStrategy):
+    takes_keywords = True
+    returns_logprobs = True
     loads: list[str] = []
     unloads: list[str] = []
     fail_with: Exception | None = None
@@ -66,12 +68,13 @@ class FakeStrategy(ASRStrategy):
 
     def _heard(self, duration: float, options: TranscribeOptions) -> Transcription:
         text = f"{self.spec.id} heard {duration:.1f}s"
-        return Transcription(
-            text=text,
-            language=options.language,
-            duration=duration,
-            segments=[Segment(id=0, start=0.0, end=duration, text=text)],
-        )
+        segment = Segment(id=0, start=0.0, end=duration, text=text)
+        if options.logprobs:  # one "token" a word, each less likely than the one before
+            words = [f" {word}" for word in text.split()]
+            segment.logprobs = [
+                TokenLogprob(token=word, bytes=list(word.encode()), logprob=-0.1 * (i + 1)) for i, word in enumerate(words)
+            ]
+        return Transcription(text=text, language=options.language, duration=duration, segments=[segment])
 
     def unload(self) -> None:
         if self._loaded:

@@ -142,13 +142,62 @@ def test_models_list_the_default_models_alias(sdk):
 @pytest.mark.parametrize(
     ("param", "sent"),
     [
-        ("include", {"include": ["logprobs"]}),
         ("known_speaker_names", {"extra_body": {"known_speaker_names": ["agent"],
                                                 "known_speaker_references": ["data:audio/wav;base64,AAAA"]}}),
-        ("keywords", {"extra_body": {"keywords": ["Kubernetes"]}}),
     ],
 )
 def test_openai_parameters_not_supported_yet_are_refused_by_name_never_ignored(sdk, tone, param, sent):
     with pytest.raises(openai.BadRequestError) as info:
         _create(sdk, tone, **sent)
     assert info.value.body["param"] == param and "not supported" in info.value.body["message"]
+
+
+def _engine(http) -> FakeStrategy:
+    transcriber = app.dependency_overrides[get_transcriber]()
+    with transcriber.pool.use(transcriber.resolve(None)) as lease:
+        return lease.asr
+
+
+def test_logprobs_come_with_json_one_per_text_token(sdk, tone):
+    result = _create(sdk, tone, include=["logprobs"])
+    assert [p.token for p in result.logprobs] == [" asr", " heard", " 5.0s"]
+    assert [p.logprob for p in result.logprobs] == pytest.approx([-0.1, -0.2, -0.3])
+    # The SDK types a Transcription's bytes as floats (its delta events' as ints).
+    assert "".join(bytes(int(b) for b in p.bytes).decode() for p in result.logprobs).strip() == result.text
+    assert _create(sdk, tone).logprobs is None  # only when asked for
+
+
+def test_logprobs_need_json_and_are_the_only_thing_to_include(sdk, tone):
+    for sent in ({"response_format": "verbose_json", "include": ["logprobs"]}, {"include": ["everything"]}):
+        with pytest.raises(openai.BadRequestError) as info:
+            _create(sdk, tone, **sent)
+        assert info.value.body["param"] == "include"
+
+
+def test_streamed_deltas_and_done_carry_the_logprobs(sdk, jfk_path):
+    vad = {"type": "server_vad", "silence_duration_ms": 200, "prefix_padding_ms": 100}  # several segments
+    events = list(_create(sdk, jfk_path.read_bytes(), include=["logprobs"], stream=True, chunking_strategy=vad))
+    deltas, done = events[:-1], events[-1]
+    assert len(deltas) >= 3 and all(type(e).__name__ == "TranscriptionTextDeltaEvent" for e in deltas)
+    for delta in deltas:
+        assert "".join(p.token for p in delta.logprobs) == delta.delta.replace("asr", " asr", 1)
+    assert [p.model_dump() for p in done.logprobs] == [p.model_dump() for d in deltas for p in d.logprobs]
+
+
+def test_an_engine_that_cannot_give_logprobs_or_take_keywords_refuses_them(sdk, tone, monkeypatch):
+    for attribute, sent, param in (
+        ("returns_logprobs", {"include": ["logprobs"]}, "include"),
+        ("takes_keywords", {"extra_body": {"keywords": ["Kubernetes"]}}, "keywords"),
+    ):
+        monkeypatch.setattr(FakeStrategy, attribute, False)
+        with pytest.raises(openai.BadRequestError) as info:
+            _create(sdk, tone, **sent)
+        assert info.value.body["param"] == param and "cannot" in info.value.body["message"]
+
+
+def test_keywords_reach_the_engine_once_each_blank_ones_dropped(sdk, tone, http):
+    _create(sdk, tone, extra_body={"keywords": ["Kubernetes", " ", "Dvořák", "Kubernetes"]})
+    assert _engine(http).calls[-1].keywords == ("Kubernetes", "Dvořák")
+    with pytest.raises(openai.BadRequestError) as info:
+        _create(sdk, tone, extra_body={"keywords": [f"name{i:03d}" for i in range(60)]})
+    assert info.value.body["param"] == "keywords" and "too long" in info.value.body["message"]

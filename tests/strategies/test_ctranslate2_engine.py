@@ -10,7 +10,7 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from tests.engine_checks import batched_and_alone, transcribe_whole
+from tests.engine_checks import batched_and_alone, check_token_logprobs, keyword_changes, transcribe_whole
 from tests.conftest import JFK_PHRASE
 
 
@@ -118,3 +118,27 @@ def test_on_cpu_each_core_gets_a_worker_of_one_thread_and_they_run_at_once(jfk_a
     # batches the GPU's.
     assert create_engine(spec, RuntimeContext("cpu", HubAccess(), cpu_cores=2)).batch_size == 1
     assert create_engine(spec, RuntimeContext("cuda", HubAccess())).batch_size == 8
+
+
+def test_token_logprobs_spell_the_segments_and_are_the_word_probabilities(tiny_en, jfk_audio):
+    check_token_logprobs(tiny_en, jfk_audio)
+    # faster-whisper's word probability is the mean probability of the word's tokens in the same alignment pass:
+    # a word of one token has exactly its token's probability.
+    result = transcribe_whole(tiny_en, jfk_audio, TranscribeOptions(logprobs=True, word_timestamps=True))
+    single = 0
+    for segment in result.segments:
+        tokens = iter(segment.logprobs)
+        for word in segment.words:
+            spelled = [next(tokens)]
+            while "".join(t.token for t in spelled) != word.word:
+                spelled.append(next(tokens))
+            if len(spelled) == 1:
+                single += 1
+                assert np.exp(spelled[0].logprob) == pytest.approx(word.probability, abs=2e-3), word
+    assert single >= 10
+
+
+def test_a_keyword_brings_a_rare_name_into_the_transcript(tiny_en, corpus_dir):
+    audio = decode_audio(corpus_dir / "en" / "ls_to_2414-128291-0002.flac")
+    plain, biased = keyword_changes(tiny_en, audio, "Zarathustra")
+    assert "zarathustra" not in plain and "zarathustra" in biased

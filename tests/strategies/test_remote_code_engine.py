@@ -16,7 +16,9 @@ from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
 from strategies.hf_common import probe_speech, sample_decode, whisper_prefix
-from tests.engine_checks import batched_and_alone, late_start, results_together_and_alone, transcribe_whole
+from tests.engine_checks import (
+    batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
+)
 from tests.conftest import JFK_PHRASE
 
 
@@ -214,3 +216,8 @@ def test_times_do_not_depend_on_the_other_clips_in_the_batch(lite_engine, jfk_au
     together, alone = results_together_and_alone(lite_engine, clips, TranscribeOptions(temperature=temperature))
     assert all(result["segments"] for result in alone)
     assert together == alone
+
+
+def test_token_logprobs_spell_the_segments_and_leave_the_text_alone(lite_engine, jfk_audio):
+    check_token_logprobs(lite_engine, jfk_audio)
+    assert lite_engine.returns_logprobs and not lite_engine.takes_keywords  # its generate takes no prompt

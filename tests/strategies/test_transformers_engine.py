@@ -13,7 +13,9 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from tests.engine_checks import batched_and_alone, late_start, results_together_and_alone, transcribe_whole
+from tests.engine_checks import (
+    batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
+)
 from tests.conftest import JFK_PHRASE
 
 # "About as well as the ctranslate2 engine": the same weights, beam search in fp32 against beam search in int8.
@@ -127,3 +129,14 @@ def test_word_timestamps_leave_the_model_on_its_fast_attention(hf_engine, jfk_au
     after = hf_engine.transcribe_clips([jfk_audio], TranscribeOptions())[0]
     assert after.model_dump() == before.model_dump() and JFK_PHRASE in normalize(after.text)
     assert seen == [{"sdpa"}] * 3
+
+
+def test_token_logprobs_spell_the_segments_and_leave_the_text_alone(hf_engine, jfk_audio):
+    values = check_token_logprobs(hf_engine, jfk_audio)
+    assert sum(values) / len(values) > -0.5  # clear speech the model gets right: likely tokens
+
+
+def test_a_keyword_brings_a_rare_name_into_the_transcript(hf_engine, corpus_dir):
+    audio = decode_audio(corpus_dir / "en" / "ls_to_2414-128291-0002.flac")
+    plain, biased = keyword_changes(hf_engine, audio, "Zarathustra")
+    assert "zarathustra" not in plain and "zarathustra" in biased
