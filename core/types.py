@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
+from .audio import SAMPLE_RATE
 from .errors import InvalidInputError
 
 Task = Literal["transcribe", "translate"]
@@ -49,13 +52,53 @@ class TranscribeOptions:
     """Return the log-probability of every text token (``Segment.logprobs``)."""
 
 
+@dataclass(frozen=True, eq=False)
+class KnownSpeaker:
+    """A speaker to name by voice (OpenAI's ``known_speaker_names[]`` and ``known_speaker_references[]``): a short
+    name and 2 to 10 seconds of the speaker's voice, 16 kHz mono float32."""
+
+    name: str
+    audio: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.name.strip() or len(self.name) > MAX_SPEAKER_NAME_CHARACTERS:
+            raise InvalidInputError(
+                f"Each of known_speaker_names[] must be 1 to {MAX_SPEAKER_NAME_CHARACTERS} characters.",
+                input="known_speaker_names",
+            )
+        if GENERATED_SPEAKER_LABEL.fullmatch(self.name):
+            raise InvalidInputError(
+                f"{self.name!r} cannot name a known speaker: it is how unknown speakers are labelled.",
+                input="known_speaker_names",
+            )
+        seconds = self.audio.size / SAMPLE_RATE
+        if not MIN_REFERENCE_S - _ROUNDING_S <= seconds <= MAX_REFERENCE_S + _ROUNDING_S:
+            raise InvalidInputError(
+                f"The reference for {self.name!r} holds {seconds:.2f} s of audio: each of known_speaker_references[] "
+                f"must be {MIN_REFERENCE_S:g} to {MAX_REFERENCE_S:g} seconds.",
+                input="known_speaker_references",
+            )
+
+
+MAX_KNOWN_SPEAKERS = 4
+MAX_SPEAKER_NAME_CHARACTERS = 64
+MIN_REFERENCE_S = 2.0
+MAX_REFERENCE_S = 10.0
+_ROUNDING_S = 0.01
+"""Resampling may add or drop a few samples to a clip of exactly 2 or 10 seconds."""
+GENERATED_SPEAKER_LABEL = re.compile(r"SPEAKER_\d+")
+"""The labels diarization gives speakers (``SPEAKER_00``, ...): no known speaker may take one."""
+
+
 @dataclass(frozen=True)
 class DiarizeOptions:
-    """Speaker counts a request may give to guide diarization."""
+    """Speaker counts a request may give to guide diarization, and speakers to name by voice."""
 
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    known_speakers: tuple[KnownSpeaker, ...] = ()
+    """Speakers whose voices are recognised and named; the others keep generated labels."""
 
     def __post_init__(self) -> None:
         for name in ("num_speakers", "min_speakers", "max_speakers"):
@@ -64,6 +107,13 @@ class DiarizeOptions:
                 raise InvalidInputError(f"{name} must be between 1 and {MAX_SPEAKERS}.", input=name)
         if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
             raise InvalidInputError("min_speakers is greater than max_speakers.", input="min_speakers")
+        names = [speaker.name for speaker in self.known_speakers]
+        if len(names) > MAX_KNOWN_SPEAKERS:
+            raise InvalidInputError(
+                f"At most {MAX_KNOWN_SPEAKERS} known speakers can be given, not {len(names)}.", input="known_speaker_names"
+            )
+        if len(set(names)) < len(names):
+            raise InvalidInputError("known_speaker_names[] must all differ.", input="known_speaker_names")
 
 
 MAX_SPEAKERS = 32

@@ -132,9 +132,20 @@ class ModelLease:
         assert self._slot.batcher is not None, f"{self.spec.id} is not a transcription model"
         return self._slot.batcher.decode(clips, options, cancelled)
 
-    def diarize(self, audio: np.ndarray, options: DiarizeOptions) -> list[SpeakerTurn]:
+    @property
+    def diarizer(self) -> Diarizer:
         engine = self._slot.engine
         assert isinstance(engine, Diarizer), f"{self.spec.id} is not a diarization model"
+        return engine
+
+    def embed_voices(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """(clips, dim): one unit-length voice embedding per clip (``Diarizer.embed_voice``)."""
+        engine = self.diarizer
+        with self._slot.run_lock:
+            return np.stack([engine.embed_voice(clip) for clip in clips])
+
+    def diarize(self, audio: np.ndarray, options: DiarizeOptions) -> list[SpeakerTurn]:
+        engine = self.diarizer
         with self._slot.run_lock:
             return engine.diarize(
                 audio,

@@ -19,6 +19,7 @@ from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions
 from strategies.base import ASRStrategy
 
 from .language import fit_to_model, pin_language_probability, requested_language
+from .known_speakers import diarize_naming_known_speakers
 from .longform import stream_long, transcribe_long
 from .model_pool import ModelLease, ModelPool
 from .speakers import attribute_speakers
@@ -109,7 +110,7 @@ class Transcriber:
         assert self.diarizer_id is not None
         try:
             with self.pool.use(self.registry.get(self.diarizer_id, kind="diarization")) as lease:
-                turns = lease.diarize(audio, diarize)  # the same decoded audio
+                turns = diarize_naming_known_speakers(lease, audio, diarize)  # the same decoded audio
         except (ModelUnavailableError, OverloadedError) as exc:  # the request's fault lies in asking for speakers
             code = "diarizer_unavailable" if isinstance(exc, ModelUnavailableError) else exc.code
             raise type(exc)(exc.message, input="diarize", code=code) from exc

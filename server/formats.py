@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator, Set
 from datetime import timedelta
 from typing import Any
 
@@ -10,7 +12,7 @@ import srt
 import webvtt
 
 from core.languages import LANGUAGES
-from core.types import Segment, Task, Transcription
+from core.types import GENERATED_SPEAKER_LABEL, Segment, Task, Transcription
 
 RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json", "jsonl")
 DIARIZED_FORMATS = frozenset({"diarized_json", "jsonl"})
@@ -123,25 +125,35 @@ def token_usage(duration: float, segments: list[Segment]) -> dict[str, Any] | No
     }
 
 
-def openai_speaker_label(speaker: str | None, order: dict[str, str]) -> str:
-    """OpenAI labels speakers A, B, ... in order of first appearance."""
+def openai_speaker_label(speaker: str | None, order: dict[str, str], names: Set[str] = frozenset()) -> str:
+    """OpenAI labels speakers A, B, ... in order of first appearance; a known speaker (one of ``names``, from
+    ``known_speaker_names[]``) keeps its name, which no other speaker's label takes."""
+    if speaker is not None and speaker in names:
+        return speaker
     key = speaker or "unknown"
     if key not in order:
-        index = len(order)
-        order[key] = chr(ord("A") + index) if index < 26 else f"S{index + 1}"
+        taken = set(order.values()) | set(names)
+        order[key] = next(label for label in _speaker_labels() if label not in taken)
     return order[key]
 
 
+def _speaker_labels() -> Iterator[str]:
+    yield from (chr(ord("A") + index) for index in range(26))
+    yield from (f"S{index}" for index in itertools.count(27))
+
+
 def diarized_segments(segments: list[Segment]) -> list[dict[str, Any]]:
-    """OpenAI's diarized segments (``transcript.text.segment``), speakers labelled A, B, ...; empty ones left out."""
+    """OpenAI's diarized segments (``transcript.text.segment``), speakers labelled A, B, ... but for known speakers,
+    who keep their names; empty ones left out."""
     labels: dict[str, str] = {}
+    names = {s.speaker for s in segments if s.speaker and not GENERATED_SPEAKER_LABEL.fullmatch(s.speaker)}
     return [
         {
             "id": f"seg_{i:03d}",
             "type": "transcript.text.segment",
             "start": s.start,
             "end": s.end,
-            "speaker": openai_speaker_label(s.speaker, labels),
+            "speaker": openai_speaker_label(s.speaker, labels, names),
             "text": s.text.strip(),
         }
         for i, s in enumerate(s for s in segments if s.text.strip())

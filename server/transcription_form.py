@@ -19,6 +19,7 @@ from core.types import DiarizeOptions, TranscribeOptions, VadOptions
 
 from .formats import DIARIZED_FORMATS, RESPONSE_FORMATS
 from .model_names import requested_model
+from .speaker_references import known_speakers_of
 
 GRANULARITIES = frozenset({"segment", "word"})
 VAD_FIELDS = {"threshold": float, "prefix_padding_ms": int, "silence_duration_ms": int}
@@ -94,19 +95,6 @@ def keywords_of(values: list[str] | None) -> tuple[str, ...]:
     return keywords
 
 
-UNSUPPORTED = {
-    "known_speaker_names": "known speakers are not supported yet: speakers keep generated labels.",
-    "known_speaker_references": "known speakers are not supported yet: speakers keep generated labels.",
-}
-"""OpenAI parameters this server cannot honour yet: refused by name rather than silently ignored."""
-
-
-def refuse_unsupported(**values: list[str] | None) -> None:
-    for name, value in values.items():
-        if value:
-            raise InvalidInputError(UNSUPPORTED[name], input=name)
-
-
 def _invalid_chunking(message: str) -> InvalidInputError:
     return InvalidInputError(f"Invalid chunking_strategy: {message}", input="chunking_strategy")
 
@@ -176,11 +164,8 @@ def transcription_form(
     known_speaker_references: Annotated[list[str] | None, Form(alias="known_speaker_references[]")] = None,
 ) -> TranscriptionForm:
     """The transcription route's form (a FastAPI dependency). ``num_speakers``/``min_speakers``/``max_speakers``
-    are extensions that guide diarization (``diarized_json``, ``jsonl``)."""
-    refuse_unsupported(
-        known_speaker_names=known_speaker_names,
-        known_speaker_references=known_speaker_references,
-    )
+    are extensions that guide diarization (``diarized_json``, ``jsonl``); ``known_speaker_names[]`` with
+    ``known_speaker_references[]`` name the speakers whose voices match (their clips are decoded here)."""
     check_common(response_format, temperature)
     granularities = granularities_of(timestamp_granularities, response_format)
     vad = chunking_of(
@@ -192,9 +177,11 @@ def transcription_form(
             "silence_duration_ms": chunking_silence_duration_ms,
         },
     )
+    diarized = response_format in DIARIZED_FORMATS
+    known_speakers = known_speakers_of(known_speaker_names, known_speaker_references, diarized)
     speakers = None
-    if response_format in DIARIZED_FORMATS:
-        speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers)
+    if diarized:
+        speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers, known_speakers)
         if stream and response_format != "diarized_json":
             raise InvalidInputError(f"stream=true cannot be combined with response_format={response_format}.", input="stream")
     options = TranscribeOptions(

@@ -42,6 +42,13 @@ COMPRESSION_RATIO_THRESHOLD = 1.35
 LOGPROB_THRESHOLD = LOG_PROB_THRESHOLD
 
 
+def prompt_text(keywords: Sequence[str], initial_prompt: str | None) -> str | None:
+    """The text Whisper reads as previous context: the keywords, comma-separated (as faster-whisper's hotwords, put
+    before the prompt), then the request's prompt; None when there is neither."""
+    text = " ".join(part for part in (", ".join(keywords), initial_prompt or "") if part.strip())
+    return text or None
+
+
 def language_setting(languages: Sequence[str]) -> str | list[str]:
     """Whisper generate's ``language``: one code for the whole batch, or one per clip when they differ."""
     return languages[0] if len(set(languages)) == 1 else list(languages)

@@ -50,6 +50,7 @@ from .hf_common import (
     language_setting,
     module_bytes,
     probe_speech,
+    prompt_text,
     sample_decode,
     token_compression_ratio,
     torch_dtype,
@@ -65,7 +66,7 @@ SAMPLING_SEED = 0
 
 
 class RemoteCodeStrategy(ASRStrategy):
-    takes_keywords = False  # its generate takes no prompt
+    takes_keywords = True
     returns_logprobs = True
 
     _model: Any = None
@@ -123,15 +124,18 @@ class RemoteCodeStrategy(ASRStrategy):
         if not clips:
             return []
         features = self._features(clips)
-        probe = probe_speech(self._model, self._generation_config, features)
+        prompt_ids = self._prompt_ids(options)
+        probe = probe_speech(self._model, self._generation_config, features, prompt_ids)
         if self.is_multilingual and not options.language:
             languages = [detected or "en" for detected in probe.languages]
         else:
             languages = [options.language or "en"] * len(clips)
         config = self._request_config(options, languages)
         task = getattr(config, "task", None) or "transcribe"
-        prefixes = [whisper_prefix(config, language if self.is_multilingual else None, task) for language in languages]
-        decodings = self._decode_with_fallback(features, probe, config, prefixes, options.temperature)
+        prefixes = [
+            prompt_ids + whisper_prefix(config, language if self.is_multilingual else None, task) for language in languages
+        ]
+        decodings = self._decode_with_fallback(features, probe, config, prefixes, options.temperature, bool(prompt_ids))
         results = [
             self._transcription(decoding, len(clip) / SAMPLE_RATE, language)
             for clip, decoding, language in zip(clips, decodings, languages, strict=True)
@@ -145,6 +149,11 @@ class RemoteCodeStrategy(ASRStrategy):
                     )
                     result.segments = spread_over_segments(result.segments, logprobs)
         return results
+
+    def _prompt_ids(self, options: TranscribeOptions) -> list[int]:
+        """``<|startofprev|>`` and the keywords and prompt (hf_common.prompt_text), or nothing."""
+        text = prompt_text(options.keywords, options.initial_prompt)
+        return [int(t) for t in self._processor.get_prompt_ids(text)] if text else []
 
     def _request_config(self, options: TranscribeOptions, languages: list[str]) -> GenerationConfig:
         config = copy.deepcopy(self._generation_config)
@@ -160,13 +169,16 @@ class RemoteCodeStrategy(ASRStrategy):
         config: GenerationConfig,
         prefixes: list[list[int]],
         first_temperature: float | None,
+        prompted: bool,
     ) -> list[TokenDecoding]:
         """Every clip decoded at the first temperature; the clips whose decoding fails Whisper's checks again
-        at the next one, together, until they pass or the temperatures run out."""
+        at the next one, together, until they pass or the temperatures run out. The model's own ``generate`` takes
+        nothing but features, so a decoding with a prompt (``prompted``: the prefixes start with it) is greedy
+        through sample_decode at temperature 0 instead."""
         generators = [torch.Generator(features.device).manual_seed(SAMPLING_SEED) for _ in prefixes]
 
         def decode(pending: list[int], temperature: float) -> list[TokenDecoding]:
-            if temperature == 0:  # only ever the first temperature, for every clip
+            if temperature == 0 and not prompted:  # only ever the first temperature, for every clip
                 decoded = self._greedy(features, probe.encoder_states, config, prefixes)
             else:
                 states = probe.encoder_states[pending]

@@ -45,6 +45,7 @@ from .hf_common import (
     language_setting,
     module_bytes,
     probe_speech,
+    prompt_text,
     segments_from_words,
     text_token_logprobs,
     token_times,
@@ -123,9 +124,9 @@ class TransformersStrategy(ASRStrategy):
         )
 
     def _prompt_ids(self, options: TranscribeOptions) -> torch.Tensor | None:
-        """The keywords, then the request's prompt, as Whisper's previous text (as faster-whisper's hotwords)."""
-        text = " ".join(part for part in (", ".join(options.keywords), options.initial_prompt or "") if part)
-        if not text:
+        """The keywords, then the request's prompt, as Whisper's previous text (hf_common.prompt_text)."""
+        text = prompt_text(options.keywords, options.initial_prompt)
+        if text is None:
             return None
         return torch.as_tensor(self._processor.get_prompt_ids(text), device=self._pipe.device)
 

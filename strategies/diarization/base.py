@@ -8,6 +8,7 @@ import numpy as np
 
 from core.audio import SAMPLE_RATE
 from core.devices import release_memory
+from core.errors import InvalidInputError
 from core.types import SpeakerTurn
 
 from ..base import ModelEngine
@@ -25,7 +26,12 @@ __all__ = [
 
 
 class Diarizer(ModelEngine):
-    """An engine that splits 16 kHz mono float32 audio into speaker turns."""
+    """An engine that splits 16 kHz mono float32 audio into speaker turns, and may embed voices to recognise
+    known speakers (``embed_voice``)."""
+
+    same_voice_similarity: float | None = None
+    """The cosine similarity of two ``embed_voice`` embeddings from which they are taken for one voice: measured
+    for each engine (different encoders' similarities do not compare). None: the engine embeds no voices."""
 
     @abstractmethod
     def load(self) -> None:
@@ -41,6 +47,16 @@ class Diarizer(ModelEngine):
         max_speakers: int | None = None,
     ) -> list[SpeakerTurn]:
         """Turns sorted by start, labelled ``SPEAKER_00``, ``SPEAKER_01``, ... in order of first appearance."""
+
+    def embed_voice(self, audio: np.ndarray) -> np.ndarray:
+        """One unit-length embedding of the voice in 16 kHz mono ``audio`` (a reference clip, or one speaker's
+        turns joined), made the way the engine's diarization tells voices apart. An engine that cannot embed
+        voices refuses known speakers."""
+        raise InvalidInputError(
+            f"This server's diarizer ({type(self).__name__}) cannot recognise voices, so known speakers cannot be "
+            "named: use the embedded diarizer.",
+            input="known_speaker_names",
+        )
 
     @abstractmethod
     def unload(self) -> None:

@@ -14,7 +14,11 @@ DEFAULT_MODEL = "pyannote/speaker-diarization-3.1"
 
 class PyannoteDiarizer(Diarizer):
     """``pyannote.audio``'s ``Pipeline``; its weights are gated on the Hugging Face Hub, so they
-    must be in the Hugging Face cache (or reachable with a token that accepted their terms)."""
+    must be in the Hugging Face cache (or reachable with a token that accepted their terms).
+
+    It embeds no voices (``Diarizer.embed_voice`` refuses known speakers): its pipelines carry an
+    embedding model, but no threshold has been measured for it here (``bench.known_speakers`` measures
+    the embedded diarizer's)."""
 
     def __init__(
         self,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import openai
 import pytest
 
+from bench.audio_files import encode
 from bench.corpus import normalize, word_error_rate
+from core.audio import SAMPLE_RATE, decode_audio
 
 MULTI_SPEAKER = "multi/pyannote_sample.wav"  # a 30 s, two-party phone call
 
@@ -112,3 +115,80 @@ def test_diarization_parameters_are_validated(client, call_path):
         streamed = client.post("/v1/audio/transcriptions", files={"file": f},
                                data={"response_format": "jsonl", "stream": "true"})
     assert streamed.status_code == 400 and streamed.json()["error"]["param"] == "stream"
+
+
+# Known speakers: two LibriSpeech speakers back to back; each one's reference is 8 s of another of their utterances.
+KNOWN = (
+    ("agent", "en/ls_to_1688-142285-0000.flac", "en/ls_to_1688-142285-0006.flac", "flac", "audio/flac"),
+    ("customer", "en/ls_to_2414-128291-0002.flac", "en/ls_to_2414-128291-0007.flac", "pcm_s16le", "audio/wav"),
+)
+
+
+@pytest.fixture(scope="module")
+def two_speakers(corpus_dir, tmp_path_factory):
+    """(the recording, the names, their references as data URLs in two formats, when the second speaker starts)."""
+    from bench.known_speakers import two_speaker_recording
+
+    directory = tmp_path_factory.mktemp("known")
+    audio, turns = two_speaker_recording(*(decode_audio(corpus_dir / heard) for _, heard, _, _, _ in KNOWN))
+    recording = encode(audio, SAMPLE_RATE, directory / "call.flac", "flac")
+    references = []
+    for name, _, other, codec, media_type in KNOWN:
+        clip = encode(decode_audio(corpus_dir / other)[: 8 * SAMPLE_RATE], SAMPLE_RATE,
+                      directory / f"{name}.{'wav' if codec.startswith('pcm') else codec}", codec)
+        references.append(f"data:{media_type};base64,{base64.b64encode(clip.read_bytes()).decode()}")
+    return recording, [name for name, *_ in KNOWN], references, turns[1].start
+
+
+def _jsonl_turns(sdk, recording, names, references) -> list[dict]:
+    """jsonl speaker turns, requested through the SDK (which sends known_speaker_names[] form fields); the SDK
+    cannot parse jsonl, so the raw body is read."""
+    with recording.open("rb") as f:
+        raw = sdk.audio.transcriptions.with_raw_response.create(
+            file=f, model="whisper-1", response_format="jsonl",
+            known_speaker_names=names, known_speaker_references=references,
+        )
+    return [json.loads(line) for line in raw.http_response.text.splitlines()]
+
+
+def _speaker_of_each_half(turns: list[dict], second_starts: float) -> list[str]:
+    """The speaker holding most of the transcript's time before the second speaker starts, and after."""
+    halves = []
+    for start, end in ((0.0, second_starts), (second_starts, float("inf"))):
+        held: dict[str, float] = {}
+        for t in turns:
+            held[t["speaker"]] = held.get(t["speaker"], 0.0) + max(0.0, min(t["end"], end) - max(t["start"], start))
+        halves.append(max(held, key=held.__getitem__))
+    return halves
+
+
+def test_known_speakers_name_each_half_of_a_two_speaker_call(sdk, two_speakers):
+    recording, names, references, second_starts = two_speakers
+    turns = _jsonl_turns(sdk, recording, names, references)
+    assert _speaker_of_each_half(turns, second_starts) == ["agent", "customer"]
+    assert {t["speaker"] for t in turns} == {"agent", "customer"}
+
+
+def test_an_unknown_voice_keeps_its_generated_label(sdk, two_speakers):
+    recording, names, references, second_starts = two_speakers
+    first, second = _speaker_of_each_half(_jsonl_turns(sdk, recording, names[:1], references[:1]), second_starts)
+    assert first == "agent" and second.startswith("SPEAKER_")
+
+
+def test_diarized_json_carries_the_known_speakers_names(sdk, two_speakers):
+    recording, names, references, _ = two_speakers
+    with recording.open("rb") as f:
+        result = sdk.audio.transcriptions.create(
+            file=f, model="whisper-1", response_format="diarized_json",
+            known_speaker_names=names, known_speaker_references=references,
+        )
+    assert {s.speaker for s in result.segments} == {"agent", "customer"}
+    assert result.segments[0].speaker == "agent" and result.segments[-1].speaker == "customer"
+
+
+def test_known_speakers_are_validated_by_name(sdk, two_speakers):
+    recording, names, references, _ = two_speakers
+    with recording.open("rb") as f, pytest.raises(openai.BadRequestError) as info:
+        sdk.audio.transcriptions.create(file=f, model="whisper-1", response_format="diarized_json",
+                                        known_speaker_names=names, known_speaker_references=references[:1])
+    assert info.value.body["param"] == "known_speaker_references"

@@ -7,7 +7,7 @@ from core.errors import InvalidInputError, ModelNotFoundError, ModelUnavailableE
 from core.model_files import HubAccess
 from pipeline.model_pool import ModelPool
 from core.registry import ModelRegistry, ModelSpec
-from core.types import DiarizeOptions, TranscribeOptions
+from core.types import DiarizeOptions, KnownSpeaker, TranscribeOptions
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
 from bench.audio_files import encode
@@ -103,6 +103,16 @@ def test_diarization_labels_speakers_on_the_same_audio(transcriber, wav):
     assert result.segments[0].speaker == "SPEAKER_00"
     assert _strategy(transcriber, "multi").calls[-1].word_timestamps, "speakers are assigned word by word"
     assert result.segments[0].words == [], "words were not asked for"
+
+
+def test_known_speakers_name_the_speakers_whose_voices_match_streamed_or_not(transcriber, wav):
+    # The fake diarizer's "voice" is a tone's pitch: the file and the agent's reference are both 220 Hz.
+    agent = KnownSpeaker("agent", (0.3 * np.sin(2 * np.pi * 220 * np.arange(3 * 16_000) / 16_000)).astype(np.float32))
+    speakers = DiarizeOptions(known_speakers=(agent,))
+    result = transcriber.transcribe(wav, "multi", TranscribeOptions(), speakers).transcription
+    assert [s.speaker for s in result.segments] == ["agent"]
+    stream = transcriber.open_stream(wav, "multi", TranscribeOptions(), speakers)
+    assert list(stream.segments()) and [s.speaker for s in stream.speaker_segments] == ["agent"]
 
 
 def test_the_languages_probability_is_reported_detected_or_given(transcriber, wav):

@@ -4,12 +4,17 @@ parses every body and event into the ``openai`` package's own types."""
 
 from __future__ import annotations
 
+import base64
+import json
+
+import numpy as np
 import openai
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
+from bench.audio_files import encode
 from server.dependencies import RouteSettings, get_route_settings, get_transcriber
 from server.openai_api import app
 from tests.fakes import FakeDiarizer, FakeStrategy
@@ -139,17 +144,53 @@ def test_models_list_the_default_models_alias(sdk):
     assert sdk.models.retrieve("whisper-1").model_extra["alias_of"] == "asr"
 
 
+def _voice(tmp_path, hz: float) -> str:
+    """A data URL of a 3 s tone: the fake diarizer's "voice" is a tone's pitch (the ``tone`` file is 220 Hz)."""
+    samples = (0.3 * np.sin(2 * np.pi * hz * np.arange(3 * 16_000) / 16_000)).astype(np.float32)
+    data = encode(samples, 16_000, tmp_path / f"{hz}.wav", "pcm_s16le").read_bytes()
+    return "data:audio/wav;base64," + base64.b64encode(data).decode()
+
+
+def test_known_speakers_name_the_voices_they_match_in_jsonl(http, tone, tmp_path):
+    response = http.post(
+        "/v1/audio/transcriptions",
+        files={"file": ("a.wav", tone)},
+        data={
+            "model": "whisper-1",
+            "response_format": "jsonl",
+            "known_speaker_names[]": ["ghost", "agent"],
+            "known_speaker_references[]": [_voice(tmp_path, 1100), _voice(tmp_path, 220)],
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert [json.loads(line)["speaker"] for line in response.text.splitlines()] == ["agent"]
+
+
+def test_the_sdk_sends_known_speakers_and_diarized_json_carries_their_names(sdk, tone, tmp_path):
+    known = {"known_speaker_names": ["agent"], "known_speaker_references": [_voice(tmp_path, 220)]}
+    assert [s.speaker for s in _create(sdk, tone, response_format="diarized_json", **known).segments] == ["agent"]
+
+
+VOICE = "a 3 s tone"
+
+
 @pytest.mark.parametrize(
-    ("param", "sent"),
+    ("param", "names", "references", "response_format"),
     [
-        ("known_speaker_names", {"extra_body": {"known_speaker_names": ["agent"],
-                                                "known_speaker_references": ["data:audio/wav;base64,AAAA"]}}),
+        ("known_speaker_names", ["agent"], [VOICE], "json"),
+        ("known_speaker_names", ["agent", "agent"], [VOICE, VOICE], "diarized_json"),
+        ("known_speaker_references", ["agent"], ["data:audio/wav;base64,AAAA"], "diarized_json"),
+        ("known_speaker_references", ["agent", "customer"], [VOICE], "diarized_json"),
     ],
 )
-def test_openai_parameters_not_supported_yet_are_refused_by_name_never_ignored(sdk, tone, param, sent):
+def test_invalid_known_speakers_are_bad_requests_naming_the_field(
+    sdk, tone, tmp_path, param, names, references, response_format
+):
+    references = [_voice(tmp_path, 220) if r == VOICE else r for r in references]
     with pytest.raises(openai.BadRequestError) as info:
-        _create(sdk, tone, **sent)
-    assert info.value.body["param"] == param and "not supported" in info.value.body["message"]
+        _create(sdk, tone, response_format=response_format, known_speaker_names=names,
+                known_speaker_references=references)
+    assert info.value.body["param"] == param
 
 
 def _engine(http) -> FakeStrategy:

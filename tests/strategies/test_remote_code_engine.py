@@ -220,4 +220,10 @@ def test_times_do_not_depend_on_the_other_clips_in_the_batch(lite_engine, jfk_au
 
 def test_token_logprobs_spell_the_segments_and_leave_the_text_alone(lite_engine, jfk_audio):
     check_token_logprobs(lite_engine, jfk_audio)
-    assert lite_engine.returns_logprobs and not lite_engine.takes_keywords  # its generate takes no prompt
+
+
+def test_a_keyword_brings_a_rare_name_into_the_transcript(lite_engine, corpus_dir):
+    """The model's generate takes no prompt: a prompted decoding is greedy through plain decoder passes."""
+    audio = decode_audio(corpus_dir / "en" / "ls_to_2033-164914-0008.flac")
+    plain, biased = keyword_changes(lite_engine, audio, "eunuch")
+    assert "eunuch" not in plain and "eunuch" in biased

@@ -113,3 +113,21 @@ def test_synthetic_four_speakers_with_short_gaps_are_counted_and_separated(diari
     turns = diarizer.diarize(audio)
     assert len({t.speaker for t in turns}) == 4
     assert diarization_error_rate(reference, turns)["der"] <= 0.10
+
+
+def test_voice_embeddings_are_unit_length_and_tell_speakers_apart(diarizer, corpus_dir):
+    en = corpus_dir / "en"
+    one, same, other = (decode_audio(en / name) for name in (
+        "ls_to_1688-142285-0006.flac", "ls_to_1688-142285-0000.flac", "ls_to_2414-128291-0007.flac"
+    ))
+    reference = diarizer.embed_voice(one[: 5 * 16_000])  # a 5 s reference against whole utterances
+    assert reference.shape == (256,) and np.linalg.norm(reference) == pytest.approx(1.0, abs=1e-5)
+    same_voice, other_voice = reference @ diarizer.embed_voice(same), reference @ diarizer.embed_voice(other)
+    assert same_voice >= diarizer.same_voice_similarity > other_voice
+
+
+def test_a_clip_without_detected_speech_is_embedded_whole_and_no_audio_is_refused(diarizer):
+    hum = (0.01 * np.sin(2 * np.pi * 50 * np.arange(3 * 16_000) / 16_000)).astype(np.float32)
+    assert np.linalg.norm(diarizer.embed_voice(hum)) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError):
+        diarizer.embed_voice(np.zeros(0, dtype=np.float32))

@@ -43,3 +43,14 @@ def test_factory_builds_each_engine_without_loading(no_pyannote):
     assert embedded.memory_bytes() > 1_000_000, "before loading, the size of the encoder's weights file"
     with pytest.raises(ValueError, match="not a diarization engine"):
         create_diarizer(ModelSpec(id="asr", engine="ctranslate2", model="x"), runtime)
+
+
+def test_known_speakers_are_refused_clearly_without_loading(no_pyannote):
+    from core.errors import InvalidInputError
+
+    diarizer = PyannoteDiarizer()
+    assert diarizer.same_voice_similarity is None
+    with pytest.raises(InvalidInputError) as caught:
+        diarizer.embed_voice(np.zeros(3 * 16_000, dtype=np.float32))
+    assert caught.value.input == "known_speaker_names" and "embedded diarizer" in caught.value.message
+    assert not diarizer.is_loaded
