@@ -207,7 +207,8 @@ class TransformersStrategy(ASRStrategy):
                 continue
             tokens = torch.cat([segment["tokens"] for segment in segments])
             model_output: dict[str, Any] = {"tokens": tokens[None].long().cpu(), "is_last": True}
-            sequence, prefix_length = self._decoder_sequence(segments)
+            if word or options.logprobs:  # the clip's whole decoder sequence, only for what needs it
+                sequence, prefix_length = self._decoder_sequence(segments)
             if word:
                 timings = self._token_times(segments, encoder_states[index], num_frames[index], sequence, prefix_length)
                 model_output["token_timestamps"] = timings[None]
