@@ -143,7 +143,11 @@ def synthetic_cases(speakers: dict[str, list[np.ndarray]]) -> dict[str, tuple[np
 
 
 def _join(parts: list[tuple[str, np.ndarray]], gaps: list[float]) -> tuple[np.ndarray, list[SpeakerTurn]]:
-    """Utterances one after another; a negative gap starts the next one that much before this one ends."""
+    """Utterances one after another; a negative gap starts the next one that much before this one ends.
+
+    Each reference turn spans its utterance's speech, from the first to the last 10 ms frame louder than a tenth
+    of the utterance's RMS: LibriSpeech utterances open and close with up to half a second of silence, which no
+    annotator would mark as speech (pauses inside an utterance stay in its turn, as in meeting references)."""
     starts, position = [], 0
     for (_, audio), gap in zip(parts, gaps, strict=True):
         starts.append(position)
@@ -152,8 +156,18 @@ def _join(parts: list[tuple[str, np.ndarray]], gaps: list[float]) -> tuple[np.nd
     turns = []
     for start, (speaker, audio) in zip(starts, parts, strict=True):
         out[start : start + len(audio)] += audio / max(float(np.sqrt(np.mean(audio**2))), 1e-4) * 0.05
-        turns.append(SpeakerTurn(speaker, start / SAMPLE_RATE, (start + len(audio)) / SAMPLE_RATE))
+        first, last = _speech_bounds(audio)
+        turns.append(SpeakerTurn(speaker, (start + first) / SAMPLE_RATE, (start + last) / SAMPLE_RATE))
     return out, turns
+
+
+def _speech_bounds(audio: np.ndarray, frame: int = SAMPLE_RATE // 100, relative_level: float = 0.1) -> tuple[int, int]:
+    """(first, end) sample of the frames louder than ``relative_level`` times the utterance's RMS."""
+    frames = audio[: len(audio) // frame * frame].reshape(-1, frame)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > relative_level * np.sqrt(np.mean(audio**2)))
+    if loud.size == 0:
+        return 0, len(audio)
+    return int(loud[0]) * frame, (int(loud[-1]) + 1) * frame
 
 
 def _speed(diarizer: Diarizer, speakers: dict[str, list[np.ndarray]], minutes: float) -> list[str]:

@@ -43,9 +43,10 @@ def diarize_naming_known_speakers(lease: ModelLease, audio: np.ndarray, options:
 def speaker_speech(
     turns: list[SpeakerTurn], audio: np.ndarray, max_s: float = MAX_SPEAKER_SPEECH_S
 ) -> dict[str, np.ndarray]:
-    """Each speaker's own speech: its longest turns joined, up to ``max_s`` seconds (the last one cut short)."""
+    """Each speaker's own speech: its longest turns joined, up to ``max_s`` seconds (the last one cut short), with
+    the stretches where somebody else speaks too left out."""
     by_speaker: dict[str, list[SpeakerTurn]] = {}
-    for turn in turns:
+    for turn in solo_turns(turns):
         by_speaker.setdefault(turn.speaker, []).append(turn)
     speech = {}
     for speaker, own in by_speaker.items():
@@ -59,6 +60,26 @@ def speaker_speech(
         if sum(piece.size for piece in pieces):
             speech[speaker] = np.concatenate(pieces)
     return speech
+
+
+def solo_turns(turns: list[SpeakerTurn]) -> list[SpeakerTurn]:
+    """``turns`` cut where they overlap, keeping only the stretches with one speaker."""
+    edges = sorted({t.start for t in turns} | {t.end for t in turns})
+    starting: dict[float, list[SpeakerTurn]] = {}
+    for turn in turns:
+        starting.setdefault(turn.start, []).append(turn)
+    active: list[SpeakerTurn] = []
+    solo: list[SpeakerTurn] = []
+    for start, end in zip(edges, edges[1:]):
+        active = [t for t in active if t.end > start] + starting.get(start, [])
+        speakers = {t.speaker for t in active}
+        if len(speakers) == 1:
+            (speaker,) = speakers
+            if solo and solo[-1].speaker == speaker and solo[-1].end == start:
+                solo[-1] = SpeakerTurn(speaker, solo[-1].start, end)
+            else:
+                solo.append(SpeakerTurn(speaker, start, end))
+    return solo
 
 
 def matched_pairs(similarities: np.ndarray, threshold: float) -> list[tuple[int, int]]:

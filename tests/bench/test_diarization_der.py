@@ -21,6 +21,12 @@ def test_join_places_gaps_and_overlaps_in_the_reference():
     assert overlapped["reference_s"] == pytest.approx(5.0)
 
 
+def test_reference_turns_leave_out_the_silence_an_utterance_opens_and_closes_with():
+    utterance = np.concatenate([np.zeros(8_000), _tone(1.0), np.zeros(3_200), _tone(1.0), np.zeros(4_800)])
+    _, turns = _join([("a", utterance.astype(np.float32))], [0.0])
+    assert (turns[0].start, turns[0].end) == (0.5, 2.7)  # the 0.2 s pause inside stays in the turn
+
+
 def test_synthetic_cases_have_the_speaker_counts_they_are_named_for():
     rng = np.random.default_rng(0)
     speakers = {f"s{i}": [rng.standard_normal(16_000).astype(np.float32) * 0.1] for i in range(8)}

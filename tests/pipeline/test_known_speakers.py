@@ -14,7 +14,7 @@ from core.errors import InvalidInputError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, KnownSpeaker, SpeakerTurn
-from pipeline.known_speakers import diarize_naming_known_speakers, matched_pairs, speaker_speech
+from pipeline.known_speakers import diarize_naming_known_speakers, matched_pairs, solo_turns, speaker_speech
 from pipeline.model_pool import ModelPool
 from strategies.base import RuntimeContext
 from strategies.diarization.base import Diarizer
@@ -57,6 +57,19 @@ def test_a_speakers_speech_is_its_longest_turns_first_up_to_the_cap():
     assert speech["A"].size == 4 * SAMPLE_RATE
     assert speech["A"][0] == 2.0 and speech["A"][3 * SAMPLE_RATE] == 6.0  # the 3 s turn, then 1 s of the 2 s one
     assert speaker_speech([SpeakerTurn("A", 20.0, 21.0)], audio) == {}  # past the audio: nothing to embed
+
+
+def test_overlapped_speech_is_left_out_of_each_speakers_voice():
+    turns = [
+        SpeakerTurn("A", 0.0, 4.0), SpeakerTurn("B", 3.0, 6.0), SpeakerTurn("A", 5.0, 7.0), SpeakerTurn("C", 8.0, 9.0)
+    ]
+    assert solo_turns(turns) == [
+        SpeakerTurn("A", 0.0, 3.0), SpeakerTurn("B", 4.0, 5.0), SpeakerTurn("A", 6.0, 7.0), SpeakerTurn("C", 8.0, 9.0)
+    ]
+    audio = np.arange(10 * SAMPLE_RATE, dtype=np.float32) / SAMPLE_RATE
+    speech = speaker_speech(turns, audio)
+    assert speech["A"].size == 4 * SAMPLE_RATE and speech["B"].size == SAMPLE_RATE
+    assert speech["B"][0] == 4.0
 
 
 def test_a_matching_voice_takes_the_name_and_the_others_keep_their_labels():

@@ -1,0 +1,91 @@
+"""The recording's speakers, frame by frame, from the segmentation's local speakers and the clustered labels.
+
+Clustering (speaker embeddings, then Viterbi resegmentation) gives each speech frame one speaker of the
+recording. The segmentation model sees more within a window: where one person stops and the next starts, and
+where two talk at once, but its speakers are local to the window. Window by window:
+
+- a window where the model hears two or more local speakers, each alone for at least ``min_alone_frames``, maps
+  each of them to the recording speaker most of its solo frames were clustered as, and lends that speaker its
+  frames, overlapped ones included;
+- a window where it hears one (far-field audio, where it often cannot tell two voices apart) has nothing to add
+  on who speaks: its speech frames keep their clustered speakers.
+
+Each frame then gets as many speakers as the covering windows heard on average (rounded), those whose frames the
+most windows lent it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .segmentation import LocalWindow
+
+NO_SPEAKER = -1
+
+
+def speaker_activity(
+    windows: list[LocalWindow], frame_labels: np.ndarray, n_speakers: int, min_alone_frames: int
+) -> np.ndarray:
+    """(frames, n_speakers) bool activity. ``frame_labels``: each frame's clustered speaker, ``NO_SPEAKER`` where
+    clustering found no speech."""
+    n_frames = len(frame_labels)
+    votes = np.zeros((n_frames, n_speakers), dtype=np.float32)
+    heard = np.zeros(n_frames, dtype=np.float32)
+    covered = np.zeros(n_frames, dtype=np.float32)
+    for window in windows:
+        first = window.first_frame
+        last = min(first + len(window.active), n_frames)
+        active = window.active[: last - first]
+        labels = frame_labels[first:last]
+        lent, speakers_heard = _window_votes(active, labels, n_speakers, min_alone_frames)
+        votes[first:last] += lent
+        heard[first:last] += speakers_heard
+        covered[first:last] += 1.0
+    count = np.rint(heard / np.maximum(covered, 1.0)).astype(int)
+    ranked = np.argsort(-votes, axis=1, kind="stable")
+    activity = np.zeros((n_frames, n_speakers), dtype=bool)
+    for rank in range(n_speakers):
+        chosen = np.flatnonzero(count > rank)
+        activity[chosen, ranked[chosen, rank]] = True
+    return activity & (votes > 0)
+
+
+def _window_votes(
+    active: np.ndarray, labels: np.ndarray, n_speakers: int, min_alone_frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, n_speakers) 0/1: the recording speakers this window says speak in each of its frames; and how
+    many people it hears in each frame."""
+    lent = np.zeros((len(labels), n_speakers), dtype=np.float32)
+    alone = active & (active.sum(axis=1, keepdims=True) == 1) & (labels >= 0)[:, None]
+    heard = [s for s in range(active.shape[1]) if alone[:, s].sum() >= min_alone_frames]
+    if len(heard) < 2:
+        speech = np.flatnonzero(active.any(axis=1) & (labels >= 0))
+        lent[speech, labels[speech]] = 1.0
+        return lent, active.any(axis=1).astype(np.float32)
+    for local in heard:
+        speaker = int(np.bincount(labels[alone[:, local]], minlength=n_speakers).argmax())
+        lent[active[:, local], speaker] = 1.0
+    return lent, lent.sum(axis=1)
+
+
+def fill_pauses(activity: np.ndarray, max_frames: int) -> np.ndarray:
+    """``activity`` with each speaker's pauses of at most ``max_frames`` filled where nobody else speaks."""
+    filled = activity.copy()
+    anybody = activity.any(axis=1)
+    for speaker in range(activity.shape[1]):
+        runs = activity_runs(activity[:, speaker : speaker + 1])
+        for (_, _, end), (_, start, _) in zip(runs, runs[1:]):
+            if start - end <= max_frames and not anybody[end:start].any():
+                filled[end:start, speaker] = True
+    return filled
+
+
+def activity_runs(activity: np.ndarray, min_frames: int = 1) -> list[tuple[int, int, int]]:
+    """(speaker, first frame, end frame) runs of each speaker's activity, at least ``min_frames`` long."""
+    runs = []
+    for speaker in range(activity.shape[1]):
+        edges = np.diff(np.concatenate([[0], activity[:, speaker].astype(np.int8), [0]]))
+        for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            if end - start >= min_frames:
+                runs.append((speaker, int(start), int(end)))
+    return sorted(runs, key=lambda run: (run[1], run[2]))

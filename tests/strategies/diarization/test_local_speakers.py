@@ -1,0 +1,72 @@
+"""Turning the segmentation's per-window local speakers into the recording's speakers (synthetic windows)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from strategies.diarization.local_speakers import NO_SPEAKER, activity_runs, fill_pauses, speaker_activity
+from strategies.diarization.segmentation import LocalWindow
+
+
+def _window(first: int, frames: int, *spans: tuple[int, int, int]) -> LocalWindow:
+    """A window whose local speaker ``s`` speaks from frame ``a`` to ``b`` (relative to the window)."""
+    active = np.zeros((frames, 3), dtype=bool)
+    for local, a, b in spans:
+        active[a:b, local] = True
+    return LocalWindow(first, active)
+
+
+def test_a_window_hearing_two_people_draws_the_change_and_the_overlap():
+    # Clustering put the change at frame 50; the segmentation hears local 1 up to 60 and local 2 from 40.
+    labels = np.array([0] * 50 + [1] * 50)
+    window = _window(0, 100, (1, 0, 60), (2, 40, 100))
+    activity = speaker_activity([window], labels, n_speakers=2, min_alone_frames=20)
+    assert activity_runs(activity) == [(0, 0, 60), (1, 40, 100)]  # frames 40-60: both
+
+
+def test_local_speakers_map_to_the_speaker_their_solo_frames_were_clustered_as():
+    labels = np.array([1] * 45 + [0] * 10 + [1] * 15 + [0] * 30)  # a clustering slip inside local 0's turn
+    window = _window(0, 100, (0, 0, 70), (2, 70, 100))
+    activity = speaker_activity([window], labels, n_speakers=2, min_alone_frames=20)
+    assert activity_runs(activity) == [(1, 0, 70), (0, 70, 100)]
+
+
+def test_a_window_hearing_one_person_keeps_the_clustered_speakers():
+    # Far-field audio: the model hears one voice where clustering found two.
+    labels = np.array([0] * 50 + [1] * 50)
+    window = _window(0, 100, (0, 0, 100))
+    activity = speaker_activity([window], labels, n_speakers=2, min_alone_frames=20)
+    assert activity_runs(activity) == [(0, 0, 50), (1, 50, 100)]
+
+
+def test_a_second_voice_heard_too_briefly_alone_does_not_redraw_the_window():
+    labels = np.array([0] * 100)
+    window = _window(0, 100, (0, 0, 100), (1, 45, 55))  # local 1 is never alone
+    activity = speaker_activity([window], labels, n_speakers=2, min_alone_frames=20)
+    assert activity_runs(activity) == [(0, 0, 100)]
+
+
+def test_frames_nobody_speaks_in_get_no_speaker_and_windows_are_averaged():
+    labels = np.array([NO_SPEAKER] * 10 + [0] * 80 + [NO_SPEAKER] * 10)
+    hears = _window(0, 100, (0, 10, 90))
+    silent = _window(0, 100)
+    activity = speaker_activity([hears, hears, silent], labels, n_speakers=1, min_alone_frames=20)
+    assert activity_runs(activity) == [(0, 10, 90)]  # two of three windows hear speech: rounded to one speaker
+    activity = speaker_activity([hears, silent, silent], labels, n_speakers=1, min_alone_frames=20)
+    assert activity_runs(activity) == []
+
+
+def test_windows_are_placed_at_their_first_frame():
+    labels = np.array([NO_SPEAKER] * 200 + [0] * 50 + [1] * 50)
+    window = _window(200, 100, (0, 0, 50), (1, 50, 100))
+    assert activity_runs(speaker_activity([window], labels, 2, 20)) == [(0, 200, 250), (1, 250, 300)]
+
+
+def test_short_pauses_are_filled_only_where_nobody_else_speaks():
+    activity = np.zeros((100, 2), dtype=bool)
+    activity[0:20, 0] = activity[30:50, 0] = True  # a 10-frame pause: filled
+    activity[50:60, 1] = True
+    activity[70:90, 0] = True  # a 20-frame pause with speaker 1 in it: kept
+    filled = fill_pauses(activity, max_frames=20)
+    assert activity_runs(filled) == [(0, 0, 50), (1, 50, 60), (0, 70, 90)]
+    assert activity_runs(fill_pauses(activity, max_frames=5)) == activity_runs(activity)
