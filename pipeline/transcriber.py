@@ -142,7 +142,8 @@ def check_engine_can_honour(options: TranscribeOptions, engine: ASRStrategy, spe
         )
     if options.logprobs and not engine.returns_logprobs:
         raise InvalidInputError(
-            f"The model {spec.id!r} ({spec.engine} engine) cannot return token log-probabilities.", input="token_logprobs"
+            f"The model {spec.id!r} ({spec.engine} engine) cannot return token log-probabilities.",
+            input="token_logprobs",
         )
 
 

@@ -259,7 +259,10 @@ class CTranslate2Strategy(ASRStrategy):
         """Each clip's text tokens with their log-probabilities, from one batched alignment pass."""
         model = self._model
         assert model is not None
-        text_tokens = [[t for piece in clip_pieces for t in piece["tokens"] if t < tokenizer.eot] for clip_pieces in pieces]
+        text_tokens = [
+            [token for piece in clip_pieces for token in piece["tokens"] if token < tokenizer.eot]
+            for clip_pieces in pieces
+        ]
         spoken = [i for i, tokens in enumerate(text_tokens) if tokens]
         logprobs: list[list[TokenLogprob]] = [[] for _ in pieces]
         if not spoken:

@@ -24,6 +24,18 @@ def corpus_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def embedded_diarizer():
+    """The embedded diarizer on its real weights (GE2E, Silero, pyannote's segmentation: all shipped by pip
+    packages), loaded once for the session."""
+    from strategies.diarization.embedded import EmbeddedDiarizer
+
+    diarizer = EmbeddedDiarizer(device="cpu")
+    diarizer.load()
+    yield diarizer
+    diarizer.unload()
+
+
+@pytest.fixture(scope="session")
 def manifest(corpus_dir: Path) -> list[Utterance]:
     return load_manifest(corpus_dir)
 

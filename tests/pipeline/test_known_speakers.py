@@ -113,14 +113,9 @@ SECOND = ("ls_to_2414-128291-0002.flac", "ls_to_2414-128291-0007.flac")
 ABSENT = "ls_to_533-1066-0002.flac"
 
 
-@pytest.fixture(scope="module")
-def embedded():
-    from strategies.diarization.embedded import EmbeddedDiarizer
-
-    diarizer = EmbeddedDiarizer(device="cpu")
-    diarizer.load()
-    yield diarizer
-    diarizer.unload()
+@pytest.fixture
+def embedded(embedded_diarizer):
+    return embedded_diarizer
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,9 @@ from core.audio import decode_audio
 CASES = [("pyannote_sample", 2, 0.09), ("picovoice_falcon_test", 3, 0.04), ("pyannote_dev00", 2, 0.13)]
 
 
-@pytest.fixture(scope="module")
-def diarizer():
-    diarizer = EmbeddedDiarizer(device="cpu")
-    diarizer.load()
-    yield diarizer
-    diarizer.unload()
+@pytest.fixture
+def diarizer(embedded_diarizer: EmbeddedDiarizer) -> EmbeddedDiarizer:
+    return embedded_diarizer
 
 
 @pytest.fixture(scope="module")
