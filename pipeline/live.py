@@ -28,7 +28,7 @@ from core import metrics
 from core.audio import SAMPLE_RATE
 from core.errors import InvalidInputError, STTError, TooLargeError
 from core.registry import ModelSpec
-from core.types import Transcription, TranscribeOptions
+from core.types import TokenLogprob, Transcription, TranscribeOptions
 
 from .language import fit_to_model, pin_language, requested_language
 from .live_events import (
@@ -44,6 +44,7 @@ from .live_events import (
 from .live_turns import LocalAgreement, SpeechProbabilities, TurnDetector, VadParams, silero_probabilities
 from .longform import MAX_CLIP_S, transcribe_long
 from .model_pool import ModelPool
+from .transcriber import check_engine_can_honour
 
 MIN_COMMIT_S = 0.1
 """OpenAI refuses to commit less than 100 ms of audio."""
@@ -70,6 +71,8 @@ class LiveConfig:
     prompt: str | None = None
     turn_detection: VadParams | None = field(default_factory=VadParams)
     """None: the client commits turns itself."""
+    logprobs: bool = False
+    """Transcript deltas and completed transcripts carry their tokens' log-probabilities."""
 
 
 def new_id(prefix: str) -> str:
@@ -98,7 +101,8 @@ class LiveTranscriber:
     def resolve(self, config: LiveConfig) -> tuple[ModelSpec, TranscribeOptions]:
         """The model and decoding options of a configuration; raises for an unknown model or language."""
         spec = self.pool.registry.get(config.model_id or self.default_model, kind="transcription")
-        options = requested_language(TranscribeOptions(language=config.language, initial_prompt=config.prompt), spec)
+        asked = TranscribeOptions(language=config.language, initial_prompt=config.prompt, logprobs=config.logprobs)
+        options = requested_language(asked, spec)
         multilingual = self.pool.known_multilingual(spec.id)
         if multilingual is not None:
             fit_to_model(options, multilingual, spec)
@@ -137,6 +141,7 @@ class LiveTranscriber:
     ) -> tuple[Transcription, TranscribeOptions]:
         with self.pool.use(spec) as lease:
             self._workers = lease.asr.workers
+            check_engine_can_honour(options, lease.asr, spec)
             options = pin_language(lease.asr, audio, fit_to_model(options, lease.asr.is_multilingual, spec))
             decode = partial(lease.decode, cancelled=cancelled)
             if final:
@@ -327,9 +332,12 @@ class LiveSession:
         try:
             result, options = await self._live.decode(self._spec, audio, self._options, True, threading.Event())
             transcript, language = result.text.strip(), options.language or result.language
-            events = [TranscriptCompleted(turn.item_id, transcript, len(audio) / SAMPLE_RATE, language)]
+            sent = len(turn.agreement.confirmed)
+            logprobs = _token_logprobs(result) if self._options.logprobs else None
+            events = [TranscriptCompleted(turn.item_id, transcript, len(audio) / SAMPLE_RATE, language, logprobs)]
             if rest := turn.agreement.rest(transcript):  # the deltas add up to the transcript when they agree
-                events.insert(0, TranscriptDelta(turn.item_id, rest))
+                rest_logprobs = None if logprobs is None else _words_logprobs(logprobs, sent, len(transcript.split()))
+                events.insert(0, TranscriptDelta(turn.item_id, rest, rest_logprobs))
             metrics.LIVE_TURNS.labels(model=model, outcome="completed").inc()
         except STTError as exc:
             events = [TranscriptFailed(turn.item_id, exc)]
@@ -381,10 +389,14 @@ class LiveSession:
         turn.partials_applied = number
         turn.language = pinned.language
         metrics.LIVE_PARTIALS.labels(model=self._spec.id, outcome="decoded").inc()
+        sent = len(turn.agreement.confirmed)
         words = turn.agreement.update(result.text)
         if words:
             metrics.LIVE_DELTA_LATENCY.labels(model=self._spec.id).observe(time.monotonic() - started)
-            self._emit(TranscriptDelta(turn.item_id, turn.agreement.delta(words)))
+            logprobs = None
+            if self._options.logprobs:
+                logprobs = _words_logprobs(_token_logprobs(result), sent, sent + len(words))
+            self._emit(TranscriptDelta(turn.item_id, turn.agreement.delta(words), logprobs))
         self._maybe_partial()
 
     def _abandon_partial(self, turn: _Turn) -> None:
@@ -398,6 +410,31 @@ class LiveSession:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _token_logprobs(result: Transcription) -> list[TokenLogprob]:
+    return [token for segment in result.segments for token in segment.logprobs or []]
+
+
+def _words_logprobs(tokens: list[TokenLogprob], first: int, end: int) -> list[TokenLogprob]:
+    """The tokens that spell words ``first`` to ``end`` (exclusive) of the text they spell, words being runs of
+    non-space characters as ``str.split`` finds them; a token belongs to the word of its first non-space byte."""
+    chosen, word, in_word = [], -1, False
+    for token in tokens:
+        own = None
+        for byte in token.bytes:
+            if byte in _ASCII_SPACE:
+                in_word = False
+                continue
+            if not in_word:
+                word, in_word = word + 1, True
+            own = word if own is None else own
+        if own is not None and first <= own < end:
+            chosen.append(token)
+    return chosen
+
+
+_ASCII_SPACE = frozenset(b" \t\n\r\x0b\x0c")
 
 
 def _ms(sample: int) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import STTError
+from core.types import TokenLogprob
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Cleared:
 class TranscriptDelta:
     item_id: str
     delta: str
+    logprobs: list[TokenLogprob] | None = None
+    """The delta's tokens, when the session asked for log-probabilities."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class TranscriptCompleted:
     transcript: str
     audio_seconds: float
     language: str | None
+    logprobs: list[TokenLogprob] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from core.errors import STTError
+from core.types import TokenLogprob
 from pipeline.live_events import (
     Cleared,
     Committed,
@@ -54,11 +55,21 @@ def render(event: LiveEvent) -> dict[str, Any]:
             return _event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous_item_id)
         case Cleared():
             return _event("input_audio_buffer.cleared")
-        case TranscriptDelta(item_id, delta):
-            return _event(f"{TRANSCRIPTION}.delta", item_id=item_id, content_index=0, delta=delta)
-        case TranscriptCompleted(item_id, transcript, seconds, _):
+        case TranscriptDelta(item_id, delta, logprobs):
+            return _event(
+                f"{TRANSCRIPTION}.delta", item_id=item_id, content_index=0, delta=delta, **_logprobs(logprobs)
+            )
+        case TranscriptCompleted(item_id, transcript, seconds, _, logprobs):
             usage = {"type": "duration", "seconds": round(seconds, 3)}
-            return _event(f"{TRANSCRIPTION}.completed", item_id=item_id, content_index=0, transcript=transcript, usage=usage)
+            return _event(
+                f"{TRANSCRIPTION}.completed", item_id=item_id, content_index=0, transcript=transcript, usage=usage,
+                **_logprobs(logprobs),
+            )
         case TranscriptFailed(item_id, exc):
             return _event(f"{TRANSCRIPTION}.failed", item_id=item_id, content_index=0, error=body_of(exc)["error"])
     raise TypeError(f"not a live event: {event!r}")
+
+
+def _logprobs(tokens: list[TokenLogprob] | None) -> dict[str, Any]:
+    """OpenAI's ``logprobs`` field, present only when the session asked for it."""
+    return {} if tokens is None else {"logprobs": [token.model_dump() for token in tokens]}

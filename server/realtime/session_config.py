@@ -2,7 +2,8 @@
 
 The shapes are those of the ``openai`` package's ``types/realtime`` (the GA protocol): ``session.audio.input``
 holds ``format``, ``transcription`` (``model``, ``language``, ``prompt``) and ``turn_detection`` (``server_vad``
-or null). Fields this server does not act on (noise reduction, logprobs, keywords) are accepted and ignored.
+or null); ``include`` may ask for ``item.input_audio_transcription.logprobs``. Fields this server does not act on
+(noise reduction) are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pipeline.live_turns import VadParams
 from ..model_names import requested_model
 
 AudioFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
+LOGPROBS = "item.input_audio_transcription.logprobs"
 
 
 class _Lenient(BaseModel):
@@ -58,6 +60,7 @@ class AudioUpdate(_Lenient):
 class SessionUpdate(_Lenient):
     type: Literal["transcription"]
     audio: AudioUpdate | None = None
+    include: list[Literal["item.input_audio_transcription.logprobs"]] | None = None
 
 
 class SessionUpdateEvent(_Lenient):
@@ -77,6 +80,7 @@ class SessionConfig:
     language: str | None = None
     prompt: str | None = None
     turn_detection: VadParams | None = field(default_factory=VadParams)
+    logprobs: bool = False
 
     @classmethod
     def new(cls, model: str | None, max_session_s: float) -> SessionConfig:
@@ -84,6 +88,8 @@ class SessionConfig:
 
     def updated(self, update: SessionUpdate) -> SessionConfig:
         config = self
+        if "include" in update.model_fields_set:
+            config = replace(config, logprobs=LOGPROBS in (update.include or []))
         audio_input = update.audio.input if update.audio else None
         if audio_input is None:
             return config
@@ -114,7 +120,7 @@ class SessionConfig:
         return config
 
     def live_config(self) -> LiveConfig:
-        return LiveConfig(requested_model(self.model), self.language, self.prompt, self.turn_detection)
+        return LiveConfig(requested_model(self.model), self.language, self.prompt, self.turn_detection, self.logprobs)
 
     def to_openai(self) -> dict[str, Any]:
         """The session object (``RealtimeTranscriptionSessionCreateRequest``, with its id and expiry)."""
@@ -127,7 +133,7 @@ class SessionConfig:
             "object": "realtime.transcription_session",
             "id": self.id,
             "expires_at": self.expires_at,
-            "include": [],
+            "include": [LOGPROBS] if self.logprobs else [],
             "audio": {
                 "input": {
                     "format": audio_format,

@@ -13,8 +13,8 @@ from core.audio import SAMPLE_RATE
 from core.errors import InvalidInputError, TooLargeError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
-from core.types import Segment, Transcription, TranscribeOptions
-from pipeline.live import LiveConfig, LiveLimits, LiveSession, LiveTranscriber
+from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions
+from pipeline.live import LiveConfig, LiveLimits, LiveSession, LiveTranscriber, _words_logprobs
 from pipeline.live_events import (
     Cleared,
     Committed,
@@ -22,6 +22,7 @@ from pipeline.live_events import (
     SpeechStopped,
     TranscriptCompleted,
     TranscriptDelta,
+    TranscriptFailed,
 )
 from pipeline.live_turns import WINDOW, LocalAgreement, TurnDetector, VadParams
 from pipeline.model_pool import ModelPool
@@ -52,8 +53,20 @@ class TalkingStrategy(FakeStrategy):
             voiced = float((np.sqrt((frames**2).mean(axis=1)) > 0.01).sum()) / 100
             text = " ".join(WORDS[: int(voiced * WORDS_PER_SECOND + 0.01)])
             segments = [Segment(id=0, start=0.0, end=len(clip) / SAMPLE_RATE, text=text)] if text else []
+            if options.logprobs and segments:
+                segments[0].logprobs = word_tokens(text.split())
             results.append(Transcription(text=text, language="en", duration=len(clip) / SAMPLE_RATE, segments=segments))
         return results
+
+
+def word_tokens(words: list[str]) -> list[TokenLogprob]:
+    """Whisper-like tokens for ``words``: each with its leading space, the longer ones in two pieces; the i-th word's
+    tokens have log-probability -i/100, so a test can tell whose they are."""
+    tokens = []
+    for i, word in enumerate(words):
+        pieces = [" " + word[:2], word[2:]] if len(word) > 4 else [" " + word]
+        tokens += [TokenLogprob(token=p, bytes=list(p.encode()), logprob=-i / 100) for p in pieces]
+    return tokens
 
 
 def talking_pool() -> ModelPool:
@@ -311,3 +324,61 @@ def test_unknown_model_is_refused_when_the_session_is_configured():
     with pytest.raises(Exception) as missing:
         live.resolve(LiveConfig(model_id="nope"))
     assert getattr(missing.value, "code", "") == "model_not_found"
+
+
+# ---------------------------------------------------------------------- log-probabilities
+
+
+def _spelled(tokens) -> str:
+    return b"".join(bytes(t.bytes) for t in tokens).decode()
+
+
+def test_word_tokens_are_picked_by_the_words_they_spell():
+    tokens = word_tokens("the quick brown fox".split())
+    assert _spelled(_words_logprobs(tokens, 1, 3)) == " quick brown"
+    assert _spelled(_words_logprobs(tokens, 0, 1)) == " the"
+    assert _words_logprobs(tokens, 4, 9) == []
+    glued = [TokenLogprob(token=t, bytes=list(t.encode()), logprob=0.0) for t in ("Hello", ",", " wor", "ld", "!")]
+    assert _spelled(_words_logprobs(glued, 1, 2)) == " world!"  # punctuation stays with its word, as in str.split
+
+
+def _session_events(config: LiveConfig, pool: ModelPool | None = None) -> list:
+    async def go():
+        events = []
+        session = LiveSession(live_transcriber(pool), config, events.append)
+        await stream(session, np.concatenate([silence(0.5), tone(2.0), silence(1.0)]))
+        await session.finish()
+        await session.close()
+        return events
+
+    return run(go())
+
+
+def test_asked_for_logprobs_deltas_and_the_transcript_carry_the_tokens_that_spell_them():
+    events = _session_events(LiveConfig(logprobs=True))
+    deltas = [e for e in events if isinstance(e, TranscriptDelta)]
+    completed = events[-1]
+    assert isinstance(completed, TranscriptCompleted) and len(deltas) >= 2
+    assert _spelled(completed.logprobs).strip() == completed.transcript == " ".join(WORDS[:6])
+    for delta in deltas:
+        assert _spelled(delta.logprobs).split() == delta.delta.split()
+    assert [t.logprob for d in deltas for t in d.logprobs] == [t.logprob for t in completed.logprobs]
+    assert "".join(d.delta for d in deltas) == completed.transcript  # the text is as without log-probabilities
+
+
+def test_without_logprobs_no_event_carries_any():
+    events = _session_events(LiveConfig())
+    assert all(e.logprobs is None for e in events if isinstance(e, TranscriptDelta | TranscriptCompleted))
+    assert events[-1].transcript == " ".join(WORDS[:6])
+
+
+def test_an_engine_without_logprobs_fails_the_turn_with_a_clear_error():
+    class Silent(TalkingStrategy):
+        returns_logprobs = False
+
+    registry = ModelRegistry([ModelSpec(id="talker", engine="ctranslate2", model="x", language="en")])
+    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=lambda spec, rt: Silent(spec, rt))
+    events = _session_events(LiveConfig(logprobs=True), pool)
+    failed = events[-1]
+    assert isinstance(failed, TranscriptFailed) and failed.error.input == "token_logprobs"
+    assert "log-probabilities" in str(failed.error)

@@ -248,3 +248,33 @@ def test_resampling_a_stream_in_pieces_equals_resampling_it_whole():
     assert abs(len(whole) - 16_000) < 64 and abs(len(chunked) - len(whole)) < 64
     n = min(len(whole), len(chunked))
     assert np.abs(whole[:n] - chunked[:n]).max() < 1e-3
+
+
+def test_include_logprobs_puts_tokens_on_deltas_and_the_completed_transcript(client):
+    with client.websocket_connect(URL) as ws:
+        assert checked(ws.receive_json())["session"]["include"] == []
+        ws.send_json({"type": "session.update", "session": {
+            "type": "transcription", "include": ["item.input_audio_transcription.logprobs"]}})
+        assert checked(ws.receive_json())["session"]["include"] == ["item.input_audio_transcription.logprobs"]
+        send_audio(ws, pcm24(speech(2.0)).tobytes(), chunk_bytes=4800)
+        events = events_until(ws, "conversation.item.input_audio_transcription.completed")
+    deltas = [e for e in events if e["type"].endswith(".delta")]
+    completed = events[-1]
+    assert deltas and all(e["logprobs"] for e in deltas)
+    spelled = bytes(b for token in completed["logprobs"] for b in token["bytes"]).decode()
+    assert spelled.strip() == completed["transcript"] == " ".join(WORDS[:6]) == "".join(e["delta"] for e in deltas)
+    assert all(set(token) == {"token", "bytes", "logprob"} for token in completed["logprobs"])
+
+
+def test_without_include_events_have_no_logprobs_and_an_unknown_include_is_an_error(client):
+    with client.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        ws.send_json({"type": "session.update", "event_id": "u1", "session": {
+            "type": "transcription", "include": ["item.input_audio_transcription.words"]}})
+        error = checked(ws.receive_json())
+        assert error["type"] == "error" and error["error"]["param"] == "session.include.0"
+        assert error["error"]["event_id"] == "u1"
+        send_audio(ws, pcm24(speech(2.0)).tobytes(), chunk_bytes=4800)
+        events = events_until(ws, "conversation.item.input_audio_transcription.completed")
+    assert not any("logprobs" in e for e in events)
+    assert events[-1]["transcript"] == " ".join(WORDS[:6])
