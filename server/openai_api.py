@@ -30,6 +30,7 @@ from .formats import DIARIZED_FORMATS, MEDIA_TYPES, diarized_segments, logprobs_
 from .metering import RequestMeter, metered
 from .model_names import DEFAULT_MODEL_ALIASES, requested_model
 from .realtime import router as realtime_router
+from .speaker_references import MAX_REFERENCE_FIELD_BYTES
 from .streaming import iterate_in_thread
 from .transcribe_call import transcribe_metered
 from .transcription_form import TranscriptionForm, check_common, transcription_form
@@ -144,7 +145,7 @@ def _event(payload: dict[str, Any]) -> dict[str, str]:
     return {"data": json.dumps(payload)}
 
 
-@app.post("/audio/transcriptions")
+@app.post("/audio/transcriptions", form_limits={"max_part_size": MAX_REFERENCE_FIELD_BYTES})
 async def create_transcription(
     request: Request,
     transcriber: TranscriberDep,

@@ -61,6 +61,10 @@ def known_speakers_of(
 
 
 _DECODE_LIMIT_S = MAX_REFERENCE_S + 1.0
+
+MAX_REFERENCE_FIELD_BYTES = 8 * 2**20
+"""A form field's size limit on the transcription route (Starlette's default is 1 MiB): room for a reference of
+10 s of 48 kHz stereo 32-bit audio in base64 (5.1 MB), which is decoded and checked for length afterwards."""
 """Decoding stops past this; ``KnownSpeaker`` holds the exact bounds (a decode counting frame durations may pass
 10 s by a rounding error on a clip of exactly 10 s)."""
 

@@ -166,6 +166,22 @@ def test_known_speakers_name_the_voices_they_match_in_jsonl(http, tone, tmp_path
     assert [json.loads(line)["speaker"] for line in response.text.splitlines()] == ["agent"]
 
 
+def test_a_reference_of_studio_quality_is_not_cut_by_the_form_field_limit(http, tone, tmp_path):
+    """9 s of 48 kHz stereo WAV: 2.3 MB in base64, over Starlette's default 1 MiB for a form field."""
+    samples = (0.3 * np.sin(2 * np.pi * 220 * np.arange(9 * 48_000) / 48_000)).astype(np.float32)
+    data = encode(np.stack([samples, samples]), 48_000, tmp_path / "studio.wav", "pcm_s16le", channels=2).read_bytes()
+    reference = "data:audio/wav;base64," + base64.b64encode(data).decode()
+    assert len(reference) > 2 * 2**20
+    response = http.post(
+        "/v1/audio/transcriptions",
+        files={"file": ("a.wav", tone)},
+        data={"model": "whisper-1", "response_format": "jsonl", "known_speaker_names[]": ["agent"],
+              "known_speaker_references[]": [reference]},
+    )
+    assert response.status_code == 200, response.text
+    assert [json.loads(line)["speaker"] for line in response.text.splitlines()] == ["agent"]
+
+
 def test_the_sdk_sends_known_speakers_and_diarized_json_carries_their_names(sdk, tone, tmp_path):
     known = {"known_speaker_names": ["agent"], "known_speaker_references": [_voice(tmp_path, 220)]}
     assert [s.speaker for s in _create(sdk, tone, response_format="diarized_json", **known).segments] == ["agent"]
