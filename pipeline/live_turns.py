@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.audio import SAMPLE_RATE
+from core.types import VadOptions
 
 WINDOW = 512
 """Samples per Silero window at 16 kHz (32 ms)."""
@@ -28,12 +29,8 @@ SpeechProbabilities = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
-class VadParams:
-    """OpenAI's ``server_vad`` settings, with its defaults."""
-
-    threshold: float = 0.5
-    prefix_padding_ms: int = 300
-    silence_duration_ms: int = 500
+class VadParams(VadOptions):
+    """OpenAI's ``server_vad`` settings (``VadOptions``, with their defaults) as a live session counts them."""
 
     @property
     def prefix_samples(self) -> int:
