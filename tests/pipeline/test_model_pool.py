@@ -162,8 +162,9 @@ def test_idle_models_past_the_ttl_are_unloaded_but_not_pinned_ones():
     pool.preload(["a"])
     _infer(pool, "b")
     time.sleep(0.1)
-    assert pool.reap_idle() == ["b"]
-    assert pool.loaded_ids() == ["a"]
+    # The background reaper (every 0.5 s) may get there first on a loaded machine; either way, "b" goes once.
+    assert pool.reap_idle() in (["b"], [])
+    assert pool.loaded_ids() == ["a"] and FakeStrategy.unloads == ["b"]
     pool.close()
 
 
