@@ -12,7 +12,7 @@ import srt
 import webvtt
 
 from core.languages import LANGUAGES
-from core.types import GENERATED_SPEAKER_LABEL, Segment, Task, Transcription
+from core.types import GENERATED_SPEAKER_LABEL, Segment, Task, TokenLogprob, Transcription
 
 RESPONSE_FORMATS: tuple[str, ...] = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json", "jsonl")
 DIARIZED_FORMATS = frozenset({"diarized_json", "jsonl"})
@@ -35,7 +35,12 @@ def usage(result: Transcription) -> dict[str, Any]:
 
 def logprobs_of(segments: list[Segment]) -> list[dict[str, Any]]:
     """OpenAI's ``logprobs``: every text token of the segments with its log-probability and bytes."""
-    return [token.model_dump() for segment in segments for token in segment.logprobs or []]
+    return tokens_json([token for segment in segments for token in segment.logprobs or []])
+
+
+def tokens_json(tokens: list[TokenLogprob]) -> list[dict[str, Any]]:
+    """OpenAI's ``Logprob`` entries: ``{token, bytes, logprob}``."""
+    return [token.model_dump() for token in tokens]
 
 
 def to_json(result: Transcription, task: Task = "transcribe", logprobs: bool = False) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pipeline.live_events import (
 )
 
 from ..errors import body_of
+from ..formats import tokens_json
 
 TRANSCRIPTION = "conversation.item.input_audio_transcription"
 
@@ -72,4 +73,4 @@ def render(event: LiveEvent) -> dict[str, Any]:
 
 def _logprobs(tokens: list[TokenLogprob] | None) -> dict[str, Any]:
     """OpenAI's ``logprobs`` field, present only when the session asked for it."""
-    return {} if tokens is None else {"logprobs": [token.model_dump() for token in tokens]}
+    return {} if tokens is None else {"logprobs": tokens_json(tokens)}
