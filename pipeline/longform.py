@@ -98,20 +98,21 @@ def cut(audio: np.ndarray, clips: Sequence[Clip]) -> list[np.ndarray]:
 def shift_segments(result: Transcription, clip: Clip, first_id: int) -> list[Segment]:
     """A clip's segments moved onto the file's timeline (clamped to the clip) and numbered from ``first_id``."""
     offset, clip_end = clip.offset_s, clip.offset_s + clip.duration_s
+
+    def on_file(seconds: float) -> float:
+        return round(min(offset + seconds, clip_end), 3)  # to the millisecond: no float noise in the responses
+
     segments = []
     for segment in result.segments:
-        start = min(offset + segment.start, clip_end)
-        words = [
-            word.model_copy(update={"start": min(offset + word.start, clip_end), "end": min(offset + word.end, clip_end)})
-            for word in segment.words
-        ]
+        start = on_file(segment.start)
+        words = [word.model_copy(update={"start": on_file(word.start), "end": on_file(word.end)}) for word in segment.words]
         segments.append(
             segment.model_copy(
                 update={
                     "id": first_id + len(segments),
                     "seek": round(offset * 100),  # Whisper's seek counts 10 ms frames
                     "start": start,
-                    "end": max(start, min(offset + segment.end, clip_end)),
+                    "end": max(start, on_file(segment.end)),
                     "words": words,
                 }
             )

@@ -79,6 +79,14 @@ def test_stitch_puts_segments_on_the_files_timeline_in_order():
     assert (second.words[0].start, second.words[0].end) == (41.0, 50.0)
 
 
+def test_times_on_the_files_timeline_are_whole_milliseconds():
+    clip = Clip(SR // 10, 3 * SR)  # 0.1 + 0.2 is 0.30000000000000004 in floating point
+    result = Transcription(text=" hi", language="en", duration=2.9, segments=[_segment(0.2, 0.5, " hi", True)])
+    segment = stitch(3 * SR, [clip], [result], TranscribeOptions()).segments[0]
+    assert (segment.start, segment.end) == (0.3, 0.6)
+    assert (segment.words[0].start, segment.words[0].end) == (0.3, 0.6)
+
+
 def test_long_audio_is_decoded_in_batches_of_the_given_size_and_kept_in_order(corpus_dir, english_short):
     audio, _ = assemble(english_short, min_seconds=150)
     batches = []
