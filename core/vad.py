@@ -6,6 +6,19 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 
+WINDOW_SAMPLES = 512
+"""Samples per Silero window at 16 kHz (32 ms): one speech probability each."""
+
+
+def window_probabilities(audio: np.ndarray) -> np.ndarray:
+    """Silero's speech probability for each 512-sample window of 16 kHz mono ``audio`` (a last partial window is
+    zero-padded); the model carries its state from one window to the next within the call."""
+    from faster_whisper.vad import get_vad_model
+
+    if audio.size % WINDOW_SAMPLES:
+        audio = np.pad(audio, (0, WINDOW_SAMPLES - audio.size % WINDOW_SAMPLES))
+    return np.asarray(get_vad_model()(audio), dtype=np.float32).reshape(-1)
+
 
 def speech_spans(
     audio: np.ndarray,

@@ -19,9 +19,8 @@ import numpy as np
 
 from core.audio import SAMPLE_RATE
 from core.types import VadOptions
-
-WINDOW = 512
-"""Samples per Silero window at 16 kHz (32 ms)."""
+from core.vad import WINDOW_SAMPLES as WINDOW
+from core.vad import window_probabilities
 _CONTEXT = WINDOW
 HYSTERESIS = 0.15
 
@@ -43,9 +42,7 @@ class VadParams(VadOptions):
 
 def silero_probabilities(windows: np.ndarray) -> np.ndarray:
     """Speech probability of each 512-sample window but the first, which is only context for the second."""
-    from faster_whisper.vad import get_vad_model
-
-    return np.asarray(get_vad_model()(windows)).reshape(-1)[1:]
+    return window_probabilities(windows)[1:]
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,7 @@ from core.types import Segment, TokenLogprob, Word
 from .safeguards import LOG_PROB_THRESHOLD, NO_SPEECH_THRESHOLD, temperature_schedule
 from .token_logprobs import token_logprobs
 
-_TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _SENTENCE_END = re.compile(r"[.!?…。？！]$")
-
-
-def torch_dtype(spec: ModelSpec, device: str) -> torch.dtype:
-    """fp16 on GPU and fp32 on CPU unless the registry entry pins a precision."""
-    if spec.dtype == "auto":
-        return torch.float16 if device == "cuda" else torch.float32
-    if spec.dtype not in _TORCH_DTYPES:
-        raise ValueError(f"model {spec.id!r}: dtype {spec.dtype!r} is not available for Hugging Face engines")
-    return _TORCH_DTYPES[spec.dtype]
 
 
 # OpenAI Whisper's safeguards.  Temperature fallback: a decoding whose compression ratio or average log
@@ -114,7 +104,7 @@ def whisper_token_rules(generation_config: Any, begin_index: int, device: torch.
     """Whisper generate's logits processors, in its order, for a decoding whose first ``begin_index``
     tokens are its prefix: ``begin_suppress_tokens`` at the first step, ``suppress_tokens`` always, and the
     timestamp rules when ``return_timestamps`` is set."""
-    # Imported here: the diarization engines import this module (module_bytes) without needing transformers.
+    # Imported here: importing this module needs no transformers until a decoding runs.
     from transformers.generation.logits_process import (
         LogitsProcessorList,
         SuppressTokensAtBeginLogitsProcessor,
@@ -363,9 +353,3 @@ def _segment_of(index: int, words: list[Word]) -> Segment:
         text="".join(w.word for w in words),
         words=list(words),
     )
-
-
-def module_bytes(module: torch.nn.Module) -> int:
-    """Bytes held by a module's parameters and buffers."""
-    tensors = [*module.parameters(), *module.buffers()]
-    return sum(t.numel() * t.element_size() for t in tensors)

@@ -40,6 +40,7 @@ from core.registry import ModelSpec
 from core.types import Segment, Transcription, TranscribeOptions
 
 from .base import ASRStrategy, RuntimeContext
+from .torch_util import module_bytes, torch_dtype
 from .hf_common import (
     SampledDecoding,
     SpeechProbe,
@@ -48,12 +49,10 @@ from .hf_common import (
     forced_average_logprob,
     text_token_logprobs,
     language_setting,
-    module_bytes,
     probe_speech,
     prompt_text,
     sample_decode,
     token_compression_ratio,
-    torch_dtype,
     whisper_prefix,
 )
 from .safeguards import decode_with_fallback, temperature_schedule

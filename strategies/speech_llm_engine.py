@@ -49,7 +49,7 @@ from core.model_files import resolve_source
 from core.registry import ModelSpec
 
 from .base import ChatReply, ChatStrategy, ChatTurn, GenerationOptions, RuntimeContext
-from .hf_common import module_bytes
+from .torch_util import module_bytes
 
 AUTO_CLASSES = (
     "AutoModelForMultimodalLM",

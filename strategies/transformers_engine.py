@@ -38,18 +38,17 @@ from core.model_files import resolve_source
 from core.types import Segment, Transcription, TranscribeOptions, Word
 
 from .base import ASRStrategy
+from .torch_util import module_bytes, torch_dtype
 from .hf_common import (
     COMPRESSION_RATIO_THRESHOLD,
     LOGPROB_THRESHOLD,
     TEMPERATURES,
     language_setting,
-    module_bytes,
     probe_speech,
     prompt_text,
     segments_from_words,
     text_token_logprobs,
     token_times,
-    torch_dtype,
 )
 from .token_logprobs import spread_over_segments
 from .safeguards import NO_SPEECH_THRESHOLD

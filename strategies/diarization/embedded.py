@@ -162,7 +162,7 @@ class EmbeddedDiarizer(Diarizer):
         segmentation_bytes = segmentation.stat().st_size if segmentation is not None else 0
         with self._lock:
             if self._encoder is not None:
-                from ..hf_common import module_bytes
+                from ..torch_util import module_bytes
 
                 return module_bytes(self._encoder) + segmentation_bytes
         spec = importlib.util.find_spec("resemblyzer")

@@ -19,8 +19,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-VAD_FRAME = 512  # Silero's window at 16 kHz
+from core.audio import SAMPLE_RATE
+from core.vad import WINDOW_SAMPLES as VAD_FRAME
+from core.vad import window_probabilities
+
 VAD_FRAME_S = VAD_FRAME / SAMPLE_RATE
 
 Span = tuple[float, float]
@@ -58,19 +60,14 @@ def normalise_level(audio: np.ndarray, target_peak: float, max_gain_db: float) -
 
 def speech_probabilities(audio: np.ndarray, settings: FarFieldVadSettings | None = None) -> np.ndarray:
     """Silero's speech probability for every 32 ms frame of 16 kHz mono ``audio`` (level-normalised first)."""
-    from faster_whisper.vad import get_vad_model
-
     settings = settings or FarFieldVadSettings()
     if audio.size == 0:
         return np.zeros(0, dtype=np.float32)
-    model = get_vad_model()
     step = max(VAD_FRAME, int(settings.block_s * SAMPLE_RATE) // VAD_FRAME * VAD_FRAME)
     out = []
     for start in range(0, audio.size, step):
         block = normalise_level(audio[start : start + step], settings.target_peak, settings.max_gain_db)
-        if block.size % VAD_FRAME:
-            block = np.pad(block, (0, VAD_FRAME - block.size % VAD_FRAME))
-        out.append(np.asarray(model(block), dtype=np.float32).reshape(-1))
+        out.append(window_probabilities(block))
     return np.concatenate(out)
 
 

@@ -49,7 +49,7 @@ class PyannoteDiarizer(Diarizer):
             return 0
         import torch
 
-        from ..hf_common import module_bytes
+        from ..torch_util import module_bytes
 
         return sum(module_bytes(m) for m in vars(pipeline).values() if isinstance(m, torch.nn.Module))
 
