@@ -18,7 +18,7 @@ from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions, TranscriptionResult
 from strategies.base import ASRStrategy
 
-from .language import fit_to_model, pin_language_probability, requested_language
+from .capabilities import fit_to_model, pin_language_probability, requested_language
 from .known_speakers import diarize_naming_known_speakers
 from .longform import stream_long, transcribe_long
 from .model_pool import ModelLease, ModelPool

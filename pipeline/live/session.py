@@ -1,6 +1,6 @@
 """Live transcription sessions: audio arrives in pieces, turns are found in it, each turn gets partial
 transcripts while it grows and a full one when it ends. Transport-agnostic: the server feeds 16 kHz audio
-and client commands in, and renders the events (``pipeline.live_events``) that come out.
+and client commands in, and renders the events (``pipeline.live.events``) that come out.
 
 Every decode goes through the shared model pool and its batcher, with a lease taken per decode: live turns
 batch with each other and with file requests, take their turn round-robin, and a session holds nothing
@@ -30,8 +30,8 @@ from core.errors import InvalidInputError, STTError, TooLargeError
 from core.registry import ModelSpec
 from core.types import TokenLogprob, Transcription, TranscribeOptions
 
-from .language import fit_to_model, pin_language, requested_language
-from .live_events import (
+from ..capabilities import fit_to_model, pin_language, requested_language
+from .events import (
     Cleared,
     Committed,
     LiveEvent,
@@ -41,10 +41,10 @@ from .live_events import (
     TranscriptDelta,
     TranscriptFailed,
 )
-from .live_turns import LocalAgreement, SpeechProbabilities, TurnDetector, VadParams, silero_probabilities
-from .longform import MAX_CLIP_S, transcribe_long
-from .model_pool import ModelPool
-from .transcriber import check_engine_can_honour
+from .turns import LocalAgreement, SpeechProbabilities, TurnDetector, VadParams, silero_probabilities
+from ..longform import MAX_CLIP_S, transcribe_long
+from ..model_pool import ModelPool
+from ..transcriber import check_engine_can_honour
 
 MIN_COMMIT_S = 0.1
 """OpenAI refuses to commit less than 100 ms of audio."""

@@ -1,0 +1,31 @@
+"""Live transcription: audio arrives in pieces, turns are found in it, each turn is transcribed as it grows and
+when it ends."""
+
+from __future__ import annotations
+
+from .events import (
+    Cleared,
+    Committed,
+    LiveEvent,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptCompleted,
+    TranscriptDelta,
+    TranscriptFailed,
+)
+from .session import LiveConfig, LiveLimits, LiveSession, LiveTranscriber
+
+__all__ = [
+    "Cleared",
+    "Committed",
+    "LiveConfig",
+    "LiveEvent",
+    "LiveLimits",
+    "LiveSession",
+    "LiveTranscriber",
+    "SpeechStarted",
+    "SpeechStopped",
+    "TranscriptCompleted",
+    "TranscriptDelta",
+    "TranscriptFailed",
+]
