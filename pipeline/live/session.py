@@ -30,7 +30,7 @@ from core.errors import InvalidInputError, STTError, TooLargeError
 from core.registry import ModelSpec
 from core.types import TokenLogprob, Transcription, TranscribeOptions
 
-from ..capabilities import fit_to_model, pin_language, requested_language
+from ..capabilities import check_engine_can_honour, fit_to_model, pin_language, requested_language
 from .events import (
     Cleared,
     Committed,
@@ -44,7 +44,6 @@ from .events import (
 from .turns import LocalAgreement, SpeechProbabilities, TurnDetector, VadParams, silero_probabilities
 from ..longform import MAX_CLIP_S, transcribe_long
 from ..model_pool import ModelPool
-from ..transcriber import check_engine_can_honour
 
 MIN_COMMIT_S = 0.1
 """OpenAI refuses to commit less than 100 ms of audio."""
