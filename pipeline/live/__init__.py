@@ -13,7 +13,8 @@ from .events import (
     TranscriptDelta,
     TranscriptFailed,
 )
-from .session import LiveConfig, LiveLimits, LiveSession, LiveTranscriber
+from .session import LiveSession
+from .transcriber import LiveConfig, LiveLimits, LiveTranscriber
 
 __all__ = [
     "Cleared",
