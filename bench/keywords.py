@@ -24,7 +24,7 @@ from core.audio import decode_audio
 from core.model_files import HubAccess
 from core.registry import ModelSpec
 from core.types import TranscribeOptions
-from pipeline.language import pin_language
+from pipeline.capabilities import pin_language
 from pipeline.longform import transcribe_long
 from strategies.base import ASRStrategy, RuntimeContext
 from strategies.factory import create_engine

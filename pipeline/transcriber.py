@@ -1,5 +1,5 @@
-"""One transcription request from end to end: resolve the model, check the options, decode the audio
-once, run the model (and the diarizer), clean up. Returns the types every route shares."""
+"""One transcription request from end to end: prepare it (``pipeline.preparation``), decode the audio once,
+run the model (and the diarizer), clean up. Returns the types every route shares."""
 
 from __future__ import annotations
 
@@ -16,12 +16,11 @@ from core.devices import release_memory
 from core.errors import InvalidInputError, ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions, TranscriptionResult
-from strategies.base import ASRStrategy
 
-from .language import fit_to_model, pin_language_probability, requested_language
 from .known_speakers import diarize_naming_known_speakers
 from .longform import stream_long, transcribe_long
-from .model_pool import ModelLease, ModelPool
+from .model_pool import ModelPool
+from .preparation import PreparedRequest, decoding_options, prepare, transcription_model
 from .speakers import attribute_speakers
 
 
@@ -45,7 +44,7 @@ class Transcriber:
 
     def resolve(self, model_id: str | None) -> ModelSpec:
         """The transcription model a request names, or the default one."""
-        return self.registry.get(model_id or self.default_model, kind="transcription")
+        return transcription_model(self.registry, model_id, self.default_model)
 
     def transcribe(
         self,
@@ -59,15 +58,15 @@ class Transcriber:
         ``cancelled`` (the client has gone) withdraws the clips not yet decoded."""
         keep_words = options.word_timestamps
         options = self._check_diarize(options, diarize)
-        spec, options, audio = self._prepare(source, model_id, options)
+        request, audio = self._prepare(source, model_id, options)
         started = time.perf_counter()
         try:
             if is_silent(audio):
-                result = _empty_result(audio, options)
+                result = _empty_result(audio, request.options)
             else:
-                with self.pool.use(spec) as lease:
+                with self.pool.use(request.spec) as lease:
                     decode = partial(lease.decode, cancelled=cancelled)
-                    decoding, probability = _decoding_options(lease, audio, options)
+                    decoding, probability = decoding_options(lease, audio, request.options)
                     result = transcribe_long(audio, decoding, decode, batch_size=None)
                 result = result.model_copy(update={"language_probability": probability})
                 if diarize is not None:
@@ -75,7 +74,7 @@ class Transcriber:
         finally:
             del audio
             release_memory()
-        return TranscriptionResult(result, spec.id, time.perf_counter() - started)
+        return TranscriptionResult(result, request.spec.id, time.perf_counter() - started)
 
     def open_stream(
         self,
@@ -91,11 +90,11 @@ class Transcriber:
         split into speaker turns."""
         keep_words = options.word_timestamps
         options = self._check_diarize(options, diarize)
-        spec, options, audio = self._prepare(source, model_id, options)
+        request, audio = self._prepare(source, model_id, options)
         attribute = None
         if diarize is not None:
             attribute = partial(self._attribute_speakers, diarize=diarize, keep_words=keep_words)
-        return TranscriptionStream(self.pool, spec, options, audio, attribute)
+        return TranscriptionStream(self.pool, request, audio, attribute)
 
     def _check_diarize(self, options: TranscribeOptions, diarize: DiarizeOptions | None) -> TranscribeOptions:
         if diarize is None:
@@ -118,33 +117,14 @@ class Transcriber:
 
     def _prepare(
         self, source: AudioSource, model_id: str | None, options: TranscribeOptions
-    ) -> tuple[ModelSpec, TranscribeOptions, np.ndarray]:
-        """Everything about the request that can be checked, checked before its audio is decoded."""
-        spec = self.resolve(model_id)
-        options = requested_language(options, spec)
-        multilingual = self.pool.known_multilingual(spec.id)
-        if multilingual is not None:  # a model that has loaded once: an impossible language is refused now
-            fit_to_model(options, multilingual, spec)
-        return spec, options, self.decode(source)
+    ) -> tuple[PreparedRequest, np.ndarray]:
+        """The request prepared (checked before its audio is decoded), and its audio."""
+        return prepare(self.pool, model_id, self.default_model, options), self.decode(source)
 
     def decode(self, source: AudioSource) -> np.ndarray:
         """An upload's audio (16 kHz mono), within the duration limit, in one of the service's decode slots."""
         with self._decode_slots:
             return decode_audio(source, max_duration_s=self.max_audio_duration_s)
-
-
-def check_engine_can_honour(options: TranscribeOptions, engine: ASRStrategy, spec: ModelSpec) -> None:
-    """Keywords and token log-probabilities are refused, naming the request's field, by a model whose engine
-    cannot give them: never silently left out."""
-    if options.keywords and not engine.takes_keywords:
-        raise InvalidInputError(
-            f"The model {spec.id!r} ({spec.engine} engine) cannot be biased towards keywords.", input="keywords"
-        )
-    if options.logprobs and not engine.returns_logprobs:
-        raise InvalidInputError(
-            f"The model {spec.id!r} ({spec.engine} engine) cannot return token log-probabilities.",
-            input="token_logprobs",
-        )
 
 
 SpeakerAttribution = Callable[[Transcription, np.ndarray], Transcription]
@@ -156,20 +136,18 @@ class TranscriptionStream:
     def __init__(
         self,
         pool: ModelPool,
-        spec: ModelSpec,
-        options: TranscribeOptions,
+        request: PreparedRequest,
         audio: np.ndarray,
         attribute: SpeakerAttribution | None = None,
     ) -> None:
-        self.model_id = spec.id
+        self.model_id = request.spec.id
         self.duration = len(audio) / SAMPLE_RATE
         self.language_probability: float | None = None
         """Known once the first segment is read (see ``pin_language_probability``)."""
         self.speaker_segments: list[Segment] | None = None
         """With diarization: the transcript in speaker turns, once every segment has been read."""
         self._pool = pool
-        self._spec = spec
-        self._options = options
+        self._request = request
         self._audio: np.ndarray | None = audio
         self._attribute = attribute
 
@@ -181,8 +159,8 @@ class TranscriptionStream:
         try:
             decoded: list[Segment] = []
             if not is_silent(audio):
-                with self._pool.use(self._spec) as lease:
-                    options, self.language_probability = _decoding_options(lease, audio, self._options)
+                with self._pool.use(self._request.spec) as lease:
+                    options, self.language_probability = decoding_options(lease, audio, self._request.options)
                     for segment in stream_long(audio, options, lease.decode):
                         decoded.append(segment)
                         yield segment
@@ -195,17 +173,9 @@ class TranscriptionStream:
     def _speakers(self, audio: np.ndarray, decoded: list[Segment]) -> list[Segment]:
         assert self._attribute is not None
         text = "".join(segment.text for segment in decoded).strip()
-        heard = Transcription(text=text, language=self._options.language, duration=self.duration, segments=decoded)
+        language = self._request.options.language
+        heard = Transcription(text=text, language=language, duration=self.duration, segments=decoded)
         return self._attribute(heard, audio).segments
-
-
-def _decoding_options(
-    lease: ModelLease, audio: np.ndarray, options: TranscribeOptions
-) -> tuple[TranscribeOptions, float | None]:
-    """The options this model decodes this file with (what it can do, and one language for every clip), and
-    the probability of that language."""
-    check_engine_can_honour(options, lease.asr, lease.spec)
-    return pin_language_probability(lease.asr, audio, fit_to_model(options, lease.asr.is_multilingual, lease.spec))
 
 
 def _empty_result(audio: np.ndarray, options: TranscribeOptions) -> Transcription:

@@ -10,7 +10,7 @@ import numpy as np
 from bench.corpus import Utterance, normalize
 from core.audio import SAMPLE_RATE, decode_audio
 from core.types import Transcription, TranscribeOptions
-from pipeline.language import pin_language
+from pipeline.capabilities import pin_language
 from pipeline.longform import transcribe_long
 from strategies.base import ASRStrategy
 

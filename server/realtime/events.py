@@ -7,7 +7,7 @@ from typing import Any
 
 from core.errors import STTError
 from core.types import TokenLogprob
-from pipeline.live_events import (
+from pipeline.live import (
     Cleared,
     Committed,
     LiveEvent,

@@ -1,7 +1,11 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from core.errors import ErrorKind, InvalidInputError
-from core.languages import normalize_language
+from core.languages import LANGUAGES, TO_LANGUAGE_CODE, normalize_language
 
 
 @pytest.mark.parametrize(
@@ -17,3 +21,16 @@ def test_unknown_language_is_400(bad):
     with pytest.raises(InvalidInputError) as info:
         normalize_language(bad)
     assert info.value.input == "language" and info.value.kind is ErrorKind.INVALID_INPUT
+
+
+def test_the_tables_are_whispers_own():
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES as WHISPER_LANGUAGES
+    from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE as WHISPER_CODES
+
+    assert list(LANGUAGES.items()) == list(WHISPER_LANGUAGES.items())  # the page's language picker keeps this order
+    assert TO_LANGUAGE_CODE == WHISPER_CODES
+
+
+def test_the_language_table_loads_no_transformers():
+    check = "import sys, core.languages, server.formats; assert 'transformers' not in sys.modules"
+    subprocess.run([sys.executable, "-c", check], cwd=Path(__file__).resolve().parents[2], check=True)

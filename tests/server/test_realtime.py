@@ -30,7 +30,7 @@ from starlette.websockets import WebSocketDisconnect
 from server.auth import ApiKeyMiddleware
 from server.dependencies import get_live_transcriber
 from server.realtime import router
-from tests.pipeline.test_live import WORDS, FakeStrategy, live_transcriber
+from tests.pipeline.live.test_session import WORDS, FakeStrategy, live_transcriber
 
 SERVER_EVENTS = {
     "session.created": SessionCreatedEvent,

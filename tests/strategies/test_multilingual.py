@@ -23,7 +23,7 @@ from core.audio import SAMPLE_RATE, decode_audio
 from core.model_files import HubAccess
 from core.registry import ModelSpec
 from core.types import TranscribeOptions
-from pipeline.language import pin_language, pin_language_probability
+from pipeline.capabilities import pin_language, pin_language_probability
 from strategies.base import ASRStrategy, RuntimeContext
 from strategies.factory import create_engine
 from tests.conftest import JFK_PHRASE

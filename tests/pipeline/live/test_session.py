@@ -14,17 +14,20 @@ from core.errors import InvalidInputError, TooLargeError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions
-from pipeline.live import LiveConfig, LiveLimits, LiveSession, LiveTranscriber, _words_logprobs
-from pipeline.live_events import (
+from pipeline.live import (
     Cleared,
     Committed,
+    LiveConfig,
+    LiveLimits,
+    LiveSession,
+    LiveTranscriber,
     SpeechStarted,
     SpeechStopped,
     TranscriptCompleted,
     TranscriptDelta,
     TranscriptFailed,
 )
-from pipeline.live_turns import WINDOW, LocalAgreement, TurnDetector, VadParams
+from pipeline.live.turns import WINDOW
 from pipeline.model_pool import ModelPool
 from strategies.base import RuntimeContext
 from tests.fakes import FakeStrategy
@@ -99,54 +102,6 @@ def _no_gate():
     FakeStrategy.gate = None
     yield
     FakeStrategy.gate = None
-
-
-# ---------------------------------------------------------------------- turn detection and agreement
-
-
-def test_turn_detector_finds_speech_edges_however_the_audio_is_cut():
-    audio = np.concatenate([silence(0.5), tone(1.0), silence(1.0)])
-    whole = TurnDetector(VadParams(silence_duration_ms=500), energy_vad).feed(audio)
-    rng = np.random.default_rng(0)
-    detector, pieces, start = TurnDetector(VadParams(silence_duration_ms=500), energy_vad), [], 0
-    while start < len(audio):
-        size = int(rng.integers(1, 3000))
-        pieces += detector.feed(audio[start : start + size])
-        start += size
-    assert pieces == whole
-    assert [edge.started for edge in whole] == [True, False]
-    assert abs(whole[0].sample / SAMPLE_RATE - 0.5) < 0.04
-    assert abs(whole[1].sample / SAMPLE_RATE - 2.0) < 0.07  # end of speech + the silence duration
-
-
-def test_a_short_pause_does_not_end_the_turn():
-    audio = np.concatenate([tone(0.5), silence(0.3), tone(0.5), silence(0.6)])
-    edges = TurnDetector(VadParams(silence_duration_ms=500), energy_vad).feed(audio)
-    assert [edge.started for edge in edges] == [True, False]
-
-
-def test_local_agreement_sends_only_what_two_hypotheses_share_and_never_retracts():
-    agreement, sent = LocalAgreement(), []
-    for hypothesis in ["the", "the quick", "the quick brow", "the quick brown fox", "the quack brown fox", "the quick brown fox jumps"]:
-        if words := agreement.update(hypothesis):
-            sent.append(agreement.delta(words))
-    assert sent == ["the", " quick"]
-    assert agreement.confirmed == ["the", "quick"]
-    # Case and punctuation do not break an agreement; the newest hypothesis's spelling is sent.
-    assert agreement.update("The quick, brown fox jumps") == ["brown", "fox", "jumps"]
-    assert agreement.rest("the quick brown fox jumps over") == " over"
-
-
-def test_rest_completes_the_deltas_to_the_transcript_unless_it_contradicts_them():
-    agreement = LocalAgreement()
-    agreement.update("hello there")
-    agreement.update("hello there general")
-    assert agreement.confirmed == ["hello", "there"]
-    assert agreement.rest("Hello there, general Kenobi.") == " general Kenobi."
-    contradicted = LocalAgreement()
-    contradicted.update("hello there")
-    contradicted.update("hello there")
-    assert contradicted.rest("yellow there") == ""
 
 
 # ---------------------------------------------------------------------- sessions
@@ -283,15 +238,6 @@ def test_a_turn_has_a_partial_in_flight_per_engine_worker_and_deltas_still_add_u
     assert "".join(deltas) == completed.transcript  # out-of-order partials never make a delta go back
 
 
-def test_partials_are_skipped_while_a_final_decode_waits():
-    live = live_transcriber()
-    assert live.partial_allowed()
-    live._finals = 1
-    assert not live.partial_allowed()
-    live._finals, live._partials = 0, 2
-    assert not live.partial_allowed()
-
-
 def test_closing_mid_turn_frees_leases_queued_clips_and_threads():
     pool = talking_pool()
     live = live_transcriber(pool)
@@ -319,27 +265,11 @@ def test_closing_mid_turn_frees_leases_queued_clips_and_threads():
     assert threading.active_count() <= threads_before + 1  # the batcher's worker, now stopping
 
 
-def test_unknown_model_is_refused_when_the_session_is_configured():
-    live = live_transcriber()
-    with pytest.raises(Exception) as missing:
-        live.resolve(LiveConfig(model_id="nope"))
-    assert getattr(missing.value, "code", "") == "model_not_found"
-
-
 # ---------------------------------------------------------------------- log-probabilities
 
 
-def _spelled(tokens) -> str:
+def spelled(tokens) -> str:
     return b"".join(bytes(t.bytes) for t in tokens).decode()
-
-
-def test_word_tokens_are_picked_by_the_words_they_spell():
-    tokens = word_tokens("the quick brown fox".split())
-    assert _spelled(_words_logprobs(tokens, 1, 3)) == " quick brown"
-    assert _spelled(_words_logprobs(tokens, 0, 1)) == " the"
-    assert _words_logprobs(tokens, 4, 9) == []
-    glued = [TokenLogprob(token=t, bytes=list(t.encode()), logprob=0.0) for t in ("Hello", ",", " wor", "ld", "!")]
-    assert _spelled(_words_logprobs(glued, 1, 2)) == " world!"  # punctuation stays with its word, as in str.split
 
 
 def _session_events(config: LiveConfig, pool: ModelPool | None = None) -> list:
@@ -359,9 +289,9 @@ def test_asked_for_logprobs_deltas_and_the_transcript_carry_the_tokens_that_spel
     deltas = [e for e in events if isinstance(e, TranscriptDelta)]
     completed = events[-1]
     assert isinstance(completed, TranscriptCompleted) and len(deltas) >= 2
-    assert _spelled(completed.logprobs).strip() == completed.transcript == " ".join(WORDS[:6])
+    assert spelled(completed.logprobs).strip() == completed.transcript == " ".join(WORDS[:6])
     for delta in deltas:
-        assert _spelled(delta.logprobs).split() == delta.delta.split()
+        assert spelled(delta.logprobs).split() == delta.delta.split()
     assert [t.logprob for d in deltas for t in d.logprobs] == [t.logprob for t in completed.logprobs]
     assert "".join(d.delta for d in deltas) == completed.transcript  # the text is as without log-probabilities
 

@@ -1,4 +1,5 @@
-"""The language policy: which language a request's audio is decoded in, and what a model can do with it."""
+"""What a model can do with a request: the language its audio is decoded in (the language policy), and the
+options its engine must be able to honour."""
 
 from __future__ import annotations
 
@@ -48,3 +49,17 @@ def pin_language_probability(
             return replace(options, language=detected), probability
         return options, None
     return options, 1.0 if options.language else None
+
+
+def check_engine_can_honour(options: TranscribeOptions, engine: ASRStrategy, spec: ModelSpec) -> None:
+    """Keywords and token log-probabilities are refused, naming the request's field, by a model whose engine
+    cannot give them: never silently left out."""
+    if options.keywords and not engine.takes_keywords:
+        raise InvalidInputError(
+            f"The model {spec.id!r} ({spec.engine} engine) cannot be biased towards keywords.", input="keywords"
+        )
+    if options.logprobs and not engine.returns_logprobs:
+        raise InvalidInputError(
+            f"The model {spec.id!r} ({spec.engine} engine) cannot return token log-probabilities.",
+            input="token_logprobs",
+        )

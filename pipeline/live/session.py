@@ -1,14 +1,7 @@
 """Live transcription sessions: audio arrives in pieces, turns are found in it, each turn gets partial
 transcripts while it grows and a full one when it ends. Transport-agnostic: the server feeds 16 kHz audio
-and client commands in, and renders the events (``pipeline.live_events``) that come out.
-
-Every decode goes through the shared model pool and its batcher, with a lease taken per decode: live turns
-batch with each other and with file requests, take their turn round-robin, and a session holds nothing
-between decodes. Partial decodes are the costly part (a turn is decoded again and again), so their cadence
-adapts to load: a turn has at most one in flight per engine worker, starts the next no sooner than
-``partial_interval_s`` after the last, and skips it while any turn's final decode is waiting or the partial
-slots are full. Final decodes are never skipped.
-"""
+and client commands in, and renders the events (``pipeline.live.events``) that come out. The decodes go through
+the shared ``LiveTranscriber`` (``pipeline.live.transcriber``)."""
 
 from __future__ import annotations
 
@@ -18,20 +11,15 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
-import anyio
 import numpy as np
 
 from core import metrics
 from core.audio import SAMPLE_RATE
 from core.errors import InvalidInputError, STTError, TooLargeError
-from core.registry import ModelSpec
-from core.types import TokenLogprob, Transcription, TranscribeOptions
 
-from .language import fit_to_model, pin_language, requested_language
-from .live_events import (
+from .events import (
     Cleared,
     Committed,
     LiveEvent,
@@ -41,112 +29,16 @@ from .live_events import (
     TranscriptDelta,
     TranscriptFailed,
 )
-from .live_turns import LocalAgreement, SpeechProbabilities, TurnDetector, VadParams, silero_probabilities
-from .longform import MAX_CLIP_S, transcribe_long
-from .model_pool import ModelPool
-from .transcriber import check_engine_can_honour
+from .logprobs import token_logprobs, words_logprobs
+from .transcriber import LiveConfig, LiveTranscriber
+from .turns import LocalAgreement, TurnDetector, VadParams
 
 MIN_COMMIT_S = 0.1
 """OpenAI refuses to commit less than 100 ms of audio."""
 
 
-@dataclass(frozen=True)
-class LiveLimits:
-    partial_interval_s: float = 0.3
-    """Shortest time between the starts of one turn's partial decodes."""
-    partial_slots: int = 0
-    """Partial decodes in flight across all sessions; 0: twice the model's engine workers."""
-    min_partial_audio_s: float = 0.5
-    max_partial_audio_s: float = MAX_CLIP_S - 2
-    """Longer turns get no more partials (one decode window); their final decode handles any length."""
-    max_buffer_s: float = 120.0
-    """Uncommitted audio a session may hold: a turn this long is ended; in manual mode, appends are refused."""
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    model_id: str | None = None
-    """A registry id; None: the default model."""
-    language: str | None = None
-    prompt: str | None = None
-    turn_detection: VadParams | None = field(default_factory=VadParams)
-    """None: the client commits turns itself."""
-    logprobs: bool = False
-    """Transcript deltas and completed transcripts carry their tokens' log-probabilities."""
-
-
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(11)}"
-
-
-class LiveTranscriber:
-    """What every live session shares: the model pool, the default model, the limits, the partial slots."""
-
-    def __init__(
-        self,
-        pool: ModelPool,
-        default_model: str,
-        limits: LiveLimits = LiveLimits(),
-        vad: SpeechProbabilities = silero_probabilities,
-    ) -> None:
-        self.pool = pool
-        self.default_model = default_model
-        self.limits = limits
-        self.vad = vad
-        self._threads = anyio.CapacityLimiter(256)
-        self._finals = 0
-        self._partials = 0
-        self._workers = 1
-
-    def resolve(self, config: LiveConfig) -> tuple[ModelSpec, TranscribeOptions]:
-        """The model and decoding options of a configuration; raises for an unknown model or language."""
-        spec = self.pool.registry.get(config.model_id or self.default_model, kind="transcription")
-        asked = TranscribeOptions(language=config.language, initial_prompt=config.prompt, logprobs=config.logprobs)
-        options = requested_language(asked, spec)
-        multilingual = self.pool.known_multilingual(spec.id)
-        if multilingual is not None:
-            fit_to_model(options, multilingual, spec)
-        return spec, options
-
-    @property
-    def partials_per_turn(self) -> int:
-        """Partial decodes one turn may have in flight: one per engine worker, so that on a CPU with a worker per
-        core a lone speaker's hypotheses come twice as often (the first delta needs two that agree)."""
-        return max(1, self._workers)
-
-    def partial_allowed(self) -> bool:
-        slots = self.limits.partial_slots or 2 * self._workers
-        return self._finals == 0 and self._partials < slots
-
-    async def decode(
-        self, spec: ModelSpec, audio: np.ndarray, options: TranscribeOptions, final: bool, cancelled: threading.Event
-    ) -> tuple[Transcription, TranscribeOptions]:
-        """One decode of a turn's audio on a pool thread; cancelling the caller withdraws its queued clips."""
-        if final:
-            self._finals += 1
-        else:
-            self._partials += 1
-        try:
-            run = partial(self._decode_blocking, spec, audio, options, final, cancelled)
-            return await anyio.to_thread.run_sync(run, limiter=self._threads, abandon_on_cancel=True)
-        finally:
-            cancelled.set()  # a no-op once done; on cancellation, the batcher withdraws the clips still queued
-            if final:
-                self._finals -= 1
-            else:
-                self._partials -= 1
-
-    def _decode_blocking(
-        self, spec: ModelSpec, audio: np.ndarray, options: TranscribeOptions, final: bool, cancelled: threading.Event
-    ) -> tuple[Transcription, TranscribeOptions]:
-        with self.pool.use(spec) as lease:
-            self._workers = lease.asr.workers
-            check_engine_can_honour(options, lease.asr, spec)
-            options = pin_language(lease.asr, audio, fit_to_model(options, lease.asr.is_multilingual, spec))
-            decode = partial(lease.decode, cancelled=cancelled)
-            if final:
-                return transcribe_long(audio, options, decode, batch_size=None), options
-            return decode([audio], options)[0], options
 
 
 class _Audio:
@@ -206,7 +98,7 @@ class LiveSession:
     def __init__(self, live: LiveTranscriber, config: LiveConfig, emit: Callable[[LiveEvent], None]) -> None:
         self._live = live
         self._emit = emit
-        self._spec, self._options = live.resolve(config)
+        self._request = live.prepare(config)
         self.config = config
         self._audio = _Audio()
         self._detector = TurnDetector(config.turn_detection or VadParams(), live.vad)
@@ -222,14 +114,14 @@ class LiveSession:
 
     @property
     def model_id(self) -> str:
-        return self._spec.id
+        return self._request.spec.id
 
     # ------------------------------------------------------------------ client commands
 
     def configure(self, config: LiveConfig) -> None:
         """Apply a session update; raises (changing nothing) when it names an unknown model or language. A turn
         that is open stays open: under server VAD it ends at the next silence, in manual mode at the commit."""
-        self._spec, self._options = self._live.resolve(config)
+        self._request = self._live.prepare(config)
         if config.turn_detection != self.config.turn_detection:
             self._detector = TurnDetector(config.turn_detection or VadParams(), self._live.vad)
             self._detector.position = self._audio.end
@@ -327,16 +219,16 @@ class LiveSession:
         self._last_final = self._spawn(self._finalize(turn, audio, previous, ended_at))
 
     async def _finalize(self, turn: _Turn, audio: np.ndarray, previous: asyncio.Task | None, ended_at: float) -> None:
-        model = self._spec.id
+        model = self.model_id
         events: list[LiveEvent]
         try:
-            result, options = await self._live.decode(self._spec, audio, self._options, True, threading.Event())
+            result, options = await self._live.decode(self._request, audio, True, threading.Event())
             transcript, language = result.text.strip(), options.language or result.language
             sent = len(turn.agreement.confirmed)
-            logprobs = _token_logprobs(result) if self._options.logprobs else None
+            logprobs = token_logprobs(result) if self._request.options.logprobs else None
             events = [TranscriptCompleted(turn.item_id, transcript, len(audio) / SAMPLE_RATE, language, logprobs)]
             if rest := turn.agreement.rest(transcript):  # the deltas add up to the transcript when they agree
-                rest_logprobs = None if logprobs is None else _words_logprobs(logprobs, sent, len(transcript.split()))
+                rest_logprobs = None if logprobs is None else words_logprobs(logprobs, sent, len(transcript.split()))
                 events.insert(0, TranscriptDelta(turn.item_id, rest, rest_logprobs))
             metrics.LIVE_TURNS.labels(model=model, outcome="completed").inc()
         except STTError as exc:
@@ -363,10 +255,10 @@ class LiveSession:
         if now - turn.last_partial_at < limits.partial_interval_s or self._audio.end == turn.decoded_until:
             return
         if not self._live.partial_allowed():
-            metrics.LIVE_PARTIALS.labels(model=self._spec.id, outcome="skipped").inc()
+            metrics.LIVE_PARTIALS.labels(model=self.model_id, outcome="skipped").inc()
             return
         if turn.decoded_until:
-            metrics.LIVE_PARTIAL_INTERVAL.labels(model=self._spec.id).observe(now - turn.last_partial_at)
+            metrics.LIVE_PARTIAL_INTERVAL.labels(model=self.model_id).observe(now - turn.last_partial_at)
         turn.last_partial_at = now
         turn.decoded_until = self._audio.end
         turn.partials_started += 1
@@ -376,11 +268,13 @@ class LiveSession:
         task.add_done_callback(turn.partials.discard)
 
     async def _partial(self, turn: _Turn, audio: np.ndarray, started: float, number: int) -> None:
-        options = replace(self._options, temperature=0.0, language=self._options.language or turn.language)
+        asked = self._request.options
+        options = replace(asked, temperature=0.0, language=asked.language or turn.language)
+        request = replace(self._request, options=options)
         try:
-            result, pinned = await self._live.decode(self._spec, audio, options, False, threading.Event())
+            result, pinned = await self._live.decode(request, audio, False, threading.Event())
         except STTError:  # busy or unavailable: the final decode will say so if it persists
-            metrics.LIVE_PARTIALS.labels(model=self._spec.id, outcome="failed").inc()
+            metrics.LIVE_PARTIALS.labels(model=self.model_id, outcome="failed").inc()
             return
         finally:
             turn.partials.discard(asyncio.current_task())
@@ -388,14 +282,14 @@ class LiveSession:
             return
         turn.partials_applied = number
         turn.language = pinned.language
-        metrics.LIVE_PARTIALS.labels(model=self._spec.id, outcome="decoded").inc()
+        metrics.LIVE_PARTIALS.labels(model=self.model_id, outcome="decoded").inc()
         sent = len(turn.agreement.confirmed)
         words = turn.agreement.update(result.text)
         if words:
-            metrics.LIVE_DELTA_LATENCY.labels(model=self._spec.id).observe(time.monotonic() - started)
+            metrics.LIVE_DELTA_LATENCY.labels(model=self.model_id).observe(time.monotonic() - started)
             logprobs = None
-            if self._options.logprobs:
-                logprobs = _words_logprobs(_token_logprobs(result), sent, sent + len(words))
+            if self._request.options.logprobs:
+                logprobs = words_logprobs(token_logprobs(result), sent, sent + len(words))
             self._emit(TranscriptDelta(turn.item_id, turn.agreement.delta(words), logprobs))
         self._maybe_partial()
 
@@ -410,31 +304,6 @@ class LiveSession:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-
-def _token_logprobs(result: Transcription) -> list[TokenLogprob]:
-    return [token for segment in result.segments for token in segment.logprobs or []]
-
-
-def _words_logprobs(tokens: list[TokenLogprob], first: int, end: int) -> list[TokenLogprob]:
-    """The tokens that spell words ``first`` to ``end`` (exclusive) of the text they spell, words being runs of
-    non-space characters as ``str.split`` finds them; a token belongs to the word of its first non-space byte."""
-    chosen, word, in_word = [], -1, False
-    for token in tokens:
-        own = None
-        for byte in token.bytes:
-            if byte in _ASCII_SPACE:
-                in_word = False
-                continue
-            if not in_word:
-                word, in_word = word + 1, True
-            own = word if own is None else own
-        if own is not None and first <= own < end:
-            chosen.append(token)
-    return chosen
-
-
-_ASCII_SPACE = frozenset(b" \t\n\r\x0b\x0c")
 
 
 def _ms(sample: int) -> int:

@@ -1,0 +1,89 @@
+"""One request's preparation on a pool of fakes: checked before its model runs, fitted once the model is leased."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import InvalidInputError, ModelNotFoundError
+from core.model_files import HubAccess
+from core.registry import ModelRegistry, ModelSpec
+from core.types import TranscribeOptions
+from pipeline.model_pool import ModelPool
+from pipeline.preparation import PreparedRequest, decoding_options, prepare, transcription_model
+from strategies.base import RuntimeContext
+from tests.fakes import FakeStrategy, fake_engine
+
+AUDIO = np.zeros(16_000, dtype=np.float32)
+
+
+@pytest.fixture
+def pool():
+    FakeStrategy.loads, FakeStrategy.fail_with, FakeStrategy.multilingual = [], None, True
+    registry = ModelRegistry(
+        [
+            ModelSpec(id="multi", engine="transformers", model="x"),
+            ModelSpec(id="pt-model", engine="transformers", model="y", language="pt"),
+            ModelSpec(id="speakers", engine="embedded_diarizer", model="z"),
+        ]
+    )
+    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=fake_engine)
+    yield pool
+    pool.close()
+    FakeStrategy.multilingual, FakeStrategy.detected_language, FakeStrategy.detected_probability = True, None, None
+
+
+def test_the_model_is_the_one_named_or_the_default_and_only_a_transcription_model(pool):
+    assert transcription_model(pool.registry, None, "multi").id == "multi"
+    assert transcription_model(pool.registry, "pt-model", "multi").id == "pt-model"
+    with pytest.raises(ModelNotFoundError):
+        prepare(pool, "missing", "multi", TranscribeOptions())
+    with pytest.raises(InvalidInputError) as info:
+        prepare(pool, "speakers", "multi", TranscribeOptions())
+    assert info.value.input == "model" and "diarization model" in info.value.message
+
+
+def test_the_language_is_resolved_before_the_model_runs(pool):
+    named = prepare(pool, None, "multi", TranscribeOptions(language="pt-BR", initial_prompt="Olá"))
+    assert named == PreparedRequest(pool.registry.get("multi"), TranscribeOptions(language="pt", initial_prompt="Olá"))
+    assert prepare(pool, "pt-model", "multi", TranscribeOptions()).options.language == "pt"  # the model's default
+    assert FakeStrategy.loads == [], "preparing loads no model"
+
+
+def test_an_english_only_model_refuses_another_language_once_it_is_known(pool):
+    FakeStrategy.multilingual = False
+    asked = TranscribeOptions(language="de")
+    prepare(pool, "multi", "multi", asked)  # not loaded yet: nobody knows it is English-only
+    pool.load("multi")
+    with pytest.raises(InvalidInputError) as info:
+        prepare(pool, "multi", "multi", asked)
+    assert info.value.input == "language"
+
+
+def test_the_leased_model_decodes_with_what_it_can_do_and_one_language(pool):
+    FakeStrategy.detected_language, FakeStrategy.detected_probability = "pt", 0.8
+    request = prepare(pool, "multi", "multi", TranscribeOptions())
+    with pool.use(request.spec) as lease:
+        options, probability = decoding_options(lease, AUDIO, request.options)
+    assert (options.language, probability) == ("pt", 0.8)
+    FakeStrategy.multilingual = False
+    request = prepare(pool, "pt-model", "multi", TranscribeOptions(task="translate"))
+    with pool.use(request.spec) as lease, pytest.raises(InvalidInputError) as info:
+        decoding_options(lease, AUDIO, request.options)  # a Portuguese default on an English-only model
+    assert info.value.input == "language"
+    request = prepare(pool, "pt-model", "multi", TranscribeOptions(language="en", task="translate"))
+    with pool.use(request.spec) as lease:
+        options, probability = decoding_options(lease, AUDIO, request.options)
+    assert (options.language, options.task, probability) == ("en", "transcribe", 1.0)
+
+
+def test_the_leased_model_refuses_what_its_engine_cannot_give(pool):
+    class Plain(FakeStrategy):
+        takes_keywords = False
+
+    pool = ModelPool(pool.registry, RuntimeContext("cpu", HubAccess()), factory=lambda spec, rt: Plain(spec, rt))
+    request = prepare(pool, "multi", "multi", TranscribeOptions(keywords=("Kenobi",)))
+    with pool.use(request.spec) as lease, pytest.raises(InvalidInputError) as info:
+        decoding_options(lease, AUDIO, request.options)
+    pool.close()
+    assert info.value.input == "keywords"
