@@ -83,7 +83,6 @@ class _Chunks(EventSource[ChatItem]):
     def __init__(self, stream: ChatStream, include_usage: bool) -> None:
         self.stream = stream
         self.writer = ChunkWriter(stream.model_id, include_usage)
-        self.include_usage = include_usage
         self.texts: list[str] = []
         self.end: ChatEnd | None = None
 
@@ -105,7 +104,7 @@ class _Chunks(EventSource[ChatItem]):
         if end is None:
             raise RuntimeError("the chat stream ended without saying how")
         chunks = [self.writer.chunk({}, end.finish_reason)]
-        if self.include_usage:
+        if self.writer.include_usage:
             chunks.append(self.writer.usage(end.usage))
         return StreamEnd(chunks, end.audio_seconds, end.processing_s, "".join(self.texts))
 
