@@ -15,6 +15,8 @@ from .model_files import local_model_path
 
 Engine = Literal["ctranslate2", "transformers", "remote_code", "embedded_diarizer", "pyannote", "speech_llm"]
 ModelKind = Literal["transcription", "diarization", "chat"]
+KindFilter = ModelKind | tuple[ModelKind, ...] | None
+"""A model kind, several (any of them will do), or None: any kind."""
 DIARIZATION_ENGINES: frozenset[str] = frozenset({"embedded_diarizer", "pyannote"})
 CHAT_ENGINES: frozenset[str] = frozenset({"speech_llm"})
 """Engines of models that take audio and text and generate text (``/v1/chat/completions``)."""
@@ -106,27 +108,36 @@ class ModelRegistry:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         return cls([*_RegistryFile.model_validate(data).models, *extra])
 
-    def get(self, model_id: str, kind: ModelKind | None = None) -> ModelSpec:
-        """The entry for ``model_id``; with ``kind``, only a model of that kind will do."""
+    def get(self, model_id: str, kind: KindFilter = None, *, purpose: str | None = None) -> ModelSpec:
+        """The entry for ``model_id``; with ``kind`` (one or several), only a model of that kind will do. A model
+        of another kind is refused by what it is not, or with ``purpose`` (``"answer a chat"``) by what it cannot do."""
         spec = self._specs.get(model_id)
         if spec is None:
             raise ModelNotFoundError(
                 f"The model {model_id!r} does not exist. Valid models: {', '.join(self.ids(kind))}.",
                 input="model",
             )
-        if kind is not None and spec.kind != kind:
+        kinds = _kinds(kind)
+        if kinds and spec.kind not in kinds:
+            refusal = f": it cannot {purpose}" if purpose else f", not a {' or '.join(kinds)} model"
             raise InvalidInputError(
-                f"The model {model_id!r} is a {spec.kind} model, not a {kind} model. "
-                f"Valid models: {', '.join(self.ids(kind))}.",
+                f"The model {model_id!r} is a {spec.kind} model{refusal}. Valid models: {', '.join(self.ids(kind))}.",
                 input="model",
             )
         return spec
 
-    def ids(self, kind: ModelKind | None = None) -> list[str]:
-        return [spec.id for spec in self._specs.values() if kind is None or spec.kind == kind]
+    def ids(self, kind: KindFilter = None) -> list[str]:
+        kinds = _kinds(kind)
+        return [spec.id for spec in self._specs.values() if not kinds or spec.kind in kinds]
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._specs.values())
 
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._specs
+
+
+def _kinds(kind: KindFilter) -> tuple[ModelKind, ...]:
+    if kind is None:
+        return ()
+    return (kind,) if isinstance(kind, str) else kind

@@ -17,9 +17,11 @@ CLIENT_CLOSED = 499  # nginx's status for a client that left before the answer w
 
 
 class RequestMeter:
-    def __init__(self, model: str, log_transcripts: bool) -> None:
+    def __init__(self, model: str, log_transcripts: bool, statuses: Mapping[ErrorKind, int] = {}) -> None:
         self.model = model
         self.log_transcripts = log_transcripts
+        self.statuses = statuses
+        """The route's own statuses for some kinds of error (see ``errors.status_of``)."""
         self.finished = False
 
     def succeeded(self, audio_seconds: float, processing_seconds: float, text: str | None = None) -> None:
@@ -38,6 +40,10 @@ class RequestMeter:
         metrics.record_error(self.model, code)
         log_request(model=self.model, status=status, error_code=code)
 
+    def failed_with(self, exc: STTError) -> None:
+        """A domain error, counted with the status the route answers it with."""
+        self.failed(status_of(exc, self.statuses), exc.code)
+
     def abandoned(self) -> None:
         """The client left before the answer was complete (a stream it closed)."""
         if not self.finished:
@@ -50,11 +56,11 @@ def metered(
 ) -> Iterator[RequestMeter]:
     """A meter for one request; an exception escaping the block is counted as its failure (with the route's own
     ``statuses``, see ``errors.status_of``)."""
-    meter = RequestMeter(requested_model if requested_model in registry else "unknown", log_transcripts)
+    meter = RequestMeter(requested_model if requested_model in registry else "unknown", log_transcripts, statuses)
     try:
         yield meter
     except STTError as exc:
-        meter.failed(status_of(exc, statuses), exc.code)
+        meter.failed_with(exc)
         raise
     except Exception:
         meter.failed(500, "internal_error")

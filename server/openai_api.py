@@ -6,33 +6,30 @@ Clients that speak OpenAI's audio API (the official SDKs included) work by chang
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import InvalidInputError, ModelBusyError, STTError
-from core.types import DiarizeOptions, Segment, TranscribeOptions
+from core.types import DiarizeOptions, TranscribeOptions
 from pipeline.transcriber import Transcriber
 
 from .chat import router as chat_router
 from .dependencies import RouteSettings, get_route_settings, get_transcriber
 from .errors import (
-    OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, body_of, error_body, error_response, status_of, validation_message,
+    OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, error_body, error_response, validation_message,
 )
-from .formats import DIARIZED_FORMATS, MEDIA_TYPES, diarized_segments, logprobs_of, render, token_usage
+from .formats import DIARIZED_FORMATS, MEDIA_TYPES, render
 from .metering import RequestMeter, metered
 from .model_names import DEFAULT_MODEL_ALIASES, requested_model
 from .realtime import router as realtime_router
 from .speaker_references import MAX_REFERENCE_FIELD_BYTES
-from .streaming import iterate_in_thread
 from .transcribe_call import transcribe_metered
+from .transcription_stream import transcription_stream
 from .transcription_form import TranscriptionForm, check_common, transcription_form
 
 MODEL_CREATED = 1_700_000_000  # registry entries have no creation time; OpenAI's shape requires one
@@ -79,72 +76,6 @@ async def _respond(
     return PlainTextResponse(body, media_type=MEDIA_TYPES[response_format])
 
 
-async def _stream(
-    transcriber: Transcriber,
-    meter: RequestMeter,
-    file: UploadFile,
-    model_id: str | None,
-    options: TranscribeOptions,
-    speakers: DiarizeOptions | None = None,
-) -> Response:
-    """``transcript.text.delta`` events as segments are decoded; with ``speakers`` (``diarized_json``), then one
-    ``transcript.text.segment`` per speaker turn once the diarizer has heard the whole file; then
-    ``transcript.text.done``."""
-    stream = await anyio.to_thread.run_sync(transcriber.open_stream, file.file, model_id, options, speakers)
-    started = time.perf_counter()
-    segments = iterate_in_thread(stream.segments)
-    # Pull the first segment before answering, so that a busy or missing model still gets a plain error response.
-    try:
-        first = await anext(segments)
-    except StopAsyncIteration:
-        first = None
-
-    async def events() -> Any:
-        decoded: list[Segment] = []
-        try:
-            if first is not None:
-                decoded.append(first)
-                yield _event(_delta(first, options))
-                async for segment in segments:
-                    decoded.append(segment)
-                    yield _event(_delta(segment, options))
-            for turn in diarized_segments(stream.speaker_segments or []):
-                yield _event(turn)
-            text = "".join(segment.text for segment in decoded).strip()
-            done: dict[str, Any] = {"type": "transcript.text.done", "text": text}
-            if options.logprobs:
-                done["logprobs"] = logprobs_of(decoded)
-            if (usage := token_usage(stream.duration, decoded)) is not None:
-                done["usage"] = usage
-            yield _event(done)
-            meter.succeeded(stream.duration, time.perf_counter() - started, text)
-        except STTError as exc:  # after the answer started (a later clip, the diarizer): an error event ends it
-            meter.failed(status_of(exc, OPENAI_AUDIO_STATUSES), exc.code)
-            yield _event(body_of(exc, OPENAI_FIELDS))
-        finally:
-            meter.abandoned()
-
-    return EventSourceResponse(events(), ping=15)
-
-
-def _delta(segment: Segment, options: TranscribeOptions) -> dict[str, Any]:
-    """``transcript.text.delta`` (with the segment's tokens' ``logprobs`` when asked for), with the segment's
-    ``start`` and ``end`` (and ``words``, with word timestamps) as extensions: what a client needs to show timed
-    segments and progress while the transcript streams in."""
-    event: dict[str, Any] = {
-        "type": "transcript.text.delta", "delta": segment.text, "start": segment.start, "end": segment.end
-    }
-    if options.logprobs:
-        event["logprobs"] = logprobs_of([segment])
-    if options.word_timestamps and segment.words:
-        event["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end} for w in segment.words]
-    return event
-
-
-def _event(payload: dict[str, Any]) -> dict[str, str]:
-    return {"data": json.dumps(payload)}
-
-
 @app.post("/audio/transcriptions", form_limits={"max_part_size": MAX_REFERENCE_FIELD_BYTES})
 async def create_transcription(
     request: Request,
@@ -159,7 +90,9 @@ async def create_transcription(
     default = transcriber.default_model
     with metered(transcriber.registry, model_id or default, settings.log_transcripts, OPENAI_AUDIO_STATUSES) as meter:
         if form.stream:
-            return await _stream(transcriber, meter, file, model_id, form.options, form.speakers)
+            return await transcription_stream(
+                transcriber, meter, file.file, model_id, form.options, form.speakers, settings.request_timeout_s
+            )
         return await _respond(
             request, settings, transcriber, meter, file, model_id, form.options, form.response_format,
             set(form.granularities), form.speakers,

@@ -19,7 +19,7 @@ from urllib.parse import unquote_to_bytes
 import httpx
 
 from core.errors import InvalidInputError, TooLargeError
-from pipeline.chat import AudioInput, ChatMessage, Part, Role
+from pipeline.chat import AudioPart, ChatMessage, Part, Role
 
 from .schemas import RequestMessage
 
@@ -97,8 +97,8 @@ async def _part(where: str, role: Role, part: dict[str, Any], limits: AudioLimit
     if role != "user":
         raise InvalidInputError(f"Audio is only accepted in user messages, not in {role} messages.", input=where)
     if kind == "input_audio":
-        return AudioInput(_input_audio(f"{where}.input_audio", part.get("input_audio"), budget), where)
-    return AudioInput(await _audio_url(f"{where}.audio_url", part.get("audio_url"), limits, budget), where)
+        return AudioPart(_input_audio(f"{where}.input_audio", part.get("input_audio"), budget), where)
+    return AudioPart(await _audio_url(f"{where}.audio_url", part.get("audio_url"), limits, budget), where)
 
 
 def _input_audio(where: str, value: Any, budget: _Budget) -> bytes:

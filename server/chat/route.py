@@ -10,24 +10,22 @@ Errors are OpenAI's error bodies, from the ``/v1`` app's handlers; an error afte
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Annotated, Any
+import threading
+from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sse_starlette import EventSourceResponse
 
-from core.errors import STTError
-from pipeline.chat import Chat, ChatEnd, ChatRequest
+from pipeline.chat import Chat, ChatEnd, ChatItem, ChatRequest, ChatStream
 
 from ..dependencies import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
 from ..disconnect import run_while_connected
-from ..errors import OPENAI_FIELDS, body_of, error_body, status_of
-from ..metering import RequestMeter, metered
+from ..errors import error_body
+from ..metering import metered
 from ..model_names import requested_model
-from ..streaming import iterate_in_thread
+from ..sse import EventSource, Payload, StreamEnd, event_stream
+from ..streaming import Emit
 from .messages import AudioLimits, read_messages
 from .schemas import ChatCompletionRequest, ChunkWriter, completion_body, completion_id
 
@@ -64,7 +62,11 @@ async def create_chat_completion(
             stop=body.stop_sequences(),
         )
         if body.stream:
-            return await _stream(chat, chat_request, meter, body.include_usage)
+            return await event_stream(
+                lambda: _Chunks(chat.open_stream(chat_request), body.include_usage),
+                meter,
+                route_settings.request_timeout_s,
+            )
         result = await run_while_connected(
             request, lambda cancelled: chat.complete(chat_request, cancelled), route_settings.request_timeout_s
         )
@@ -72,41 +74,40 @@ async def create_chat_completion(
         return JSONResponse(completion_body(completion_id(), result.model_id, result.text, result.end))
 
 
-async def _stream(chat: Chat, chat_request: ChatRequest, meter: RequestMeter, include_usage: bool) -> Response:
-    stream = await anyio.to_thread.run_sync(chat.open_stream, chat_request)
-    events = iterate_in_thread(stream.events)
-    # The first event before answering: a busy, missing or failing model still gets a plain error response.
-    first = await anext(events)
-    writer = ChunkWriter(stream.model_id, include_usage)
+class _Chunks(EventSource[ChatItem]):
+    """The answer as ``chat.completion.chunk`` events: the role first, then the content as it is written, then
+    the finish reason and, with ``include_usage``, the usage; then ``[DONE]``."""
 
-    async def sse() -> Any:
-        texts: list[str] = []
-        item: str | ChatEnd = first
-        try:
-            yield _data(writer.chunk({"role": "assistant", "content": ""}))
-            while isinstance(item, str):
-                texts.append(item)
-                yield _data(writer.chunk({"content": item}))
-                item = await anext(events)
-            yield _data(writer.chunk({}, item.finish_reason))
-            if include_usage:
-                yield _data(writer.usage(item.usage))
-            meter.succeeded(item.audio_seconds, item.processing_s, "".join(texts))
-            yield {"data": "[DONE]"}
-        except STTError as exc:  # after the response started: an error event, as OpenAI sends
-            meter.failed(status_of(exc), exc.code)
-            yield _data(body_of(exc, OPENAI_FIELDS))
-        except Exception:
-            logger.exception("chat completion stream failed")
-            meter.failed(500, "internal_error")
-            message = "The model failed while writing its answer."
-            yield _data(error_body(message, "server_error", None, "internal_error"))
-        finally:
-            meter.abandoned()
-            await events.aclose()
+    done_marker = "[DONE]"
 
-    return EventSourceResponse(sse(), ping=15)
+    def __init__(self, stream: ChatStream, include_usage: bool) -> None:
+        self.stream = stream
+        self.writer = ChunkWriter(stream.model_id, include_usage)
+        self.texts: list[str] = []
+        self.end: ChatEnd | None = None
 
+    def produce(self, emit: Emit[ChatItem], stopped: threading.Event) -> None:
+        self.stream.produce(emit, stopped)
 
-def _data(payload: dict[str, Any]) -> dict[str, str]:
-    return {"data": json.dumps(payload)}
+    def opening(self) -> list[Payload]:
+        return [self.writer.chunk({"role": "assistant", "content": ""})]
+
+    def events(self, item: ChatItem) -> list[Payload]:
+        if isinstance(item, ChatEnd):
+            self.end = item
+            return []
+        self.texts.append(item)
+        return [self.writer.chunk({"content": item})]
+
+    def closing(self) -> StreamEnd:
+        end = self.end
+        if end is None:
+            raise RuntimeError("the chat stream ended without saying how")
+        chunks = [self.writer.chunk({}, end.finish_reason)]
+        if self.writer.include_usage:
+            chunks.append(self.writer.usage(end.usage))
+        return StreamEnd(chunks, end.audio_seconds, end.processing_s, "".join(self.texts))
+
+    def unexpected_error(self) -> Payload:
+        logger.exception("chat completion stream failed")
+        return error_body("The model failed while writing its answer.", "server_error", None, "internal_error")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from core.errors import ErrorKind, ModelNotFoundError
+from core.errors import ErrorKind, InvalidInputError, ModelNotFoundError
 from core.registry import ModelRegistry, ModelSpec
 from server.settings import PROJECT_ROOT
 
@@ -64,3 +64,31 @@ def test_unknown_fields_and_duplicates_are_rejected(tmp_path: Path):
     dup.write_text("models:\n  - {id: a, engine: ctranslate2, model: x}\n  - {id: a, engine: ctranslate2, model: y}\n")
     with pytest.raises(ValueError, match="duplicate"):
         ModelRegistry.from_file(dup)
+
+
+def test_a_model_of_another_kind_is_refused_listing_the_models_of_the_kinds_asked_for():
+    registry = ModelRegistry(
+        [
+            ModelSpec(id="asr", engine="ctranslate2", model="x"),
+            ModelSpec(id="llm", engine="speech_llm", model="y"),
+            ModelSpec(id="speakers", engine="embedded_diarizer", model="z"),
+        ]
+    )
+    assert registry.get("llm", kind=("chat", "transcription")).id == "llm"
+    assert registry.ids(("chat", "transcription")) == ["asr", "llm"]
+    with pytest.raises(InvalidInputError) as one:
+        registry.get("speakers", kind="transcription")
+    assert one.value.message == (
+        "The model 'speakers' is a diarization model, not a transcription model. Valid models: asr."
+    )
+    with pytest.raises(InvalidInputError) as several:
+        registry.get("speakers", kind=("chat", "transcription"))
+    assert "not a chat or transcription model. Valid models: asr, llm." in several.value.message
+    with pytest.raises(InvalidInputError) as purpose:
+        registry.get("speakers", kind=("chat", "transcription"), purpose="answer a chat")
+    assert purpose.value.message == (
+        "The model 'speakers' is a diarization model: it cannot answer a chat. Valid models: asr, llm."
+    )
+    with pytest.raises(ModelNotFoundError) as missing:
+        registry.get("nope", kind=("chat", "transcription"))
+    assert missing.value.message == "The model 'nope' does not exist. Valid models: asr, llm."

@@ -3,6 +3,7 @@ place), stop strings, streaming, cancellation and the errors that name the messa
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Sequence
 
@@ -14,7 +15,7 @@ from core.audio import SAMPLE_RATE
 from core.errors import InvalidInputError, ModelNotFoundError, RequestCancelled, TooLargeError, UnsupportedAudioError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
-from pipeline.chat import AudioInput, Chat, ChatEnd, ChatMessage, ChatRequest, StopScanner
+from pipeline.chat import AudioPart, Chat, ChatEnd, ChatItem, ChatMessage, ChatRequest, ChatStream, StopScanner
 from pipeline.model_pool import ModelPool
 from pipeline.transcriber import Transcriber
 from strategies.base import ChatReply, ChatStrategy, ChatTurn, GenerationOptions, RuntimeContext
@@ -110,12 +111,19 @@ def wav_bytes(tmp_path, seconds: float = 2.0, name: str = "tone.wav") -> bytes:
     return encode(tone.astype(np.float32), SAMPLE_RATE, tmp_path / name, "pcm_s16le").read_bytes()
 
 
-def audio_part(data: bytes, message: int = 0, part: int = 0) -> AudioInput:
-    return AudioInput(data, f"messages.[{message}].content.[{part}]")
+def audio_part(data: bytes, message: int = 0, part: int = 0) -> AudioPart:
+    return AudioPart(data, f"messages.[{message}].content.[{part}]")
 
 
 def request(*messages: ChatMessage, model: str | None = None, **kwargs) -> ChatRequest:
     return ChatRequest(messages=tuple(messages), model_id=model, max_tokens=kwargs.pop("max_tokens", 64), **kwargs)
+
+
+def produced(stream: ChatStream) -> list[ChatItem]:
+    """The stream's items, produced on this thread by a reader that stays to the end."""
+    items: list[ChatItem] = []
+    stream.produce(items.append, threading.Event())
+    return items
 
 
 @pytest.fixture
@@ -173,7 +181,7 @@ def test_a_transcription_model_refuses_temperatures_above_one(chat, tmp_path):
 
 def test_undecodable_audio_names_the_message_part(chat, tmp_path):
     good = audio_part(wav_bytes(tmp_path), 0, 0)
-    bad = AudioInput(b"this is not audio at all" * 10, "messages.[0].content.[1]")
+    bad = AudioPart(b"this is not audio at all" * 10, "messages.[0].content.[1]")
     for model in ("asr", "speech-llm"):
         with pytest.raises(UnsupportedAudioError) as error:
             chat.complete(request(ChatMessage("user", (good, bad)), model=model))
@@ -199,7 +207,7 @@ def test_models_that_cannot_chat_are_refused(chat):
 def test_transcript_stream_gives_the_same_text_then_the_end(chat, tmp_path):
     two, one = wav_bytes(tmp_path, 2.0, "a.wav"), wav_bytes(tmp_path, 1.0, "b.wav")
     message = ChatMessage("user", (audio_part(two), audio_part(one, 0, 1)))
-    events = list(chat.open_stream(request(message)).events())
+    events = produced(chat.open_stream(request(message)))
     assert isinstance(events[-1], ChatEnd) and all(isinstance(e, str) for e in events[:-1])
     assert "".join(events[:-1]) == chat.complete(request(message)).text == "asr heard 2.0s asr heard 1.0s"
     assert events[-1].audio_seconds == pytest.approx(3.0, abs=0.02)
@@ -208,7 +216,7 @@ def test_transcript_stream_gives_the_same_text_then_the_end(chat, tmp_path):
 def test_stop_strings_cut_transcripts_too(chat, tmp_path):
     message = ChatMessage("user", (audio_part(wav_bytes(tmp_path)),))
     assert chat.complete(request(message, stop=(" 2.0",))).text == "asr heard"
-    events = list(chat.open_stream(request(message, stop=("heard",))).events())
+    events = produced(chat.open_stream(request(message, stop=("heard",))))
     assert "".join(e for e in events if isinstance(e, str)) == "asr "
 
 
@@ -260,7 +268,7 @@ def test_a_stop_string_ends_the_answer_and_stops_the_model(chat):
 
 def test_the_stream_gives_the_answer_as_it_is_written(chat, tmp_path):
     message = ChatMessage("user", ("one", audio_part(wav_bytes(tmp_path), 0, 1)))
-    events = list(chat.open_stream(request(message, model="speech-llm")).events())
+    events = produced(chat.open_stream(request(message, model="speech-llm")))
     assert events[:-1] == ["user:one", " user:2.0s"]
     end = events[-1]
     assert isinstance(end, ChatEnd) and end.finish_reason == "stop" and end.usage.completion_tokens == 2
@@ -269,10 +277,24 @@ def test_the_stream_gives_the_answer_as_it_is_written(chat, tmp_path):
 
 def test_a_stream_closed_early_stops_the_model(chat):
     FakeChatEngine.gate = threading.Event()
-    events = chat.open_stream(request(ChatMessage("user", ("a", "b", "c")), model="speech-llm")).events()
-    assert next(events) == "user:a"
-    events.close()  # the client has gone
+    stream = chat.open_stream(request(ChatMessage("user", ("a", "b", "c")), model="speech-llm"))
+    items: queue.Queue[ChatItem] = queue.Queue()
+    stopped = threading.Event()
+    outcome: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            stream.produce(items.put, stopped)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=produce)  # as the server runs it: the reader is on another thread
+    worker.start()
+    assert items.get(timeout=10) == "user:a"
+    stopped.set()  # the client has gone
     FakeChatEngine.gate.set()
+    worker.join(10)
+    assert [type(error) for error in outcome] == [RequestCancelled]
     engine = _engine(chat)
     for _ in range(100):
         if chat.pool.state("speech-llm").leases == 0:
@@ -283,10 +305,11 @@ def test_a_stream_closed_early_stops_the_model(chat):
 
 def test_a_model_error_in_a_stream_reaches_the_reader(chat):
     FakeChatEngine.fail_after_words = 1
-    events = chat.open_stream(request(ChatMessage("user", ("a", "b")), model="speech-llm")).events()
-    assert next(events) == "user:a"
+    stream = chat.open_stream(request(ChatMessage("user", ("a", "b")), model="speech-llm"))
+    items: list[ChatItem] = []
     with pytest.raises(RuntimeError, match="broke"):
-        next(events)
+        stream.produce(items.append, threading.Event())
+    assert items == ["user:a"]
 
 
 def test_a_cancelled_request_stops_the_model_and_fails(chat):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 
 import openai
 import pytest
@@ -16,6 +17,7 @@ from starlette.testclient import TestClient
 from pipeline.chat import Chat
 from server.dependencies import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
 from server.openai_api import app
+from tests.fakes import FakeStrategy
 from tests.pipeline.test_chat import FakeChatEngine, chat_transcriber, wav_bytes
 
 
@@ -169,6 +171,41 @@ def test_an_error_during_the_stream_is_an_error_event_the_sdk_raises(sdk):
     )
     with pytest.raises(openai.APIError, match="failed while writing"):
         list(stream)
+
+
+def test_a_stream_past_its_deadline_ends_with_a_timeout_event_and_stops_the_model(http):
+    app.dependency_overrides[get_route_settings] = lambda: RouteSettings(request_timeout_s=0.5)
+    FakeChatEngine.gate = threading.Event()  # the model stalls after its first word
+    try:
+        words = [{"type": "text", "text": t} for t in "abc"]
+        response = post(http, model="speech-llm", messages=[{"role": "user", "content": words}], stream=True)
+    finally:
+        FakeChatEngine.gate.set()
+    assert response.status_code == 200
+    *chunks, last = [json.loads(e) for e in sse_events(response)]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "user:a"
+    assert last == {"error": {"message": "The request did not finish within 0.5 seconds.", "type": "server_error",
+                              "param": "file", "code": "timeout"}}
+    (engine,) = FakeChatEngine.instances
+    for _ in range(100):
+        if engine.stopped_early:
+            break
+        threading.Event().wait(0.05)
+    assert engine.stopped_early
+
+
+def test_a_stream_past_its_deadline_before_its_first_word_is_a_504_as_unstreamed(http, wav64):
+    app.dependency_overrides[get_route_settings] = lambda: RouteSettings(request_timeout_s=0.5)
+    FakeStrategy.gate = threading.Event()  # the transcription model never finishes its clip
+    try:
+        streamed = post(http, messages=[audio_message(wav64)], stream=True)
+        whole = post(http, messages=[audio_message(wav64)])
+    finally:
+        FakeStrategy.gate.set()
+    assert error_of(streamed, 504) == error_of(whole, 504) == {
+        "message": "The request did not finish within 0.5 seconds.", "type": "server_error", "param": "file",
+        "code": "timeout",
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------- errors

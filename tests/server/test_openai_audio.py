@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 
 import numpy as np
 import openai
@@ -258,3 +259,19 @@ def test_keywords_reach_the_engine_once_each_blank_ones_dropped(sdk, tone, http)
     with pytest.raises(openai.BadRequestError) as info:
         _create(sdk, tone, extra_body={"keywords": [f"name{i:03d}" for i in range(60)]})
     assert info.value.body["param"] == "keywords" and "too long" in info.value.body["message"]
+
+
+def test_a_stream_past_its_deadline_is_a_504_as_an_unstreamed_request_is(http, tone):
+    app.dependency_overrides[get_route_settings] = lambda: RouteSettings(request_timeout_s=0.5)
+    FakeStrategy.gate = threading.Event()  # the model never finishes its clip
+    try:
+        form = {"model": "whisper-1"}
+        streamed = http.post("/v1/audio/transcriptions", files={"file": ("a.wav", tone)}, data={**form, "stream": "true"})
+        whole = http.post("/v1/audio/transcriptions", files={"file": ("a.wav", tone)}, data=form)
+    finally:
+        FakeStrategy.gate.set()
+    assert (streamed.status_code, whole.status_code) == (504, 504)
+    assert streamed.json() == whole.json() == {"error": {
+        "message": "The request did not finish within 0.5 seconds.", "type": "server_error", "param": "file",
+        "code": "timeout",
+    }}

@@ -11,6 +11,7 @@ test tree (tests/strategies/speech_llm_toy.py).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from core.audio import SAMPLE_RATE
 from core.errors import InvalidInputError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
-from pipeline.chat import AudioInput, Chat, ChatEnd, ChatMessage, ChatRequest
+from pipeline.chat import AudioPart, Chat, ChatEnd, ChatMessage, ChatRequest
 from pipeline.model_pool import ModelPool
 from pipeline.transcriber import Transcriber
 from strategies.base import ChatTurn, GenerationOptions, RuntimeContext
@@ -200,7 +201,7 @@ def test_through_the_pool_and_the_chat_pipeline(qwen2_audio_dir, tmp_path):
     chat = Chat(Transcriber(pool, default_model="tiny-en"))
     wav = encode(tone(1.5), SAMPLE_RATE, tmp_path / "tone.wav", "pcm_s16le").read_bytes()
     request = ChatRequest(
-        messages=(ChatMessage("user", (AudioInput(wav, "messages.[0].content.[0]"), "What is it?")),),
+        messages=(ChatMessage("user", (AudioPart(wav, "messages.[0].content.[0]"), "What is it?")),),
         model_id="qwen2-audio",
         max_tokens=6,
         temperature=0,
@@ -210,7 +211,8 @@ def test_through_the_pool_and_the_chat_pipeline(qwen2_audio_dir, tmp_path):
         assert result.end.finish_reason == "length" and result.end.usage.completion_tokens == 6
         assert result.end.usage.prompt_tokens > audio_tokens(1.5)
         assert result.end.audio_seconds == pytest.approx(1.5, abs=0.01)
-        events = list(chat.open_stream(request).events())
+        events: list = []
+        chat.open_stream(request).produce(events.append, threading.Event())
         assert isinstance(events[-1], ChatEnd) and "".join(events[:-1]) == result.text
         state = pool.state("qwen2-audio")
         assert state.loaded and state.leases == 0 and state.resident_bytes > 0

@@ -1,0 +1,44 @@
+"""One chat completion from end to end: pick the model, then let the model's kind answer."""
+
+from __future__ import annotations
+
+import threading
+
+from core.registry import ModelKind, ModelRegistry, ModelSpec
+
+from ..transcriber import Transcriber
+from .generated_answer import generated_answer, generated_stream
+from .stream import ChatStream
+from .transcript_answer import transcript_answer, transcript_stream
+from .types import ChatRequest, ChatResult
+
+CHAT_KINDS: tuple[ModelKind, ...] = ("chat", "transcription")
+
+
+class Chat:
+    """Chat completions on the transcriber's registry and model pool."""
+
+    def __init__(self, transcriber: Transcriber) -> None:
+        self.transcriber = transcriber
+        self.pool = transcriber.pool
+        self.registry: ModelRegistry = transcriber.registry
+
+    @property
+    def default_model(self) -> str:
+        return self.transcriber.default_model
+
+    def resolve(self, model_id: str | None) -> ModelSpec:
+        """The model a request names (None: the default): a chat model or a transcription model."""
+        return self.registry.get(model_id or self.default_model, kind=CHAT_KINDS, purpose="answer a chat")
+
+    def complete(self, request: ChatRequest, cancelled: threading.Event | None = None) -> ChatResult:
+        """The whole answer. Setting ``cancelled`` (the client has gone, or its time is up) stops the model."""
+        spec = self.resolve(request.model_id)
+        answer = transcript_answer if spec.kind == "transcription" else generated_answer
+        return answer(self.transcriber, spec, request, cancelled)
+
+    def open_stream(self, request: ChatRequest) -> ChatStream:
+        """Check the request and decode its audio now; the model runs as the stream is produced."""
+        spec = self.resolve(request.model_id)
+        stream = transcript_stream if spec.kind == "transcription" else generated_stream
+        return stream(self.transcriber, spec, request)
