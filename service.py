@@ -27,15 +27,15 @@ WORKER_GPU = pin_worker_to_gpu(bentoml.server_context.worker_index, settings.dev
 from starlette.responses import JSONResponse  # noqa: E402
 
 from core.types import Task
-from server import request_log
-from server.auth import ApiKeyMiddleware
-from server.dependencies import RouteSettings, bind
-from server.error_middleware import OpenAIErrorMiddleware
-from server.openai_api import app as openai_app
-from server.transcribe_route import TranscribeResponse, transcribe_upload
-from server.upload_limit import UploadLimitMiddleware
-from server.uploads import UploadPath
-from server.web_page import app as web_page_app
+from server.observability import request_log
+from server.edge.auth import ApiKeyMiddleware
+from server.collaborators import RouteSettings, bind
+from server.edge.error_middleware import OpenAIErrorMiddleware
+from server.audio.routes import app as openai_app
+from server.audio.transcribe_route import TranscribeResponse, transcribe_upload
+from server.edge.upload_limit import UploadLimitMiddleware
+from server.edge.uploads import UploadPath
+from server.web.page import app as web_page_app
 from server.wiring import build_chat, build_live_transcriber, build_transcriber, models_to_preload
 
 logger = logging.getLogger("stt.service")

@@ -12,7 +12,7 @@ from pipeline.model_pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import DEFAULT_BATCH_SIZE, RuntimeContext
 
-from .dependencies import ChatSettings, RealtimeSettings
+from .collaborators import ChatSettings, RealtimeSettings
 from .settings import Settings
 
 EMBEDDED_DIARIZER_MODEL = "embedded:resemblyzer-ge2e"

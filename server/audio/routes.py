@@ -21,17 +21,17 @@ from core.errors import InvalidInputError, ModelBusyError, STTError
 from core.types import DiarizeOptions, Segment, TranscribeOptions
 from pipeline.transcriber import Transcriber
 
-from .chat import router as chat_router
-from .dependencies import RouteSettings, get_route_settings, get_transcriber
-from .errors import (
+from ..chat import router as chat_router
+from ..collaborators import RouteSettings, get_route_settings, get_transcriber
+from ..edge.errors import (
     OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, body_of, error_body, error_response, status_of, validation_message,
 )
 from .formats import DIARIZED_FORMATS, MEDIA_TYPES, diarized_segments, logprobs_of, render, token_usage
-from .metering import RequestMeter, metered
-from .model_names import DEFAULT_MODEL_ALIASES, requested_model
-from .realtime import router as realtime_router
+from ..observability.metering import RequestMeter, metered
+from ..models.names import DEFAULT_MODEL_ALIASES, requested_model
+from ..realtime import router as realtime_router
 from .speaker_references import MAX_REFERENCE_FIELD_BYTES
-from .streaming import iterate_in_thread
+from ..streaming import iterate_in_thread
 from .transcribe_call import transcribe_metered
 from .transcription_form import TranscriptionForm, check_common, transcription_form
 

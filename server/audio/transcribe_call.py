@@ -9,9 +9,9 @@ from core.audio import AudioSource
 from core.types import DiarizeOptions, TranscribeOptions, TranscriptionResult
 from pipeline.transcriber import Transcriber
 
-from .dependencies import RouteSettings
-from .disconnect import run_while_connected
-from .metering import RequestMeter
+from ..collaborators import RouteSettings
+from ..edge.disconnect import run_while_connected
+from ..observability.metering import RequestMeter
 
 
 async def transcribe_metered(

@@ -12,9 +12,9 @@ from core.errors import STTError
 from core.types import DiarizeOptions, Task, TranscribeOptions, Transcription
 from pipeline.transcriber import Transcriber
 
-from .dependencies import RouteSettings
-from .errors import TRANSCRIBE_FIELDS, error_response
-from .metering import metered
+from ..collaborators import RouteSettings
+from ..edge.errors import TRANSCRIBE_FIELDS, error_response
+from ..observability.metering import metered
 from .transcribe_call import transcribe_metered
 
 

@@ -18,7 +18,7 @@ from core.errors import InvalidInputError
 from core.types import DiarizeOptions, TranscribeOptions, VadOptions
 
 from .formats import DIARIZED_FORMATS, RESPONSE_FORMATS
-from .model_names import requested_model
+from ..models.names import requested_model
 from .speaker_references import known_speakers_of
 
 GRANULARITIES = frozenset({"segment", "word"})

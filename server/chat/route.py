@@ -22,11 +22,11 @@ from sse_starlette import EventSourceResponse
 from core.errors import STTError
 from pipeline.chat import Chat, ChatEnd, ChatRequest
 
-from ..dependencies import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
-from ..disconnect import run_while_connected
-from ..errors import OPENAI_FIELDS, body_of, error_body, status_of
-from ..metering import RequestMeter, metered
-from ..model_names import requested_model
+from ..collaborators import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
+from ..edge.disconnect import run_while_connected
+from ..edge.errors import OPENAI_FIELDS, body_of, error_body, status_of
+from ..observability.metering import RequestMeter, metered
+from ..models.names import requested_model
 from ..streaming import iterate_in_thread
 from .messages import AudioLimits, read_messages
 from .schemas import ChatCompletionRequest, ChunkWriter, completion_body, completion_id

@@ -10,7 +10,7 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import http_error_response
-from .web_page import is_public as is_public_page
+from ..web.page import is_public as is_public_page
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 KEY_SUBPROTOCOL = "openai-insecure-api-key."

@@ -10,7 +10,7 @@ from core import metrics
 from core.errors import ErrorKind, STTError
 from core.registry import ModelRegistry
 
-from .errors import status_of
+from ..edge.errors import status_of
 from .request_log import log_request
 
 CLIENT_CLOSED = 499  # nginx's status for a client that left before the answer was complete

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from core.errors import STTError
 from pipeline.live import LiveSession, LiveTranscriber
 
-from ..dependencies import RealtimeSettings, get_live_transcriber, get_realtime_settings
-from .audio_input import AudioInput
+from ..collaborators import RealtimeSettings, get_live_transcriber, get_realtime_settings
+from .append_decoder import AudioInput
 from .events import domain_error_event, error_event, render, session_event
 from .session_config import SessionConfig, SessionUpdateEvent
 

@@ -5,7 +5,7 @@ import json
 import srt
 import webvtt
 
-from server.formats import (
+from server.audio.formats import (
     render, speaker_turns_with_text, to_diarized_json, to_jsonl, to_srt, to_verbose_json, to_vtt, token_usage,
 )
 from core.types import Segment, Transcription, Word

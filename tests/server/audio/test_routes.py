@@ -15,8 +15,8 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from bench.audio_files import encode
-from server.dependencies import RouteSettings, get_route_settings, get_transcriber
-from server.openai_api import app
+from server.collaborators import RouteSettings, get_route_settings, get_transcriber
+from server.audio.routes import app
 from tests.fakes import FakeDiarizer, FakeStrategy
 from tests.pipeline.test_chat import chat_transcriber, wav_bytes
 

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from server.speaker_references import data_url_bytes
+from server.audio.speaker_references import data_url_bytes
 
 RIFF = b"RIFF\x24\x00\x00\x00WAVEfmt "
 

@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import InvalidInputError
 from core.types import DiarizeOptions, VadOptions
-from server.transcription_form import chunking_of, granularities_of, transcription_form
+from server.audio.transcription_form import chunking_of, granularities_of, transcription_form
 
 NO_FIELDS = {"type": None, "threshold": None, "prefix_padding_ms": None, "silence_duration_ms": None}
 

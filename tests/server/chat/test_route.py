@@ -14,8 +14,8 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from pipeline.chat import Chat
-from server.dependencies import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
-from server.openai_api import app
+from server.collaborators import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
+from server.audio.routes import app
 from tests.pipeline.test_chat import FakeChatEngine, chat_transcriber, wav_bytes
 
 

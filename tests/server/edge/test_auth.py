@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from server.auth import ApiKeyMiddleware
+from server.edge.auth import ApiKeyMiddleware
 from bench.server import running_server
 
 KEYS = ["sk-test-one", "sk-test-two"]

@@ -1,6 +1,6 @@
 import json
 
-from server.error_middleware import openai_error_from
+from server.edge.error_middleware import openai_error_from
 
 
 def test_bentoml_validation_error_becomes_openai_shape():
@@ -28,7 +28,7 @@ def test_openai_bodies_pass_through():
 
 
 def test_validation_messages_name_the_parameter():
-    from server.errors import validation_message
+    from server.edge.errors import validation_message
 
     assert validation_message([{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}]) == (
         "Missing required parameter: 'file'.", "file")

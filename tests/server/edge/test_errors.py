@@ -15,7 +15,7 @@ from core.errors import (
     TooLargeError,
     UnsupportedAudioError,
 )
-from server.errors import OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, TRANSCRIBE_FIELDS, error_response, status_of
+from server.edge.errors import OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, TRANSCRIBE_FIELDS, error_response, status_of
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from server.upload_limit import UploadLimitMiddleware
+from server.edge.upload_limit import UploadLimitMiddleware
 
 LIMIT = 1000
 bodies_read: list[int] = []

@@ -1,7 +1,7 @@
 import json
 import logging
 
-from server.request_log import log_request
+from server.observability.request_log import log_request
 
 
 def test_log_line_is_json_with_the_request_fields(caplog):

@@ -27,8 +27,8 @@ from openai.types.realtime import (
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from server.auth import ApiKeyMiddleware
-from server.dependencies import get_live_transcriber
+from server.edge.auth import ApiKeyMiddleware
+from server.collaborators import get_live_transcriber
 from server.realtime import router
 from tests.pipeline.test_live import WORDS, FakeStrategy, live_transcriber
 

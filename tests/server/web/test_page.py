@@ -11,8 +11,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from server.auth import ApiKeyMiddleware
-from server.web_page import ASSETS_PATH, STATIC_DIR, app, is_public
+from server.edge.auth import ApiKeyMiddleware
+from server.web.page import ASSETS_PATH, STATIC_DIR, app, is_public
 
 KEY = "sk-page"
 # The hooks the browser tests and users' own scripts rely on.

@@ -1,0 +1,2 @@
+"""OpenAI's audio API (``/v1/audio/transcriptions``, ``/v1/audio/translations``) and ``/transcribe``: the routes,
+their forms, the response formats and the known speakers' references."""
