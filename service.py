@@ -27,18 +27,20 @@ WORKER_GPU = pin_worker_to_gpu(bentoml.server_context.worker_index, settings.dev
 from starlette.responses import JSONResponse  # noqa: E402
 
 from core.types import Task
-from server.observability import request_log
-from server.edge.auth import ApiKeyMiddleware
-from server.collaborators import RouteSettings, bind
-from server.edge.error_middleware import OpenAIErrorMiddleware
-from server.audio.routes import app as openai_app
 from server.audio.transcribe_route import TranscribeResponse, transcribe_upload
+from server.collaborators import Collaborators, RouteSettings, bind
+from server.edge.auth import ApiKeyMiddleware
+from server.edge.error_middleware import OpenAIErrorMiddleware
 from server.edge.upload_limit import UploadLimitMiddleware
 from server.edge.uploads import UploadPath
+from server.observability import request_log
+from server.openai_app import create_openai_app
 from server.web.page import app as web_page_app
 from server.wiring import build_chat, build_live_transcriber, build_transcriber, models_to_preload
 
 logger = logging.getLogger("stt.service")
+# The /v1 app, mounted on the class below; the service binds its collaborators when it starts.
+openai_app = create_openai_app()
 
 
 @bentoml.service(
@@ -60,7 +62,10 @@ class SpeechToText:
         self.route_settings = RouteSettings(settings.admin_api, settings.log_transcripts, settings.request_timeout_s)
         live, realtime_settings = build_live_transcriber(self.transcriber, settings)
         chat, chat_settings = build_chat(self.transcriber, settings)
-        bind(openai_app, self.transcriber, self.route_settings, live, realtime_settings, chat, chat_settings)
+        bind(openai_app, Collaborators(
+            transcriber=self.transcriber, live=live, chat=chat, route_settings=self.route_settings,
+            realtime_settings=realtime_settings, chat_settings=chat_settings,
+        ))
         # Preload in the background so /livez answers at once while /readyz stays 503 until models are in memory.
         to_preload = models_to_preload(self.transcriber)
         threading.Thread(target=self.pool.preload, args=(to_preload,), name="preload", daemon=True).start()

@@ -1,15 +1,17 @@
-"""What the routes are given by injection (FastAPI ``Depends``): the transcriber, the live transcriber (for
-realtime sessions), the chat flow and the settings of each route.
+"""What the ``/v1`` routes work with: the transcriber, the live transcriber (realtime sessions), the chat flow and
+each route's settings, carried in one ``Collaborators`` on the app's ``state``, and one FastAPI dependency each.
 
-The ``/v1`` app exists when the module is imported (BentoML mounts it on the service class); the service
-binds the real collaborators when it starts, through FastAPI's dependency overrides.
+The service creates the ``/v1`` app when its module is imported (BentoML mounts it on the service class) and binds
+the collaborators when it starts; tests build their own app with theirs (``create_openai_app``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from starlette.requests import HTTPConnection
 
 from pipeline.chat import Chat
 from pipeline.live import LiveLimits, LiveTranscriber
@@ -39,46 +41,57 @@ class ChatSettings:
     """The most tokens a chat model may write for one request, and what it may write when the request says none."""
 
 
-def get_transcriber() -> Transcriber:
-    raise RuntimeError("the service has not bound a transcriber to the routes")
+@dataclass(frozen=True)
+class Collaborators:
+    """Everything the routes work with. A route whose collaborator is missing fails; settings left out are the
+    defaults."""
+
+    transcriber: Transcriber | None = None
+    live: LiveTranscriber | None = None
+    chat: Chat | None = None
+    route_settings: RouteSettings = RouteSettings()
+    realtime_settings: RealtimeSettings = RealtimeSettings()
+    chat_settings: ChatSettings = ChatSettings()
 
 
-def get_live_transcriber() -> LiveTranscriber:
-    raise RuntimeError("the service has not bound a live transcriber to the routes")
+def bind(app: FastAPI, collaborators: Collaborators) -> None:
+    """Give ``app``'s routes their collaborators."""
+    app.state.collaborators = collaborators
 
 
-def get_chat() -> Chat:
-    raise RuntimeError("the service has not bound a chat flow to the routes")
+def _bound(connection: HTTPConnection) -> Collaborators:
+    return getattr(connection.app.state, "collaborators", None) or Collaborators()
 
 
-def get_chat_settings() -> ChatSettings:
-    return ChatSettings()
+def get_transcriber(connection: HTTPConnection) -> Transcriber:
+    if (transcriber := _bound(connection).transcriber) is None:
+        raise RuntimeError("the service has not bound a transcriber to the routes")
+    return transcriber
 
 
-def get_route_settings() -> RouteSettings:
-    return RouteSettings()
+def get_live_transcriber(connection: HTTPConnection) -> LiveTranscriber:
+    if (live := _bound(connection).live) is None:
+        raise RuntimeError("the service has not bound a live transcriber to the routes")
+    return live
 
 
-def get_realtime_settings() -> RealtimeSettings:
-    return RealtimeSettings()
+def get_chat(connection: HTTPConnection) -> Chat:
+    if (chat := _bound(connection).chat) is None:
+        raise RuntimeError("the service has not bound a chat flow to the routes")
+    return chat
 
 
-def bind(
-    app: FastAPI,
-    transcriber: Transcriber,
-    settings: RouteSettings,
-    live: LiveTranscriber | None = None,
-    realtime: RealtimeSettings | None = None,
-    chat: Chat | None = None,
-    chat_settings: ChatSettings | None = None,
-) -> None:
-    app.dependency_overrides[get_transcriber] = lambda: transcriber
-    app.dependency_overrides[get_route_settings] = lambda: settings
-    if live is not None:
-        app.dependency_overrides[get_live_transcriber] = lambda: live
-    if realtime is not None:
-        app.dependency_overrides[get_realtime_settings] = lambda: realtime
-    if chat is not None:
-        app.dependency_overrides[get_chat] = lambda: chat
-    if chat_settings is not None:
-        app.dependency_overrides[get_chat_settings] = lambda: chat_settings
+def get_route_settings(connection: HTTPConnection) -> RouteSettings:
+    return _bound(connection).route_settings
+
+
+def get_realtime_settings(connection: HTTPConnection) -> RealtimeSettings:
+    return _bound(connection).realtime_settings
+
+
+def get_chat_settings(connection: HTTPConnection) -> ChatSettings:
+    return _bound(connection).chat_settings
+
+
+TranscriberDep = Annotated[Transcriber, Depends(get_transcriber)]
+RouteSettingsDep = Annotated[RouteSettings, Depends(get_route_settings)]

@@ -1,4 +1,4 @@
-"""OpenAI-compatible audio routes, mounted at ``/v1`` on the BentoML service.
+"""OpenAI's audio routes: ``POST /v1/audio/transcriptions`` and ``POST /v1/audio/translations``.
 
 Clients that speak OpenAI's audio API (the official SDKs included) work by changing only ``base_url``.
 ``whisper-1`` names the configured default model.
@@ -11,53 +11,25 @@ import time
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sse_starlette import EventSourceResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import InvalidInputError, ModelBusyError, STTError
+from core.errors import InvalidInputError, STTError
 from core.types import DiarizeOptions, Segment, TranscribeOptions
 from pipeline.transcriber import Transcriber
 
-from ..chat import router as chat_router
-from ..collaborators import RouteSettings, get_route_settings, get_transcriber
-from ..edge.errors import (
-    OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, body_of, error_body, error_response, status_of, validation_message,
-)
-from .formats import DIARIZED_FORMATS, MEDIA_TYPES, diarized_segments, logprobs_of, render, token_usage
+from ..collaborators import RouteSettings, RouteSettingsDep, TranscriberDep
+from ..edge.errors import OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, body_of, status_of
+from ..models.names import requested_model
 from ..observability.metering import RequestMeter, metered
-from ..models.names import DEFAULT_MODEL_ALIASES, requested_model
-from ..realtime import router as realtime_router
-from .speaker_references import MAX_REFERENCE_FIELD_BYTES
 from ..streaming import iterate_in_thread
+from .formats import DIARIZED_FORMATS, MEDIA_TYPES, diarized_segments, logprobs_of, render, token_usage
+from .speaker_references import MAX_REFERENCE_FIELD_BYTES
 from .transcribe_call import transcribe_metered
 from .transcription_form import TranscriptionForm, check_common, transcription_form
 
-MODEL_CREATED = 1_700_000_000  # registry entries have no creation time; OpenAI's shape requires one
-
-app = FastAPI(title="OpenAI-compatible audio API", docs_url=None, redoc_url=None)
-TranscriberDep = Annotated[Transcriber, Depends(get_transcriber)]
-SettingsDep = Annotated[RouteSettings, Depends(get_route_settings)]
-
-
-@app.exception_handler(STTError)
-async def _domain_error(request: Request, exc: STTError) -> JSONResponse:
-    statuses = OPENAI_AUDIO_STATUSES if request.scope.get("endpoint") in _AUDIO_ROUTES else {}
-    return error_response(exc, OPENAI_FIELDS, statuses=statuses)
-
-
-@app.exception_handler(RequestValidationError)
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    message, param = validation_message(list(exc.errors()))
-    return JSONResponse(error_body(message, "invalid_request_error", param, "invalid_value"), status_code=400)
-
-
-@app.exception_handler(StarletteHTTPException)
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
-    return JSONResponse(error_body(str(exc.detail), error_type), status_code=exc.status_code)
+router = APIRouter()
 
 
 async def _respond(
@@ -145,11 +117,11 @@ def _event(payload: dict[str, Any]) -> dict[str, str]:
     return {"data": json.dumps(payload)}
 
 
-@app.post("/audio/transcriptions", form_limits={"max_part_size": MAX_REFERENCE_FIELD_BYTES})
+@router.post("/audio/transcriptions", form_limits={"max_part_size": MAX_REFERENCE_FIELD_BYTES})
 async def create_transcription(
     request: Request,
     transcriber: TranscriberDep,
-    settings: SettingsDep,
+    settings: RouteSettingsDep,
     file: Annotated[UploadFile, File()],
     form: Annotated[TranscriptionForm, Depends(transcription_form)],
 ) -> Response:
@@ -166,11 +138,11 @@ async def create_transcription(
         )
 
 
-@app.post("/audio/translations")
+@router.post("/audio/translations")
 async def create_translation(
     request: Request,
     transcriber: TranscriberDep,
-    settings: SettingsDep,
+    settings: RouteSettingsDep,
     file: Annotated[UploadFile, File()],
     model: Annotated[str, Form()] = "whisper-1",
     prompt: Annotated[str | None, Form()] = None,
@@ -189,79 +161,5 @@ async def create_translation(
         )
 
 
-_AUDIO_ROUTES = (create_transcription, create_translation)
-
-
-def _model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = None) -> dict[str, Any]:
-    """A model in OpenAI's shape, with extensions; ``shown_id`` names an alias, whose card also says ``alias_of``."""
-    spec = transcriber.registry.get(model_id)
-    state = transcriber.pool.state(spec.id)
-    alias = {"alias_of": spec.id} if shown_id else {}
-    return {
-        "id": shown_id or spec.id,
-        **alias,
-        "object": "model",
-        "created": MODEL_CREATED,
-        "owned_by": "speech-to-text",
-        "kind": spec.kind,
-        "engine": spec.engine,
-        "language": spec.language,
-        "default": spec.id == transcriber.default_model,
-        "loaded": bool(state and state.loaded),
-        "pinned": bool(state and state.pinned),
-        "in_use": state.leases if state else 0,
-        "resident_bytes": state.resident_bytes if state else 0,
-    }
-
-
-# The model cards read the pool's state under its lock: off the event loop, so health checks never wait on it.
-
-
-def _model_cards(transcriber: Transcriber) -> list[dict[str, Any]]:
-    """The registry's models, then the default model's aliases (``whisper-1``), as OpenAI lists the names it takes."""
-    cards = [_model_card(transcriber, spec.id) for spec in transcriber.registry]
-    return cards + [_model_card(transcriber, transcriber.default_model, alias) for alias in sorted(DEFAULT_MODEL_ALIASES)]
-
-
-@app.get("/models")
-async def list_models(transcriber: TranscriberDep) -> dict[str, Any]:
-    cards = await anyio.to_thread.run_sync(_model_cards, transcriber)
-    return {"object": "list", "data": cards}
-
-
-@app.get("/models/{model_id}")
-async def retrieve_model(transcriber: TranscriberDep, model_id: str) -> dict[str, Any]:
-    if model_id in DEFAULT_MODEL_ALIASES:
-        return await anyio.to_thread.run_sync(_model_card, transcriber, transcriber.default_model, model_id)
-    return await anyio.to_thread.run_sync(_model_card, transcriber, model_id)
-
-
-def _admin_transcriber(transcriber: TranscriberDep, settings: SettingsDep, model_id: str) -> Transcriber:
-    if not settings.admin_api:
-        raise StarletteHTTPException(status_code=404, detail="Not Found")
-    transcriber.registry.get(model_id)  # only registry models; the API never creates or changes one
-    return transcriber
-
-
-AdminDep = Annotated[Transcriber, Depends(_admin_transcriber)]
-
-
-@app.post("/admin/models/{model_id}/load")
-async def admin_load(transcriber: AdminDep, model_id: str, pin: bool = False) -> dict[str, Any]:
-    """Operator-only (STT_ADMIN_API): load a registry model now, optionally pinned."""
-    await anyio.to_thread.run_sync(lambda: transcriber.pool.load(model_id, pin=pin))
-    return await anyio.to_thread.run_sync(_model_card, transcriber, model_id)
-
-
-@app.post("/admin/models/{model_id}/unload")
-async def admin_unload(transcriber: AdminDep, model_id: str) -> dict[str, Any]:
-    """Operator-only (STT_ADMIN_API): unload an idle model now."""
-    unloaded = await anyio.to_thread.run_sync(transcriber.pool.unload, model_id)
-    card = await anyio.to_thread.run_sync(_model_card, transcriber, model_id)
-    if not unloaded and card["loaded"]:
-        raise ModelBusyError(f"The model {model_id!r} is in use; try again when its requests finish.", input="model")
-    return card
-
-
-app.include_router(realtime_router)  # GET /v1/realtime: live transcription over a WebSocket
-app.include_router(chat_router)  # POST /v1/chat/completions: audio (and text) in, text out
+AUDIO_ROUTES = (create_transcription, create_translation)
+"""The routes whose errors take OpenAI's audio statuses (``OPENAI_AUDIO_STATUSES``)."""

@@ -1,4 +1,4 @@
-"""``/v1/audio/*`` and ``/v1/models`` on stand-in engines (``tests/fakes.py``: each clip comes back as
+"""``/v1/audio/*`` on stand-in engines (``tests/fakes.py``: each clip comes back as
 "asr heard N.Ns"; the diarizer hears two speakers), through the real ``/v1`` app and the official SDK, which
 parses every body and event into the ``openai`` package's own types."""
 
@@ -10,32 +10,17 @@ import json
 import numpy as np
 import openai
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from starlette.testclient import TestClient
 
 from bench.audio_files import encode
-from server.collaborators import RouteSettings, get_route_settings, get_transcriber
-from server.audio.routes import app
 from tests.fakes import FakeDiarizer, FakeStrategy
-from tests.pipeline.test_chat import chat_transcriber, wav_bytes
+from tests.pipeline.test_chat import wav_bytes
 
 
-@pytest.fixture
-def http():
-    transcriber = chat_transcriber()
+@pytest.fixture(autouse=True)
+def _no_detected_language():
     FakeStrategy.detected_language, FakeStrategy.detected_probability = None, None
-    app.dependency_overrides[get_transcriber] = lambda: transcriber
-    app.dependency_overrides[get_route_settings] = lambda: RouteSettings()
-    with TestClient(Starlette(routes=[Mount("/v1", app=app)])) as client:
-        yield client
-    app.dependency_overrides.clear()
+    yield
     FakeStrategy.detected_language, FakeStrategy.detected_probability = None, None
-
-
-@pytest.fixture
-def sdk(http) -> openai.OpenAI:
-    return openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=http, max_retries=0)
 
 
 @pytest.fixture
@@ -136,14 +121,6 @@ def test_a_diarizer_failing_mid_stream_ends_it_with_an_error_the_sdk_raises(sdk,
     assert info.value.body["param"] == "response_format" and info.value.body["code"] == "diarizer_unavailable"
 
 
-def test_models_list_the_default_models_alias(sdk):
-    cards = {m.id: m for m in sdk.models.list().data}
-    assert {"asr", "speech-llm", "speakers", "whisper-1"} <= set(cards)
-    assert cards["whisper-1"].model_extra["alias_of"] == "asr" and cards["whisper-1"].model_extra["default"]
-    assert "alias_of" not in cards["asr"].model_extra
-    assert sdk.models.retrieve("whisper-1").model_extra["alias_of"] == "asr"
-
-
 def _voice(tmp_path, hz: float) -> str:
     """A data URL of a 3 s tone: the fake diarizer's "voice" is a tone's pitch (the ``tone`` file is 220 Hz)."""
     samples = (0.3 * np.sin(2 * np.pi * hz * np.arange(3 * 16_000) / 16_000)).astype(np.float32)
@@ -209,8 +186,8 @@ def test_invalid_known_speakers_are_bad_requests_naming_the_field(
     assert info.value.body["param"] == param
 
 
-def _engine(http) -> FakeStrategy:
-    transcriber = app.dependency_overrides[get_transcriber]()
+def _engine(collaborators) -> FakeStrategy:
+    transcriber = collaborators.transcriber
     with transcriber.pool.use(transcriber.resolve(None)) as lease:
         return lease.asr
 
@@ -252,9 +229,9 @@ def test_an_engine_that_cannot_give_logprobs_or_take_keywords_refuses_them(sdk, 
         assert info.value.body["param"] == param and "cannot" in info.value.body["message"]
 
 
-def test_keywords_reach_the_engine_once_each_blank_ones_dropped(sdk, tone, http):
+def test_keywords_reach_the_engine_once_each_blank_ones_dropped(sdk, tone, collaborators):
     _create(sdk, tone, extra_body={"keywords": ["Kubernetes", " ", "Dvořák", "Kubernetes"]})
-    assert _engine(http).calls[-1].keywords == ("Kubernetes", "Dvořák")
+    assert _engine(collaborators).calls[-1].keywords == ("Kubernetes", "Dvořák")
     with pytest.raises(openai.BadRequestError) as info:
         _create(sdk, tone, extra_body={"keywords": [f"name{i:03d}" for i in range(60)]})
     assert info.value.body["param"] == "keywords" and "too long" in info.value.body["message"]

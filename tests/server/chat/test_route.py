@@ -5,41 +5,28 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 
 import openai
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from starlette.testclient import TestClient
 
 from pipeline.chat import Chat
-from server.collaborators import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
-from server.audio.routes import app
+from server.collaborators import ChatSettings, Collaborators, bind
 from tests.pipeline.test_chat import FakeChatEngine, chat_transcriber, wav_bytes
 
 
 @pytest.fixture
-def settings():
-    return {"value": ChatSettings(max_audio_bytes=2**20, max_completion_tokens=100)}
-
-
-@pytest.fixture
-def http(settings):
+def collaborators() -> Collaborators:
     transcriber = chat_transcriber()
-    chat = Chat(transcriber)
-    app.dependency_overrides[get_chat] = lambda: chat
-    app.dependency_overrides[get_chat_settings] = lambda: settings["value"]
-    app.dependency_overrides[get_route_settings] = lambda: RouteSettings()
-    mounted = Starlette(routes=[Mount("/v1", app=app)])  # as the service mounts it
-    with TestClient(mounted) as client:
-        yield client
-    app.dependency_overrides.clear()
+    settings = ChatSettings(max_audio_bytes=2**20, max_completion_tokens=100)
+    return Collaborators(transcriber=transcriber, chat=Chat(transcriber), chat_settings=settings)
 
 
 @pytest.fixture
-def sdk(http) -> openai.OpenAI:
-    return openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=http, max_retries=0)
+def use_chat_settings(v1_app, collaborators):
+    """Gives the chat route other settings for the rest of the test."""
+    return lambda settings: bind(v1_app, replace(collaborators, chat_settings=settings))
 
 
 @pytest.fixture
@@ -232,8 +219,8 @@ def test_audio_outside_user_messages_is_refused(http, wav64):
     assert error["param"] == "messages.[0].content.[0]"
 
 
-def test_audio_over_the_upload_limit_is_413_before_it_is_decoded(http, settings, tmp_path, wav64):
-    settings["value"] = ChatSettings(max_audio_bytes=40_000)
+def test_audio_over_the_upload_limit_is_413_before_it_is_decoded(http, use_chat_settings, tmp_path, wav64):
+    use_chat_settings(ChatSettings(max_audio_bytes=40_000))
     error = error_of(post(http, messages=[audio_message(wav64)]), 413)  # 2 s of 16-bit 16 kHz: 64 kB
     assert error["param"] == "messages.[0].content.[0].input_audio.data" and error["code"] == "payload_too_large"
     small = base64.b64encode(wav_bytes(tmp_path, 0.5, "small.wav")).decode()
@@ -262,7 +249,7 @@ def test_the_sdk_raises_typed_errors_with_the_param(sdk, wav64):
     assert unsupported.value.status_code == 415
 
 
-def test_remote_urls_are_fetched_only_when_the_operator_allows(http, settings, wav64, monkeypatch):
+def test_remote_urls_are_fetched_only_when_the_operator_allows(http, use_chat_settings, wav64, monkeypatch):
     import httpx
 
     from server.chat import messages as chat_messages
@@ -277,8 +264,8 @@ def test_remote_urls_are_fetched_only_when_the_operator_allows(http, settings, w
     monkeypatch.setattr(chat_messages.httpx, "AsyncClient", fake_client)
     message = {"role": "user", "content": [{"type": "audio_url", "audio_url": {"url": "https://example.com/a.wav"}}]}
     assert error_of(post(http, messages=[message]), 400)["code"] == "remote_url_not_allowed"
-    settings["value"] = ChatSettings(allow_remote_audio_urls=True)
+    use_chat_settings(ChatSettings(allow_remote_audio_urls=True))
     response = post(http, messages=[message])
     assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == "asr heard 2.0s"
-    settings["value"] = ChatSettings(allow_remote_audio_urls=True, max_audio_bytes=1000)
+    use_chat_settings(ChatSettings(allow_remote_audio_urls=True, max_audio_bytes=1000))
     assert error_of(post(http, messages=[message]), 413)["param"] == "messages.[0].content.[0].audio_url.url"

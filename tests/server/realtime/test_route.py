@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-from fastapi import FastAPI
 from openai.types.realtime import (
     ConversationItemInputAudioTranscriptionCompletedEvent,
     ConversationItemInputAudioTranscriptionDeltaEvent,
@@ -27,9 +26,8 @@ from openai.types.realtime import (
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from server.collaborators import Collaborators
 from server.edge.auth import ApiKeyMiddleware
-from server.collaborators import get_live_transcriber
-from server.realtime import router
 from tests.pipeline.test_live import WORDS, FakeStrategy, live_transcriber
 
 SERVER_EVENTS = {
@@ -54,19 +52,10 @@ def checked(event: dict) -> dict:
     return event
 
 
-def make_app(keys: list[str] | None = None):
-    app = FastAPI()
-    app.include_router(router, prefix="/v1")
-    live = live_transcriber()
-    app.dependency_overrides[get_live_transcriber] = lambda: live
-    return ApiKeyMiddleware(app, keys=keys) if keys else app
-
-
 @pytest.fixture
-def client():
+def collaborators() -> Collaborators:
     FakeStrategy.gate = None
-    with TestClient(make_app()) as test_client:
-        yield test_client
+    return Collaborators(live=live_transcriber())
 
 
 URL = "/v1/realtime?intent=transcription"
@@ -99,8 +88,8 @@ def events_until(ws, event_type: str, limit: int = 500) -> list[dict]:
     raise AssertionError(f"no {event_type} in {[e['type'] for e in events]}")
 
 
-def test_session_created_and_updated_follow_the_openai_types(client):
-    with client.websocket_connect(URL, subprotocols=["realtime"]) as ws:
+def test_session_created_and_updated_follow_the_openai_types(http):
+    with http.websocket_connect(URL, subprotocols=["realtime"]) as ws:
         assert ws.accepted_subprotocol == "realtime"
         created = checked(ws.receive_json())
         assert created["type"] == "session.created"
@@ -126,8 +115,8 @@ def test_session_created_and_updated_follow_the_openai_types(client):
         assert detection == {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 700}
 
 
-def test_a_spoken_turn_streams_deltas_then_completes_with_usage(client):
-    with client.websocket_connect(URL) as ws:
+def test_a_spoken_turn_streams_deltas_then_completes_with_usage(http):
+    with http.websocket_connect(URL) as ws:
         checked(ws.receive_json())
         send_audio(ws, pcm24(speech(2.0)).tobytes(), chunk_bytes=4800)  # 100 ms per append
         events = events_until(ws, "conversation.item.input_audio_transcription.completed")
@@ -142,9 +131,9 @@ def test_a_spoken_turn_streams_deltas_then_completes_with_usage(client):
     assert 0 <= events[0]["audio_start_ms"] <= 300
 
 
-def test_manual_commit_with_g711(client):
+def test_manual_commit_with_g711(http):
     for audio_format, encode in (("audio/pcmu", audioop.lin2ulaw), ("audio/pcma", audioop.lin2alaw)):
-        with client.websocket_connect(URL) as ws:
+        with http.websocket_connect(URL) as ws:
             checked(ws.receive_json())
             ws.send_json({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
                 "format": {"type": audio_format}, "turn_detection": None}}}})
@@ -158,8 +147,8 @@ def test_manual_commit_with_g711(client):
             assert events[-1]["transcript"] == " ".join(WORDS[:3]), audio_format
 
 
-def test_bad_input_gets_error_events_and_the_session_goes_on(client):
-    with client.websocket_connect(URL) as ws:
+def test_bad_input_gets_error_events_and_the_session_goes_on(http):
+    with http.websocket_connect(URL) as ws:
         checked(ws.receive_json())
         bad = [
             ("not json", "invalid_json", None),
@@ -193,28 +182,28 @@ def test_bad_input_gets_error_events_and_the_session_goes_on(client):
         assert events_until(ws, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
 
 
-def test_the_error_names_the_client_event_id(client):
-    with client.websocket_connect(URL) as ws:
+def test_the_error_names_the_client_event_id(http):
+    with http.websocket_connect(URL) as ws:
         checked(ws.receive_json())
         ws.send_json({"type": "input_audio_buffer.commit", "event_id": "client-7"})
         assert checked(ws.receive_json())["error"]["event_id"] == "client-7"
 
 
-def test_another_intent_or_an_unknown_model_is_refused(client):
-    with client.websocket_connect("/v1/realtime?intent=conversation") as ws:
+def test_another_intent_or_an_unknown_model_is_refused(http):
+    with http.websocket_connect("/v1/realtime?intent=conversation") as ws:
         assert checked(ws.receive_json())["error"]["param"] == "intent"
         with pytest.raises(WebSocketDisconnect):
             ws.receive_json()
-    with client.websocket_connect("/v1/realtime?intent=transcription&model=nope") as ws:
+    with http.websocket_connect("/v1/realtime?intent=transcription&model=nope") as ws:
         assert checked(ws.receive_json())["error"]["code"] == "model_not_found"
-    with client.websocket_connect("/v1/realtime?intent=transcription&model=talker") as ws:
+    with http.websocket_connect("/v1/realtime?intent=transcription&model=talker") as ws:
         assert checked(ws.receive_json())["session"]["audio"]["input"]["transcription"]["model"] == "talker"
 
 
-def test_api_keys_by_bearer_header_or_subprotocol():
+def test_api_keys_by_bearer_header_or_subprotocol(mounted):
     from starlette.testclient import WebSocketDenialResponse
 
-    with TestClient(make_app(keys=["sk-live"])) as client:
+    with TestClient(ApiKeyMiddleware(mounted, keys=["sk-live"])) as client:
         for headers, subprotocols in (({}, []), ({"Authorization": "Bearer wrong"}, []), ({}, ["realtime", "openai-insecure-api-key.wrong"])):
             with pytest.raises(WebSocketDenialResponse) as denied:
                 with client.websocket_connect(URL, headers=headers, subprotocols=subprotocols):
@@ -250,8 +239,8 @@ def test_resampling_a_stream_in_pieces_equals_resampling_it_whole():
     assert np.abs(whole[:n] - chunked[:n]).max() < 1e-3
 
 
-def test_include_logprobs_puts_tokens_on_deltas_and_the_completed_transcript(client):
-    with client.websocket_connect(URL) as ws:
+def test_include_logprobs_puts_tokens_on_deltas_and_the_completed_transcript(http):
+    with http.websocket_connect(URL) as ws:
         assert checked(ws.receive_json())["session"]["include"] == []
         ws.send_json({"type": "session.update", "session": {
             "type": "transcription", "include": ["item.input_audio_transcription.logprobs"]}})
@@ -266,8 +255,8 @@ def test_include_logprobs_puts_tokens_on_deltas_and_the_completed_transcript(cli
     assert all(set(token) == {"token", "bytes", "logprob"} for token in completed["logprobs"])
 
 
-def test_without_include_events_have_no_logprobs_and_an_unknown_include_is_an_error(client):
-    with client.websocket_connect(URL) as ws:
+def test_without_include_events_have_no_logprobs_and_an_unknown_include_is_an_error(http):
+    with http.websocket_connect(URL) as ws:
         checked(ws.receive_json())
         ws.send_json({"type": "session.update", "event_id": "u1", "session": {
             "type": "transcription", "include": ["item.input_audio_transcription.words"]}})
