@@ -27,7 +27,7 @@ WORKER_GPU = pin_worker_to_gpu(bentoml.server_context.worker_index, settings.dev
 from starlette.responses import JSONResponse  # noqa: E402
 
 from core.types import Task
-from server.audio.transcribe_route import TranscribeResponse, transcribe_upload
+from server.audio.transcribe_route import TranscribeForm, TranscribeResponse, transcribe_upload
 from server.collaborators import Collaborators, RouteSettings, bind
 from server.edge.auth import ApiKeyMiddleware
 from server.edge.error_middleware import OpenAIErrorMiddleware
@@ -97,9 +97,11 @@ class SpeechToText:
     ) -> TranscribeResponse:
         """Transcribe (or translate to English) an audio file with a registry model; with ``diarize``,
         label each segment and word with its speaker."""
+        form = TranscribeForm(
+            model_id, language, task, word_timestamps, diarize, num_speakers, min_speakers, max_speakers
+        )
         response: TranscribeResponse | JSONResponse = await transcribe_upload(
-            ctx.request, self.transcriber, self.route_settings, file, model_id, language, task, word_timestamps,
-            diarize, num_speakers, min_speakers, max_speakers,
+            ctx.request, self.transcriber, self.route_settings, file, form
         )
         if isinstance(response, JSONResponse):  # an error: BentoML takes the status from the context
             ctx.response.status_code = response.status_code

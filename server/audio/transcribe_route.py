@@ -1,8 +1,9 @@
-"""The ``/transcribe`` route's work: build the request's options, transcribe off the event loop, answer
-with the full result or with an OpenAI error body whose ``param`` names this route's fields."""
+"""The ``/transcribe`` route's work: its form checked into the domain's options, the transcription run off the
+event loop, and the full result, or an OpenAI error body whose ``param`` names this route's fields."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
@@ -18,6 +19,30 @@ from ..observability.metering import metered
 from .transcribe_call import transcribe_metered
 
 
+@dataclass(frozen=True)
+class TranscribeForm:
+    """``/transcribe``'s parameters as its BentoML API takes them (the file aside)."""
+
+    model_id: str | None = None
+    language: str | None = None
+    task: Task = "transcribe"
+    word_timestamps: bool = False
+    diarize: bool = False
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    def options(self) -> TranscribeOptions:
+        """How to decode; InvalidInputError naming the parameter at fault."""
+        return TranscribeOptions(language=self.language, task=self.task, word_timestamps=self.word_timestamps)
+
+    def speakers(self) -> DiarizeOptions | None:
+        """How to diarize, with ``diarize``; InvalidInputError naming the parameter at fault."""
+        if not self.diarize:
+            return None
+        return DiarizeOptions(self.num_speakers, self.min_speakers, self.max_speakers)
+
+
 class TranscribeResponse(Transcription):
     """The ``/transcribe`` response body: the transcription, the model that made it and the inference time."""
 
@@ -26,23 +51,13 @@ class TranscribeResponse(Transcription):
 
 
 async def transcribe_upload(
-    request: Request,
-    transcriber: Transcriber,
-    settings: RouteSettings,
-    file: Path,
-    model_id: str | None,
-    language: str | None,
-    task: Task,
-    word_timestamps: bool,
-    diarize: bool,
-    num_speakers: int | None,
-    min_speakers: int | None,
-    max_speakers: int | None,
+    request: Request, transcriber: Transcriber, settings: RouteSettings, file: Path, form: TranscribeForm
 ) -> TranscribeResponse | JSONResponse:
     try:
+        model_id = form.model_id
         with metered(transcriber.registry, model_id or transcriber.default_model, settings.log_transcripts) as meter:
-            options = TranscribeOptions(language=language, task=task, word_timestamps=word_timestamps)
-            speakers = DiarizeOptions(num_speakers, min_speakers, max_speakers) if diarize else None
+            # Checked inside the meter: a refused form is counted as the request's failure.
+            options, speakers = form.options(), form.speakers()
             result = await transcribe_metered(request, transcriber, settings, meter, file, model_id, options, speakers)
     except STTError as exc:
         return error_response(exc, TRANSCRIBE_FIELDS)
