@@ -17,7 +17,9 @@ from .session_config import AudioFormat
 PCM_RATE = 24_000
 
 
-class AudioInput:
+class AppendDecoder:
+    """Decodes one session's appends in its audio format; the resampler carries over from one append to the next."""
+
     def __init__(self, audio_format: AudioFormat) -> None:
         self.format = audio_format
         self._resampler = PcmToModelRate(PCM_RATE if audio_format == "audio/pcm" else G711_SAMPLE_RATE)
