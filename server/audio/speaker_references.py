@@ -3,10 +3,8 @@ base64 data URL (``data:audio/wav;base64,...``, any format FFmpeg reads), decode
 
 from __future__ import annotations
 
-import base64
 import binascii
 import io
-import re
 
 import numpy as np
 
@@ -14,16 +12,16 @@ from core.audio import decode_audio
 from core.errors import InvalidInputError, STTError, TooLargeError
 from core.types import MAX_KNOWN_SPEAKERS, MAX_REFERENCE_S, MIN_REFERENCE_S, KnownSpeaker
 
-_DATA_URL = re.compile(r"data:(?P<media_type>[^,]*?);base64,(?P<data>.*)", re.DOTALL | re.IGNORECASE)
+from ..edge.data_urls import decode_base64, parse_data_url, unwrapped
 
 
 def data_url_bytes(url: str) -> bytes:
     """The bytes a base64 ``data:`` URL holds (whitespace in its data is ignored); ValueError for anything else."""
-    match = _DATA_URL.fullmatch(url.strip())
-    if match is None:
+    parsed = parse_data_url(url.strip())
+    if parsed is None or not parsed.base64:
         raise ValueError("it is not a base64 data URL (data:audio/wav;base64,<the file in base64>)")
     try:
-        data = base64.b64decode("".join(match["data"].split()), validate=True)
+        data = decode_base64(unwrapped(parsed.data))
     except binascii.Error:
         raise ValueError("its base64 data is malformed") from None
     if not data:

@@ -3,15 +3,13 @@ or of 8 kHz G.711 (``audio/pcmu``, ``audio/pcma``), resampled as a continuous st
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import numpy as np
 
 from core.errors import InvalidInputError
 from core.g711 import G711_SAMPLE_RATE, decode_a_law, decode_mu_law
 from core.pcm_stream import PcmToModelRate
 
+from ..edge.data_urls import decode_base64
 from .session_config import AudioFormat
 
 PCM_RATE = 24_000
@@ -29,8 +27,8 @@ class AppendDecoder:
         if not isinstance(payload, str):
             raise InvalidInputError("'audio' must be a base64-encoded string.", input="audio")
         try:
-            data = base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError) as exc:
+            data = decode_base64(payload)
+        except ValueError as exc:
             raise InvalidInputError(f"'audio' is not valid base64: {exc}.", input="audio") from exc
         if self.format == "audio/pcm":
             if len(data) % 2:
