@@ -33,7 +33,7 @@ def diarizer_spec(settings: Settings) -> ModelSpec | None:
         id="embedded-diarizer",
         engine="embedded_diarizer",
         model=EMBEDDED_DIARIZER_MODEL,
-        description="Offline speaker diarization: Silero VAD, GE2E speaker embeddings, clustering.",
+        description="Offline speaker diarization: pyannote's segmentation model, GE2E speaker embeddings, clustering.",
     )
 
 

@@ -14,6 +14,10 @@ from core.types import MAX_KNOWN_SPEAKERS, MAX_REFERENCE_S, MIN_REFERENCE_S, Kno
 
 from ..edge.data_urls import decode_base64, parse_data_url, unwrapped
 
+MAX_REFERENCE_FIELD_BYTES = 8 * 2**20
+"""A form field's size limit on the transcription route (Starlette's default is 1 MiB): room for a reference of
+10 s of 48 kHz stereo 32-bit audio in base64 (5.1 MB), which is decoded and checked for length afterwards."""
+
 
 def data_url_bytes(url: str) -> bytes:
     """The bytes a base64 ``data:`` URL holds (whitespace in its data is ignored); ValueError for anything else."""
@@ -59,10 +63,6 @@ def known_speakers_of(
 
 
 _DECODE_LIMIT_S = MAX_REFERENCE_S + 1.0
-
-MAX_REFERENCE_FIELD_BYTES = 8 * 2**20
-"""A form field's size limit on the transcription route (Starlette's default is 1 MiB): room for a reference of
-10 s of 48 kHz stereo 32-bit audio in base64 (5.1 MB), which is decoded and checked for length afterwards."""
 """Decoding stops past this; ``KnownSpeaker`` holds the exact bounds (a decode counting frame durations may pass
 10 s by a rounding error on a clip of exactly 10 s)."""
 

@@ -46,7 +46,8 @@ def model_card(transcriber: Transcriber, model_id: str, shown_id: str | None = N
 def _model_cards(transcriber: Transcriber) -> list[dict[str, Any]]:
     """The registry's models, then the default model's aliases (``whisper-1``), as OpenAI lists the names it takes."""
     cards = [model_card(transcriber, spec.id) for spec in transcriber.registry]
-    return cards + [model_card(transcriber, transcriber.default_model, alias) for alias in sorted(DEFAULT_MODEL_ALIASES)]
+    aliases = sorted(DEFAULT_MODEL_ALIASES)
+    return cards + [model_card(transcriber, transcriber.default_model, alias) for alias in aliases]
 
 
 @router.get("/models")

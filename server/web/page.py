@@ -1,4 +1,4 @@
-"""The try-it page: ``GET /`` serves one static page (server/static/: HTML, CSS and plain JavaScript, no build
+"""The try-it page: ``GET /`` serves one static page (``static/``: HTML, CSS and plain JavaScript, no build
 step, nothing fetched from elsewhere) that calls the ``/v1`` routes from the browser.
 
 Mounted on the service at ``/`` (``@bentoml.asgi_app(app, path="/")``). BentoML mounts apps ahead of its own
@@ -19,6 +19,8 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
+
+from core.languages import LANGUAGES
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 ASSETS_PATH = "/ui"
@@ -50,8 +52,6 @@ async def _page(_: Request) -> Response:
 
 async def _languages(_: Request) -> Response:
     """The language codes Whisper knows, with their English names, for the page's language picker."""
-    from core.languages import LANGUAGES  # imports transformers' Whisper tokenizer module: only when asked
-
     return JSONResponse({code: name for code, name in LANGUAGES.items()}, headers=PAGE_HEADERS)
 
 

@@ -1,4 +1,4 @@
-"""``server/speaker_references.py``: ``known_speaker_references[]`` data URLs to bytes (the form's checks are in
+"""``server/audio/speaker_references.py``: ``known_speaker_references[]`` data URLs to bytes (the form's checks are in
 ``test_transcription_form.py``)."""
 
 from __future__ import annotations

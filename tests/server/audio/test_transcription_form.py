@@ -1,4 +1,4 @@
-"""``server/transcription_form.py``: the transcription route's parameters, read and checked in one place."""
+"""``server/audio/transcription_form.py``: the transcription route's parameters, read and checked in one place."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def test_bentoml_api_docs_at_docs(client):
 
 
 def test_no_files_outside_the_static_folder(client):
-    for path in ("/ui/../web_page.py", "/ui/%2e%2e/web_page.py", "/ui/..%2fweb_page.py", "/ui/missing.js"):
+    for path in ("/ui/../page.py", "/ui/%2e%2e/page.py", "/ui/..%2fpage.py", "/ui/missing.js"):
         assert client.get(path).status_code == 404, path
 
 
