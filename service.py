@@ -27,18 +27,20 @@ WORKER_GPU = pin_worker_to_gpu(bentoml.server_context.worker_index, settings.dev
 from starlette.responses import JSONResponse  # noqa: E402
 
 from core.types import Task
-from server import request_log
-from server.auth import ApiKeyMiddleware
-from server.dependencies import RouteSettings, bind
-from server.error_middleware import OpenAIErrorMiddleware
-from server.openai_api import app as openai_app
-from server.transcribe_route import TranscribeResponse, transcribe_upload
-from server.upload_limit import UploadLimitMiddleware
-from server.uploads import UploadPath
-from server.web_page import app as web_page_app
+from server.audio.transcribe_route import TranscribeForm, TranscribeResponse, transcribe_upload
+from server.collaborators import Collaborators, RouteSettings, bind
+from server.edge.auth import ApiKeyMiddleware
+from server.edge.error_middleware import OpenAIErrorMiddleware
+from server.edge.upload_limit import UploadLimitMiddleware
+from server.edge.uploads import UploadPath
+from server.observability import request_log
+from server.openai_app import create_openai_app
+from server.web.page import app as web_page_app
 from server.wiring import build_chat, build_live_transcriber, build_transcriber, models_to_preload
 
 logger = logging.getLogger("stt.service")
+# The /v1 app, mounted on the class below; the service binds its collaborators when it starts.
+openai_app = create_openai_app()
 
 
 @bentoml.service(
@@ -60,7 +62,10 @@ class SpeechToText:
         self.route_settings = RouteSettings(settings.admin_api, settings.log_transcripts, settings.request_timeout_s)
         live, realtime_settings = build_live_transcriber(self.transcriber, settings)
         chat, chat_settings = build_chat(self.transcriber, settings)
-        bind(openai_app, self.transcriber, self.route_settings, live, realtime_settings, chat, chat_settings)
+        bind(openai_app, Collaborators(
+            transcriber=self.transcriber, live=live, chat=chat, route_settings=self.route_settings,
+            realtime_settings=realtime_settings, chat_settings=chat_settings,
+        ))
         # Preload in the background so /livez answers at once while /readyz stays 503 until models are in memory.
         to_preload = models_to_preload(self.transcriber)
         threading.Thread(target=self.pool.preload, args=(to_preload,), name="preload", daemon=True).start()
@@ -92,9 +97,11 @@ class SpeechToText:
     ) -> TranscribeResponse:
         """Transcribe (or translate to English) an audio file with a registry model; with ``diarize``,
         label each segment and word with its speaker."""
+        form = TranscribeForm(
+            model_id, language, task, word_timestamps, diarize, num_speakers, min_speakers, max_speakers
+        )
         response: TranscribeResponse | JSONResponse = await transcribe_upload(
-            ctx.request, self.transcriber, self.route_settings, file, model_id, language, task, word_timestamps,
-            diarize, num_speakers, min_speakers, max_speakers,
+            ctx.request, self.transcriber, self.route_settings, file, form
         )
         if isinstance(response, JSONResponse):  # an error: BentoML takes the status from the context
             ctx.response.status_code = response.status_code

@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(
         6 * 3600,
         gt=0,
-        description="Longest a request may run (BentoML's traffic timeout): longer than the longest accepted audio "
-        "takes on the slowest device you serve.",
+        description="Longest a request may run before it ends with a 504 (BentoML's traffic timeout is a minute more, "
+        "a backstop): longer than the longest accepted audio takes on the slowest device you serve.",
     )
     gpu_memory_budget: float = Field(
         0.9, gt=0, description="GPU memory models may hold: a fraction of the device's (<= 1) or bytes (> 1)."

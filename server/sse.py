@@ -22,9 +22,9 @@ from sse_starlette import EventSourceResponse
 
 from core.errors import STTError
 
-from .disconnect import Deadline
-from .errors import OPENAI_FIELDS, body_of
-from .metering import RequestMeter
+from .edge.disconnect import Deadline
+from .edge.errors import OPENAI_FIELDS, body_of
+from .observability.metering import RequestMeter
 from .streaming import Emit, produced_in_thread
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncGenerator, Callable
 from typing import TypeVar
 
-from .disconnect import Deadline
+from .edge.disconnect import Deadline
 
 T = TypeVar("T")
 Emit = Callable[[T], None]

@@ -12,7 +12,7 @@ from pipeline.model_pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import DEFAULT_BATCH_SIZE, RuntimeContext
 
-from .dependencies import ChatSettings, RealtimeSettings
+from .collaborators import ChatSettings, RealtimeSettings
 from .settings import Settings
 
 EMBEDDED_DIARIZER_MODEL = "embedded:resemblyzer-ge2e"
@@ -33,7 +33,7 @@ def diarizer_spec(settings: Settings) -> ModelSpec | None:
         id="embedded-diarizer",
         engine="embedded_diarizer",
         model=EMBEDDED_DIARIZER_MODEL,
-        description="Offline speaker diarization: Silero VAD, GE2E speaker embeddings, clustering.",
+        description="Offline speaker diarization: pyannote's segmentation model, GE2E speaker embeddings, clustering.",
     )
 
 

@@ -8,9 +8,6 @@ when the operator allows it (no server-side fetching by default), within the sam
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +18,10 @@ import httpx
 from core.errors import InvalidInputError, TooLargeError
 from pipeline.chat import AudioPart, ChatMessage, Part, Role
 
+from ..edge.data_urls import decode_base64, decoded_size, parse_data_url, unwrapped
 from .schemas import RequestMessage
 
 ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-_DATA_URL = re.compile(r"^data:(?P<type>[^,]*?)(?P<base64>;base64)?,", re.IGNORECASE | re.DOTALL)
-_WHITESPACE = re.compile(rb"\s+")
 
 
 @dataclass(frozen=True)
@@ -108,9 +104,9 @@ def _input_audio(where: str, value: Any, budget: _Budget) -> bytes:
     if audio_format is not None and not isinstance(audio_format, str):  # any format FFmpeg reads: the content tells
         raise InvalidInputError("input_audio.format must be a string such as 'wav' or 'mp3'.", input=f"{where}.format")
     data: str = value["data"]
-    match = _DATA_URL.match(data[:256])
-    if match and match.group("base64"):  # some clients send a data: URL here
-        data = data[match.end() :]
+    data_url = parse_data_url(data)
+    if data_url is not None and data_url.base64:  # some clients send a data: URL here
+        data = data_url.data
     return _base64(data, f"{where}.data", budget)
 
 
@@ -118,12 +114,11 @@ async def _audio_url(where: str, value: Any, limits: AudioLimits, budget: _Budge
     url = value.get("url") if isinstance(value, dict) else value
     if not isinstance(url, str):
         raise InvalidInputError("audio_url needs 'url': a data: URL.", input=f"{where}.url")
-    match = _DATA_URL.match(url[:256])
-    if match:
-        payload = url[match.end() :]
-        if match.group("base64"):
-            return _base64(payload, f"{where}.url", budget)
-        data = unquote_to_bytes(payload)
+    data_url = parse_data_url(url)
+    if data_url is not None:
+        if data_url.base64:
+            return _base64(data_url.data, f"{where}.url", budget)
+        data = unquote_to_bytes(data_url.data)
         budget.take(len(data), f"{where}.url")
         return data
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
@@ -139,13 +134,11 @@ async def _audio_url(where: str, value: Any, limits: AudioLimits, budget: _Budge
 
 
 def _base64(data: str, where: str, budget: _Budget) -> bytes:
-    raw = data.encode("ascii", errors="replace")
-    if _WHITESPACE.search(raw):  # line-wrapped base64
-        raw = _WHITESPACE.sub(b"", raw)
-    budget.take(len(raw) * 3 // 4 - raw[-2:].count(b"="), where)  # refused before a byte is decoded
+    text = unwrapped(data)
+    budget.take(decoded_size(text), where)  # refused before a byte is decoded
     try:
-        decoded = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        decoded = decode_base64(text)
+    except ValueError as exc:
         raise InvalidInputError("The audio is not valid base64.", input=where, code="invalid_base64") from exc
     if not decoded:
         raise InvalidInputError("The audio is empty.", input=where, code="empty_file")

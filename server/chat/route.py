@@ -19,11 +19,11 @@ from fastapi.responses import JSONResponse, Response
 
 from pipeline.chat import Chat, ChatEnd, ChatItem, ChatRequest, ChatStream
 
-from ..dependencies import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
-from ..disconnect import run_while_connected
-from ..errors import error_body
-from ..metering import metered
-from ..model_names import requested_model
+from ..collaborators import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
+from ..edge.disconnect import run_while_connected
+from ..edge.errors import error_body
+from ..models.names import requested_model
+from ..observability.metering import metered
 from ..sse import EventSource, Payload, StreamEnd, event_stream
 from ..streaming import Emit
 from .messages import AudioLimits, read_messages

@@ -18,8 +18,8 @@ from pipeline.live import (
     TranscriptFailed,
 )
 
-from ..errors import body_of
-from ..formats import tokens_json
+from ..edge.errors import body_of
+from ..audio.formats import tokens_json
 
 TRANSCRIPTION = "conversation.item.input_audio_transcription"
 

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from core.errors import STTError
 from pipeline.live import LiveSession, LiveTranscriber
 
-from ..dependencies import RealtimeSettings, get_live_transcriber, get_realtime_settings
-from .audio_input import AudioInput
+from ..collaborators import RealtimeSettings, get_live_transcriber, get_realtime_settings
+from .append_decoder import AppendDecoder
 from .events import domain_error_event, error_event, render, session_event
 from .session_config import SessionConfig, SessionUpdateEvent
 
@@ -71,7 +71,7 @@ async def realtime(
 
 
 async def _serve(websocket: WebSocket, connection: _Connection, session: LiveSession, config: SessionConfig) -> None:
-    audio = AudioInput(config.format)
+    audio = AppendDecoder(config.format)
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -98,8 +98,8 @@ async def _serve(websocket: WebSocket, connection: _Connection, session: LiveSes
 
 
 def _handle(
-    event: dict[str, Any], session: LiveSession, config: SessionConfig, audio: AudioInput, connection: _Connection
-) -> tuple[SessionConfig, AudioInput]:
+    event: dict[str, Any], session: LiveSession, config: SessionConfig, audio: AppendDecoder, connection: _Connection
+) -> tuple[SessionConfig, AppendDecoder]:
     event_type = event.get("type")
     if event_type == "input_audio_buffer.append":
         session.append(audio.decode(event.get("audio")))
@@ -112,7 +112,7 @@ def _handle(
         new_config = config.updated(update.session)
         session.configure(new_config.live_config())  # raises, changing nothing, for an unknown model or language
         if new_config.format != audio.format:
-            audio = AudioInput(new_config.format)
+            audio = AppendDecoder(new_config.format)
         config = new_config
         connection.send(session_event("session.updated", config.to_openai()))
     else:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.live import LiveConfig
 from pipeline.live.turns import VadParams
 
-from ..model_names import requested_model
+from ..models.names import requested_model
 
 AudioFormat = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
 LOGPROBS = "item.input_audio_transcription.logprobs"

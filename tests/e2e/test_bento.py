@@ -32,8 +32,9 @@ def test_dockerfile_installs_ffmpeg(bento_dir: Path):
 
 def test_source_is_included_and_weights_are_not(bento_dir: Path):
     src = bento_dir / "src"
-    for needed in ["service.py", "models.yaml", "core/audio.py", "pipeline/transcriber.py", "server/openai_api.py",
-                   "server/chat/route.py", "server/realtime/route.py", "server/static/index.html", "server/static/app.js",
+    for needed in ["service.py", "models.yaml", "core/audio.py", "pipeline/transcriber.py", "server/openai_app.py",
+                   "server/audio/routes.py", "server/edge/auth.py", "server/chat/route.py", "server/realtime/route.py",
+                   "server/web/static/index.html", "server/web/static/app.js",
                    "strategies/base.py", "strategies/factory.py",
                    "strategies/diarization/embedded.py"]:
         assert (src / needed).is_file(), needed

@@ -55,8 +55,8 @@ def chat_server(corpus_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sdk(chat_server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{chat_server.url}/v1", api_key="not-needed", max_retries=0, timeout=300)
+def target_server(chat_server):
+    return chat_server
 
 
 def audio_message(data: str, fmt: str = "wav", text: str | None = None) -> dict:

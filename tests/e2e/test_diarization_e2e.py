@@ -21,11 +21,6 @@ def call_path(corpus_dir):
 
 
 @pytest.fixture(scope="module")
-def sdk(server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=300)
-
-
-@pytest.fixture(scope="module")
 def plain_text(sdk, call_path) -> str:
     """The plain transcript decoded the way diarization decodes: with word timestamps."""
     with call_path.open("rb") as f:

@@ -16,11 +16,6 @@ from tests.conftest import JFK_PHRASE
 JFK_SECONDS = 11.0
 
 
-@pytest.fixture(scope="module")
-def sdk(server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="not-needed", max_retries=0, timeout=300)
-
-
 def _create(sdk: openai.OpenAI, path: Path, **kwargs):
     with path.open("rb") as f:
         return sdk.audio.transcriptions.create(file=f, model=kwargs.pop("model", "whisper-1"), **kwargs)

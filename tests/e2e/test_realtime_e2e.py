@@ -29,9 +29,13 @@ def live_server(corpus_dir):
 
 
 @pytest.fixture(scope="module")
-def http(live_server):
-    with httpx.Client(base_url=live_server.url, timeout=300, headers={"Authorization": f"Bearer {KEY}"}) as client:
-        yield client
+def target_server(live_server):
+    return live_server
+
+
+@pytest.fixture(scope="module")
+def api_key() -> str:
+    return KEY
 
 
 @pytest.fixture(scope="module")

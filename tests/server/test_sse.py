@@ -11,8 +11,8 @@ import anyio
 import pytest
 
 from core.errors import ModelBusyError, ModelUnavailableError, RequestTimedOut, UnsupportedAudioError
-from server.errors import OPENAI_AUDIO_STATUSES
-from server.metering import RequestMeter
+from server.edge.errors import OPENAI_AUDIO_STATUSES
+from server.observability.metering import RequestMeter
 from server.sse import EventSource, StreamEnd, event_stream
 
 WAIT = object()

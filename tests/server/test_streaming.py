@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from core.errors import RequestTimedOut
-from server.disconnect import Deadline
+from server.edge.disconnect import Deadline
 from server.streaming import produced_in_thread
 
 

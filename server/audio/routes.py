@@ -1,0 +1,98 @@
+"""OpenAI's audio routes: ``POST /v1/audio/transcriptions`` and ``POST /v1/audio/translations``.
+
+Clients that speak OpenAI's audio API (the official SDKs included) work by changing only ``base_url``.
+``whisper-1`` names the configured default model.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from core.errors import InvalidInputError, STTError
+from core.types import DiarizeOptions, TranscribeOptions
+from pipeline.transcriber import Transcriber
+
+from ..collaborators import RouteSettings, RouteSettingsDep, TranscriberDep
+from ..edge.errors import OPENAI_AUDIO_STATUSES
+from ..models.names import requested_model
+from ..observability.metering import RequestMeter, metered
+from .formats import DIARIZED_FORMATS, MEDIA_TYPES, render
+from .speaker_references import MAX_REFERENCE_FIELD_BYTES
+from .transcribe_call import transcribe_metered
+from .transcription_form import TranscriptionForm, check_common, transcription_form
+from .transcription_stream import transcription_stream
+
+router = APIRouter()
+
+
+async def _respond(
+    request: Request,
+    settings: RouteSettings,
+    transcriber: Transcriber,
+    meter: RequestMeter,
+    file: UploadFile,
+    model_id: str | None,
+    options: TranscribeOptions,
+    response_format: str,
+    granularities: set[str],
+    speakers: DiarizeOptions | None = None,
+) -> Response:
+    result = await transcribe_metered(request, transcriber, settings, meter, file.file, model_id, options, speakers)
+    body = render(result.transcription, response_format, options.task, granularities, options.logprobs)
+    if isinstance(body, dict):
+        return JSONResponse(body)
+    return PlainTextResponse(body, media_type=MEDIA_TYPES[response_format])
+
+
+@router.post("/audio/transcriptions", form_limits={"max_part_size": MAX_REFERENCE_FIELD_BYTES})
+async def create_transcription(
+    request: Request,
+    transcriber: TranscriberDep,
+    settings: RouteSettingsDep,
+    file: Annotated[UploadFile, File()],
+    form: Annotated[TranscriptionForm, Depends(transcription_form)],
+) -> Response:
+    """OpenAI's transcription route; its parameters are read and checked in ``transcription_form``.
+    ``diarized_json`` (and the ``jsonl`` extension: one speaker turn per line) label speakers."""
+    model_id = form.model_id
+    default = transcriber.default_model
+    with metered(transcriber.registry, model_id or default, settings.log_transcripts, OPENAI_AUDIO_STATUSES) as meter:
+        if form.stream:
+            return await transcription_stream(
+                transcriber, meter, file.file, model_id, form.options, form.speakers, settings.request_timeout_s
+            )
+        return await _respond(
+            request, settings, transcriber, meter, file, model_id, form.options, form.response_format,
+            set(form.granularities), form.speakers,
+        )
+
+
+@router.post("/audio/translations")
+async def create_translation(
+    request: Request,
+    transcriber: TranscriberDep,
+    settings: RouteSettingsDep,
+    file: Annotated[UploadFile, File()],
+    model: Annotated[str, Form()] = "whisper-1",
+    prompt: Annotated[str | None, Form()] = None,
+    response_format: Annotated[str, Form()] = "json",
+    temperature: Annotated[float, Form()] = 0.0,
+) -> Response:
+    check_common(response_format, temperature)
+    if response_format in DIARIZED_FORMATS:
+        raise InvalidInputError("Diarized responses are only available for transcriptions.", input="response_format")
+    model_id = requested_model(model)
+    options = TranscribeOptions(task="translate", initial_prompt=prompt or None, temperature=temperature)
+    default = transcriber.default_model
+    with metered(transcriber.registry, model_id or default, settings.log_transcripts, OPENAI_AUDIO_STATUSES) as meter:
+        return await _respond(
+            request, settings, transcriber, meter, file, model_id, options, response_format, set()
+        )
+
+
+AUDIO_ROUTES = (create_transcription, create_translation)
+"""The routes whose errors take OpenAI's audio statuses (``OPENAI_AUDIO_STATUSES``)."""

@@ -1,0 +1,74 @@
+"""Optional API keys: ``Authorization: Bearer <key>`` (what the OpenAI SDK sends) on every route but health.
+
+WebSockets (``/v1/realtime``) take the same header, or, for browsers that cannot set headers, the key as the
+``openai-insecure-api-key.<key>`` subprotocol, as OpenAI's Realtime API does."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .errors import http_error_response
+from ..web.page import is_public as is_public_page
+
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+
+
+class ApiKeyMiddleware:
+    """Refuses requests without a valid key with 401. With no keys configured, it lets everything through."""
+
+    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+        self.app = app
+        self.keys = [key.encode() for key in keys if key]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not self.keys or _is_open(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        token = _bearer_token(scope)
+        if token is None and scope["type"] == "websocket":
+            token = _subprotocol_token(scope)
+        if self._authorized(token):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+            await send({"type": "websocket.close", "code": 1008})  # the server answers the handshake with 403
+            return
+        response = http_error_response(
+            401,
+            "Incorrect or missing API key: send 'Authorization: Bearer <key>'.",
+            "invalid_request_error",
+            "invalid_api_key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
+
+    def _authorized(self, token: bytes | None) -> bool:
+        if token is None:
+            return False
+        # Compare against every key, always, so timing reveals neither a match nor which key.
+        matches = [hmac.compare_digest(token, key) for key in self.keys]
+        return any(matches)
+
+
+def _is_open(path: str) -> bool:
+    """Health checks, and the web page with its static files (the API calls the page makes need a key)."""
+    return path.rstrip("/") in OPEN_PATHS or is_public_page(path)
+
+
+def _subprotocol_token(scope: Scope) -> bytes | None:
+    for protocol in scope.get("subprotocols", []):
+        if protocol.startswith(KEY_SUBPROTOCOL) and len(protocol) > len(KEY_SUBPROTOCOL):
+            return protocol[len(KEY_SUBPROTOCOL) :].encode()
+    return None
+
+
+def _bearer_token(scope: Scope) -> bytes | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            if scheme.lower() == b"bearer" and token.strip():
+                return token.strip()
+    return None

@@ -1,0 +1,1 @@
+"""The try-it page at ``/`` and its static files."""
