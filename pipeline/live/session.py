@@ -30,8 +30,8 @@ from core.errors import InvalidInputError, STTError, TooLargeError
 from core.registry import ModelSpec
 from core.types import TokenLogprob, Transcription, TranscribeOptions
 
-from .language import fit_to_model, pin_language, requested_language
-from .live_events import (
+from ..language import fit_to_model, pin_language, requested_language
+from ..live_events import (
     Cleared,
     Committed,
     LiveEvent,
@@ -41,10 +41,10 @@ from .live_events import (
     TranscriptDelta,
     TranscriptFailed,
 )
-from .live_turns import LocalAgreement, SpeechProbabilities, TurnDetector, VadParams, silero_probabilities
-from .longform import MAX_CLIP_S, transcribe_long
-from .model_pool import ModelPool
-from .transcriber import check_engine_can_honour
+from .turns import LocalAgreement, SpeechProbabilities, TurnDetector, VadParams, silero_probabilities
+from ..longform import MAX_CLIP_S, transcribe_long
+from ..model_pool import ModelPool
+from ..transcriber import check_engine_can_honour
 
 MIN_COMMIT_S = 0.1
 """OpenAI refuses to commit less than 100 ms of audio."""

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.live import LiveConfig
-from pipeline.live_turns import VadParams
+from pipeline.live.turns import VadParams
 
 from ..model_names import requested_model
 

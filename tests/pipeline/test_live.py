@@ -14,7 +14,7 @@ from core.errors import InvalidInputError, TooLargeError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions
-from pipeline.live import LiveConfig, LiveLimits, LiveSession, LiveTranscriber, _words_logprobs
+from pipeline.live.session import LiveConfig, LiveLimits, LiveSession, LiveTranscriber, _words_logprobs
 from pipeline.live_events import (
     Cleared,
     Committed,
@@ -24,7 +24,7 @@ from pipeline.live_events import (
     TranscriptDelta,
     TranscriptFailed,
 )
-from pipeline.live_turns import WINDOW, LocalAgreement, TurnDetector, VadParams
+from pipeline.live.turns import WINDOW, LocalAgreement, TurnDetector, VadParams
 from pipeline.model_pool import ModelPool
 from strategies.base import RuntimeContext
 from tests.fakes import FakeStrategy
