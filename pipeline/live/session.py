@@ -29,6 +29,7 @@ from core.audio import SAMPLE_RATE
 from core.errors import InvalidInputError, STTError, TooLargeError
 from core.registry import ModelSpec
 from core.types import TokenLogprob, Transcription, TranscribeOptions
+from core.vad import OPENAI_SERVER_VAD, VadSettings
 
 from ..language import fit_to_model, pin_language, requested_language
 from ..live_events import (
@@ -41,7 +42,7 @@ from ..live_events import (
     TranscriptDelta,
     TranscriptFailed,
 )
-from .turns import LocalAgreement, SpeechProbabilities, TurnDetector, VadParams, silero_probabilities
+from .turns import LocalAgreement, SpeechProbabilities, TurnDetector, silero_probabilities
 from ..longform import MAX_CLIP_S, transcribe_long
 from ..model_pool import ModelPool
 from ..transcriber import check_engine_can_honour
@@ -69,7 +70,7 @@ class LiveConfig:
     """A registry id; None: the default model."""
     language: str | None = None
     prompt: str | None = None
-    turn_detection: VadParams | None = field(default_factory=VadParams)
+    turn_detection: VadSettings | None = OPENAI_SERVER_VAD
     """None: the client commits turns itself."""
     logprobs: bool = False
     """Transcript deltas and completed transcripts carry their tokens' log-probabilities."""
@@ -209,7 +210,7 @@ class LiveSession:
         self._spec, self._options = live.resolve(config)
         self.config = config
         self._audio = _Audio()
-        self._detector = TurnDetector(config.turn_detection or VadParams(), live.vad)
+        self._detector = TurnDetector(config.turn_detection or OPENAI_SERVER_VAD, live.vad)
         self._heard_speech = False
         """Manual mode: whether the buffer holds speech yet (partials of silence would be hallucinations)."""
         self._turn: _Turn | None = None
@@ -231,7 +232,7 @@ class LiveSession:
         that is open stays open: under server VAD it ends at the next silence, in manual mode at the commit."""
         self._spec, self._options = self._live.resolve(config)
         if config.turn_detection != self.config.turn_detection:
-            self._detector = TurnDetector(config.turn_detection or VadParams(), self._live.vad)
+            self._detector = TurnDetector(config.turn_detection or OPENAI_SERVER_VAD, self._live.vad)
             self._detector.position = self._audio.end
             self._detector.in_speech = self._heard_speech = self._turn is not None
         self.config = config

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from core.vad import load_vad_model, speech_spans
+from core.vad import DIARIZATION_VAD, VadSettings, load_vad_model, speech_spans
 
 from .base import SAMPLE_RATE, Diarizer, SpeakerTurn, as_mono, check_speaker_bounds, relabel_in_order, release_memory
-from .far_field_vad import FarFieldVadSettings, far_field_speech_regions
+from .far_field_vad import far_field_speech_regions
 from .local_speakers import NO_SPEAKER, activity_runs, fill_pauses, speaker_activity
 from .resegment import frame_scores, log_posteriors, viterbi
 from .segmentation import Segmentation, SpeakerSegmentation, model_path
@@ -88,7 +88,7 @@ class EmbeddedSettings:
     far_field_vad: bool = True
     """Without segmentation: speech detection made for diarization (see ``far_field_vad``); False uses the
     ASR's Silero settings below (the detector before meeting-grade tuning, kept for comparison)."""
-    vad: FarFieldVadSettings = field(default_factory=FarFieldVadSettings)
+    vad: VadSettings = DIARIZATION_VAD
     vad_threshold: float = 0.5
     vad_min_silence_ms: int = 300
     vad_pad_ms: int = 30
@@ -278,9 +278,11 @@ def _speech_regions(audio: np.ndarray, settings: EmbeddedSettings) -> list[Span]
     """Speech regions with the ASR's Silero settings (used when ``far_field_vad`` is off)."""
     spans = speech_spans(
         audio,
-        threshold=settings.vad_threshold,
-        min_silence_ms=settings.vad_min_silence_ms,
-        speech_pad_ms=settings.vad_pad_ms,
+        VadSettings(
+            threshold=settings.vad_threshold,
+            silence_duration_ms=settings.vad_min_silence_ms,
+            prefix_padding_ms=settings.vad_pad_ms,
+        ),
     )
     regions = [(start / SAMPLE_RATE, end / SAMPLE_RATE) for start, end in spans]
     return [(start, end) for start, end in regions if end - start >= settings.min_region_s]

@@ -1,4 +1,4 @@
-"""Speech detection for diarization, tuned for far-field (meeting-room) audio.
+"""Speech detection for diarization, tuned for far-field (meeting-room) audio, with ``core.vad.DIARIZATION_VAD``.
 
 The ASR clip splitter (``core.vad.speech_spans``) wants clean cut points and drops uncertain
 speech; a diarizer wants every second somebody speaks, pauses inside a turn included (that is how
@@ -6,44 +6,34 @@ meeting references such as AMI are annotated). So this detector:
 
 - normalises the level first (a quiet far-field recording is brought up to a fixed peak level),
 - reads Silero's frame probabilities (the model faster-whisper ships) with hysteresis: speech
-  starts above ``onset`` and ends only below the lower ``offset``,
-- pads each region, joins regions separated by less than ``fill_gap_s`` (pauses inside a turn)
-  and drops regions shorter than ``min_region_s``.
+  starts at ``threshold`` and ends only below the lower ``silence_threshold``,
+- pads each region by ``prefix_padding_ms``, joins regions separated by at most ``silence_duration_ms``
+  (pauses inside a turn) and drops regions shorter than ``min_speech_ms``.
 
-Long audio is read in blocks of ``block_s`` seconds so memory stays bounded.
+Long audio is read in blocks of ``BLOCK_S`` seconds so memory stays bounded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from core.audio import SAMPLE_RATE
+from core.vad import DIARIZATION_VAD, VadSettings, window_probabilities
 from core.vad import WINDOW_SAMPLES as VAD_FRAME
-from core.vad import window_probabilities
 
 VAD_FRAME_S = VAD_FRAME / SAMPLE_RATE
 
+EMBEDDING_SILENCE_MS = 200
+"""Regions speaker embeddings are taken from join only shorter pauses, so that a window rarely spans two
+speakers; the gaps filled for the output regions take their speaker from the neighbours."""
+TARGET_PEAK = 0.5
+"""Level normalisation: the loud end of the recording (99.9th percentile of |x|) is brought here."""
+MAX_GAIN_DB = 30.0
+BLOCK_S = 600.0
+
 Span = tuple[float, float]
-
-
-@dataclass(frozen=True)
-class FarFieldVadSettings:
-    """Defaults tuned on the corpus's multi-speaker recordings (frame-level missed + false alarm)."""
-
-    onset: float = 0.25
-    offset: float = 0.10
-    pad_s: float = 0.05
-    fill_gap_s: float = 1.0
-    min_region_s: float = 0.25
-    embedding_fill_gap_s: float = 0.2
-    """Regions speaker embeddings are taken from join only shorter pauses, so that a window rarely
-    spans two speakers; the gaps filled for the output regions take their speaker from the neighbours."""
-    target_peak: float = 0.5
-    """Level normalisation: the loud end of the recording (99.9th percentile of |x|) is brought here."""
-    max_gain_db: float = 30.0
-    block_s: float = 600.0
 
 
 def normalise_level(audio: np.ndarray, target_peak: float, max_gain_db: float) -> np.ndarray:
@@ -58,29 +48,30 @@ def normalise_level(audio: np.ndarray, target_peak: float, max_gain_db: float) -
     return np.clip(audio * np.float32(gain), -1.0, 1.0).astype(np.float32, copy=False)
 
 
-def speech_probabilities(audio: np.ndarray, settings: FarFieldVadSettings | None = None) -> np.ndarray:
+def speech_probabilities(audio: np.ndarray) -> np.ndarray:
     """Silero's speech probability for every 32 ms frame of 16 kHz mono ``audio`` (level-normalised first)."""
-    settings = settings or FarFieldVadSettings()
     if audio.size == 0:
         return np.zeros(0, dtype=np.float32)
-    step = max(VAD_FRAME, int(settings.block_s * SAMPLE_RATE) // VAD_FRAME * VAD_FRAME)
+    step = max(VAD_FRAME, int(BLOCK_S * SAMPLE_RATE) // VAD_FRAME * VAD_FRAME)
     out = []
     for start in range(0, audio.size, step):
-        block = normalise_level(audio[start : start + step], settings.target_peak, settings.max_gain_db)
+        block = normalise_level(audio[start : start + step], TARGET_PEAK, MAX_GAIN_DB)
         out.append(window_probabilities(block))
     return np.concatenate(out)
 
 
-def regions_from_probabilities(probabilities: np.ndarray, settings: FarFieldVadSettings | None = None) -> list[Span]:
+def regions_from_probabilities(probabilities: np.ndarray, settings: VadSettings = DIARIZATION_VAD) -> list[Span]:
     """Speech regions in seconds: hysteresis, padding, gap filling, short regions dropped."""
-    settings = settings or FarFieldVadSettings()
+    pad_s = settings.prefix_padding_ms / 1000
+    fill_gap_s = settings.silence_duration_ms / 1000
+    min_region_s = settings.min_speech_ms / 1000
     raw: list[list[int]] = []
     active = False
     start = 0
     for i, p in enumerate(probabilities.tolist()):
-        if not active and p >= settings.onset:
+        if not active and p >= settings.threshold:
             active, start = True, i
-        elif active and p < settings.offset:
+        elif active and p < settings.pause_threshold:
             active = False
             raw.append([start, i])
     if active:
@@ -88,23 +79,24 @@ def regions_from_probabilities(probabilities: np.ndarray, settings: FarFieldVadS
     total_s = len(probabilities) * VAD_FRAME_S
     merged: list[list[float]] = []
     for a, b in raw:
-        s, e = max(0.0, a * VAD_FRAME_S - settings.pad_s), min(total_s, b * VAD_FRAME_S + settings.pad_s)
-        if merged and s - merged[-1][1] <= settings.fill_gap_s:
+        s, e = max(0.0, a * VAD_FRAME_S - pad_s), min(total_s, b * VAD_FRAME_S + pad_s)
+        if merged and s - merged[-1][1] <= fill_gap_s:
             merged[-1][1] = max(merged[-1][1], e)
         else:
             merged.append([s, e])
-    return [(round(s, 3), round(e, 3)) for s, e in merged if e - s >= settings.min_region_s]
+    return [(round(s, 3), round(e, 3)) for s, e in merged if e - s >= min_region_s]
 
 
 def far_field_speech_regions(
-    audio: np.ndarray, settings: FarFieldVadSettings | None = None
+    audio: np.ndarray, settings: VadSettings = DIARIZATION_VAD
 ) -> tuple[list[Span], list[Span]]:
     """(speech regions, the tighter regions to take embeddings from), in seconds, clipped to the audio."""
-    settings = settings or FarFieldVadSettings()
     duration = audio.size / SAMPLE_RATE
-    probabilities = speech_probabilities(audio, settings)
-    tight = replace(settings, fill_gap_s=settings.embedding_fill_gap_s)
+    min_region_s = settings.min_speech_ms / 1000
+    probabilities = speech_probabilities(audio)
+    tight = replace(settings, silence_duration_ms=EMBEDDING_SILENCE_MS)
     out = []
-    for regions in (regions_from_probabilities(probabilities, settings), regions_from_probabilities(probabilities, tight)):
-        out.append([(s, min(e, duration)) for s, e in regions if min(e, duration) - s >= settings.min_region_s])
+    for vad in (settings, tight):
+        regions = regions_from_probabilities(probabilities, vad)
+        out.append([(s, min(e, duration)) for s, e in regions if min(e, duration) - s >= min_region_s])
     return out[0], out[1]

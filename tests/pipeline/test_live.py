@@ -14,6 +14,7 @@ from core.errors import InvalidInputError, TooLargeError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions
+from core.vad import VadSettings
 from pipeline.live.session import LiveConfig, LiveLimits, LiveSession, LiveTranscriber, _words_logprobs
 from pipeline.live_events import (
     Cleared,
@@ -24,7 +25,7 @@ from pipeline.live_events import (
     TranscriptDelta,
     TranscriptFailed,
 )
-from pipeline.live.turns import WINDOW, LocalAgreement, TurnDetector, VadParams
+from pipeline.live.turns import WINDOW, LocalAgreement, TurnDetector
 from pipeline.model_pool import ModelPool
 from strategies.base import RuntimeContext
 from tests.fakes import FakeStrategy
@@ -106,9 +107,9 @@ def _no_gate():
 
 def test_turn_detector_finds_speech_edges_however_the_audio_is_cut():
     audio = np.concatenate([silence(0.5), tone(1.0), silence(1.0)])
-    whole = TurnDetector(VadParams(silence_duration_ms=500), energy_vad).feed(audio)
+    whole = TurnDetector(VadSettings(silence_duration_ms=500), energy_vad).feed(audio)
     rng = np.random.default_rng(0)
-    detector, pieces, start = TurnDetector(VadParams(silence_duration_ms=500), energy_vad), [], 0
+    detector, pieces, start = TurnDetector(VadSettings(silence_duration_ms=500), energy_vad), [], 0
     while start < len(audio):
         size = int(rng.integers(1, 3000))
         pieces += detector.feed(audio[start : start + size])
@@ -121,7 +122,7 @@ def test_turn_detector_finds_speech_edges_however_the_audio_is_cut():
 
 def test_a_short_pause_does_not_end_the_turn():
     audio = np.concatenate([tone(0.5), silence(0.3), tone(0.5), silence(0.6)])
-    edges = TurnDetector(VadParams(silence_duration_ms=500), energy_vad).feed(audio)
+    edges = TurnDetector(VadSettings(silence_duration_ms=500), energy_vad).feed(audio)
     assert [edge.started for edge in edges] == [True, False]
 
 
