@@ -35,7 +35,7 @@ def test_source_is_included_and_weights_are_not(bento_dir: Path):
     for needed in ["service.py", "models.yaml", "core/audio.py", "pipeline/transcriber.py", "server/openai_api.py",
                    "server/chat/route.py", "server/realtime/route.py", "server/static/index.html", "server/static/app.js",
                    "strategies/base.py", "strategies/factory.py",
-                   "strategies/diarization/embedded.py"]:
+                   "strategies/diarization/embedded/diarizer.py"]:
         assert (src / needed).is_file(), needed
     assert not (src / "tests").exists() and not (src / ".venv").exists()
     heavy = [p for p in bento_dir.rglob("*") if p.suffix in {".bin", ".safetensors", ".pt", ".onnx"}]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.vad import DIARIZATION_VAD, VadSettings
-from strategies.diarization.far_field_vad import (
+from strategies.diarization.embedded.far_field_vad import (
     VAD_FRAME_S,
     far_field_speech_regions,
     normalise_level,
