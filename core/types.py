@@ -25,7 +25,8 @@ class TranscribeOptions:
     temperature: float | None = None
     """None: the engine's default temperature fallback."""
     vad: VadSettings | None = None
-    """None: the server's own long-form cutting (only audio over 30 s is cut, pauses over 2 s end a clip)."""
+    """A request's own ``server_vad``; None: the server's own long-form cutting (``LONG_FORM_VAD``: only audio over
+    30 s is cut, pauses over 2 s end a clip)."""
     keywords: tuple[str, ...] = ()
     """Words and names the speaker is likely to say; decoding is biased towards them."""
     logprobs: bool = False

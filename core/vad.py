@@ -52,7 +52,8 @@ class VadSettings:
 
     @property
     def pause_threshold(self) -> float:
-        """The probability below which a window counts as a pause once speech has started."""
+        """The probability below which a window counts as a pause once speech has started: ``silence_threshold``,
+        or ``threshold - HYSTERESIS`` without one."""
         return self.threshold - HYSTERESIS if self.silence_threshold is None else self.silence_threshold
 
     @property

@@ -3,8 +3,8 @@ activity, window by window), and which words of a partial hypothesis are settled
 
 - ``TurnDetector``: Silero VAD (``core.vad``) over 32 ms windows as audio arrives, with a session's
   ``VadSettings``. Speech starts at the first window at or above ``threshold``; it stops once
-  ``silence_duration_ms`` of windows fall below the pause threshold (Silero's hysteresis) with no speech window
-  among them.
+  ``silence_duration_ms`` of windows fall below ``pause_threshold`` (``threshold - 0.15``, Silero's own
+  hysteresis) with no speech window among them.
 - ``LocalAgreement``: the LocalAgreement-2 policy of whisper-streaming (Machacek et al., 2023). A turn's
   audio is decoded again as it grows; a word is confirmed once two consecutive hypotheses agree on it and on
   everything before it. Confirmed words are never taken back.
