@@ -64,6 +64,26 @@ def test_invalid_chunking_names_chunking_strategy(value):
     assert _param_of(lambda: chunking_of(value, NO_FIELDS)) == "chunking_strategy"
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"threshold": 1.5}', "threshold must be between 0 and 1."),
+        ('{"prefix_padding_ms": -300}', "prefix_padding_ms must not be negative."),
+        ('{"silence_duration_ms": -1}', "silence_duration_ms must not be negative."),
+    ],
+)
+def test_server_vad_out_of_bounds_says_which_bound(value, message):
+    with pytest.raises(InvalidInputError) as caught:
+        chunking_of(value.replace("{", '{"type": "server_vad", '), NO_FIELDS)
+    assert caught.value.message == "chunking_strategy." + message
+
+
+def test_the_file_route_caps_no_duration():
+    assert chunking_of('{"type": "server_vad", "silence_duration_ms": 20000}', NO_FIELDS) == VadSettings(
+        silence_duration_ms=20_000
+    )
+
+
 def test_bracket_fields_are_checked_too():
     assert _param_of(lambda: chunking_of(None, {**NO_FIELDS, "silence_duration_ms": "200"})) == "chunking_strategy"
     bad = {**NO_FIELDS, "type": "server_vad", "silence_duration_ms": "-5"}
