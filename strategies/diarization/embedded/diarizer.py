@@ -16,14 +16,12 @@ from ..base import SAMPLE_RATE, Diarizer, SpeakerTurn, as_mono, check_speaker_bo
 from .clustering import centroids, cluster, unit_rows
 from .far_field_vad import far_field_speech_regions
 from .features import encoder_features
-from .frames import frame_mask, frame_runs, turns_from_frames, windows_in
+from .frames import Span, frame_mask, frame_runs, turns_from_frames, windows_in
 from .local_speakers import with_local_speakers
 from .resegment import frame_speakers
 from .segmentation import Segmentation, SpeakerSegmentation, model_path
 from .settings import EmbeddedSettings
 from .voice_encoder import embed, import_voice_encoder, weights_file_bytes
-
-Span = tuple[float, float]
 
 SAME_VOICE_SIMILARITY = 0.74
 """Known speakers: a diarized speaker takes a reference's name from this cosine similarity of their ``embed_voice``

@@ -23,6 +23,8 @@ from core.audio import SAMPLE_RATE
 from core.vad import DIARIZATION_VAD, VadSettings, window_probabilities
 from core.vad import WINDOW_SAMPLES as VAD_FRAME
 
+from .frames import Span
+
 VAD_FRAME_S = VAD_FRAME / SAMPLE_RATE
 
 EMBEDDING_SILENCE_MS = 200
@@ -32,8 +34,6 @@ TARGET_PEAK = 0.5
 """Level normalisation: the loud end of the recording (99.9th percentile of |x|) is brought here."""
 MAX_GAIN_DB = 30.0
 BLOCK_S = 600.0
-
-Span = tuple[float, float]
 
 
 def normalise_level(audio: np.ndarray, target_peak: float, max_gain_db: float) -> np.ndarray:

@@ -7,13 +7,12 @@ import functools
 import numpy as np
 
 from ..base import SAMPLE_RATE
+from .frames import Span
 
 N_FFT = 400  # 25 ms
 HOP = 160  # 10 ms: one frame of the diarizer's grid (frames.FRAME_S)
 N_MELS = 40
 MEL_CHUNK_FRAMES = 6000  # a minute of audio per STFT pass bounds memory on long recordings
-
-Span = tuple[float, float]
 
 
 def encoder_features(audio: np.ndarray, regions: list[Span], speech_dbfs: float | None) -> np.ndarray:

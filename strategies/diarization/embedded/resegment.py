@@ -7,10 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from .clustering import centroids, unit_rows
-from .frames import FRAME_S
+from .frames import FRAME_S, Span
 from .settings import EmbeddedSettings
-
-Span = tuple[float, float]
 
 
 def frame_speakers(

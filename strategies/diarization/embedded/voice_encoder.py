@@ -10,11 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from .frames import FRAME_S
+from .frames import FRAME_S, Span
 
 EMBEDDING_SIZE = 256
-
-Span = tuple[float, float]
 
 
 def import_voice_encoder() -> type:
