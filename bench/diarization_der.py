@@ -5,11 +5,12 @@ and left to estimate it. Then synthetic recordings built from the English LibriS
 (speaker id = the first field of ``ls_*`` file names): four speakers alternating with 0.3 s gaps,
 two speakers overlapping by 1-2 s, and one to eight speakers for the count estimate. Finally a
 long recording (``--long-minutes``, the synthetic turns repeated) gives the real-time factor and
-the peak memory. Scoring: no collar, overlap counted, optimal speaker mapping.
+the peak memory. Scoring: no collar, overlap counted, optimal speaker mapping. ``--detector`` diarizes with one of
+the older speech detectors instead of the segmentation model (``bench.diarization_detectors``), to compare.
 
 Exits 1 when a target is missed, 2 without a corpus.
 
-    .venv/bin/python -m bench.diarization_der [--collar 0.25] [--device cpu] [--long-minutes 30]
+    .venv/bin/python -m bench.diarization_der [--collar 0.25] [--device cpu] [--long-minutes 30] [--detector asr]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from bench.corpus import AUDIO_DIR_ENV, audio_dir
 from bench.der import diarization_error_rate, read_rttm
+from bench.diarization_detectors import DETECTORS, OlderDetectorDiarizer
 from core.audio import SAMPLE_RATE, decode_audio
 from core.types import SpeakerTurn
 from strategies.diarization.base import Diarizer
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--long-minutes", type=float, default=30.0, help="length of the speed test (0: skip)")
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument(
+        "--detector", choices=("segmentation", *DETECTORS), default="segmentation", help="where speech is found"
+    )
     args = parser.parse_args(argv)
 
     references = sorted((audio_dir() / "multi").glob("*.rttm"))
@@ -50,10 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No multi/*.rttm with audio under {audio_dir()} (set {AUDIO_DIR_ENV}).", file=sys.stderr)
         return 2
 
-    diarizer = EmbeddedDiarizer(device=args.device)
+    embedded = EmbeddedDiarizer(device=args.device)
     started = time.perf_counter()
-    diarizer.load()
+    embedded.load()
     print(f"embedded engine loaded in {time.perf_counter() - started:.1f} s; collar {args.collar} s\n")
+    diarizer: Diarizer = embedded
+    if args.detector != "segmentation":
+        print(f"speech from the older {args.detector} detector\n")
+        diarizer = OlderDetectorDiarizer(embedded, args.detector)
     _header()
     failures = []
     for rttm in references:

@@ -129,9 +129,10 @@ def stream_turn(connection: Any, audio16k: np.ndarray, speed: float = 1.0, timeo
 def speech_bounds(audio16k: np.ndarray) -> tuple[float, float]:
     """Where the file's speech starts and ends (Silero VAD, no padding): the latencies count from the first and
     last *speech* samples, not from the file's own leading or trailing silence."""
-    from core.vad import speech_spans
+    from core.vad import VadSettings, speech_spans
 
-    spans = speech_spans(np.asarray(audio16k, np.float32), speech_pad_ms=0)
+    unpadded = VadSettings(prefix_padding_ms=0, silence_duration_ms=2000)
+    spans = speech_spans(np.asarray(audio16k, np.float32), unpadded)
     if not spans:
         return 0.0, len(audio16k) / 16_000
     return spans[0][0] / 16_000, spans[-1][1] / 16_000

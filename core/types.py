@@ -11,29 +11,9 @@ from pydantic import BaseModel, Field
 
 from .audio import SAMPLE_RATE
 from .errors import InvalidInputError
+from .vad import VadSettings
 
 Task = Literal["transcribe", "translate"]
-
-
-@dataclass(frozen=True)
-class VadOptions:
-    """How a request's audio is cut at pauses before decoding (OpenAI's ``chunking_strategy`` of type
-    ``server_vad``), with the defaults of OpenAI's server VAD for the fields a request leaves out."""
-
-    threshold: float = 0.5
-    """Silero speech probability above which a frame is speech, 0 to 1."""
-    prefix_padding_ms: int = 300
-    """Audio kept before (and after) each stretch of speech."""
-    silence_duration_ms: int = 500
-    """A pause at least this long ends a clip."""
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise InvalidInputError("chunking_strategy.threshold must be between 0 and 1.", input="chunking_strategy")
-        for name in ("prefix_padding_ms", "silence_duration_ms"):
-            value = getattr(self, name)
-            if value < 0:
-                raise InvalidInputError(f"chunking_strategy.{name} must not be negative.", input="chunking_strategy")
 
 
 @dataclass(frozen=True)
@@ -44,8 +24,9 @@ class TranscribeOptions:
     initial_prompt: str | None = None
     temperature: float | None = None
     """None: the engine's default temperature fallback."""
-    vad: VadOptions | None = None
-    """None: the server's own long-form cutting (only audio over 30 s is cut, pauses over 2 s end a clip)."""
+    vad: VadSettings | None = None
+    """A request's own ``server_vad``; None: the server's own long-form cutting (``LONG_FORM_VAD``: only audio over
+    30 s is cut, pauses over 2 s end a clip)."""
     keywords: tuple[str, ...] = ()
     """Words and names the speaker is likely to say; decoding is biased towards them."""
     logprobs: bool = False

@@ -14,14 +14,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core.audio import SAMPLE_RATE
-from core.types import Segment, Transcription, TranscribeOptions, VadOptions
-from core.vad import speech_spans
+from core.types import Segment, Transcription, TranscribeOptions
+from core.vad import LONG_FORM_VAD, VadSettings, speech_spans
 
 MAX_CLIP_S = 30.0
 # A pause this long ends a clip even when the next speech would still fit: Whisper invents text in long silences.
 MAX_INNER_PAUSE_S = 2.0
-VAD_MIN_SILENCE_MS = 160
-VAD_SPEECH_PAD_MS = 200
 # A clip whose transcript stops this far before its end is decoded again from there (at most MAX_PASSES times).
 MIN_TAIL_S = 1.0
 MAX_PASSES = 4
@@ -45,7 +43,7 @@ class Clip:
         return (self.end - self.start) / SAMPLE_RATE
 
 
-def plan_clips(audio: np.ndarray, max_clip_s: float = MAX_CLIP_S, vad: VadOptions | None = None) -> list[Clip]:
+def plan_clips(audio: np.ndarray, max_clip_s: float = MAX_CLIP_S, vad: VadSettings | None = None) -> list[Clip]:
     """Clips covering the speech in ``audio``; audio that fits one clip is kept whole, without VAD.
 
     With a request's own ``vad`` every file is cut, however short: each stretch of speech between pauses of at
@@ -60,21 +58,13 @@ def plan_clips(audio: np.ndarray, max_clip_s: float = MAX_CLIP_S, vad: VadOption
 
 
 def speech_regions(audio: np.ndarray, max_region_s: float) -> list[Clip]:
-    spans = speech_spans(
-        audio, min_silence_ms=VAD_MIN_SILENCE_MS, speech_pad_ms=VAD_SPEECH_PAD_MS, max_speech_s=max_region_s
-    )
-    return [Clip(start, end) for start, end in spans]
+    """Stretches of speech cut with ``LONG_FORM_VAD``, none longer than ``max_region_s``."""
+    return [Clip(start, end) for start, end in speech_spans(audio, LONG_FORM_VAD, max_speech_s=max_region_s)]
 
 
-def request_vad_clips(audio: np.ndarray, max_clip_s: float, vad: VadOptions) -> list[Clip]:
+def request_vad_clips(audio: np.ndarray, max_clip_s: float, vad: VadSettings) -> list[Clip]:
     """The clips of a request's own server VAD (see ``plan_clips``)."""
-    spans = speech_spans(
-        audio,
-        threshold=vad.threshold,
-        min_silence_ms=vad.silence_duration_ms,
-        speech_pad_ms=vad.prefix_padding_ms,
-        max_speech_s=max_clip_s,
-    )
+    spans = speech_spans(audio, vad, max_speech_s=max_clip_s)
     max_samples = int(max_clip_s * SAMPLE_RATE)
     return [Clip(start, min(end, start + max_samples)) for start, end in spans]
 

@@ -18,6 +18,7 @@ import numpy as np
 from core import metrics
 from core.audio import SAMPLE_RATE
 from core.errors import InvalidInputError, STTError, TooLargeError
+from core.vad import OPENAI_SERVER_VAD
 
 from .events import (
     Cleared,
@@ -31,7 +32,7 @@ from .events import (
 )
 from .logprobs import token_logprobs, words_logprobs
 from .transcriber import LiveConfig, LiveTranscriber
-from .turns import LocalAgreement, TurnDetector, VadParams
+from .turns import LocalAgreement, TurnDetector
 
 MIN_COMMIT_S = 0.1
 """OpenAI refuses to commit less than 100 ms of audio."""
@@ -101,7 +102,7 @@ class LiveSession:
         self._request = live.prepare(config)
         self.config = config
         self._audio = _Audio()
-        self._detector = TurnDetector(config.turn_detection or VadParams(), live.vad)
+        self._detector = TurnDetector(config.turn_detection or OPENAI_SERVER_VAD, live.vad)
         self._heard_speech = False
         """Manual mode: whether the buffer holds speech yet (partials of silence would be hallucinations)."""
         self._turn: _Turn | None = None
@@ -123,7 +124,7 @@ class LiveSession:
         that is open stays open: under server VAD it ends at the next silence, in manual mode at the commit."""
         self._request = self._live.prepare(config)
         if config.turn_detection != self.config.turn_detection:
-            self._detector = TurnDetector(config.turn_detection or VadParams(), self._live.vad)
+            self._detector = TurnDetector(config.turn_detection or OPENAI_SERVER_VAD, self._live.vad)
             self._detector.position = self._audio.end
             self._detector.in_speech = self._heard_speech = self._turn is not None
         self.config = config

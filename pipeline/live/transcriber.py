@@ -12,18 +12,19 @@ slots are full. Final decodes are never skipped.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import anyio
 import numpy as np
 
 from core.types import Transcription, TranscribeOptions
+from core.vad import OPENAI_SERVER_VAD, VadSettings
 
 from ..longform import MAX_CLIP_S, transcribe_long
 from ..model_pool import ModelPool
 from ..preparation import PreparedRequest, decoding_options, prepare
-from .turns import SpeechProbabilities, VadParams, silero_probabilities
+from .turns import SpeechProbabilities, silero_probabilities
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class LiveConfig:
     """A registry id; None: the default model."""
     language: str | None = None
     prompt: str | None = None
-    turn_detection: VadParams | None = field(default_factory=VadParams)
+    turn_detection: VadSettings | None = OPENAI_SERVER_VAD
     """None: the client commits turns itself."""
     logprobs: bool = False
     """Transcript deltas and completed transcripts carry their tokens' log-probabilities."""

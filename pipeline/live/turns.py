@@ -1,9 +1,10 @@
 """The two policies of live transcription that need no model pool: when a turn starts and stops (voice
 activity, window by window), and which words of a partial hypothesis are settled enough to send.
 
-- ``TurnDetector``: Silero VAD (the model faster-whisper ships) over 32 ms windows as audio arrives. Speech
-  starts at the first window at or above ``threshold``; it stops once ``silence_duration_ms`` of windows
-  fall below ``threshold - 0.15`` (Silero's own hysteresis) with no speech window among them.
+- ``TurnDetector``: Silero VAD (``core.vad``) over 32 ms windows as audio arrives, with a session's
+  ``VadSettings``. Speech starts at the first window at or above ``threshold``; it stops once
+  ``silence_duration_ms`` of windows fall below ``pause_threshold`` (``threshold - 0.15``, Silero's own
+  hysteresis) with no speech window among them.
 - ``LocalAgreement``: the LocalAgreement-2 policy of whisper-streaming (Machacek et al., 2023). A turn's
   audio is decoded again as it grows; a word is confirmed once two consecutive hypotheses agree on it and on
   everything before it. Confirmed words are never taken back.
@@ -17,27 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE
-from core.types import VadOptions
 from core.vad import WINDOW_SAMPLES as WINDOW
-from core.vad import window_probabilities
+from core.vad import VadSettings, window_probabilities
+
 _CONTEXT = WINDOW
-HYSTERESIS = 0.15
 
 SpeechProbabilities = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class VadParams(VadOptions):
-    """OpenAI's ``server_vad`` settings (``VadOptions``, with their defaults) as a live session counts them."""
-
-    @property
-    def prefix_samples(self) -> int:
-        return self.prefix_padding_ms * SAMPLE_RATE // 1000
-
-    @property
-    def silence_samples(self) -> int:
-        return self.silence_duration_ms * SAMPLE_RATE // 1000
 
 
 def silero_probabilities(windows: np.ndarray) -> np.ndarray:
@@ -54,7 +40,7 @@ class SpeechEdge:
 
 
 class TurnDetector:
-    def __init__(self, params: VadParams, probabilities: SpeechProbabilities = silero_probabilities) -> None:
+    def __init__(self, params: VadSettings, probabilities: SpeechProbabilities = silero_probabilities) -> None:
         self.params = params
         self._probabilities = probabilities
         self._pending = np.zeros(0, dtype=np.float32)
@@ -95,7 +81,7 @@ class TurnDetector:
             return None
         if probability >= self.params.threshold:
             self._silence = 0
-        elif probability < self.params.threshold - HYSTERESIS:
+        elif probability < self.params.pause_threshold:
             self._silence += WINDOW
             if self._silence >= self.params.silence_samples:
                 self.in_speech, self._silence = False, 0

@@ -1,5 +1,5 @@
 """One place that reads and checks ``POST /v1/audio/transcriptions``' form: raw form values in, the domain's
-options out (``TranscribeOptions``, ``DiarizeOptions``, ``VadOptions``), or an ``InvalidInputError`` naming
+options out (``TranscribeOptions``, ``DiarizeOptions``, ``VadSettings``), or an ``InvalidInputError`` naming
 the parameter at fault.
 
 A new form parameter is one ``Form()`` argument of ``transcription_form`` and, when the route needs it, one
@@ -9,13 +9,14 @@ field of ``TranscriptionForm``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import Form
 
 from core.errors import InvalidInputError
-from core.types import DiarizeOptions, TranscribeOptions, VadOptions
+from core.types import DiarizeOptions, TranscribeOptions
+from core.vad import OPENAI_SERVER_VAD, VadSettings
 
 from .formats import DIARIZED_FORMATS, RESPONSE_FORMATS
 from ..models.names import requested_model
@@ -99,7 +100,7 @@ def _invalid_chunking(message: str) -> InvalidInputError:
     return InvalidInputError(f"Invalid chunking_strategy: {message}", input="chunking_strategy")
 
 
-def chunking_of(value: str | None, fields: dict[str, str | None]) -> VadOptions | None:
+def chunking_of(value: str | None, fields: dict[str, str | None]) -> VadSettings | None:
     """``chunking_strategy``: ``auto`` (or nothing: the server's own cutting, None), or a ``server_vad`` object,
     sent as a JSON string or, as OpenAI's SDKs send it, as ``chunking_strategy[type]``, ... form fields."""
     sent = {key: item for key, item in fields.items() if item is not None}
@@ -125,7 +126,10 @@ def chunking_of(value: str | None, fields: dict[str, str | None]) -> VadOptions 
     for name, kind in VAD_FIELDS.items():
         if name in config:
             values[name] = _number(name, config[name], kind)
-    return VadOptions(**values)
+    try:
+        return replace(OPENAI_SERVER_VAD, **values)
+    except ValueError as exc:  # out of VadSettings' bounds
+        raise InvalidInputError(f"chunking_strategy.{exc}", input="chunking_strategy") from None
 
 
 def _number(name: str, raw: Any, kind: type) -> float | int:

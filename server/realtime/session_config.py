@@ -15,8 +15,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.vad import (
+    MAX_SESSION_DURATION_MS,
+    MAX_THRESHOLD,
+    MIN_DURATION_MS,
+    MIN_THRESHOLD,
+    OPENAI_SERVER_VAD,
+    VadSettings,
+)
 from pipeline.live import LiveConfig
-from pipeline.live.turns import VadParams
 
 from ..models.names import requested_model
 
@@ -42,9 +49,9 @@ class TranscriptionUpdate(_Lenient):
 
 class TurnDetectionUpdate(_Lenient):
     type: Literal["server_vad"]
-    threshold: float | None = Field(None, ge=0.0, le=1.0)
-    prefix_padding_ms: int | None = Field(None, ge=0, le=10_000)
-    silence_duration_ms: int | None = Field(None, ge=0, le=10_000)
+    threshold: float | None = Field(None, ge=MIN_THRESHOLD, le=MAX_THRESHOLD)
+    prefix_padding_ms: int | None = Field(None, ge=MIN_DURATION_MS, le=MAX_SESSION_DURATION_MS)
+    silence_duration_ms: int | None = Field(None, ge=MIN_DURATION_MS, le=MAX_SESSION_DURATION_MS)
 
 
 class InputUpdate(_Lenient):
@@ -79,7 +86,7 @@ class SessionConfig:
     model: str = "whisper-1"
     language: str | None = None
     prompt: str | None = None
-    turn_detection: VadParams | None = field(default_factory=VadParams)
+    turn_detection: VadSettings | None = OPENAI_SERVER_VAD
     logprobs: bool = False
 
     @classmethod
@@ -108,10 +115,11 @@ class SessionConfig:
             if detection is None:
                 config = replace(config, turn_detection=None)
             else:
-                base = config.turn_detection or VadParams()
+                base = config.turn_detection or OPENAI_SERVER_VAD
                 config = replace(
                     config,
-                    turn_detection=VadParams(
+                    turn_detection=replace(
+                        base,
                         threshold=_given(detection.threshold, base.threshold),
                         prefix_padding_ms=_given(detection.prefix_padding_ms, base.prefix_padding_ms),
                         silence_duration_ms=_given(detection.silence_duration_ms, base.silence_duration_ms),

@@ -36,7 +36,7 @@ def test_source_is_included_and_weights_are_not(bento_dir: Path):
                    "server/audio/routes.py", "server/edge/auth.py", "server/chat/route.py", "server/realtime/route.py",
                    "server/web/static/index.html", "server/web/static/app.js",
                    "strategies/base.py", "strategies/factory.py",
-                   "strategies/diarization/embedded.py"]:
+                   "strategies/diarization/embedded/diarizer.py"]:
         assert (src / needed).is_file(), needed
     assert not (src / "tests").exists() and not (src / ".venv").exists()
     heavy = [p for p in bento_dir.rglob("*") if p.suffix in {".bin", ".safetensors", ".pt", ".onnx"}]

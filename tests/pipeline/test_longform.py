@@ -9,7 +9,8 @@ from tests.engine_checks import transcribe_whole
 from pipeline.longform import MAX_CLIP_S, Clip, merge_regions, plan_clips, stitch, transcribe_long
 from core.model_files import HubAccess
 from core.registry import ModelSpec
-from core.types import Segment, Transcription, TranscribeOptions, VadOptions, Word
+from core.types import Segment, Transcription, TranscribeOptions, Word
+from core.vad import VadSettings
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
 
@@ -34,18 +35,18 @@ def test_a_requests_server_vad_cuts_even_short_audio_at_its_own_pauses(jfk_audio
     for your country") has pauses of about 0.3 to 1 s: kept whole by default; cut at each of them with a short
     silence_duration_ms; kept in one clip when the silence asked for is longer than any of them."""
     assert plan_clips(jfk_audio) == [Clip(0, len(jfk_audio))]
-    short = plan_clips(jfk_audio, vad=VadOptions(silence_duration_ms=200, prefix_padding_ms=100))
-    long = plan_clips(jfk_audio, vad=VadOptions(silence_duration_ms=1500, prefix_padding_ms=100))
+    short = plan_clips(jfk_audio, vad=VadSettings(silence_duration_ms=200, prefix_padding_ms=100))
+    long = plan_clips(jfk_audio, vad=VadSettings(silence_duration_ms=1500, prefix_padding_ms=100))
     assert len(short) >= 3 and len(long) == 1
     for clips in (short, long):
         assert all(0 <= c.start < c.end <= len(jfk_audio) for c in clips)
         assert all(a.end <= b.start for a, b in zip(clips, clips[1:]))  # in order, not overlapping
     # The leading silence is left out, and padding is what the request asked for.
     assert long[0].start > 0
-    padded = plan_clips(jfk_audio, vad=VadOptions(silence_duration_ms=1500, prefix_padding_ms=400))
+    padded = plan_clips(jfk_audio, vad=VadSettings(silence_duration_ms=1500, prefix_padding_ms=400))
     assert padded[0].start == max(0, long[0].start - 300 * SR // 1000)
     # A threshold no frame reaches finds no speech at all.
-    assert plan_clips(jfk_audio, vad=VadOptions(threshold=1.0)) == []
+    assert plan_clips(jfk_audio, vad=VadSettings(threshold=1.0)) == []
 
 
 def test_the_request_vad_is_not_a_decoding_option(jfk_audio):
@@ -55,7 +56,7 @@ def test_the_request_vad_is_not_a_decoding_option(jfk_audio):
         seen.append(options)
         return [Transcription(text="x", language="en", duration=len(c) / SR, segments=[]) for c in clips]
 
-    transcribe_long(jfk_audio, TranscribeOptions(vad=VadOptions(silence_duration_ms=200)), decode, batch_size=None)
+    transcribe_long(jfk_audio, TranscribeOptions(vad=VadSettings(silence_duration_ms=200)), decode, batch_size=None)
     assert seen and all(options.vad is None for options in seen)  # so its clips batch with other requests'
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from core.audio import SAMPLE_RATE
-from pipeline.live.turns import LocalAgreement, TurnDetector, VadParams
+from core.vad import VadSettings
+from pipeline.live.turns import LocalAgreement, TurnDetector
 from tests.pipeline.live.test_session import energy_vad, silence, tone
 
 
 def test_turn_detector_finds_speech_edges_however_the_audio_is_cut():
     audio = np.concatenate([silence(0.5), tone(1.0), silence(1.0)])
-    whole = TurnDetector(VadParams(silence_duration_ms=500), energy_vad).feed(audio)
+    whole = TurnDetector(VadSettings(silence_duration_ms=500), energy_vad).feed(audio)
     rng = np.random.default_rng(0)
-    detector, pieces, start = TurnDetector(VadParams(silence_duration_ms=500), energy_vad), [], 0
+    detector, pieces, start = TurnDetector(VadSettings(silence_duration_ms=500), energy_vad), [], 0
     while start < len(audio):
         size = int(rng.integers(1, 3000))
         pieces += detector.feed(audio[start : start + size])
@@ -26,7 +27,7 @@ def test_turn_detector_finds_speech_edges_however_the_audio_is_cut():
 
 def test_a_short_pause_does_not_end_the_turn():
     audio = np.concatenate([tone(0.5), silence(0.3), tone(0.5), silence(0.6)])
-    edges = TurnDetector(VadParams(silence_duration_ms=500), energy_vad).feed(audio)
+    edges = TurnDetector(VadSettings(silence_duration_ms=500), energy_vad).feed(audio)
     assert [edge.started for edge in edges] == [True, False]
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidInputError
-from core.types import DiarizeOptions, VadOptions
+from core.types import DiarizeOptions
+from core.vad import VadSettings
 from server.audio.transcription_form import chunking_of, granularities_of, transcription_form
 
 NO_FIELDS = {"type": None, "threshold": None, "prefix_padding_ms": None, "silence_duration_ms": None}
@@ -34,9 +35,9 @@ def test_server_vad_as_a_json_string_and_as_the_sdks_bracket_fields():
     as_json = chunking_of('{"type": "server_vad", "threshold": 0.3, "silence_duration_ms": 250}', NO_FIELDS)
     # openai-python sends a dict as chunking_strategy[type]=..., chunking_strategy[threshold]=... form fields.
     as_fields = chunking_of(None, {**NO_FIELDS, "type": "server_vad", "threshold": "0.3", "silence_duration_ms": "250"})
-    assert as_json == as_fields == VadOptions(threshold=0.3, silence_duration_ms=250)
-    assert chunking_of('{"type": "server_vad"}', NO_FIELDS) == VadOptions()
-    assert chunking_of('{"type": "server_vad", "prefix_padding_ms": 0}', NO_FIELDS) == VadOptions(prefix_padding_ms=0)
+    assert as_json == as_fields == VadSettings(threshold=0.3, silence_duration_ms=250)
+    assert chunking_of('{"type": "server_vad"}', NO_FIELDS) == VadSettings()
+    assert chunking_of('{"type": "server_vad", "prefix_padding_ms": 0}', NO_FIELDS) == VadSettings(prefix_padding_ms=0)
 
 
 @pytest.mark.parametrize(
@@ -63,6 +64,26 @@ def test_invalid_chunking_names_chunking_strategy(value):
     assert _param_of(lambda: chunking_of(value, NO_FIELDS)) == "chunking_strategy"
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"threshold": 1.5}', "threshold must be between 0 and 1."),
+        ('{"prefix_padding_ms": -300}', "prefix_padding_ms must not be negative."),
+        ('{"silence_duration_ms": -1}', "silence_duration_ms must not be negative."),
+    ],
+)
+def test_server_vad_out_of_bounds_says_which_bound(value, message):
+    with pytest.raises(InvalidInputError) as caught:
+        chunking_of(value.replace("{", '{"type": "server_vad", '), NO_FIELDS)
+    assert caught.value.message == "chunking_strategy." + message
+
+
+def test_the_file_route_caps_no_duration():
+    assert chunking_of('{"type": "server_vad", "silence_duration_ms": 20000}', NO_FIELDS) == VadSettings(
+        silence_duration_ms=20_000
+    )
+
+
 def test_bracket_fields_are_checked_too():
     assert _param_of(lambda: chunking_of(None, {**NO_FIELDS, "silence_duration_ms": "200"})) == "chunking_strategy"
     bad = {**NO_FIELDS, "type": "server_vad", "silence_duration_ms": "-5"}
@@ -72,7 +93,7 @@ def test_bracket_fields_are_checked_too():
 
 def test_chunking_reaches_the_transcribe_options():
     form = transcription_form(chunking_strategy='{"type": "server_vad", "silence_duration_ms": 800}')
-    assert form.options.vad == VadOptions(silence_duration_ms=800)
+    assert form.options.vad == VadSettings(silence_duration_ms=800)
 
 
 @pytest.mark.parametrize("response_format", ["json", "text", "srt", "vtt", "verbose_json", "diarized_json"])

@@ -189,6 +189,29 @@ def test_the_error_names_the_client_event_id(http):
         assert checked(ws.receive_json())["error"]["event_id"] == "client-7"
 
 
+def test_turn_detection_out_of_bounds_names_the_field_and_its_bound(http):
+    """The realtime route's server_vad bounds (core.vad's): threshold 0 to 1, durations 0 to 10 s."""
+    prefix = "session.audio.input.turn_detection."
+    bad = [
+        ({"threshold": 1.5}, "threshold", "Input should be less than or equal to 1"),
+        ({"threshold": -0.5}, "threshold", "Input should be greater than or equal to 0"),
+        ({"silence_duration_ms": 10_001}, "silence_duration_ms", "Input should be less than or equal to 10000"),
+        ({"prefix_padding_ms": -1}, "prefix_padding_ms", "Input should be greater than or equal to 0"),
+    ]
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        for fields, name, message in bad:
+            ws.send_json({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+                "turn_detection": {"type": "server_vad", **fields}}}}})
+            error = checked(ws.receive_json())["error"]
+            assert (error["code"], error["param"]) == ("invalid_value", prefix + name)
+            assert error["message"] == f"Invalid value for '{prefix + name}': {message}."
+        ws.send_json({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+            "turn_detection": {"type": "server_vad", "threshold": 1.0, "prefix_padding_ms": 10_000}}}}})
+        detection = checked(ws.receive_json())["session"]["audio"]["input"]["turn_detection"]
+        assert (detection["threshold"], detection["prefix_padding_ms"]) == (1.0, 10_000)
+
+
 def test_another_intent_or_an_unknown_model_is_refused(http):
     with http.websocket_connect("/v1/realtime?intent=conversation") as ws:
         assert checked(ws.receive_json())["error"]["param"] == "intent"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import weakref
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,36 +46,6 @@ def test_estimated_count_finds_several_speakers(diarizer, recordings, name, coun
     assert len({t.speaker for t in turns}) >= 2
     assert abs(len({t.speaker for t in turns}) - count) <= 1
     _assert_well_formed(turns, len(audio) / 16_000)
-
-
-def _without_segmentation(diarizer: EmbeddedDiarizer, **changes) -> EmbeddedDiarizer:
-    plain = EmbeddedDiarizer(device="cpu", settings=replace(diarizer.settings, segmentation=False, **changes))
-    plain._encoder = diarizer._encoder
-    return plain
-
-
-def test_far_field_detection_finds_the_meeting_speech_the_asr_settings_miss(diarizer, recordings):
-    audio, reference = recordings["pyannote_dev00"]
-    far_field = _without_segmentation(diarizer).diarize(audio, num_speakers=2)
-    asr_settings = _without_segmentation(diarizer, far_field_vad=False).diarize(audio, num_speakers=2)
-    missed = diarization_error_rate(reference, far_field)["missed"]
-    assert missed < diarization_error_rate(reference, asr_settings)["missed"] - 0.05
-
-
-def test_the_segmentation_model_finds_overlapped_speech_and_more_meeting_speech(diarizer, recordings):
-    audio, reference = recordings["pyannote_sample"]
-    turns = diarizer.diarize(audio, num_speakers=2)
-    overlapped = [(a, b) for a in turns for b in turns if a.speaker < b.speaker and a.start < b.end and b.start < a.end]
-    assert overlapped  # two speakers at once, which one label per frame cannot express
-    single = _without_segmentation(diarizer).diarize(audio, num_speakers=2)
-    assert not [(a, b) for a in single for b in single if a.speaker < b.speaker and a.start < b.end and b.start < a.end]
-    missed = diarization_error_rate(reference, turns)["missed"]
-    assert missed < diarization_error_rate(reference, single)["missed"] - 0.04  # 1.8% against 7.8%
-
-    audio, reference = recordings["pyannote_dev00"]
-    far_field = _without_segmentation(diarizer).diarize(audio, num_speakers=2)
-    der = diarization_error_rate(reference, diarizer.diarize(audio, num_speakers=2))["der"]
-    assert der < diarization_error_rate(reference, far_field)["der"] - 0.05  # 11.4% against 19.1%
 
 
 def test_speaker_bounds_are_respected(diarizer, recordings):

@@ -6,7 +6,34 @@ from __future__ import annotations
 
 import numpy as np
 
-Span = tuple[float, float]
+from .clustering import centroids, unit_rows
+from .frames import FRAME_S, Span
+from .settings import EmbeddedSettings
+
+
+def frame_speakers(
+    regions: list[Span],
+    windows: list[Span],
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    settings: EmbeddedSettings,
+) -> np.ndarray:
+    """A speaker per 10 ms frame (Viterbi over the frame posteriors, region by region), from the windows'
+    embeddings and their clustered ``labels``."""
+    k = int(labels.max()) + 1
+    x = unit_rows(embeddings)
+    n_frames = int(np.ceil(regions[-1][1] / FRAME_S)) + 1
+    centres = np.array([min(int(round((a + b) / 2 / FRAME_S)), n_frames - 1) for a, b in windows])
+    for iteration in range(max(settings.resegment_iterations, 1)):
+        if iteration:  # centroids again from the windows' resegmented speakers
+            labels = frame_labels[centres]
+        scores, _ = frame_scores(windows, x @ centroids(x, labels, k).T, n_frames, FRAME_S)
+        frame_labels = np.zeros(n_frames, dtype=int)
+        for start, end in regions:
+            a, b = int(round(start / FRAME_S)), min(int(round(end / FRAME_S)), n_frames)
+            posteriors = log_posteriors(np.nan_to_num(scores[a:b]), settings.posterior_sharpness)
+            frame_labels[a:b] = viterbi(posteriors, settings.switch_cost)
+    return frame_labels
 
 
 def frame_scores(

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import SAMPLE_RATE
+from ..base import SAMPLE_RATE
+from .frames import FRAME_S
 
 MODEL_FILE = "segmentation-3.0.onnx"
 WINDOW_SAMPLES = 10 * SAMPLE_RATE
-FRAME_S = 0.01
 _GRID_HOP = int(FRAME_S * SAMPLE_RATE)
 _MODEL_HOP = 270  # samples between the model's output frames (its SincNet and pooling strides)
 _MODEL_FIRST_CENTRE = 360.5  # the first output frame's receptive field is 721 samples wide

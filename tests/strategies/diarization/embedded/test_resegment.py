@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies.diarization.resegment import frame_scores, log_posteriors, viterbi
+from strategies.diarization.embedded.resegment import frame_scores, log_posteriors, viterbi
 
 
 def test_frame_scores_average_the_covering_windows():

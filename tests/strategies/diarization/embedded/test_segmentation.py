@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from core.audio import decode_audio
-from strategies.diarization.segmentation import (
-    FRAME_S,
+from strategies.diarization.embedded.frames import FRAME_S
+from strategies.diarization.embedded.segmentation import (
     POWERSET,
     WINDOW_SAMPLES,
     SpeakerSegmentation,

@@ -18,9 +18,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from .segmentation import LocalWindow
+from ..base import SpeakerTurn
+from .frames import FRAME_S
+from .segmentation import LocalWindow, Segmentation
+from .settings import EmbeddedSettings
 
 NO_SPEAKER = -1
+
+
+def with_local_speakers(
+    turns: list[SpeakerTurn], segmentation: Segmentation, settings: EmbeddedSettings
+) -> list[SpeakerTurn]:
+    """``turns`` (speakers named by cluster index) redrawn with the segmentation's local speakers: sharper turn
+    changes, and overlapped frames with both speakers."""
+    if not turns:
+        return turns
+    frame_labels = np.full(len(segmentation.speech), NO_SPEAKER, dtype=int)
+    for turn in turns:
+        frame_labels[int(round(turn.start / FRAME_S)) : int(round(turn.end / FRAME_S))] = int(turn.speaker)
+    n_speakers = int(frame_labels.max()) + 1
+    activity = speaker_activity(
+        segmentation.windows, frame_labels, n_speakers, int(round(settings.min_local_speaker_s / FRAME_S))
+    )
+    activity = fill_pauses(activity, int(round(settings.merge_gap_s / FRAME_S)))
+    return [
+        SpeakerTurn(str(speaker), round(start * FRAME_S, 3), round(end * FRAME_S, 3))
+        for speaker, start, end in activity_runs(activity)
+    ]
 
 
 def speaker_activity(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from strategies.diarization.far_field_vad import (
+from core.vad import DIARIZATION_VAD, VadSettings
+from strategies.diarization.embedded.far_field_vad import (
     VAD_FRAME_S,
-    FarFieldVadSettings,
     far_field_speech_regions,
     normalise_level,
     regions_from_probabilities,
@@ -20,7 +22,9 @@ def probs(*levels: tuple[float, float]) -> np.ndarray:
 
 
 def test_hysteresis_keeps_speech_until_the_lower_offset():
-    settings = FarFieldVadSettings(onset=0.5, offset=0.1, pad_s=0.0, fill_gap_s=0.0, min_region_s=0.0)
+    settings = VadSettings(
+        threshold=0.5, silence_threshold=0.1, prefix_padding_ms=0, silence_duration_ms=0, min_speech_ms=0
+    )
     regions = regions_from_probabilities(probs((0.0, 1.0), (0.9, 1.0), (0.2, 1.0), (0.0, 1.0)), settings)
     assert len(regions) == 1
     assert regions[0][0] == pytest.approx(1.0, abs=0.04)
@@ -28,7 +32,7 @@ def test_hysteresis_keeps_speech_until_the_lower_offset():
 
 
 def test_short_pauses_are_filled_and_long_ones_kept():
-    settings = FarFieldVadSettings(pad_s=0.0, fill_gap_s=1.0, min_region_s=0.0)
+    settings = replace(DIARIZATION_VAD, prefix_padding_ms=0, silence_duration_ms=1000, min_speech_ms=0)
     short = regions_from_probabilities(probs((0.9, 1.0), (0.0, 0.8), (0.9, 1.0)), settings)
     long = regions_from_probabilities(probs((0.9, 1.0), (0.0, 1.5), (0.9, 1.0)), settings)
     assert len(short) == 1
@@ -36,7 +40,7 @@ def test_short_pauses_are_filled_and_long_ones_kept():
 
 
 def test_padding_and_minimum_length():
-    settings = FarFieldVadSettings(pad_s=0.1, fill_gap_s=0.0, min_region_s=0.3)
+    settings = replace(DIARIZATION_VAD, prefix_padding_ms=100, silence_duration_ms=0, min_speech_ms=300)
     regions = regions_from_probabilities(probs((0.0, 1.0), (0.9, 0.5), (0.0, 1.0), (0.9, 0.064), (0.0, 1.0)), settings)
     assert len(regions) == 1  # the 64 ms blip plus padding is under 0.3 s
     start, end = regions[0]

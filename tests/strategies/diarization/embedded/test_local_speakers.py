@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.diarization.local_speakers import NO_SPEAKER, activity_runs, fill_pauses, speaker_activity
-from strategies.diarization.segmentation import LocalWindow
+from strategies.diarization.embedded.local_speakers import NO_SPEAKER, activity_runs, fill_pauses, speaker_activity
+from strategies.diarization.embedded.segmentation import LocalWindow
 
 
 def _window(first: int, frames: int, *spans: tuple[int, int, int]) -> LocalWindow:

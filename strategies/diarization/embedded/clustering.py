@@ -1,0 +1,103 @@
+"""Speakers from window embeddings: the speaker count (estimated when not given) and a speaker per window, by
+k-means on unit vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .settings import EmbeddedSettings
+
+
+def cluster(
+    embeddings: np.ndarray,
+    durations: np.ndarray,
+    num_speakers: int | None,
+    min_speakers: int | None,
+    max_speakers: int | None,
+    settings: EmbeddedSettings,
+) -> np.ndarray:
+    """A speaker index per window.
+
+    Only windows at least ``min_embed_s`` long are clustered (the encoder's embeddings of
+    shorter ones are too noisy and gather in clusters of their own); the rest go to the nearest
+    centroid. Without ``num_speakers`` the count is estimated within the bounds.
+    """
+    x = unit_rows(embeddings)
+    fit_mask = durations >= settings.min_embed_s
+    if fit_mask.sum() < 2:
+        fit_mask = np.ones(len(x), dtype=bool)
+    fit_index = np.flatnonzero(fit_mask)
+    fit = x[fit_index]
+    if num_speakers is not None:
+        k = min(num_speakers, len(fit))
+    else:
+        low = min(min_speakers or 1, len(fit))
+        high = max(min(max_speakers or settings.max_speakers, len(fit)), low)
+        k = min(max(estimate_count(fit, high, settings), low), high)
+    fit_labels = partition(fit, k)
+    labels = np.argmax(x @ centroids(fit, fit_labels, k).T, axis=1)
+    labels[fit_index] = fit_labels
+    return labels
+
+
+def estimate_count(fit: np.ndarray, high: int, settings: EmbeddedSettings) -> int:
+    """Split clusters in two, largest first, while the halves are far enough apart and big enough.
+
+    The first split has the lower bar ``single_distance``: whoever asks for diarization mostly
+    has several speakers, and the encoder tells two voices on one phone line apart only weakly.
+    """
+    min_size = max(settings.min_cluster_windows, settings.min_cluster_share * len(fit))
+    pending = [np.arange(len(fit))]
+    final = 0
+    while pending and len(pending) + final < high:
+        pending.sort(key=len)
+        members = pending.pop()
+        threshold = settings.single_distance if len(members) == len(fit) else settings.split_distance
+        labels = partition(fit[members], 2)
+        distance, smallest = separation(fit[members], labels, 2)
+        if smallest >= min_size and distance >= threshold:
+            pending += [members[labels == 0], members[labels == 1]]
+        else:
+            final += 1
+    return len(pending) + final
+
+
+def separation(x: np.ndarray, labels: np.ndarray, k: int) -> tuple[float, int]:
+    """(the smallest cosine distance between two centroids, the size of the smallest cluster)."""
+    means = centroids(x, labels, k)
+    distances = 1.0 - means @ means.T
+    np.fill_diagonal(distances, np.inf)
+    return float(distances.min()), int(np.bincount(labels, minlength=k).min())
+
+
+def partition(x: np.ndarray, k: int) -> np.ndarray:
+    """k-means on unit vectors (several seeds, fixed for repeatable output), polished on the sphere."""
+    from sklearn.cluster import KMeans
+
+    if k <= 1:
+        return np.zeros(len(x), dtype=int)
+    if k >= len(x):
+        return np.arange(len(x))
+    labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(x)
+    return refine(x, labels, k)
+
+
+def centroids(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """(k, dim) unit-length cluster means; an empty cluster gets a zero row."""
+    sums = np.eye(k, dtype=x.dtype)[labels].T @ x
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-8)
+
+
+def refine(x: np.ndarray, labels: np.ndarray, k: int, iterations: int = 10) -> np.ndarray:
+    """A few rounds of spherical k-means, starting from ``labels``."""
+    for _ in range(iterations):
+        new = np.argmax(x @ centroids(x, labels, k).T, axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    return labels
+
+
+def unit_rows(embeddings: np.ndarray) -> np.ndarray:
+    """``embeddings`` with each row scaled to unit length."""
+    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-8)
