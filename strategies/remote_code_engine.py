@@ -179,8 +179,8 @@ class RemoteCodeStrategy(ASRStrategy):
     def _judged(
         self, sampled: SampledDecoding, no_speech_prob: float, temperature: float, config: GenerationConfig
     ) -> Decoding:
-        """The decoding as the judge sees it; its compression ratio is OpenAI's, on the text (tokens before
-        end-of-text: no timestamp or other special token)."""
+        """The decoding as the judge sees it; its compression ratio is OpenAI's, on the text: the tokens whose ids
+        come before end-of-text's (no timestamp or other special token), as CTranslate2's engine measures it."""
         text_tokens = [t for t in sampled.tokens if t < config.eos_token_id]
         text = self._processor.tokenizer.decode(text_tokens).strip()
         return Decoding(
