@@ -32,7 +32,7 @@ from core.types import TranscribeOptions
 from server.settings import Settings
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from strategies.safeguards import Decoding
+from strategies.whisper.judge import Decoding
 
 
 def safeguards_off() -> mock._patch:

@@ -24,8 +24,8 @@ from core.model_files import local_model_path
 from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions, Word
 
 from .base import DEFAULT_BATCH_SIZE, ASRStrategy
-from .safeguards import Decoding, best_of_failed, decode_with_fallback, temperature_schedule
 from .token_logprobs import spread_over_segments, token_logprobs
+from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, compression_ratio, decode_with_fallback
 
 BEAM_SIZE = 5
 BEST_OF = 5
@@ -172,7 +172,7 @@ class CTranslate2Strategy(ASRStrategy):
             results = self._generate(encoded, [prompts[i] for i in pending], suppress_tokens, temperature)
             return [_decoding(tokenizer, result, temperature) for result in results]
 
-        return decode_with_fallback(len(features), temperature_schedule(options.temperature), decode, best_of_failed)
+        return decode_with_fallback(len(features), THRESHOLDS.temperatures(options.temperature), decode, best_of_failed)
 
     def _generate(
         self, encoder_output: Any, prompts: list[list[int]], suppress_tokens: Any, temperature: float
@@ -293,8 +293,8 @@ def _decoding(tokenizer: Tokenizer, result: Any, temperature: float) -> Decoding
     cumulative = result.scores[0] * (len(tokens) ** LENGTH_PENALTY)
     return Decoding(
         tokens=tokens,
-        text=tokenizer.decode(tokens).strip(),
         avg_logprob=cumulative / (len(tokens) + 1),
+        compression_ratio=compression_ratio(tokenizer.decode(tokens).strip()),
         no_speech_prob=result.no_speech_prob,
         temperature=temperature,
     )

@@ -1,27 +1,6 @@
 """Custom Whisper-derived architectures loaded with ``trust_remote_code`` (LiteASR style).
 
-Such models take nothing but ``generate(input_features)``: extra kwargs like ``forced_decoder_ids``
-crash them. Language, task and timestamps are therefore set on the model's ``generation_config``, which is
-replaced by the Whisper generation config of the processor repo. A batch of clips is one ``generate`` call on
-their stacked ``input_features``.  Before it, one plain forward pass (encoder, one decoder step) gives each
-clip's no-speech probability and, when the request names no language, its language, which is set on the
-config too: every result carries a language.  The encoder states of that pass serve every later decoder pass.
-
-Whisper's safeguards cannot come from ``generate``: transformers' Whisper generate takes its temperatures
-only from its ``temperature`` argument and otherwise decodes greedily once.  So the engine applies them
-itself, per clip, as OpenAI's decoder does per window (hf_common.TokenDecoding):
-
-* temperature fallback: each clip's greedy decoding is scored in one teacher-forced decoder pass (its average
-  log-prob after Whisper's token rules, as generate's scores give it) and measured (transformers' token-level
-  compression ratio).  The clips that fail a check are decoded again at the next temperature, 0.2 ... 1.0,
-  together, by hf_common.sample_decode: plain forward passes with a key-value cache, transformers' Whisper
-  logits processors, and per clip a generator seeded alike on every call, so results are reproducible and
-  do not depend on the other clips of the batch.  A clip that fails at every temperature keeps its likeliest
-  attempt that is not a repetition loop.  A request's temperature above 0 starts the schedule there: its
-  first decoding is sampled too.
-* no-speech: a clip whose no-speech probability is above 0.6 yields no text when its decoding's average
-  log-prob is below -1.0 or its decoding is a repetition loop; such a clip is not decoded again.
-"""
+How it decodes, and where Whisper's safeguards hold: docs/engines.md."""
 
 from __future__ import annotations
 
@@ -40,23 +19,13 @@ from core.registry import ModelSpec
 from core.types import Segment, Transcription, TranscribeOptions
 
 from .base import ASRStrategy, RuntimeContext
-from .torch_util import module_bytes, torch_dtype
-from .hf_common import (
-    SampledDecoding,
-    SpeechProbe,
-    TokenDecoding,
-    best_of_failed_decodings,
-    forced_average_logprob,
-    text_token_logprobs,
-    language_setting,
-    probe_speech,
-    prompt_text,
-    sample_decode,
-    token_compression_ratio,
-    whisper_prefix,
-)
-from .safeguards import decode_with_fallback, temperature_schedule
 from .token_logprobs import spread_over_segments
+from .torch_util import module_bytes, torch_dtype
+from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, compression_ratio, decode_with_fallback
+from .whisper.probe import SpeechProbe, probe_speech
+from .whisper.prompt import language_setting, prompt_text, whisper_prefix
+from .whisper.sampling import SampledDecoding, sample_decode
+from .whisper.scoring import forced_average_logprob, text_token_logprobs
 
 DEFAULT_PROCESSOR = "openai/whisper-large-v3"
 CLIP_SAMPLES = 30 * SAMPLE_RATE
@@ -150,7 +119,7 @@ class RemoteCodeStrategy(ASRStrategy):
         return results
 
     def _prompt_ids(self, options: TranscribeOptions) -> list[int]:
-        """``<|startofprev|>`` and the keywords and prompt (hf_common.prompt_text), or nothing."""
+        """``<|startofprev|>`` and the keywords and prompt (whisper.prompt.prompt_text), or nothing."""
         text = prompt_text(options.keywords, options.initial_prompt)
         return [int(t) for t in self._processor.get_prompt_ids(text)] if text else []
 
@@ -169,14 +138,14 @@ class RemoteCodeStrategy(ASRStrategy):
         prefixes: list[list[int]],
         first_temperature: float | None,
         prompted: bool,
-    ) -> list[TokenDecoding]:
+    ) -> list[Decoding]:
         """Every clip decoded at the first temperature; the clips whose decoding fails Whisper's checks again
         at the next one, together, until they pass or the temperatures run out. The model's own ``generate`` takes
         nothing but features, so a decoding with a prompt (``prompted``: the prefixes start with it) is greedy
         through sample_decode at temperature 0 instead."""
         generators = [torch.Generator(features.device).manual_seed(SAMPLING_SEED) for _ in prefixes]
 
-        def decode(pending: list[int], temperature: float) -> list[TokenDecoding]:
+        def decode(pending: list[int], temperature: float) -> list[Decoding]:
             if temperature == 0 and not prompted:  # only ever the first temperature, for every clip
                 decoded = self._greedy(features, probe.encoder_states, config, prefixes)
             else:
@@ -189,9 +158,7 @@ class RemoteCodeStrategy(ASRStrategy):
                 for index, sampled in zip(pending, decoded, strict=True)
             ]
 
-        return decode_with_fallback(
-            len(prefixes), temperature_schedule(first_temperature), decode, best_of_failed_decodings
-        )
+        return decode_with_fallback(len(prefixes), THRESHOLDS.temperatures(first_temperature), decode, best_of_failed)
 
     def _greedy(
         self, features: torch.Tensor, encoder_states: torch.Tensor, config: GenerationConfig, prefixes: list[list[int]]
@@ -211,23 +178,26 @@ class RemoteCodeStrategy(ASRStrategy):
 
     def _judged(
         self, sampled: SampledDecoding, no_speech_prob: float, temperature: float, config: GenerationConfig
-    ) -> TokenDecoding:
-        tokens = [*sampled.tokens, config.eos_token_id]  # as transformers measures it, end-of-text included
-        return TokenDecoding(
+    ) -> Decoding:
+        """The decoding as the judge sees it; its compression ratio is OpenAI's, on the text: the tokens whose ids
+        come before end-of-text's (no timestamp or other special token), as CTranslate2's engine measures it."""
+        text_tokens = [t for t in sampled.tokens if t < config.eos_token_id]
+        text = self._processor.tokenizer.decode(text_tokens).strip()
+        return Decoding(
             tokens=sampled.tokens,
             avg_logprob=sampled.avg_logprob,
-            compression_ratio=token_compression_ratio(tokens, self._model.config.vocab_size),
+            compression_ratio=compression_ratio(text),
             no_speech_prob=no_speech_prob,
             temperature=temperature,
         )
 
-    def _transcription(self, decoding: TokenDecoding, duration: float, language: str) -> Transcription:
+    def _transcription(self, decoding: Decoding, duration: float, language: str) -> Transcription:
         segments = [] if decoding.is_silence else self._clip_segments(decoding, duration)  # Whisper's no-speech rule
         return Transcription(
             text="".join(s.text for s in segments).strip(), language=language, duration=duration, segments=segments
         )
 
-    def _clip_segments(self, decoding: TokenDecoding, duration: float) -> list[Segment]:
+    def _clip_segments(self, decoding: Decoding, duration: float) -> list[Segment]:
         tokenizer = self._processor.tokenizer
         decoded = tokenizer.decode(decoding.tokens, skip_special_tokens=True, output_offsets=True)
         pieces = decoded.get("offsets") or [{"text": decoded["text"], "timestamp": (0.0, duration)}]

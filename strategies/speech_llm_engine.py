@@ -49,7 +49,7 @@ from core.model_files import resolve_source
 from core.registry import ModelSpec
 
 from .base import ChatReply, ChatStrategy, ChatTurn, GenerationOptions, RuntimeContext
-from .torch_util import module_bytes
+from .torch_util import module_bytes, torch_dtype
 
 AUTO_CLASSES = (
     "AutoModelForMultimodalLM",
@@ -63,7 +63,6 @@ holds the checkpoint's configuration (or that its ``auto_map`` names, for remote
 AUDIO_AS_BASE64 = frozenset({"VoxtralProcessor"})
 """Processors whose chat template takes audio as base64 WAV (Voxtral's mistral-common tokenizer) rather
 than as samples."""
-_TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _LOCK_POLL_S = 0.25
 
 
@@ -96,15 +95,9 @@ def _takes_named(function: Callable[..., Any], name: str) -> bool:
 
 
 def model_dtype(spec: ModelSpec, device: str) -> torch.dtype:
-    """bfloat16 on a GPU that has it (speech-LLMs are trained in it; some overflow in float16), else float16;
-    float32 on CPU; unless the registry entry pins a precision."""
-    if spec.dtype == "auto":
-        if device != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if spec.dtype not in _TORCH_DTYPES:
-        raise ValueError(f"model {spec.id!r}: dtype {spec.dtype!r} is not available for the speech_llm engine")
-    return _TORCH_DTYPES[spec.dtype]
+    """The torch-based engines' precision, but bfloat16 on a GPU that has it: speech-LLMs are trained in it, and
+    some overflow in float16."""
+    return torch_dtype(spec, device, bfloat16_on_gpu=True, engine="the speech_llm engine")
 
 
 class SpeechLLMStrategy(ChatStrategy):

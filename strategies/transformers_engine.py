@@ -1,28 +1,6 @@
-"""Whisper-family seq2seq checkpoints through transformers' Whisper ``generate``.
+"""Whisper-family seq2seq checkpoints through transformers' Whisper ``generate``, a batch of clips per call.
 
-A batch of clips is one ``generate`` call; the ASR pipeline object only turns its tokens into text, chunks
-and word timings (``postprocess``).  Whisper's safeguards hold per clip in a batch:
-
-* temperature fallback: transformers' generate re-decodes, within the batch, each clip whose decoding fails
-  the compression-ratio or log-prob threshold at the next temperature;
-* no-speech (drop output whose no-speech probability is above 0.6 while its average log-prob is below -1.0):
-  transformers' own ``no_speech_threshold`` (transformers 5.23) is only right for a batch of one.  During
-  fallback it reads the no-speech probability of the wrong clip (computed once for the whole batch, indexed
-  by position in the shrunken fallback batch), so noise next to speech is kept; a clip dropped next to kept
-  ones turns the padded token batch into floats (the dropped clip's ``torch.tensor([])``) and decoding them
-  raises; and the ASR pipeline's word-timestamp path raises on any dropped clip.  So the engine first
-  measures every clip's no-speech probability in one forward pass: clips at or below the threshold can never
-  be dropped and are decoded together without the gate, the others one at a time with it.
-
-The language is the request's, else detected per clip in that same forward pass: every result carries it.
-
-Word timings are not asked of generate: its ``return_token_timestamps`` switches the model to eager attention
-for good, and in a batch it time-warps each clip's cross-attention together with rows for the steps after the
-clip's end, up to the batch's longest decoding, so a clip's word times depended on its neighbours.  Each
-clip's tokens are aligned afterwards on their own (hf_common.token_times: one teacher-forced pass over the
-encoder states of the first forward pass, eager attention for that pass only, transformers' own dynamic time
-warping), which gives the times generate gives the clip decoded alone; decoding keeps sdpa.
-"""
+How it decodes, and where Whisper's safeguards hold: docs/engines.md."""
 
 from __future__ import annotations
 
@@ -38,30 +16,28 @@ from core.model_files import resolve_source
 from core.types import Segment, Transcription, TranscribeOptions, Word
 
 from .base import ASRStrategy
-from .torch_util import module_bytes, torch_dtype
-from .hf_common import (
-    COMPRESSION_RATIO_THRESHOLD,
-    LOGPROB_THRESHOLD,
-    TEMPERATURES,
-    language_setting,
-    probe_speech,
-    prompt_text,
-    segments_from_words,
-    text_token_logprobs,
-    token_times,
-)
 from .token_logprobs import spread_over_segments
-from .safeguards import NO_SPEECH_THRESHOLD
+from .torch_util import module_bytes, torch_dtype
+from .whisper.alignment import token_times
+from .whisper.judge import THRESHOLDS
+from .whisper.probe import probe_speech
+from .whisper.prompt import language_setting, prompt_text
+from .whisper.scoring import text_token_logprobs
+from .whisper.segments import segments_from_words
 
 CLIP_SAMPLES = 30 * SAMPLE_RATE
 BEAM_SIZE = 5  # what transformers' ASR pipeline uses by default, after OpenAI's Whisper
+# generate's own temperature fallback, judged by Whisper's thresholds on transformers' token-id compression ratio.
 TEMPERATURE_FALLBACK: dict[str, Any] = {
-    "temperature": TEMPERATURES,
-    "compression_ratio_threshold": COMPRESSION_RATIO_THRESHOLD,
-    "logprob_threshold": LOGPROB_THRESHOLD,
+    "temperature": tuple(THRESHOLDS.temperatures(0.0)),
+    "compression_ratio_threshold": THRESHOLDS.token_compression_ratio_threshold,
+    "logprob_threshold": THRESHOLDS.log_prob_threshold,
 }
 # transformers' no-speech gate; it needs the log-prob threshold even when sampling at one temperature.
-NO_SPEECH_GATE: dict[str, Any] = {"no_speech_threshold": NO_SPEECH_THRESHOLD, "logprob_threshold": LOGPROB_THRESHOLD}
+NO_SPEECH_GATE: dict[str, Any] = {
+    "no_speech_threshold": THRESHOLDS.no_speech_threshold,
+    "logprob_threshold": THRESHOLDS.log_prob_threshold,
+}
 
 
 class TransformersStrategy(ASRStrategy):
@@ -123,7 +99,7 @@ class TransformersStrategy(ASRStrategy):
         )
 
     def _prompt_ids(self, options: TranscribeOptions) -> torch.Tensor | None:
-        """The keywords, then the request's prompt, as Whisper's previous text (hf_common.prompt_text)."""
+        """The keywords, then the request's prompt, as Whisper's previous text (whisper.prompt.prompt_text)."""
         text = prompt_text(options.keywords, options.initial_prompt)
         if text is None:
             return None
@@ -164,8 +140,9 @@ class TransformersStrategy(ASRStrategy):
         )
         languages = [options.language or detected or "en" for detected in probe.languages]
         outputs: list[dict[str, Any] | None] = [None] * len(clips)
-        speech = [i for i, p in enumerate(probe.no_speech_probs) if p <= NO_SPEECH_THRESHOLD]
-        doubtful = [i for i, p in enumerate(probe.no_speech_probs) if p > NO_SPEECH_THRESHOLD]
+        # A clip whose no-speech probability is at or below the threshold can never be dropped: it needs no gate.
+        speech = [i for i, p in enumerate(probe.no_speech_probs) if not THRESHOLDS.hears_no_speech(p)]
+        doubtful = [i for i, p in enumerate(probe.no_speech_probs) if THRESHOLDS.hears_no_speech(p)]
         for group, gate in [(speech, False)] + [([i], True) for i in doubtful]:
             if group:
                 group_languages = [languages[i] for i in group]
@@ -239,7 +216,7 @@ class TransformersStrategy(ASRStrategy):
         sequence: torch.Tensor,
         prefix_length: int,
     ) -> torch.Tensor:
-        """The time of each token of a clip's segments, aligned on the clip alone (hf_common.token_times), so
+        """The time of each token of a clip's segments, aligned on the clip alone (whisper.alignment.token_times), so
         that it does not depend on the other clips of the batch."""
         model = self._pipe.model
         times = token_times(

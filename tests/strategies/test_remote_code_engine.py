@@ -15,7 +15,9 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from strategies.hf_common import probe_speech, sample_decode, whisper_prefix
+from strategies.whisper.probe import probe_speech
+from strategies.whisper.prompt import whisper_prefix
+from strategies.whisper.sampling import sample_decode
 from tests.engine_checks import (
     batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
 )
@@ -167,7 +169,7 @@ def test_a_clip_failing_at_every_temperature_keeps_its_likeliest_attempt_that_do
     lite_engine, jfk_audio, monkeypatch
 ):
     from strategies import remote_code_engine
-    from strategies.hf_common import SampledDecoding
+    from strategies.whisper.sampling import SampledDecoding
 
     [greedy] = lite_engine.transcribe_clips([jfk_audio], TranscribeOptions())
     monkeypatch.setattr(remote_code_engine, "forced_average_logprob", lambda *args: -3.0)

@@ -14,56 +14,76 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-TEMPERATURE_STEP = 0.2
-MAX_TEMPERATURE = 1.0
-COMPRESSION_RATIO_THRESHOLD = 2.4
-LOG_PROB_THRESHOLD = -1.0
-NO_SPEECH_THRESHOLD = 0.6
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The numbers of Whisper's safeguards: OpenAI's ``transcribe`` defaults, as faster-whisper's
+    ``TranscriptionOptions`` carries them."""
+
+    compression_ratio_threshold: float = 2.4
+    """Above it a decoding is a repetition loop; the ratio is zlib's on the decoding's text (compression_ratio)."""
+    log_prob_threshold: float = -1.0
+    no_speech_threshold: float = 0.6
+    temperature_step: float = 0.2
+    max_temperature: float = 1.0
+    token_compression_ratio_threshold: float = 1.35
+    """What transformers' Whisper ``generate`` compares its own compression ratio with: it measures zlib on the
+    token ids, not on the text, and on that measure 1.35 plays the part of compression_ratio_threshold."""
+
+    def temperatures(self, start: float | None) -> list[float]:
+        """The temperatures to try, from the request's (0 when unset) up to the maximum, step by step."""
+        first = start or 0.0
+        steps = int((self.max_temperature - first) / self.temperature_step + 1e-9)
+        return [round(first + i * self.temperature_step, 2) for i in range(max(steps, 0) + 1)]
+
+    def hears_no_speech(self, no_speech_prob: float) -> bool:
+        """Whether the model may hear no speech: only then can a decoding be judged silence."""
+        return no_speech_prob > self.no_speech_threshold
 
 
-def temperature_schedule(start: float | None) -> list[float]:
-    """The temperatures to try, from the request's (0 when unset) up to 1.0 in steps of 0.2."""
-    first = start or 0.0
-    steps = int((MAX_TEMPERATURE - first) / TEMPERATURE_STEP + 1e-9)
-    return [round(first + i * TEMPERATURE_STEP, 2) for i in range(max(steps, 0) + 1)]
+THRESHOLDS = Thresholds()
 
 
 def compression_ratio(text: str) -> float:
+    """OpenAI's measure of repetition: raw over zlib-compressed size of the text's UTF-8 bytes."""
     encoded = text.encode("utf-8")
     return len(encoded) / len(zlib.compress(encoded)) if encoded else 0.0
 
 
 @dataclass(frozen=True)
 class Decoding:
-    """One window decoded at one temperature."""
+    """One clip decoded at one temperature, as the judge sees it."""
 
     tokens: list[int]
-    text: str
+    """Text and timestamp tokens, end-of-text excluded."""
     avg_logprob: float
+    """Whisper's average log-probability: over the tokens and the end-of-text token (when the decoding reached it)."""
+    compression_ratio: float
+    """compression_ratio of the decoding's text."""
     no_speech_prob: float
     temperature: float
 
     @property
-    def compression_ratio(self) -> float:
-        return compression_ratio(self.text)
+    def loops(self) -> bool:
+        return self.compression_ratio > THRESHOLDS.compression_ratio_threshold
 
     @property
     def is_silence(self) -> bool:
         """The model heard no speech, and what it wrote is unlikely or a loop: the window yields no text."""
-        return self.no_speech_prob > NO_SPEECH_THRESHOLD and (
-            self.avg_logprob < LOG_PROB_THRESHOLD or self.compression_ratio > COMPRESSION_RATIO_THRESHOLD
+        return THRESHOLDS.hears_no_speech(self.no_speech_prob) and (
+            self.avg_logprob < THRESHOLDS.log_prob_threshold or self.loops
         )
 
     @property
     def needs_fallback(self) -> bool:
         if self.is_silence:
             return False
-        return self.compression_ratio > COMPRESSION_RATIO_THRESHOLD or self.avg_logprob < LOG_PROB_THRESHOLD
+        return self.loops or self.avg_logprob < THRESHOLDS.log_prob_threshold
 
 
-def best_of_failed(attempts: list[Decoding]) -> Decoding:
+def best_of_failed(attempts: Sequence[Decoding]) -> Decoding:
     """When every temperature failed: the likeliest decoding that is not a repetition loop, if any."""
-    not_looping = [a for a in attempts if a.compression_ratio <= COMPRESSION_RATIO_THRESHOLD]
+    not_looping = [a for a in attempts if not a.loops]
     return max(not_looping or attempts, key=lambda a: a.avg_logprob)
 
 
