@@ -4,7 +4,7 @@
 - Several models stay resident while they fit the budget; when a new one would not fit, the least
   recently used idle model is unloaded. Preloaded models are pinned unless the operator says otherwise.
 - A request holds a lease on its model from admission to the end of inference: a leased model is
-  never unloaded. Each ASR model decodes through its own batcher (``pipeline.batching``): concurrent
+  never unloaded. Each ASR model decodes through its own batcher (``pipeline.pool.batcher``): concurrent
   requests' clips share batches, on the model's own inference threads; a diarizer runs one request at
   a time. Requests beyond what the batches and the queue hold are refused instead of piling up.
 - ASR models and diarizers are the same to the pool: one budget, one eviction order, one idle TTL.
@@ -42,7 +42,7 @@ from strategies.base import ASRStrategy, ModelEngine, RuntimeContext
 from strategies.diarization.base import Diarizer
 from strategies.factory import create_engine
 
-from .batching import ClipBatcher
+from .batcher import ClipBatcher
 
 logger = logging.getLogger(__name__)
 EngineFactory = Callable[[ModelSpec, RuntimeContext], ModelEngine]
