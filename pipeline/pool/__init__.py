@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from .batcher import BatcherClosed, ClipBatcher
-from .pool import ModelLease, ModelPool, ModelState, PoolLimits
+from .lease import ModelLease
+from .limits import PoolLimits
+from .pool import ModelPool
+from .slot import ModelState
 
 __all__ = ["BatcherClosed", "ClipBatcher", "ModelLease", "ModelPool", "ModelState", "PoolLimits"]

@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -37,122 +36,17 @@ from core.audio import SAMPLE_RATE
 from core.devices import cuda_memory_info, empty_cuda_cache, missing_library, release_memory
 from core.errors import ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
-from core.types import DiarizeOptions, SpeakerTurn, Transcription, TranscribeOptions
+from core.types import Transcription, TranscribeOptions
 from strategies.base import ASRStrategy, ModelEngine, RuntimeContext
-from strategies.diarization.base import Diarizer
 from strategies.factory import create_engine
 
 from .batcher import ClipBatcher
+from .lease import ModelLease
+from .limits import PoolLimits
+from .slot import ModelState, Slot
 
 logger = logging.getLogger(__name__)
 EngineFactory = Callable[[ModelSpec, RuntimeContext], ModelEngine]
-
-
-@dataclass(frozen=True)
-class PoolLimits:
-    memory_budget_bytes: int | None = None
-    """None: no budget, every model stays resident."""
-    idle_ttl_s: float = -1
-    """Unload models idle this long; negative: never."""
-    max_inflight_per_model: int | None = None
-    """Batches one model decodes at once; None: as many as its engine has workers."""
-    max_queued_per_model: int = 32
-    """Requests that may wait beyond those the running batches hold."""
-    max_batch_size: int | None = None
-    """Most clips per engine call; None: the engine's own ``batch_size``."""
-    max_clips_per_request: int | None = None
-    """Clips one request may have queued at a time; None: one per engine worker (a long file keeps every worker
-    busy, and a short request behind it waits for one clip at most)."""
-    max_batch_wait_s: float = 0.05
-    pin_preloaded: bool = True
-    load_retry_after_s: float = 30.0
-    self_check: bool = False
-    """After each load, decode one second of silence: a model that loads but cannot run fails its load."""
-    gpu_headroom_bytes: int = 2**30
-    """On a GPU: memory a load must leave free beyond the model's weights, for activations."""
-
-
-@dataclass(eq=False)
-class _Slot:
-    spec: ModelSpec
-    engine: ModelEngine
-    batcher: ClipBatcher | None
-    """ASR models: runs every decode on the model's own threads (stable threads keep per-thread allocator
-    caches from piling up)."""
-    load_lock: threading.Lock = field(default_factory=threading.Lock)
-    run_lock: threading.Lock = field(default_factory=threading.Lock)
-    """Diarizers: one diarization at a time."""
-    leases: int = 0
-    running_batches: int = 0
-    """Batches on the engine now: a model is never unloaded under one, even after its requests have left."""
-    last_used: float = field(default_factory=time.monotonic)
-    pinned: bool = False
-    resident_bytes: int = 0
-    reserved_bytes: int = 0
-    failure: ModelUnavailableError | None = None
-    failed_at: float = 0.0
-    multilingual: bool | None = None
-    """ASR models: what the checkpoint said when it last loaded."""
-
-    @property
-    def in_use(self) -> bool:
-        return bool(self.leases or self.running_batches)
-
-
-@dataclass(frozen=True)
-class ModelState:
-    id: str
-    loaded: bool
-    pinned: bool
-    leases: int
-    resident_bytes: int
-
-
-class ModelLease:
-    """A request's hold on one loaded model: its registry entry, its engine, and how to run it."""
-
-    def __init__(self, slot: _Slot) -> None:
-        self._slot = slot
-        self.spec = slot.spec
-
-    @property
-    def engine(self) -> ModelEngine:
-        return self._slot.engine
-
-    @property
-    def asr(self) -> ASRStrategy:
-        engine = self._slot.engine
-        assert isinstance(engine, ASRStrategy), f"{self.spec.id} is not a transcription model"
-        return engine
-
-    def decode(
-        self, clips: Sequence[np.ndarray], options: TranscribeOptions, cancelled: threading.Event | None = None
-    ) -> list[Transcription]:
-        """``transcribe_clips`` through the model's batcher: the clips may share batches with other requests'."""
-        assert self._slot.batcher is not None, f"{self.spec.id} is not a transcription model"
-        return self._slot.batcher.decode(clips, options, cancelled)
-
-    @property
-    def diarizer(self) -> Diarizer:
-        engine = self._slot.engine
-        assert isinstance(engine, Diarizer), f"{self.spec.id} is not a diarization model"
-        return engine
-
-    def embed_voices(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        """(clips, dim): one unit-length voice embedding per clip (``Diarizer.embed_voice``)."""
-        engine = self.diarizer
-        with self._slot.run_lock:
-            return np.stack([engine.embed_voice(clip) for clip in clips])
-
-    def diarize(self, audio: np.ndarray, options: DiarizeOptions) -> list[SpeakerTurn]:
-        engine = self.diarizer
-        with self._slot.run_lock:
-            return engine.diarize(
-                audio,
-                num_speakers=options.num_speakers,
-                min_speakers=options.min_speakers,
-                max_speakers=options.max_speakers,
-            )
 
 
 class ModelPool:
@@ -167,7 +61,7 @@ class ModelPool:
         self.runtime = runtime
         self.limits = limits
         self._factory = factory
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, Slot] = {}
         self._lock = threading.Lock()
         self.preloaded = threading.Event()
         self._preload_failures: dict[str, str] = {}
@@ -241,7 +135,7 @@ class ModelPool:
             slot = self._slots.get(model_id)
             if slot is None or not slot.engine.is_loaded or slot.in_use:
                 return False
-            self._unload_locked(model_id, slot, reason)
+            slot.unload_locked(reason)
         release_memory(settle=True)
         return True
 
@@ -272,16 +166,16 @@ class ModelPool:
     def close(self) -> None:
         self._stop.set()
         with self._lock:
-            for model_id, slot in self._slots.items():
+            for slot in self._slots.values():
                 if slot.batcher is not None:
                     slot.batcher.close()
                 if slot.engine.is_loaded:
-                    self._unload_locked(model_id, slot, "shutdown")
+                    slot.unload_locked("shutdown")
         release_memory(settle=True)
 
     # ------------------------------------------------------------------ leases and loading
 
-    def _lease(self, spec: ModelSpec) -> _Slot:
+    def _lease(self, spec: ModelSpec) -> Slot:
         with self._lock:
             slot = self._slots.get(spec.id)
         if slot is None:
@@ -294,7 +188,7 @@ class ModelPool:
                 built.batcher.close()
         with self._lock:
             limits = self.limits
-            capacity = self._inflight(slot) * self._batch_size(slot) + limits.max_queued_per_model
+            capacity = limits.inflight(slot.engine) * limits.batch_size(slot.engine) + limits.max_queued_per_model
             if slot.leases >= capacity:
                 raise OverloadedError(
                     f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again shortly.",
@@ -304,28 +198,20 @@ class ModelPool:
             self._used_since_idle = True
             return slot
 
-    def _new_slot(self, spec: ModelSpec) -> _Slot:
-        slot = _Slot(spec, self._factory(spec, self.runtime), batcher=None)
+    def _new_slot(self, spec: ModelSpec) -> Slot:
+        slot = Slot(spec, self._factory(spec, self.runtime), batcher=None)
         if isinstance(slot.engine, ASRStrategy):
             slot.batcher = ClipBatcher(
                 partial(self._run_batch, slot),
-                max_batch_size=self._batch_size(slot),
+                max_batch_size=self.limits.batch_size(slot.engine),
                 max_wait_s=self.limits.max_batch_wait_s,
-                workers=self._inflight(slot),
+                workers=self.limits.inflight(slot.engine),
                 name=f"infer-{spec.id}",
-                request_window=self.limits.max_clips_per_request or self._inflight(slot),
+                request_window=self.limits.max_clips_per_request or self.limits.inflight(slot.engine),
             )
         return slot
 
-    def _batch_size(self, slot: _Slot) -> int:
-        engine = slot.engine
-        return self.limits.max_batch_size or (engine.batch_size if isinstance(engine, ASRStrategy) else 1)
-
-    def _inflight(self, slot: _Slot) -> int:
-        engine = slot.engine
-        return self.limits.max_inflight_per_model or (engine.workers if isinstance(engine, ASRStrategy) else 1)
-
-    def _run_batch(self, slot: _Slot, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
+    def _run_batch(self, slot: Slot, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
         """One engine call, on the batcher's thread, holding the model for its duration."""
         with self._lock:
             slot.running_batches += 1
@@ -350,7 +236,7 @@ class ModelPool:
         self._used_since_idle = False
         return True
 
-    def _ensure_loaded(self, slot: _Slot) -> None:
+    def _ensure_loaded(self, slot: Slot) -> None:
         # A leased model that is loaded stays loaded: evictions only take unleased ones.
         if slot.engine.is_loaded:
             return
@@ -359,7 +245,7 @@ class ModelPool:
         if loaded_now:  # outside the lock: requests waiting for the model need not wait for this too
             release_memory(settle=True)
 
-    def _load_locked(self, slot: _Slot) -> bool:
+    def _load_locked(self, slot: Slot) -> bool:
         """Load the slot's model unless another request did; True when this call loaded it."""
         model_id = slot.spec.id
         if slot.engine.is_loaded:
@@ -400,7 +286,7 @@ class ModelPool:
         logger.info("loaded %s in %.1fs (%.0f MiB)", model_id, seconds, measured / 2**20)
         return True
 
-    def _check_it_runs(self, slot: _Slot) -> None:
+    def _check_it_runs(self, slot: Slot) -> None:
         """Decode one second of silence through the model's batcher, as a request would."""
         engine = slot.engine
         if slot.batcher is None or not isinstance(engine, ASRStrategy):  # a diarizer: silence never reaches its GPU
@@ -411,7 +297,7 @@ class ModelPool:
         except Exception as exc:
             raise SelfCheckFailed(self_check_failure(self.runtime.device, exc)) from exc
 
-    def _reserve(self, model_id: str, slot: _Slot) -> None:
+    def _reserve(self, model_id: str, slot: Slot) -> None:
         """Set aside the model's estimated bytes, evicting idle models (least recently used first) to fit."""
         needed = slot.engine.memory_bytes()
         evicted = False
@@ -427,7 +313,7 @@ class ModelPool:
                             "in use or pinned); try again when they are idle.",
                             input="model",
                         )
-                    self._unload_locked(victim, self._slots[victim], "evicted")
+                    self._slots[victim].unload_locked("evicted")
                     evicted = True
             slot.reserved_bytes = needed
         if evicted:
@@ -435,7 +321,7 @@ class ModelPool:
         if self.runtime.device == "cuda":
             self._fit_in_free_gpu_memory(model_id, slot, needed)
 
-    def _fit_in_free_gpu_memory(self, model_id: str, slot: _Slot, needed: int) -> None:
+    def _fit_in_free_gpu_memory(self, model_id: str, slot: Slot, needed: int) -> None:
         """Evict idle models until the GPU really has the model's bytes and the activation headroom free; refuse
         the load when it cannot. Loads under way elsewhere have not allocated all they reserved yet: their
         reservations count as taken."""
@@ -455,7 +341,7 @@ class ModelPool:
                         "unload; try again when models in use are idle.",
                         input="model",
                     )
-                self._unload_locked(victim, self._slots[victim], "evicted")
+                self._slots[victim].unload_locked("evicted")
             release_memory(settle=True)
 
     def _eviction_candidate_locked(self) -> str | None:
@@ -468,14 +354,6 @@ class ModelPool:
 
     def _used_bytes_locked(self) -> int:
         return sum(s.resident_bytes + s.reserved_bytes for s in self._slots.values())
-
-    def _unload_locked(self, model_id: str, slot: _Slot, reason: str) -> None:
-        slot.engine.unload()
-        slot.resident_bytes = 0
-        slot.pinned = False
-        metrics.MODEL_UNLOADS.labels(model=model_id, reason=reason).inc()
-        metrics.RESIDENT_BYTES.labels(model=model_id).set(0)
-        logger.info("unloaded %s (%s)", model_id, reason)
 
     # ------------------------------------------------------------------ idle reaper
 
@@ -494,7 +372,7 @@ class ModelPool:
                 and now - slot.last_used > self.limits.idle_ttl_s
             ]
             for model_id in expired:
-                self._unload_locked(model_id, self._slots[model_id], "idle")
+                self._slots[model_id].unload_locked("idle")
         if expired:
             release_memory(settle=True)
         return expired
