@@ -33,7 +33,7 @@ import numpy as np
 
 from core import metrics
 from core.audio import SAMPLE_RATE
-from core.devices import cuda_memory_info, empty_cuda_cache, missing_library, release_memory
+from core.devices import empty_cuda_cache, missing_library, release_memory
 from core.errors import ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
 from core.types import Transcription, TranscribeOptions
@@ -41,8 +41,10 @@ from strategies.base import ASRStrategy, ModelEngine, RuntimeContext
 from strategies.factory import create_engine
 
 from .batcher import ClipBatcher
+from .eviction import idle_past
 from .lease import ModelLease
 from .limits import PoolLimits
+from .memory_budget import MemoryBudget
 from .slot import ModelState, Slot
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class ModelPool:
         self._factory = factory
         self._slots: dict[str, Slot] = {}
         self._lock = threading.Lock()
+        self._budget = MemoryBudget(self._slots, self._lock)
         self.preloaded = threading.Event()
         self._preload_failures: dict[str, str] = {}
         """Preloaded models that failed to load (or their start-up check), with why."""
@@ -161,7 +164,7 @@ class ModelPool:
 
     def resident_bytes(self) -> int:
         with self._lock:
-            return self._used_bytes_locked()
+            return self._budget.used_bytes_locked()
 
     def close(self) -> None:
         self._stop.set()
@@ -252,7 +255,7 @@ class ModelPool:
             return False
         if slot.failure is not None and time.monotonic() - slot.failed_at < self.limits.load_retry_after_s:
             raise ModelUnavailableError(slot.failure.message, input="model")
-        self._reserve(model_id, slot)
+        self._budget.reserve(slot, self.limits, self.runtime.device)
         started = time.perf_counter()
         try:
             slot.engine.load()
@@ -260,8 +263,7 @@ class ModelPool:
                 self._check_it_runs(slot)
         except Exception as exc:
             slot.engine.unload()
-            with self._lock:
-                slot.reserved_bytes = 0
+            self._budget.cancel_reservation(slot)
             release_memory(settle=True)
             logger.warning("loading %s failed: %s", model_id, exc)
             message = (
@@ -277,9 +279,7 @@ class ModelPool:
         if isinstance(slot.engine, ASRStrategy):
             slot.multilingual = slot.engine.is_multilingual
         measured = slot.engine.memory_bytes()
-        with self._lock:
-            slot.reserved_bytes = 0
-            slot.resident_bytes = measured
+        self._budget.settle_reservation(slot, measured)
         metrics.MODEL_LOADS.labels(model=model_id).inc()
         metrics.MODEL_LOAD_SECONDS.labels(model=model_id).observe(seconds)
         metrics.RESIDENT_BYTES.labels(model=model_id).set(measured)
@@ -297,64 +297,6 @@ class ModelPool:
         except Exception as exc:
             raise SelfCheckFailed(self_check_failure(self.runtime.device, exc)) from exc
 
-    def _reserve(self, model_id: str, slot: Slot) -> None:
-        """Set aside the model's estimated bytes, evicting idle models (least recently used first) to fit."""
-        needed = slot.engine.memory_bytes()
-        evicted = False
-        with self._lock:
-            budget = self.limits.memory_budget_bytes
-            if budget is not None:
-                while self._used_bytes_locked() + needed > budget:
-                    victim = self._eviction_candidate_locked()
-                    if victim is None:
-                        raise ModelUnavailableError(
-                            f"The model {model_id!r} ({needed / 2**20:.0f} MiB) does not fit in the memory budget "
-                            f"({budget / 2**20:.0f} MiB, {self._used_bytes_locked() / 2**20:.0f} MiB held by models "
-                            "in use or pinned); try again when they are idle.",
-                            input="model",
-                        )
-                    self._slots[victim].unload_locked("evicted")
-                    evicted = True
-            slot.reserved_bytes = needed
-        if evicted:
-            release_memory(settle=True)
-        if self.runtime.device == "cuda":
-            self._fit_in_free_gpu_memory(model_id, slot, needed)
-
-    def _fit_in_free_gpu_memory(self, model_id: str, slot: Slot, needed: int) -> None:
-        """Evict idle models until the GPU really has the model's bytes and the activation headroom free; refuse
-        the load when it cannot. Loads under way elsewhere have not allocated all they reserved yet: their
-        reservations count as taken."""
-        wanted = needed + self.limits.gpu_headroom_bytes
-        while (info := cuda_memory_info()) is not None:
-            with self._lock:
-                free = info[0] - sum(s.reserved_bytes for s in self._slots.values() if s is not slot)
-                if free >= wanted:
-                    return
-                victim = self._eviction_candidate_locked()
-                if victim is None:
-                    slot.reserved_bytes = 0
-                    raise ModelUnavailableError(
-                        f"The model {model_id!r} needs about {needed / 2**20:.0f} MiB of GPU memory, plus "
-                        f"{self.limits.gpu_headroom_bytes / 2**20:.0f} MiB for activations, but the GPU has "
-                        f"{max(free, 0) / 2**20:.0f} MiB free (of {info[1] / 2**20:.0f} MiB) and no idle model to "
-                        "unload; try again when models in use are idle.",
-                        input="model",
-                    )
-                self._slots[victim].unload_locked("evicted")
-            release_memory(settle=True)
-
-    def _eviction_candidate_locked(self) -> str | None:
-        idle = [
-            (slot.last_used, model_id)
-            for model_id, slot in self._slots.items()
-            if slot.engine.is_loaded and not slot.in_use and not slot.pinned
-        ]
-        return min(idle)[1] if idle else None
-
-    def _used_bytes_locked(self) -> int:
-        return sum(s.resident_bytes + s.reserved_bytes for s in self._slots.values())
-
     # ------------------------------------------------------------------ idle reaper
 
     def reap_idle(self) -> list[str]:
@@ -363,14 +305,7 @@ class ModelPool:
             return []
         now = time.monotonic()
         with self._lock:
-            expired = [
-                model_id
-                for model_id, slot in self._slots.items()
-                if slot.engine.is_loaded
-                and not slot.in_use
-                and not slot.pinned
-                and now - slot.last_used > self.limits.idle_ttl_s
-            ]
+            expired = idle_past(self.limits.idle_ttl_s, now, self._slots)
             for model_id in expired:
                 self._slots[model_id].unload_locked("idle")
         if expired:
