@@ -32,8 +32,7 @@ from functools import partial
 import numpy as np
 
 from core import metrics
-from core.audio import SAMPLE_RATE
-from core.devices import empty_cuda_cache, missing_library, release_memory
+from core.devices import empty_cuda_cache, release_memory
 from core.errors import ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
 from core.types import Transcription, TranscribeOptions
@@ -44,6 +43,7 @@ from .batcher import ClipBatcher
 from .eviction import idle_past
 from .lease import ModelLease
 from .limits import PoolLimits
+from .loading import ensure_loaded
 from .memory_budget import MemoryBudget
 from .slot import ModelState, Slot
 
@@ -121,7 +121,7 @@ class ModelPool:
         """Lease the model, loading it if needed; it stays loaded while the lease is held."""
         slot = self._lease(spec)
         try:
-            self._ensure_loaded(slot)
+            ensure_loaded(slot, self.limits, self.runtime.device, self._budget)
             yield ModelLease(slot)
         finally:
             with self._lock:
@@ -176,7 +176,7 @@ class ModelPool:
                     slot.unload_locked("shutdown")
         release_memory(settle=True)
 
-    # ------------------------------------------------------------------ leases and loading
+    # ------------------------------------------------------------------ leases
 
     def _lease(self, spec: ModelSpec) -> Slot:
         with self._lock:
@@ -239,64 +239,6 @@ class ModelPool:
         self._used_since_idle = False
         return True
 
-    def _ensure_loaded(self, slot: Slot) -> None:
-        # A leased model that is loaded stays loaded: evictions only take unleased ones.
-        if slot.engine.is_loaded:
-            return
-        with slot.load_lock:
-            loaded_now = self._load_locked(slot)
-        if loaded_now:  # outside the lock: requests waiting for the model need not wait for this too
-            release_memory(settle=True)
-
-    def _load_locked(self, slot: Slot) -> bool:
-        """Load the slot's model unless another request did; True when this call loaded it."""
-        model_id = slot.spec.id
-        if slot.engine.is_loaded:
-            return False
-        if slot.failure is not None and time.monotonic() - slot.failed_at < self.limits.load_retry_after_s:
-            raise ModelUnavailableError(slot.failure.message, input="model")
-        self._budget.reserve(slot, self.limits, self.runtime.device)
-        started = time.perf_counter()
-        try:
-            slot.engine.load()
-            if self.limits.self_check:
-                self._check_it_runs(slot)
-        except Exception as exc:
-            slot.engine.unload()
-            self._budget.cancel_reservation(slot)
-            release_memory(settle=True)
-            logger.warning("loading %s failed: %s", model_id, exc)
-            message = (
-                f"The model {model_id!r} {exc}"
-                if isinstance(exc, SelfCheckFailed)
-                else f"The model {model_id!r} is registered but could not be loaded: {load_failure_reason(exc)}"
-            )
-            slot.failure = ModelUnavailableError(message, input="model")
-            slot.failed_at = time.monotonic()
-            raise slot.failure from exc
-        seconds = time.perf_counter() - started
-        slot.failure = None
-        if isinstance(slot.engine, ASRStrategy):
-            slot.multilingual = slot.engine.is_multilingual
-        measured = slot.engine.memory_bytes()
-        self._budget.settle_reservation(slot, measured)
-        metrics.MODEL_LOADS.labels(model=model_id).inc()
-        metrics.MODEL_LOAD_SECONDS.labels(model=model_id).observe(seconds)
-        metrics.RESIDENT_BYTES.labels(model=model_id).set(measured)
-        logger.info("loaded %s in %.1fs (%.0f MiB)", model_id, seconds, measured / 2**20)
-        return True
-
-    def _check_it_runs(self, slot: Slot) -> None:
-        """Decode one second of silence through the model's batcher, as a request would."""
-        engine = slot.engine
-        if slot.batcher is None or not isinstance(engine, ASRStrategy):  # a diarizer: silence never reaches its GPU
-            return
-        language = slot.spec.language or (None if engine.is_multilingual else "en")
-        try:
-            slot.batcher.decode([np.zeros(SAMPLE_RATE, dtype=np.float32)], TranscribeOptions(language=language))
-        except Exception as exc:
-            raise SelfCheckFailed(self_check_failure(self.runtime.device, exc)) from exc
-
     # ------------------------------------------------------------------ idle reaper
 
     def reap_idle(self) -> list[str]:
@@ -316,29 +258,3 @@ class ModelPool:
         interval = min(max(self.limits.idle_ttl_s / 2, 0.5), 30.0)
         while not self._stop.wait(interval):
             self.reap_idle()
-
-
-class SelfCheckFailed(RuntimeError):
-    """A model loaded but could not decode a second of silence."""
-
-
-def self_check_failure(device: str, exc: Exception) -> str:
-    """Why a loaded model failed its check (to follow "The model 'id' "), naming the library it could not load."""
-    lines = str(exc).strip().splitlines()
-    detail = f"{type(exc).__name__}: {lines[0] if lines else ''}"[:200]
-    library = missing_library(exc)
-    if library is not None:
-        return (
-            f"loaded on {device} but cannot run: the library {library} cannot be loaded ({detail}); install it "
-            "in the image or put its directory on LD_LIBRARY_PATH."
-        )
-    return f"loaded on {device} but failed to decode one second of silence ({detail})."
-
-
-def load_failure_reason(exc: Exception) -> str:
-    """One line saying why a load failed, explaining a missing Hugging Face cache entry."""
-    text = str(exc).strip().splitlines()
-    first_line = text[0] if text else type(exc).__name__
-    if "offline" in str(exc).lower() or "cached files" in str(exc) or "LocalEntryNotFound" in type(exc).__name__:
-        return f"its weights are not in the Hugging Face cache and the Hub cannot be reached ({first_line[:300]})"
-    return first_line[:300]
