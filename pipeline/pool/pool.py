@@ -1,20 +1,5 @@
-"""Resident models under a memory budget, shared safely by concurrent requests.
-
-- Models load on first use (or at startup when preloaded), once, however many requests ask at once.
-- Several models stay resident while they fit the budget; when a new one would not fit, the least
-  recently used idle model is unloaded. Preloaded models are pinned unless the operator says otherwise.
-- A request holds a lease on its model from admission to the end of inference: a leased model is
-  never unloaded. Each ASR model decodes through its own batcher (``pipeline.pool.batcher``): concurrent
-  requests' clips share batches, on the model's own inference threads; a diarizer runs one request at
-  a time. Requests beyond what the batches and the queue hold are refused instead of piling up.
-- ASR models and diarizers are the same to the pool: one budget, one eviction order, one idle TTL.
-- Models idle longer than the TTL are unloaded by a background reaper.
-- On a GPU, a load must also fit in the memory the device really has free (the budget's bookkeeping does not
-  see CUDA contexts, allocator caches or other processes), and torch's CUDA cache is emptied when the last
-  model in use goes idle rather than after every request.
-- With the start-up check on (by default on GPU), a model that loads must decode one second of silence before
-  it counts as loaded: a CUDA library missing from the image fails the load, and keeps the pool from being
-  ready, instead of failing the first request.
+"""The pool: leases on models that load on first use (or at start-up when preloaded), readiness once the
+preloaded models have loaded, unloads on demand, and the reaper that unloads models idle past the TTL.
 
 Evictions and unloads happen under the pool lock and only touch unleased models; loads run outside it,
 with the bytes they will take reserved against the budget so that concurrent loads do not overshoot it.
@@ -75,7 +60,7 @@ class ModelPool:
         if limits.idle_ttl_s >= 0:
             threading.Thread(target=self._reap_idle_forever, name="model-reaper", daemon=True).start()
 
-    # ------------------------------------------------------------------ public
+    # ------------------------------------------------------------------ preloading and readiness
 
     def preload(self, model_ids: Iterable[str]) -> None:
         """Load each model now. A model that fails is logged, answers 503, and keeps the pool from being
@@ -110,6 +95,8 @@ class ModelPool:
                 return " ".join(self._preload_failures.values())
             return None
 
+    # ------------------------------------------------------------------ leases
+
     def load(self, model_id: str, pin: bool = False) -> None:
         with self.use(self.registry.get(model_id)) as _:
             if pin:
@@ -130,53 +117,6 @@ class ModelPool:
                 idle = self._went_idle_locked()
             if idle:
                 empty_cuda_cache()
-
-    def unload(self, model_id: str, reason: str = "admin") -> bool:
-        """Unload an idle model now (pinned or not). False when it is not loaded or is in use."""
-        self.registry.get(model_id)
-        with self._lock:
-            slot = self._slots.get(model_id)
-            if slot is None or not slot.engine.is_loaded or slot.in_use:
-                return False
-            slot.unload_locked(reason)
-        release_memory(settle=True)
-        return True
-
-    def states(self) -> list[ModelState]:
-        with self._lock:
-            return [
-                ModelState(mid, s.engine.is_loaded, s.pinned, s.leases, s.resident_bytes)
-                for mid, s in self._slots.items()
-            ]
-
-    def known_multilingual(self, model_id: str) -> bool | None:
-        """Whether the ASR model handles languages other than English, once it has loaded; None before."""
-        with self._lock:
-            slot = self._slots.get(model_id)
-            return slot.multilingual if slot is not None else None
-
-    def state(self, model_id: str) -> ModelState | None:
-        """The model's state; None when no request has used it yet."""
-        return next((s for s in self.states() if s.id == model_id), None)
-
-    def loaded_ids(self) -> list[str]:
-        return [state.id for state in self.states() if state.loaded]
-
-    def resident_bytes(self) -> int:
-        with self._lock:
-            return self._budget.used_bytes_locked()
-
-    def close(self) -> None:
-        self._stop.set()
-        with self._lock:
-            for slot in self._slots.values():
-                if slot.batcher is not None:
-                    slot.batcher.close()
-                if slot.engine.is_loaded:
-                    slot.unload_locked("shutdown")
-        release_memory(settle=True)
-
-    # ------------------------------------------------------------------ leases
 
     def _lease(self, spec: ModelSpec) -> Slot:
         with self._lock:
@@ -238,6 +178,53 @@ class ModelPool:
             return False
         self._used_since_idle = False
         return True
+
+    # ------------------------------------------------------------------ state and unloading
+
+    def unload(self, model_id: str, reason: str = "admin") -> bool:
+        """Unload an idle model now (pinned or not). False when it is not loaded or is in use."""
+        self.registry.get(model_id)
+        with self._lock:
+            slot = self._slots.get(model_id)
+            if slot is None or not slot.engine.is_loaded or slot.in_use:
+                return False
+            slot.unload_locked(reason)
+        release_memory(settle=True)
+        return True
+
+    def states(self) -> list[ModelState]:
+        with self._lock:
+            return [
+                ModelState(mid, s.engine.is_loaded, s.pinned, s.leases, s.resident_bytes)
+                for mid, s in self._slots.items()
+            ]
+
+    def known_multilingual(self, model_id: str) -> bool | None:
+        """Whether the ASR model handles languages other than English, once it has loaded; None before."""
+        with self._lock:
+            slot = self._slots.get(model_id)
+            return slot.multilingual if slot is not None else None
+
+    def state(self, model_id: str) -> ModelState | None:
+        """The model's state; None when no request has used it yet."""
+        return next((s for s in self.states() if s.id == model_id), None)
+
+    def loaded_ids(self) -> list[str]:
+        return [state.id for state in self.states() if state.loaded]
+
+    def resident_bytes(self) -> int:
+        with self._lock:
+            return self._budget.used_bytes_locked()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for slot in self._slots.values():
+                if slot.batcher is not None:
+                    slot.batcher.close()
+                if slot.engine.is_loaded:
+                    slot.unload_locked("shutdown")
+        release_memory(settle=True)
 
     # ------------------------------------------------------------------ idle reaper
 
