@@ -26,7 +26,7 @@ from core.audio import decode_audio
 from core.model_files import HubAccess
 from core.registry import ModelSpec
 from core.types import TranscribeOptions
-from pipeline.batching import ClipBatcher
+from pipeline.pool import ClipBatcher
 from server.settings import Settings
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine

@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 from core.audio import SAMPLE_RATE
 from core.types import DiarizeOptions, SpeakerTurn
 
-from .model_pool import ModelLease
+from .pool import ModelLease
 
 MAX_SPEAKER_SPEECH_S = 30.0
 """A diarized speaker is embedded from at most this much of its speech, its longest turns first."""

@@ -12,7 +12,7 @@ from core.registry import ModelRegistry, ModelSpec
 from core.types import TranscribeOptions
 
 from .capabilities import check_engine_can_honour, fit_to_model, pin_language_probability, requested_language
-from .model_pool import ModelLease, ModelPool
+from .pool import ModelLease, ModelPool
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions
 
 from .known_speakers import diarize_naming_known_speakers
 from .longform import stream_long, transcribe_long
-from .model_pool import ModelPool
+from .pool import ModelPool
 from .preparation import PreparedRequest, decoding_options, prepare, transcription_model
 from .speakers import attribute_speakers
 

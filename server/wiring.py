@@ -8,7 +8,7 @@ from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from pipeline.chat import Chat
 from pipeline.live import LiveLimits, LiveTranscriber
-from pipeline.model_pool import ModelPool, PoolLimits
+from pipeline.pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import DEFAULT_BATCH_SIZE, RuntimeContext
 

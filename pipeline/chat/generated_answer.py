@@ -15,7 +15,7 @@ from core.errors import InvalidInputError, RequestCancelled
 from core.registry import ModelSpec
 from strategies.base import ChatStrategy, ChatTurn, GenerationOptions
 
-from ..model_pool import ModelLease, ModelPool
+from ..pool import ModelLease, ModelPool
 from ..transcriber import Transcriber
 from .part_errors import naming_the_part
 from .stop_scanner import StopScanner

@@ -22,7 +22,7 @@ from core.types import Transcription, TranscribeOptions
 from core.vad import OPENAI_SERVER_VAD, VadSettings
 
 from ..longform import MAX_CLIP_S, transcribe_long
-from ..model_pool import ModelPool
+from ..pool import ModelPool
 from ..preparation import PreparedRequest, decoding_options, prepare
 from .turns import SpeechProbabilities, silero_probabilities
 

@@ -16,7 +16,7 @@ from core.errors import InvalidInputError, ModelNotFoundError, RequestCancelled,
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from pipeline.chat import AudioPart, Chat, ChatEnd, ChatItem, ChatMessage, ChatRequest, ChatStream, StopScanner
-from pipeline.model_pool import ModelPool
+from pipeline.pool import ModelPool
 from pipeline.transcriber import Transcriber
 from strategies.base import ChatReply, ChatStrategy, ChatTurn, GenerationOptions, RuntimeContext
 from tests.fakes import FakeStrategy, fake_engine

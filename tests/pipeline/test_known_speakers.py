@@ -15,7 +15,7 @@ from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, KnownSpeaker, SpeakerTurn
 from pipeline.known_speakers import diarize_naming_known_speakers, matched_pairs, solo_turns, speaker_speech
-from pipeline.model_pool import ModelPool
+from pipeline.pool import ModelPool
 from strategies.base import RuntimeContext
 from strategies.diarization.base import Diarizer
 from tests.fakes import FakeDiarizer

@@ -9,7 +9,7 @@ from core.errors import InvalidInputError, ModelNotFoundError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import TranscribeOptions
-from pipeline.model_pool import ModelPool
+from pipeline.pool import ModelPool
 from pipeline.preparation import PreparedRequest, decoding_options, prepare, transcription_model
 from strategies.base import RuntimeContext
 from tests.fakes import FakeStrategy, fake_engine

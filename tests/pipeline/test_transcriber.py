@@ -5,7 +5,7 @@ import pytest
 
 from core.errors import InvalidInputError, ModelNotFoundError, ModelUnavailableError
 from core.model_files import HubAccess
-from pipeline.model_pool import ModelPool
+from pipeline.pool import ModelPool
 from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, KnownSpeaker, TranscribeOptions
 from pipeline.transcriber import Transcriber

@@ -24,7 +24,7 @@ from core.errors import InvalidInputError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from pipeline.chat import AudioPart, Chat, ChatEnd, ChatMessage, ChatRequest
-from pipeline.model_pool import ModelPool
+from pipeline.pool import ModelPool
 from pipeline.transcriber import Transcriber
 from strategies.base import ChatTurn, GenerationOptions, RuntimeContext
 from strategies.factory import create_engine

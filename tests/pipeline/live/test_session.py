@@ -28,7 +28,7 @@ from pipeline.live import (
     TranscriptFailed,
 )
 from pipeline.live.turns import WINDOW
-from pipeline.model_pool import ModelPool
+from pipeline.pool import ModelPool
 from strategies.base import RuntimeContext
 from tests.fakes import FakeStrategy
 

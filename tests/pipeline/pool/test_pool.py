@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import ErrorKind, ModelNotFoundError, ModelUnavailableError, OverloadedError
 from core.model_files import HubAccess
-from pipeline.model_pool import ModelPool, PoolLimits
+from pipeline.pool import ModelPool, PoolLimits
 from core.registry import ModelRegistry, ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
@@ -219,7 +219,7 @@ def test_ready_once_every_preloaded_model_is_loaded():
 
 def test_unload_releases_memory_and_refuses_models_in_use(monkeypatch: pytest.MonkeyPatch):
     released = []
-    monkeypatch.setattr("pipeline.model_pool.release_memory", lambda settle=False: released.append(True))
+    monkeypatch.setattr("pipeline.pool.pool.release_memory", lambda settle=False: released.append(True))
     pool = _pool()
     pool.preload(["a", "b"])
     assert pool.unload("a") and pool.loaded_ids() == ["b"] and released

@@ -18,7 +18,7 @@ from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import TranscribeOptions
 from bench.audio_files import encode
-from pipeline.model_pool import ModelPool, PoolLimits
+from pipeline.pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
 from tests.fakes import fresh_fake_strategy, GiB, FakeCuda, FakeStrategy

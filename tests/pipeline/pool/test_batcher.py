@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.batching import BatcherClosed, ClipBatcher
+from pipeline.pool.batcher import BatcherClosed, ClipBatcher
 from core.types import Transcription, TranscribeOptions
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from core.errors import RequestCancelled
 from core.types import Transcription, TranscribeOptions
 
-from .longform import ClipDecoder
+from ..longform import ClipDecoder
 
 
 CANCEL_POLL_S = 0.25
