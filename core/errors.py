@@ -23,15 +23,19 @@ class ErrorKind(Enum):
 
 class STTError(Exception):
     """A failure the client should hear about. ``input`` names the offending request input, if any
-    (``model``, ``file``, ``language``, ``diarize``, ``num_speakers``, ...)."""
+    (``model``, ``file``, ``language``, ``diarize``, ``num_speakers``, ...). ``retry_after_s``: when the same request
+    may succeed if tried again (an overloaded or unavailable server), how long to wait first."""
 
     kind: ErrorKind = ErrorKind.INVALID_INPUT
     code: str = "invalid_value"
 
-    def __init__(self, message: str, *, input: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, input: str | None = None, code: str | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.input = input
+        self.retry_after_s = retry_after_s
         if code is not None:
             self.code = code
 

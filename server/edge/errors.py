@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -48,6 +49,19 @@ def body_of(exc: STTError, fields: Mapping[str, str] = {}) -> dict[str, Any]:
     return error_body(exc.message, error_type, param, exc.code)
 
 
+DEFAULT_RETRY_AFTER_S = 1.0
+"""What a 429 or 503 tells the client to wait when the error does not know better."""
+
+
+def retry_after_header(exc: STTError, status: int) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, at least 1) for an error the same request may get past by waiting: every 429
+    and 503 carries one."""
+    if exc.retry_after_s is None and status not in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE):
+        return {}
+    seconds = exc.retry_after_s if exc.retry_after_s is not None else DEFAULT_RETRY_AFTER_S
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
 def error_response(
     exc: STTError,
     fields: Mapping[str, str] = {},
@@ -55,7 +69,10 @@ def error_response(
     statuses: Mapping[ErrorKind, int] = {},
 ) -> JSONResponse:
     """The HTTP response for a domain error (also an ASGI app, for middlewares)."""
-    return JSONResponse(body_of(exc, fields), status_code=status_of(exc, statuses), headers=headers)
+    status = status_of(exc, statuses)
+    return JSONResponse(
+        body_of(exc, fields), status_code=status, headers={**retry_after_header(exc, status), **(headers or {})}
+    )
 
 
 def http_error_response(

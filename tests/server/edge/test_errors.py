@@ -62,3 +62,16 @@ def test_the_input_is_named_by_the_routes_own_field():
     }
     diarize = InvalidInputError("Speaker diarization is switched off on this server.", input="diarize")
     assert json.loads(error_response(diarize, OPENAI_FIELDS).body)["error"]["param"] == "response_format"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (OverloadedError("busy"), "1"),
+        (OverloadedError("busy", retry_after_s=2.2), "3"),
+        (ModelUnavailableError("loading", retry_after_s=30), "30"),
+        (InvalidInputError("bad"), None),
+    ],
+)
+def test_every_429_and_503_says_when_to_retry(error, expected):
+    assert error_response(error).headers.get("Retry-After") == expected
