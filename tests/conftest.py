@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -7,12 +9,37 @@ import numpy as np
 import pytest
 import yaml
 
+from bench.audio_files import encode
 from bench.corpus import AUDIO_DIR_ENV, Utterance, audio_dir, english_short_utterances, load_manifest
-from core.audio import decode_audio
 from bench.server import ROOT, RunningServer, running_server
+from core.audio import SAMPLE_RATE, decode_audio
+from tests.fakes import FakeModels
+from tests.support.audio import JFK_FILE, tone
 
-JFK_FILE = "en/jfk_inaugural_1961_excerpt.flac"
-JFK_PHRASE = "ask not what your country can do for you"
+
+@pytest.fixture
+def fake_models() -> Iterator[FakeModels]:
+    """The fake engines' knobs and records, new for each test; a gate the test left closed is opened after it."""
+    models = FakeModels()
+    yield models
+    models.release()
+
+
+@pytest.fixture
+def wav_bytes(tmp_path: Path) -> Callable[..., bytes]:
+    """Makes the bytes of a 16-bit WAV file of a tone: ``wav_bytes(seconds=2.0, hz=220.0, rate=16_000, channels=1)``."""
+    directory = tmp_path / "wav_bytes"
+    directory.mkdir()
+    numbers = itertools.count()
+
+    def make(seconds: float = 2.0, hz: float = 220.0, rate: int = SAMPLE_RATE, channels: int = 1) -> bytes:
+        samples = tone(seconds, hz, rate)
+        if channels > 1:
+            samples = np.stack([samples] * channels)
+        path = directory / f"tone-{next(numbers)}.wav"
+        return encode(samples, rate, path, "pcm_s16le", channels=channels).read_bytes()
+
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -153,3 +180,4 @@ def server(corpus_dir: Path, e2e_registry: Path):
 def client(server: RunningServer):
     with httpx.Client(base_url=server.url, timeout=300) as http:
         yield http
+

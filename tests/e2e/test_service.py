@@ -11,7 +11,7 @@ import pytest
 from bench.corpus import normalize, word_error_rate
 from core.audio import decode_audio
 from bench.audio_files import encode
-from tests.conftest import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE
 
 MAX_WER_GAP = 0.02
 

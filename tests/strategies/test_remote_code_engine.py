@@ -16,10 +16,10 @@ from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
 from strategies.hf_common import probe_speech, sample_decode, whisper_prefix
-from tests.engine_checks import (
+from tests.support.engine_checks import (
     batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
 )
-from tests.conftest import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE
 
 
 @pytest.fixture(scope="module")
