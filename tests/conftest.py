@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import yaml
 
 from bench.audio_files import encode
 from bench.corpus import AUDIO_DIR_ENV, Utterance, audio_dir, english_short_utterances, load_manifest
-from bench.server import ROOT, RunningServer, running_server
+from bench.server import BENTOML, ROOT, RunningServer, running_server
 from core.audio import SAMPLE_RATE, decode_audio
 from tests.fakes import FakeModels
 from tests.support.audio import JFK_FILE, tone
@@ -181,3 +183,16 @@ def client(server: RunningServer):
     with httpx.Client(base_url=server.url, timeout=300) as http:
         yield http
 
+
+@pytest.fixture(scope="session")
+def bento_dir(tmp_path_factory) -> Path:
+    """The Bento, built once (offline) with a token in the environment that must not be baked in."""
+    home = tmp_path_factory.mktemp("bentoml-home")
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True", "HF_TOKEN": "hf_do_not_bake"}
+    result = subprocess.run(
+        [str(BENTOML), "build", "--output", "tag"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    versions = [p for p in (home / "bentos" / "speech-to-text").iterdir() if p.name != "latest"]
+    assert len(versions) == 1
+    return versions[0]
