@@ -6,14 +6,13 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import yaml
 
 from bench.audio_files import encode
 from bench.corpus import AUDIO_DIR_ENV, Utterance, audio_dir, english_short_utterances, load_manifest
-from bench.server import BENTOML, ROOT, RunningServer, running_server
+from bench.server import BENTOML, ROOT, running_server
 from core.audio import SAMPLE_RATE, decode_audio
 from tests.fakes import FakeModels
 from tests.support.audio import JFK_FILE, tone
@@ -176,12 +175,6 @@ def server(corpus_dir: Path, e2e_registry: Path):
     """One real ``bentoml serve`` process shared by the end-to-end tests."""
     with running_server({"STT_REGISTRY_PATH": str(e2e_registry), "STT_ADMIN_API": "true"}) as running:
         yield running
-
-
-@pytest.fixture(scope="session")
-def client(server: RunningServer):
-    with httpx.Client(base_url=server.url, timeout=300) as http:
-        yield http
 
 
 @pytest.fixture(scope="session")
