@@ -15,7 +15,6 @@ from core.registry import ModelSpec
 from core.types import Segment, SpeakerTurn, TokenLogprob, Transcription, TranscribeOptions
 from strategies.base import ASRStrategy, ChatReply, ChatStrategy, ChatTurn, GenerationOptions, ModelEngine
 from strategies.diarization.base import Diarizer
-from tests.support.tokens import word_tokens
 
 
 @dataclass
@@ -125,6 +124,16 @@ class FakeStrategy(ASRStrategy):
         if self._loaded:
             self.models.unloads.append(self.spec.id)
         self._loaded = False
+
+
+def word_tokens(words: list[str]) -> list[TokenLogprob]:
+    """Whisper-like tokens for ``words``: each with its leading space, the longer ones in two pieces; the i-th word's
+    tokens have log-probability -i/100, so a test can tell whose they are."""
+    tokens = []
+    for i, word in enumerate(words):
+        pieces = [" " + word[:2], word[2:]] if len(word) > 4 else [" " + word]
+        tokens += [TokenLogprob(token=p, bytes=list(p.encode()), logprob=-i / 100) for p in pieces]
+    return tokens
 
 
 WORDS = "the quick brown fox jumps over the lazy dog while seven wizards quietly judge boxing matches".split()
