@@ -1,3 +1,6 @@
+"""Fixtures every test folder shares (fakes, audio, the corpus, real weights, the real server, the Bento) and the
+markers (slow, browser, real_weights), applied at the end of this file."""
+
 from __future__ import annotations
 
 import itertools

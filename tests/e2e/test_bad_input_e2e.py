@@ -81,7 +81,8 @@ ROUTES = {"/transcribe": {}, "/v1/audio/transcriptions": {"model": "whisper-1"}}
 
 
 def _send(http: httpx.Client, route: str, upload: Upload, **fields: str) -> httpx.Response:
-    return http.post(route, files={"file": (upload.name, upload.content, upload.content_type)}, data={**ROUTES[route], **fields})
+    files = {"file": (upload.name, upload.content, upload.content_type)}
+    return http.post(route, files=files, data={**ROUTES[route], **fields})
 
 
 def _assert_error_body(response: httpx.Response) -> None:

@@ -111,7 +111,8 @@ def test_manual_mode_commits_and_clears_only_when_asked(fake_models):
 
 def test_manual_buffer_has_a_limit(fake_models):
     async def go():
-        session = LiveSession(live_transcriber(fake_models, max_buffer_s=1.0), LiveConfig(turn_detection=None), lambda e: None)
+        live = live_transcriber(fake_models, max_buffer_s=1.0)
+        session = LiveSession(live, LiveConfig(turn_detection=None), lambda e: None)
         session.append(silence(0.9))
         with pytest.raises(TooLargeError) as full:
             session.append(silence(0.2))

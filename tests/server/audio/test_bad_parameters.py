@@ -24,8 +24,8 @@ PARAMETER_CASES = [
     ("/v1/audio/transcriptions", {"chunking_strategy": '{"type": "client_vad"}'}, 400, "chunking_strategy"),
     ("/v1/audio/transcriptions", {"chunking_strategy": '{"type": "server_vad", "threshold": 1.5}'}, 400,
      "chunking_strategy"),
-    ("/v1/audio/transcriptions", {"chunking_strategy[type]": "server_vad", "chunking_strategy[prefix_padding_ms]": "-5"},
-     400, "chunking_strategy"),
+    ("/v1/audio/transcriptions",
+     {"chunking_strategy[type]": "server_vad", "chunking_strategy[prefix_padding_ms]": "-5"}, 400, "chunking_strategy"),
     ("/v1/audio/transcriptions", {"response_format": "jsonl", "stream": "true"}, 400, "stream"),
 ]
 
