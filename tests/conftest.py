@@ -1,18 +1,49 @@
+"""Fixtures every test folder shares (fakes, audio, the corpus, real weights, the real server, the Bento) and the
+markers (slow, browser, real_weights), applied at the end of this file."""
+
 from __future__ import annotations
 
+import itertools
+import os
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import yaml
 
+from bench.audio_files import encode
 from bench.corpus import AUDIO_DIR_ENV, Utterance, audio_dir, english_short_utterances, load_manifest
-from core.audio import decode_audio
-from bench.server import ROOT, RunningServer, running_server
+from bench.server import BENTOML, ROOT, running_server
+from core.audio import SAMPLE_RATE, decode_audio
+from tests.fakes import FakeModels
+from tests.support.audio import JFK_FILE, tone
 
-JFK_FILE = "en/jfk_inaugural_1961_excerpt.flac"
-JFK_PHRASE = "ask not what your country can do for you"
+
+@pytest.fixture
+def fake_models() -> Iterator[FakeModels]:
+    """The fake engines' knobs and records, new for each test; a gate the test left closed is opened after it."""
+    models = FakeModels()
+    yield models
+    models.release()
+
+
+@pytest.fixture
+def wav_bytes(tmp_path: Path) -> Callable[..., bytes]:
+    """Makes the bytes of a 16-bit WAV file of a tone: ``wav_bytes(seconds=2.0, hz=220.0, rate=16_000, channels=1)``."""
+    directory = tmp_path / "wav_bytes"
+    directory.mkdir()
+    numbers = itertools.count()
+
+    def make(seconds: float = 2.0, hz: float = 220.0, rate: int = SAMPLE_RATE, channels: int = 1) -> bytes:
+        samples = tone(seconds, hz, rate)
+        if channels > 1:
+            samples = np.stack([samples] * channels)
+        path = directory / f"tone-{next(numbers)}.wav"
+        return encode(samples, rate, path, "pcm_s16le", channels=channels).read_bytes()
+
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +181,96 @@ def server(corpus_dir: Path, e2e_registry: Path):
 
 
 @pytest.fixture(scope="session")
-def client(server: RunningServer):
-    with httpx.Client(base_url=server.url, timeout=300) as http:
-        yield http
+def bento_dir(tmp_path_factory) -> Path:
+    """The Bento, built once (offline) with a token in the environment that must not be baked in."""
+    home = tmp_path_factory.mktemp("bentoml-home")
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True", "HF_TOKEN": "hf_do_not_bake"}
+    result = subprocess.run(
+        [str(BENTOML), "build", "--output", "tag"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    versions = [p for p in (home / "bentos" / "speech-to-text").iterdir() if p.name != "latest"]
+    assert len(versions) == 1
+    return versions[0]
+
+
+# ------------------------------------------------------------------------------------------------------ markers
+# pytest.ini registers them; they are applied here, and nowhere else. Tests that take more than a few seconds were
+# measured with `make test PYTEST_ARGS="--durations=0"`; a new slow test goes into SLOW_TESTS.
+
+SLOW_FIXTURES = {"bento_dir", "keyed_server"}
+"""A Bento build, or a real server started outside ``tests/e2e``."""
+
+REAL_WEIGHTS_FIXTURES = {
+    "tiny_en_dir", "hf_tiny_en_dir", "lite_asr_dirs", "whisper_base_ct2_dir", "hf_whisper_base_dir",
+    "lite_whisper_base_dirs", "embedded_diarizer", "tiny_en", "segmentation", "keyed_server",
+}
+"""Whisper tiny.en and base in every engine's format, the embedded diarizer, the modules' engines built on them,
+and a real server (it loads tiny.en)."""
+
+SLOW_TESTS = {
+    "bench/test_checkpoints.py": {"test_hf_pipeline_transcribes_english", "test_multilingual_lite_asr_layout"},
+    "deploy/test_gpu_image.py": {"test_each_worker_is_pinned_to_its_gpu_when_it_imports_the_service"},
+    "pipeline/test_known_speakers.py": {
+        "test_each_half_of_a_two_speaker_recording_gets_its_speakers_name",
+        "test_an_unknown_voice_keeps_its_generated_label_and_an_absent_speakers_name_is_unused",
+    },
+    "pipeline/test_longform.py": {"test_a_long_files_transcript_covers_every_utterance_in_order"},
+    "strategies/test_ctranslate2_engine.py": {
+        "test_a_keyword_brings_a_rare_name_into_the_transcript",
+        "test_batched_and_unbatched_decoding_give_the_same_text",
+        "test_on_cpu_each_core_gets_a_worker_of_one_thread_and_they_run_at_once",
+        "test_times_do_not_depend_on_the_other_clips_in_the_batch",
+    },
+    "strategies/test_multilingual.py": {
+        "test_a_batch_mixing_languages_keeps_each_clips_language",
+        "test_a_batch_of_portuguese_clips_decodes_as_each_clip_alone",
+        "test_detects_portuguese_and_english",
+        "test_language_probability_is_the_engines_confidence",
+        "test_portuguese_wer_is_about_that_of_the_shipped_ctranslate2_model",
+        "test_the_language_token_never_reaches_the_text",
+        "test_translates_portuguese_to_english",
+        "test_white_noise_next_to_speech_in_a_batch_yields_no_words",
+    },
+    "strategies/test_remote_code_engine.py": {
+        "test_a_clip_failing_at_every_temperature_keeps_its_likeliest_attempt_that_does_not_loop",
+        "test_a_clip_failing_its_first_decoding_is_decoded_again_at_the_next_temperature",
+        "test_a_keyword_brings_a_rare_name_into_the_transcript",
+        "test_a_request_temperature_samples_from_the_first_decoding_reproducibly",
+        "test_audio_longer_than_30s_is_not_dropped",
+        "test_batched_and_unbatched_decoding_give_the_same_text",
+        "test_sampling_draws_from_a_seeded_generator",
+        "test_the_sampling_decoder_at_temperature_0_writes_what_generate_writes",
+        "test_times_do_not_depend_on_the_other_clips_in_the_batch",
+        "test_token_logprobs_spell_the_segments_and_leave_the_text_alone",
+    },
+    "strategies/test_transformers_engine.py": {
+        "test_a_keyword_brings_a_rare_name_into_the_transcript",
+        "test_batched_and_unbatched_decoding_give_the_same_text",
+        "test_corpus_wer_is_about_that_of_the_ctranslate2_engine",
+        "test_initial_prompt_and_sampling_temperature",
+        "test_long_audio_is_chunked_not_truncated",
+        "test_token_logprobs_spell_the_segments_and_leave_the_text_alone",
+        "test_word_and_segment_times_do_not_depend_on_the_other_clips_in_the_batch",
+        "test_word_timestamps_leave_the_model_on_its_fast_attention",
+    },
+}
+"""Per module (under ``tests/``), the tests that took more than 3 seconds."""
+
+REAL_WEIGHTS_TESTS = {"server/test_wiring.py": {"test_a_ctranslate2_only_service_never_imports_torch"}}
+"""Tests that load real weights without a fixture (in a subprocess)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        module = item.path.relative_to(tests).as_posix()
+        name = getattr(item, "originalname", item.name)
+        fixtures = set(item.fixturenames)
+        end_to_end = module.startswith("e2e/")  # each starts a real `bentoml serve` (on tiny.en) or uses one
+        if module == "e2e/test_web_page_browser.py":
+            item.add_marker(pytest.mark.browser)
+        if end_to_end or fixtures & SLOW_FIXTURES or name in SLOW_TESTS.get(module, ()):
+            item.add_marker(pytest.mark.slow)
+        if end_to_end or fixtures & REAL_WEIGHTS_FIXTURES or name in REAL_WEIGHTS_TESTS.get(module, ()):
+            item.add_marker(pytest.mark.real_weights)

@@ -29,7 +29,7 @@ from bench.checkpoints import (
 )
 
 from bench.corpus import normalize
-from tests.conftest import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE
 
 # ``jfk_audio`` comes from conftest.py, as do the checkpoints built once per session.
 

@@ -9,12 +9,13 @@ from bench.der import diarization_error_rate
 from bench.diarization_der import _join, synthetic_cases
 
 
-def _tone(seconds: float, value: float = 0.1) -> np.ndarray:
+def _level(seconds: float, value: float = 0.1) -> np.ndarray:
+    """A constant signal: sound enough for the benchmark's reference turns."""
     return np.full(int(seconds * 16_000), value, dtype=np.float32)
 
 
 def test_join_places_gaps_and_overlaps_in_the_reference():
-    audio, turns = _join([("a", _tone(2.0)), ("b", _tone(2.0)), ("a", _tone(1.0))], [0.3, -1.0, 0.0])
+    audio, turns = _join([("a", _level(2.0)), ("b", _level(2.0)), ("a", _level(1.0))], [0.3, -1.0, 0.0])
     assert [(t.speaker, t.start, t.end) for t in turns] == [("a", 0.0, 2.0), ("b", 2.3, 4.3), ("a", 3.3, 4.3)]
     assert len(audio) == int(4.3 * 16_000)
     overlapped = diarization_error_rate(turns, turns)
@@ -22,7 +23,7 @@ def test_join_places_gaps_and_overlaps_in_the_reference():
 
 
 def test_reference_turns_leave_out_the_silence_an_utterance_opens_and_closes_with():
-    utterance = np.concatenate([np.zeros(8_000), _tone(1.0), np.zeros(3_200), _tone(1.0), np.zeros(4_800)])
+    utterance = np.concatenate([np.zeros(8_000), _level(1.0), np.zeros(3_200), _level(1.0), np.zeros(4_800)])
     _, turns = _join([("a", utterance.astype(np.float32))], [0.0])
     assert (turns[0].start, turns[0].end) == (0.5, 2.7)  # the 0.2 s pause inside stays in the turn
 

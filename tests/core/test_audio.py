@@ -13,11 +13,7 @@ import pytest
 from core.audio import MAX_EXPANSION, SAMPLE_RATE, decode_audio, is_silent
 from core.errors import ErrorKind, InvalidInputError, TooLargeError, UnsupportedAudioError
 from bench.audio_files import encode, encode_silence
-
-
-def _tone(seconds: float, sample_rate: int, freq: float = 440.0) -> np.ndarray:
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+from tests.support.audio import tone
 
 
 def test_every_corpus_file_decodes_to_16k_mono_float32_of_the_right_length(manifest):
@@ -35,7 +31,7 @@ def test_every_corpus_file_decodes_to_16k_mono_float32_of_the_right_length(manif
      ("mp3", "libmp3lame"), ("flac", "flac"), ("wav", "pcm_s16le")],
 )
 def test_containers_and_codecs_made_here_decode(tmp_path: Path, suffix: str, codec: str):
-    path = encode(_tone(2.0, 48_000), 48_000, tmp_path / f"tone.{suffix}", codec)
+    path = encode(tone(2.0, 440, 48_000, amplitude=0.5), 48_000, tmp_path / f"tone.{suffix}", codec)
     audio = decode_audio(path)
     assert abs(len(audio) / SAMPLE_RATE - 2.0) < 0.1
     # A 440 Hz tone keeps its pitch through resampling: the spectrum peaks at 440 Hz.
@@ -44,7 +40,7 @@ def test_containers_and_codecs_made_here_decode(tmp_path: Path, suffix: str, cod
 
 
 def test_stereo_is_downmixed(tmp_path: Path):
-    left = _tone(1.0, 44_100)
+    left = tone(1.0, 440, 44_100, amplitude=0.5)
     path = encode(np.stack([left, left]), 44_100, tmp_path / "stereo.wav", "pcm_f32le", channels=2)
     audio = decode_audio(path)
     assert audio.ndim == 1 and abs(len(audio) - SAMPLE_RATE) < 50

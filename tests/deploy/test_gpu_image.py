@@ -14,20 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-BENTOML = Path(sys.executable).parent / "bentoml"
 SETUP_SCRIPT = ROOT / "deploy" / "docker-setup.sh"
-
-
-@pytest.fixture(scope="module")
-def bento_dir(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("bentoml-home")
-    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True"}
-    result = subprocess.run(
-        [str(BENTOML), "build", "--output", "tag"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    (version_dir,) = [p for p in (home / "bentos" / "speech-to-text").iterdir() if p.name != "latest"]
-    return version_dir
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from bench.corpus import normalize
 from bench.server import ROOT, running_server
 from core.audio import SAMPLE_RATE, decode_audio
 from bench.checkpoints import single_threaded_torch
-from tests.conftest import JFK_PHRASE
-from tests.strategies.speech_llm_toy import build_toy
-from tests.strategies.test_speech_llm_engine import TOY_CLASS, TOY_COLLATOR, build_tiny_qwen2_audio
+from tests.support.audio import JFK_PHRASE
+from tests.support.speech_llm_toy import TOY_CLASS, TOY_COLLATOR, build_toy
+from tests.support.tiny_qwen2_audio import build_tiny_qwen2_audio
 
 JFK_SECONDS = 11.0
 

@@ -95,24 +95,24 @@ def bombs(tmp_path_factory) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def warm(client, jfk_path):
+def warm(http, jfk_path):
     """One ordinary request on each route first: what a server allocates once is not a bomb's doing."""
     for route, fields in ROUTES.items():
         with jfk_path.open("rb") as f:
-            assert client.post(route, files={"file": ("jfk.flac", f)}, data=fields).status_code == 200
+            assert http.post(route, files={"file": ("jfk.flac", f)}, data=fields).status_code == 200
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
 @pytest.mark.parametrize("name", list(BOMBS))
 def test_a_decode_bomb_is_refused_quickly_and_the_server_memory_barely_moves(
-    client: httpx.Client, server, warm, bombs, route: str, name: str
+    http: httpx.Client, server, warm, bombs, route: str, name: str
 ):
     _, status, code, most_mb = BOMBS[name]
     upload = bombs[name]
     assert len(upload) < 50_000
     rss = PeakRss(server.process.pid)
     started = time.perf_counter()
-    response = client.post(route, files={"file": ("upload.flac", io.BytesIO(upload), "audio/flac")}, data=ROUTES[route])
+    response = http.post(route, files={"file": ("upload.flac", io.BytesIO(upload), "audio/flac")}, data=ROUTES[route])
     elapsed = time.perf_counter() - started
     growth = rss.growth_mb()
     # Undecodable audio is 415 on /transcribe and 400 on OpenAI's routes, as OpenAI answers.
@@ -123,13 +123,13 @@ def test_a_decode_bomb_is_refused_quickly_and_the_server_memory_barely_moves(
     assert error["code"] == code and error["param"] == "file" and error["type"] == "invalid_request_error"
     assert elapsed < 2, f"answered in {elapsed:.2f} s"
     assert growth < most_mb(len(upload)), f"the server grew by {growth:.0f} MB for a {len(upload)}-byte upload"
-    assert client.get("/readyz").status_code == 200
+    assert http.get("/readyz").status_code == 200
 
 
-def test_an_hour_of_silence_from_a_standard_encoder_is_no_bomb(client: httpx.Client, warm, tmp_path: Path):
+def test_an_hour_of_silence_from_a_standard_encoder_is_no_bomb(http: httpx.Client, warm, tmp_path: Path):
     # 185 KB that decode to 230 MB (1,220 times): within the bound, so it decodes, and Whisper hears nothing.
     upload = _flac(tmp_path, "quiet.flac", 16_000, 3600, 4096)
     for route, fields in ROUTES.items():
-        response = client.post(route, files={"file": ("quiet.flac", upload, "audio/flac")}, data=fields)
+        response = http.post(route, files={"file": ("quiet.flac", upload, "audio/flac")}, data=fields)
         assert response.status_code == 200, response.text
         assert response.json()["text"] == ""

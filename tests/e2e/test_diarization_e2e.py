@@ -74,9 +74,9 @@ def test_diarized_stream_sends_segment_events_then_done(sdk, call_path):
     assert usage.type == "tokens" and usage.input_tokens == round(whole.duration * 50) and usage.output_tokens > 0
 
 
-def test_jsonl_speaker_turns(client, call_path, plain_text):
+def test_jsonl_speaker_turns(http, call_path, plain_text):
     with call_path.open("rb") as f:
-        response = client.post(
+        response = http.post(
             "/v1/audio/transcriptions",
             files={"file": (call_path.name, f, "audio/wav")},
             data={"model": "whisper-1", "response_format": "jsonl", "num_speakers": "2"},
@@ -91,9 +91,9 @@ def test_jsonl_speaker_turns(client, call_path, plain_text):
     assert normalize(" ".join(t["text"] for t in turns)) == normalize(plain_text)
 
 
-def test_transcribe_route_with_speakers(client, call_path):
+def test_transcribe_route_with_speakers(http, call_path):
     with call_path.open("rb") as f:
-        response = client.post(
+        response = http.post(
             "/transcribe", files={"file": (call_path.name, f)}, data={"diarize": "true", "num_speakers": "2", "word_timestamps": "true"}
         )
     assert response.status_code == 200, response.text
@@ -102,12 +102,12 @@ def test_transcribe_route_with_speakers(client, call_path):
     assert all(w["speaker"] in {"SPEAKER_00", "SPEAKER_01"} for s in segments for w in s["words"])
 
 
-def test_diarization_parameters_are_validated(client, call_path):
+def test_diarization_parameters_are_validated(http, call_path):
     with call_path.open("rb") as f:
-        bad = client.post("/transcribe", files={"file": f}, data={"diarize": "true", "num_speakers": "0"})
+        bad = http.post("/transcribe", files={"file": f}, data={"diarize": "true", "num_speakers": "0"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "num_speakers"
     with call_path.open("rb") as f:
-        streamed = client.post("/v1/audio/transcriptions", files={"file": f},
+        streamed = http.post("/v1/audio/transcriptions", files={"file": f},
                                data={"response_format": "jsonl", "stream": "true"})
     assert streamed.status_code == 400 and streamed.json()["error"]["param"] == "stream"
 

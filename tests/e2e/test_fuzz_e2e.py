@@ -51,7 +51,7 @@ def short_audio(corpus_dir) -> bytes:
     return (corpus_dir / "en/ls_tc_1089-134686-0001.flac").read_bytes()  # 3.3 s
 
 
-def test_openai_route_never_fails_with_500(client, short_audio):
+def test_openai_route_never_fails_with_500(http, short_audio):
     @FUZZ
     @given(
         upload=uploads(short_audio),
@@ -71,7 +71,7 @@ def test_openai_route_never_fails_with_500(client, short_audio):
             "chunking_strategy": chunking,
         })
         try:
-            response = client.post(route, files={"file": upload}, data=fields)
+            response = http.post(route, files={"file": upload}, data=fields)
         except httpx.LocalProtocolError:
             return  # the client itself refuses to send this (e.g. a header with a newline)
         _check(response)
@@ -79,7 +79,7 @@ def test_openai_route_never_fails_with_500(client, short_audio):
     run()
 
 
-def test_transcribe_route_never_fails_with_500(client, short_audio):
+def test_transcribe_route_never_fails_with_500(http, short_audio):
     @FUZZ
     @given(
         upload=uploads(short_audio),
@@ -91,7 +91,7 @@ def test_transcribe_route_never_fails_with_500(client, short_audio):
     def run(upload, model_id, language, task, word_timestamps):
         fields = _fields({"model_id": model_id, "language": language, "task": task, "word_timestamps": word_timestamps})
         try:
-            response = client.post("/transcribe", files={"file": upload}, data=fields)
+            response = http.post("/transcribe", files={"file": upload}, data=fields)
         except httpx.LocalProtocolError:
             return
         _check(response)
@@ -99,8 +99,8 @@ def test_transcribe_route_never_fails_with_500(client, short_audio):
     run()
 
 
-def test_server_survived_the_fuzzing(server, client, short_audio):
+def test_server_survived_the_fuzzing(server, http, short_audio):
     assert server.process.poll() is None
-    response = client.post("/transcribe", files={"file": ("a.flac", short_audio, "audio/flac")})
+    response = http.post("/transcribe", files={"file": ("a.flac", short_audio, "audio/flac")})
     assert response.status_code == 200 and response.json()["text"]
     assert server.wait_for_leftovers([]) == []

@@ -16,16 +16,16 @@ from bench.server import metric_total, running_server
 from core.audio import SAMPLE_RATE, decode_audio
 
 
-def _post(client: httpx.Client, path: Path, model: str) -> httpx.Response:
+def _post(http: httpx.Client, path: Path, model: str) -> httpx.Response:
     with path.open("rb") as f:
-        return client.post("/transcribe", files={"file": (path.name, f)}, data={"model_id": model})
+        return http.post("/transcribe", files={"file": (path.name, f)}, data={"model_id": model})
 
 
-def test_metrics_count_requests_audio_errors_and_loads(client, jfk_path):
-    before = client.get("/metrics").text
-    assert _post(client, jfk_path, "tiny-en").status_code == 200
-    assert _post(client, jfk_path, "no-such-model").status_code == 404
-    after = client.get("/metrics").text
+def test_metrics_count_requests_audio_errors_and_loads(http, jfk_path):
+    before = http.get("/metrics").text
+    assert _post(http, jfk_path, "tiny-en").status_code == 200
+    assert _post(http, jfk_path, "no-such-model").status_code == 404
+    after = http.get("/metrics").text
     ok = metric_total(after, "stt_requests_total", model="tiny-en", outcome="ok")
     assert ok - metric_total(before, "stt_requests_total", model="tiny-en", outcome="ok") == 1
     audio = metric_total(after, "stt_audio_seconds_total", model="tiny-en") - metric_total(before, "stt_audio_seconds_total", model="tiny-en")
@@ -38,16 +38,16 @@ def test_metrics_count_requests_audio_errors_and_loads(client, jfk_path):
     assert re.search(r"stt_model_load_seconds_bucket\{.*model=\"tiny-en\"", after)
 
 
-def test_admin_loads_and_unloads_registry_models_only(client, jfk_path):
-    assert client.post("/v1/admin/models/tiny-en-hf/load").json()["loaded"] is True
-    listed = {m["id"]: m for m in client.get("/v1/models").json()["data"]}
+def test_admin_loads_and_unloads_registry_models_only(http, jfk_path):
+    assert http.post("/v1/admin/models/tiny-en-hf/load").json()["loaded"] is True
+    listed = {m["id"]: m for m in http.get("/v1/models").json()["data"]}
     assert listed["tiny-en-hf"]["loaded"] and listed["tiny-en-hf"]["resident_bytes"] > 10 * 2**20
     assert listed["tiny-en"]["pinned"] and not listed["tiny-en-hf"]["pinned"]
-    assert client.post("/v1/admin/models/tiny-en-hf/unload").json()["loaded"] is False
-    assert client.post("/v1/admin/models/not-registered/load").status_code == 404
-    assert client.post("/v1/admin/models/..%2F..%2Fetc/load").status_code == 404
+    assert http.post("/v1/admin/models/tiny-en-hf/unload").json()["loaded"] is False
+    assert http.post("/v1/admin/models/not-registered/load").status_code == 404
+    assert http.post("/v1/admin/models/..%2F..%2Fetc/load").status_code == 404
     # It loads again on first use.
-    assert _post(client, jfk_path, "tiny-en-hf").status_code == 200
+    assert _post(http, jfk_path, "tiny-en-hf").status_code == 200
 
 
 def test_admin_routes_are_off_by_default(corpus_dir):
@@ -77,12 +77,12 @@ def test_health_and_metrics_answer_during_a_long_inference(server, long_concat):
     assert checks >= 1
 
 
-def test_one_structured_log_line_per_request_without_transcripts(server, client, jfk_path):
+def test_one_structured_log_line_per_request_without_transcripts(server, http, jfk_path):
     import json
 
     marker = "ask not what your country"
-    assert _post(client, jfk_path, "tiny-en").status_code == 200
-    assert _post(client, jfk_path, "no-such-model").status_code == 404
+    assert _post(http, jfk_path, "tiny-en").status_code == 200
+    assert _post(http, jfk_path, "no-such-model").status_code == 404
     lines = [line.split("[stt.requests] ", 1)[1] for line in server.log().splitlines() if "[stt.requests] " in line]
     records = [json.loads(line) for line in lines]
     ok = [r for r in records if r["model"] == "tiny-en" and r["status"] == 200]

@@ -11,7 +11,7 @@ import srt
 import webvtt
 
 from bench.corpus import normalize
-from tests.conftest import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE
 
 JFK_SECONDS = 11.0
 

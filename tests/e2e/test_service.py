@@ -11,14 +11,14 @@ import pytest
 from bench.corpus import normalize, word_error_rate
 from core.audio import decode_audio
 from bench.audio_files import encode
-from tests.conftest import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE
 
 MAX_WER_GAP = 0.02
 
 
-def _transcribe(client: httpx.Client, path: Path, **fields) -> httpx.Response:
+def _transcribe(http: httpx.Client, path: Path, **fields) -> httpx.Response:
     with path.open("rb") as f:
-        return client.post("/transcribe", files={"file": (path.name, f)}, data={k: str(v) for k, v in fields.items()})
+        return http.post("/transcribe", files={"file": (path.name, f)}, data={k: str(v) for k, v in fields.items()})
 
 
 def _assert_openai_error(response: httpx.Response, status: int, param: str | None = None) -> dict:
@@ -30,9 +30,9 @@ def _assert_openai_error(response: httpx.Response, status: int, param: str | Non
     return error
 
 
-def test_health_routes(client):
-    assert client.get("/livez").status_code == 200
-    assert client.get("/readyz").status_code == 200
+def test_health_routes(http):
+    assert http.get("/livez").status_code == 200
+    assert http.get("/readyz").status_code == 200
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +53,8 @@ def _write_wav(directory: Path, audio) -> Path:
 
 
 @pytest.mark.parametrize("fmt", ["flac", "wav", "mp3", "ogg", "webm", "m4a"])
-def test_transcribes_each_format(client, upload_files, fmt):
-    response = _transcribe(client, upload_files[fmt])
+def test_transcribes_each_format(http, upload_files, fmt):
+    response = _transcribe(http, upload_files[fmt])
     assert response.status_code == 200, response.text
     body = response.json()
     assert JFK_PHRASE in normalize(body["text"])
@@ -63,19 +63,19 @@ def test_transcribes_each_format(client, upload_files, fmt):
     assert all({"start", "end", "text"} <= set(s) for s in body["segments"])
 
 
-def test_word_timestamps(client, upload_files):
-    body = _transcribe(client, upload_files["flac"], word_timestamps="true").json()
+def test_word_timestamps(http, upload_files):
+    body = _transcribe(http, upload_files["flac"], word_timestamps="true").json()
     words = [w for s in body["segments"] for w in s["words"]]
     assert len(words) >= 20 and all(w["start"] <= w["end"] for w in words)
 
 
-def test_word_error_rate_matches_faster_whisper_called_directly(client, english_short, tiny_en_dir):
+def test_word_error_rate_matches_faster_whisper_called_directly(http, english_short, tiny_en_dir):
     from faster_whisper import WhisperModel
 
     references = [u.text for u in english_short]
     served = []
     for utterance in english_short:
-        response = _transcribe(client, utterance.path)
+        response = _transcribe(http, utterance.path)
         assert response.status_code == 200, (utterance.path, response.text)
         served.append(response.json()["text"])
     direct_model = WhisperModel(str(tiny_en_dir), device="cpu", compute_type="int8")
@@ -89,44 +89,44 @@ def test_word_error_rate_matches_faster_whisper_called_directly(client, english_
     assert served_wer < 0.2, "tiny.en on clean read English stays well under 20% WER"
 
 
-def test_unknown_model_is_404_with_valid_ids(client, upload_files):
-    error = _assert_openai_error(_transcribe(client, upload_files["flac"], model_id="no-such-model"), 404, "model_id")
+def test_unknown_model_is_404_with_valid_ids(http, upload_files):
+    error = _assert_openai_error(_transcribe(http, upload_files["flac"], model_id="no-such-model"), 404, "model_id")
     assert "tiny-en" in error["message"] and "freds0" in error["message"]
 
 
-def test_registered_model_missing_offline_is_503_and_others_still_serve(client, upload_files):
-    error = _assert_openai_error(_transcribe(client, upload_files["flac"], model_id="freds0"), 503, "model_id")
+def test_registered_model_missing_offline_is_503_and_others_still_serve(http, upload_files):
+    error = _assert_openai_error(_transcribe(http, upload_files["flac"], model_id="freds0"), 503, "model_id")
     assert "freds0" in error["message"] and "Hugging Face cache" in error["message"]
-    assert _transcribe(client, upload_files["flac"]).status_code == 200
+    assert _transcribe(http, upload_files["flac"]).status_code == 200
 
 
-def test_bad_parameters_get_openai_error_bodies(client, upload_files):
-    _assert_openai_error(_transcribe(client, upload_files["flac"], task="summarize"), 400, "task")
-    _assert_openai_error(_transcribe(client, upload_files["flac"], language="xx"), 400, "language")
-    _assert_openai_error(_transcribe(client, upload_files["flac"], language="de"), 400, "language")
-    _assert_openai_error(client.post("/transcribe", data={"model_id": "tiny-en"}), 400)
+def test_bad_parameters_get_openai_error_bodies(http, upload_files):
+    _assert_openai_error(_transcribe(http, upload_files["flac"], task="summarize"), 400, "task")
+    _assert_openai_error(_transcribe(http, upload_files["flac"], language="xx"), 400, "language")
+    _assert_openai_error(_transcribe(http, upload_files["flac"], language="de"), 400, "language")
+    _assert_openai_error(http.post("/transcribe", data={"model_id": "tiny-en"}), 400)
 
 
-def test_undecodable_and_empty_uploads(client, tmp_path):
+def test_undecodable_and_empty_uploads(http, tmp_path):
     text = tmp_path / "notes.wav"
     text.write_text("definitely not audio\n" * 100)
-    _assert_openai_error(_transcribe(client, text), 415, "file")
+    _assert_openai_error(_transcribe(http, text), 415, "file")
     empty = tmp_path / "empty.flac"
     empty.write_bytes(b"")
-    _assert_openai_error(_transcribe(client, empty), 400, "file")
+    _assert_openai_error(_transcribe(http, empty), 400, "file")
 
 
-def test_no_temp_file_survives_a_request(server, client, upload_files, tmp_path):
+def test_no_temp_file_survives_a_request(server, http, upload_files, tmp_path):
     assert server.wait_for_leftovers([]) == []
-    assert _transcribe(client, upload_files["mp3"]).status_code == 200
+    assert _transcribe(http, upload_files["mp3"]).status_code == 200
     bad = tmp_path / "bad.ogg"
     bad.write_bytes(b"\x00" * 4096)
-    assert _transcribe(client, bad).status_code == 415
-    assert _transcribe(client, upload_files["flac"], model_id="missing").status_code == 404
+    assert _transcribe(http, bad).status_code == 415
+    assert _transcribe(http, upload_files["flac"], model_id="missing").status_code == 404
     # A large upload is spooled to disk by the multipart parser: it must go too.
     big = tmp_path / "big.wav"
     big.write_bytes(upload_files["wav"].read_bytes() * 6)
-    assert _transcribe(client, big).status_code == 200
+    assert _transcribe(http, big).status_code == 200
     assert server.wait_for_leftovers([]) == []
 
 
@@ -139,8 +139,8 @@ def test_bentoml_sync_client_with_a_path(server, upload_files):
 
 
 @pytest.mark.parametrize("model_id", ["tiny-en-hf", "lite-tiny"])
-def test_other_engines_serve_through_the_same_endpoint(client, upload_files, model_id):
-    response = _transcribe(client, upload_files["ogg"], model_id=model_id, language="en")
+def test_other_engines_serve_through_the_same_endpoint(http, upload_files, model_id):
+    response = _transcribe(http, upload_files["ogg"], model_id=model_id, language="en")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model_id"] == model_id and JFK_PHRASE in normalize(body["text"])

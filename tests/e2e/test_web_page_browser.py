@@ -26,7 +26,7 @@ import pytest
 from bench.corpus import normalize
 from bench.server import RunningServer, running_server
 from core.audio import SAMPLE_RATE, decode_audio
-from tests.conftest import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE
 
 KEY = "sk-web-page-e2e"
 MULTI_SPEAKER = "multi/pyannote_sample.wav"  # a 30 s, two-party phone call

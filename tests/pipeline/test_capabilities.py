@@ -21,12 +21,6 @@ class Plain(FakeStrategy):
     returns_logprobs = False
 
 
-@pytest.fixture
-def detected():
-    yield
-    FakeStrategy.detected_language, FakeStrategy.detected_probability = None, None
-
-
 def test_the_requested_language_is_a_code_or_the_models_default():
     assert requested_language(TranscribeOptions(language="Portuguese"), SPEC).language == "pt"
     assert requested_language(TranscribeOptions(), SPEC).language is None
@@ -45,25 +39,26 @@ def test_an_english_only_model_hears_english_and_transcribes_instead_of_translat
     assert str(info.value) == "The model 'fake' is English-only and cannot transcribe language 'de'."
 
 
-def test_keywords_and_logprobs_are_refused_by_an_engine_that_cannot_give_them_naming_the_field():
+def test_keywords_and_logprobs_are_refused_by_an_engine_that_cannot_give_them_naming_the_field(fake_models):
     runtime = RuntimeContext("cpu", HubAccess())
     asked = TranscribeOptions(keywords=("Kenobi",), logprobs=True)
-    check_engine_can_honour(asked, FakeStrategy(SPEC, runtime), SPEC)  # an engine that can: nothing to say
+    check_engine_can_honour(asked, FakeStrategy(SPEC, runtime, fake_models), SPEC)  # an engine that can: nothing to say
     with pytest.raises(InvalidInputError) as keywords:
-        check_engine_can_honour(asked, Plain(SPEC, runtime), SPEC)
+        check_engine_can_honour(asked, Plain(SPEC, runtime, fake_models), SPEC)
     assert keywords.value.input == "keywords"
     assert str(keywords.value) == "The model 'fake' (ctranslate2 engine) cannot be biased towards keywords."
     with pytest.raises(InvalidInputError) as logprobs:
-        check_engine_can_honour(TranscribeOptions(logprobs=True), Plain(SPEC, runtime), SPEC)
+        check_engine_can_honour(TranscribeOptions(logprobs=True), Plain(SPEC, runtime, fake_models), SPEC)
     assert logprobs.value.input == "token_logprobs"
     assert str(logprobs.value) == "The model 'fake' (ctranslate2 engine) cannot return token log-probabilities."
 
 
-def test_the_language_is_pinned_once_with_how_sure_the_engine_is(detected):
-    engine, audio = FakeStrategy(SPEC, RuntimeContext("cpu", HubAccess())), np.zeros(16_000, dtype=np.float32)
-    FakeStrategy.detected_language, FakeStrategy.detected_probability = "pt", 0.8
+def test_the_language_is_pinned_once_with_how_sure_the_engine_is(fake_models):
+    engine = FakeStrategy(SPEC, RuntimeContext("cpu", HubAccess()), fake_models)
+    audio = np.zeros(16_000, dtype=np.float32)
+    fake_models.detected_language, fake_models.detected_probability = "pt", 0.8
     pinned, probability = pin_language_probability(engine, audio, TranscribeOptions())
     assert (pinned.language, probability) == ("pt", 0.8)
     assert pin_language_probability(engine, audio, TranscribeOptions(language="en"))[1] == 1.0  # given, not detected
-    FakeStrategy.detected_language = None  # the engine leaves it to each clip
+    fake_models.detected_language = None  # the engine leaves it to each clip
     assert pin_language_probability(engine, audio, TranscribeOptions()) == (TranscribeOptions(), None)

@@ -5,110 +5,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
 
-from bench.audio_files import encode
-from core.audio import SAMPLE_RATE
 from core.errors import InvalidInputError, ModelNotFoundError, RequestCancelled, TooLargeError, UnsupportedAudioError
-from core.model_files import HubAccess
-from core.registry import ModelRegistry, ModelSpec
 from pipeline.chat import AudioPart, Chat, ChatEnd, ChatItem, ChatMessage, ChatRequest, ChatStream, StopScanner
-from pipeline.pool import ModelPool
-from pipeline.transcriber import Transcriber
-from strategies.base import ChatReply, ChatStrategy, ChatTurn, GenerationOptions, RuntimeContext
-from tests.fakes import FakeStrategy, fake_engine
-
-
-class FakeChatEngine(ChatStrategy):
-    """Answers, word by word, what it was given: each turn's role, seconds of audio and text."""
-
-    instances: list[FakeChatEngine] = []
-    fail_after_words: int | None = None
-    gate: threading.Event | None = None
-
-    def __init__(self, spec, runtime) -> None:
-        super().__init__(spec, runtime)
-        self._loaded = False
-        self.calls: list[tuple[list[ChatTurn], GenerationOptions]] = []
-        self.stopped_early = False
-        FakeChatEngine.instances.append(self)
-
-    @property
-    def is_loaded(self) -> bool:
-        return self._loaded
-
-    def load(self) -> None:
-        self._loaded = True
-
-    def unload(self) -> None:
-        self._loaded = False
-
-    def memory_bytes(self) -> int:
-        return 100
-
-    @staticmethod
-    def describe(turns: Sequence[ChatTurn]) -> list[str]:
-        words = []
-        for turn in turns:
-            for part in turn.parts:
-                heard = part if isinstance(part, str) else f"{len(part) / SAMPLE_RATE:.1f}s"
-                words.append(f"{turn.role}:{heard}")
-        return words
-
-    def generate(
-        self,
-        turns: Sequence[ChatTurn],
-        options: GenerationOptions,
-        should_stop: Callable[[], bool] = lambda: False,
-        on_text: Callable[[str], None] | None = None,
-    ) -> ChatReply:
-        self.calls.append((list(turns), options))
-        words = self.describe(turns)[: options.max_new_tokens]
-        written: list[str] = []
-        for i, word in enumerate(words):
-            if should_stop():
-                self.stopped_early = True
-                break
-            if FakeChatEngine.fail_after_words is not None and i >= FakeChatEngine.fail_after_words:
-                raise RuntimeError("the fake model broke")
-            if FakeChatEngine.gate is not None and i == 1:
-                assert FakeChatEngine.gate.wait(10)
-            piece = word if i == 0 else " " + word
-            written.append(piece)
-            if on_text is not None:
-                on_text(piece)
-        complete = len(words) == len(self.describe(turns))
-        reason = "stop" if complete or self.stopped_early else "length"
-        return ChatReply("".join(written), reason, prompt_tokens=len(turns) * 10, completion_tokens=len(written))
-
-
-def chat_factory(spec: ModelSpec, runtime):
-    return FakeChatEngine(spec, runtime) if spec.kind == "chat" else fake_engine(spec, runtime)
-
-
-def chat_registry() -> ModelRegistry:
-    return ModelRegistry(
-        [
-            ModelSpec(id="asr", engine="transformers", model="x"),
-            ModelSpec(id="speech-llm", engine="speech_llm", model="y"),
-            ModelSpec(id="speakers", engine="embedded_diarizer", model="z"),
-        ]
-    )
-
-
-def chat_transcriber(max_audio_duration_s: float | None = None) -> Transcriber:
-    FakeStrategy.loads, FakeStrategy.fail_with, FakeStrategy.multilingual, FakeStrategy.gate = [], None, True, None
-    FakeChatEngine.instances, FakeChatEngine.fail_after_words, FakeChatEngine.gate = [], None, None
-    pool = ModelPool(chat_registry(), RuntimeContext("cpu", HubAccess()), factory=chat_factory)
-    return Transcriber(pool, default_model="asr", max_audio_duration_s=max_audio_duration_s, diarizer_id="speakers")
-
-
-def wav_bytes(tmp_path, seconds: float = 2.0, name: str = "tone.wav") -> bytes:
-    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE)
-    return encode(tone.astype(np.float32), SAMPLE_RATE, tmp_path / name, "pcm_s16le").read_bytes()
+from strategies.base import GenerationOptions
+from tests.fakes import FakeChatEngine, FakeModels
+from tests.support.transcribers import chat_transcriber
 
 
 def audio_part(data: bytes, message: int = 0, part: int = 0) -> AudioPart:
@@ -127,20 +32,20 @@ def produced(stream: ChatStream) -> list[ChatItem]:
 
 
 @pytest.fixture
-def chat():
-    return Chat(chat_transcriber())
+def chat(fake_models: FakeModels) -> Chat:
+    return Chat(chat_transcriber(fake_models))
 
 
-def _engine(chat: Chat) -> FakeChatEngine:
-    (engine,) = FakeChatEngine.instances
+def _engine(fake_models: FakeModels) -> FakeChatEngine:
+    (engine,) = fake_models.chat_engines
     return engine
 
 
 # ------------------------------------------------------------------------------------------- transcription models
 
 
-def test_a_transcription_model_answers_with_the_transcript_of_the_last_user_message(chat, tmp_path):
-    two, three = wav_bytes(tmp_path, 2.0, "a.wav"), wav_bytes(tmp_path, 3.0, "b.wav")
+def test_a_transcription_model_answers_with_the_transcript_of_the_last_user_message(chat, wav_bytes):
+    two, three = wav_bytes(2.0), wav_bytes(3.0)
     result = chat.complete(
         request(
             ChatMessage("system", ("Be brief.",)),
@@ -158,13 +63,13 @@ def test_a_transcription_model_answers_with_the_transcript_of_the_last_user_mess
     assert [c.initial_prompt for c in calls] == ["Names: Kennedy."] * 2
 
 
-def test_the_default_model_answers_when_the_request_names_none(chat, tmp_path):
-    message = ChatMessage("user", (audio_part(wav_bytes(tmp_path)),))
+def test_the_default_model_answers_when_the_request_names_none(chat, wav_bytes):
+    message = ChatMessage("user", (audio_part(wav_bytes()),))
     assert chat.complete(request(message, model=None)).model_id == "asr"
 
 
-def test_a_transcription_model_needs_audio_in_the_last_user_message(chat, tmp_path):
-    earlier = ChatMessage("user", (audio_part(wav_bytes(tmp_path)),))
+def test_a_transcription_model_needs_audio_in_the_last_user_message(chat, wav_bytes):
+    earlier = ChatMessage("user", (audio_part(wav_bytes()),))
     with pytest.raises(InvalidInputError) as error:
         chat.complete(request(earlier, ChatMessage("assistant", ("ok",)), ChatMessage("user", ("and now?",))))
     assert error.value.input == "messages" and error.value.code == "missing_audio"
@@ -172,15 +77,15 @@ def test_a_transcription_model_needs_audio_in_the_last_user_message(chat, tmp_pa
         chat.open_stream(request(ChatMessage("system", ("hi",))))
 
 
-def test_a_transcription_model_refuses_temperatures_above_one(chat, tmp_path):
-    message = ChatMessage("user", (audio_part(wav_bytes(tmp_path)),))
+def test_a_transcription_model_refuses_temperatures_above_one(chat, wav_bytes):
+    message = ChatMessage("user", (audio_part(wav_bytes()),))
     with pytest.raises(InvalidInputError) as error:
         chat.complete(request(message, temperature=1.5))
     assert error.value.input == "temperature"
 
 
-def test_undecodable_audio_names_the_message_part(chat, tmp_path):
-    good = audio_part(wav_bytes(tmp_path), 0, 0)
+def test_undecodable_audio_names_the_message_part(chat, wav_bytes):
+    good = audio_part(wav_bytes(), 0, 0)
     bad = AudioPart(b"this is not audio at all" * 10, "messages.[0].content.[1]")
     for model in ("asr", "speech-llm"):
         with pytest.raises(UnsupportedAudioError) as error:
@@ -188,11 +93,11 @@ def test_undecodable_audio_names_the_message_part(chat, tmp_path):
         assert error.value.input == "messages.[0].content.[1]" and "uploaded file" not in error.value.message
 
 
-def test_audio_over_the_duration_limit_names_the_part(tmp_path):
-    chat = Chat(chat_transcriber(max_audio_duration_s=1.0))
+def test_audio_over_the_duration_limit_names_the_part(fake_models, wav_bytes):
+    chat = Chat(chat_transcriber(fake_models, max_audio_duration_s=1.0))
     for model in ("asr", "speech-llm"):
         with pytest.raises(TooLargeError) as error:
-            chat.complete(request(ChatMessage("user", (audio_part(wav_bytes(tmp_path), 0, 0),)), model=model))
+            chat.complete(request(ChatMessage("user", (audio_part(wav_bytes(), 0, 0),)), model=model))
         assert error.value.input == "messages.[0].content.[0]" and error.value.code == "audio_too_long"
 
 
@@ -204,8 +109,8 @@ def test_models_that_cannot_chat_are_refused(chat):
         chat.resolve("nope")
 
 
-def test_transcript_stream_gives_the_same_text_then_the_end(chat, tmp_path):
-    two, one = wav_bytes(tmp_path, 2.0, "a.wav"), wav_bytes(tmp_path, 1.0, "b.wav")
+def test_transcript_stream_gives_the_same_text_then_the_end(chat, wav_bytes):
+    two, one = wav_bytes(2.0), wav_bytes(1.0)
     message = ChatMessage("user", (audio_part(two), audio_part(one, 0, 1)))
     events = produced(chat.open_stream(request(message)))
     assert isinstance(events[-1], ChatEnd) and all(isinstance(e, str) for e in events[:-1])
@@ -213,8 +118,8 @@ def test_transcript_stream_gives_the_same_text_then_the_end(chat, tmp_path):
     assert events[-1].audio_seconds == pytest.approx(3.0, abs=0.02)
 
 
-def test_stop_strings_cut_transcripts_too(chat, tmp_path):
-    message = ChatMessage("user", (audio_part(wav_bytes(tmp_path)),))
+def test_stop_strings_cut_transcripts_too(chat, wav_bytes):
+    message = ChatMessage("user", (audio_part(wav_bytes()),))
     assert chat.complete(request(message, stop=(" 2.0",))).text == "asr heard"
     events = produced(chat.open_stream(request(message, stop=("heard",))))
     assert "".join(e for e in events if isinstance(e, str)) == "asr "
@@ -223,13 +128,13 @@ def test_stop_strings_cut_transcripts_too(chat, tmp_path):
 # ---------------------------------------------------------------------------------------------------- chat models
 
 
-def test_a_chat_model_gets_the_whole_conversation_with_audio_in_place(chat, tmp_path):
+def test_a_chat_model_gets_the_whole_conversation_with_audio_in_place(chat, fake_models, wav_bytes):
     result = chat.complete(
         request(
             ChatMessage("system", ("Be brief.",)),
-            ChatMessage("user", (audio_part(wav_bytes(tmp_path, 2.0, "a.wav"), 1, 0), "What is this?")),
+            ChatMessage("user", (audio_part(wav_bytes(2.0), 1, 0), "What is this?")),
             ChatMessage("assistant", ("A tone.",)),
-            ChatMessage("user", ("And this?", audio_part(wav_bytes(tmp_path, 1.0, "b.wav"), 3, 1))),
+            ChatMessage("user", ("And this?", audio_part(wav_bytes(1.0), 3, 1))),
             model="speech-llm",
             temperature=0.7,
             top_p=0.9,
@@ -237,7 +142,7 @@ def test_a_chat_model_gets_the_whole_conversation_with_audio_in_place(chat, tmp_
             max_tokens=50,
         )
     )
-    turns, options = _engine(chat).calls[0]
+    turns, options = _engine(fake_models).calls[0]
     assert [t.role for t in turns] == ["system", "user", "assistant", "user"]
     audio = turns[1].parts[0]
     assert isinstance(audio, np.ndarray) and audio.dtype == np.float32 and len(audio) == pytest.approx(32_000, abs=50)
@@ -259,15 +164,15 @@ def test_the_token_limit_ends_with_length(chat):
     assert result.text == "user:a user:b" and result.end.finish_reason == "length"
 
 
-def test_a_stop_string_ends_the_answer_and_stops_the_model(chat):
+def test_a_stop_string_ends_the_answer_and_stops_the_model(chat, fake_models):
     message = ChatMessage("user", ("one", "two", "three", "four"))
     result = chat.complete(request(message, model="speech-llm", stop=("user:th",)))
     assert result.text == "user:one user:two " and result.end.finish_reason == "stop"
-    assert _engine(chat).stopped_early
+    assert _engine(fake_models).stopped_early
 
 
-def test_the_stream_gives_the_answer_as_it_is_written(chat, tmp_path):
-    message = ChatMessage("user", ("one", audio_part(wav_bytes(tmp_path), 0, 1)))
+def test_the_stream_gives_the_answer_as_it_is_written(chat, wav_bytes):
+    message = ChatMessage("user", ("one", audio_part(wav_bytes(), 0, 1)))
     events = produced(chat.open_stream(request(message, model="speech-llm")))
     assert events[:-1] == ["user:one", " user:2.0s"]
     end = events[-1]
@@ -275,8 +180,8 @@ def test_the_stream_gives_the_answer_as_it_is_written(chat, tmp_path):
     assert chat.pool.state("speech-llm").leases == 0
 
 
-def test_a_stream_closed_early_stops_the_model(chat):
-    FakeChatEngine.gate = threading.Event()
+def test_a_stream_closed_early_stops_the_model(chat, fake_models):
+    fake_models.chat_gate = threading.Event()
     stream = chat.open_stream(request(ChatMessage("user", ("a", "b", "c")), model="speech-llm"))
     items: queue.Queue[ChatItem] = queue.Queue()
     stopped = threading.Event()
@@ -292,10 +197,10 @@ def test_a_stream_closed_early_stops_the_model(chat):
     worker.start()
     assert items.get(timeout=10) == "user:a"
     stopped.set()  # the client has gone
-    FakeChatEngine.gate.set()
+    fake_models.chat_gate.set()
     worker.join(10)
     assert [type(error) for error in outcome] == [RequestCancelled]
-    engine = _engine(chat)
+    engine = _engine(fake_models)
     for _ in range(100):
         if chat.pool.state("speech-llm").leases == 0:
             break
@@ -303,8 +208,8 @@ def test_a_stream_closed_early_stops_the_model(chat):
     assert engine.stopped_early and chat.pool.state("speech-llm").leases == 0
 
 
-def test_a_model_error_in_a_stream_reaches_the_reader(chat):
-    FakeChatEngine.fail_after_words = 1
+def test_a_model_error_in_a_stream_reaches_the_reader(chat, fake_models):
+    fake_models.chat_fail_after_words = 1
     stream = chat.open_stream(request(ChatMessage("user", ("a", "b")), model="speech-llm"))
     items: list[ChatItem] = []
     with pytest.raises(RuntimeError, match="broke"):
@@ -312,12 +217,12 @@ def test_a_model_error_in_a_stream_reaches_the_reader(chat):
     assert items == ["user:a"]
 
 
-def test_a_cancelled_request_stops_the_model_and_fails(chat):
+def test_a_cancelled_request_stops_the_model_and_fails(chat, fake_models):
     cancelled = threading.Event()
     cancelled.set()
     with pytest.raises(RequestCancelled):
         chat.complete(request(ChatMessage("user", ("a", "b")), model="speech-llm"), cancelled)
-    assert _engine(chat).stopped_early
+    assert _engine(fake_models).stopped_early
 
 
 # ---------------------------------------------------------------------------------------------------- stop strings
@@ -340,14 +245,14 @@ def test_stop_scanner(pieces, stops, expected, stopped):
     assert (out, scanner.stopped) == (expected, stopped)
 
 
-def test_audio_alone_reaches_a_chat_model(chat, tmp_path):
-    data = wav_bytes(tmp_path)
+def test_audio_alone_reaches_a_chat_model(chat, wav_bytes):
+    data = wav_bytes()
     assert chat.complete(request(ChatMessage("user", (audio_part(data),)), model="speech-llm")).text == "user:2.0s"
 
 
-def test_a_chat_models_audio_is_decoded_in_the_uploads_decode_slots(tmp_path):
+def test_a_chat_models_audio_is_decoded_in_the_uploads_decode_slots(fake_models, wav_bytes):
     """One limit on concurrent decoding for the whole service: chat parts take the transcriber's slots."""
-    transcriber = chat_transcriber()
+    transcriber = chat_transcriber(fake_models)
     chat = Chat(transcriber)
     slots = transcriber._decode_slots
     taken: list[bool] = []
@@ -364,7 +269,7 @@ def test_a_chat_models_audio_is_decoded_in_the_uploads_decode_slots(tmp_path):
     try:
         finished = threading.Event()
         worker = threading.Thread(target=lambda: (chat.complete(request(
-            ChatMessage("user", ("Hi", audio_part(wav_bytes(tmp_path, 1.0)))), model="speech-llm")), finished.set()))
+            ChatMessage("user", ("Hi", audio_part(wav_bytes(1.0)))), model="speech-llm")), finished.set()))
         worker.start()
         assert not finished.wait(0.5)
     finally:

@@ -19,12 +19,9 @@ from pipeline.pool import ModelPool
 from strategies.base import RuntimeContext
 from strategies.diarization.base import Diarizer
 from tests.fakes import FakeDiarizer
+from tests.support.audio import tone
 
 SPEC = ModelSpec(id="speakers", engine="embedded_diarizer", model="embedded")
-
-
-def _tone(hz: float, seconds: float) -> np.ndarray:
-    return (0.3 * np.sin(2 * np.pi * hz * np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE)).astype(np.float32)
 
 
 def _named(diarizer: Diarizer, audio: np.ndarray, *known: KnownSpeaker) -> list[SpeakerTurn]:
@@ -72,15 +69,16 @@ def test_overlapped_speech_is_left_out_of_each_speakers_voice():
     assert speech["B"][0] == 4.0
 
 
-def test_a_matching_voice_takes_the_name_and_the_others_keep_their_labels():
+def test_a_matching_voice_takes_the_name_and_the_others_keep_their_labels(fake_models):
     # The fake diarizer hears SPEAKER_00 in 0-2 s and SPEAKER_01 in 2-4 s; its "voice" is a tone's pitch.
-    audio = np.concatenate([_tone(220, 2.0), _tone(660, 2.0)])
-    turns = _named(FakeDiarizer(), audio, KnownSpeaker("customer", _tone(660, 3.0)), KnownSpeaker("ghost", _tone(1100, 3.0)))
+    audio = np.concatenate([tone(2.0), tone(2.0, 660)])
+    known = KnownSpeaker("customer", tone(3.0, 660)), KnownSpeaker("ghost", tone(3.0, 1100))
+    turns = _named(FakeDiarizer(SPEC, None, fake_models), audio, *known)
     assert [t.speaker for t in turns] == ["SPEAKER_00", "customer"]
     assert [(t.start, t.end) for t in turns] == [(0.0, 2.0), (2.0, 4.0)]
 
 
-def test_without_known_speakers_no_voice_is_embedded():
+def test_without_known_speakers_no_voice_is_embedded(fake_models):
     class Counting(FakeDiarizer):
         embedded = 0
 
@@ -88,11 +86,11 @@ def test_without_known_speakers_no_voice_is_embedded():
             Counting.embedded += 1
             return super().embed_voice(audio)
 
-    assert [t.speaker for t in _named(Counting(), _tone(220, 4.0))] == ["SPEAKER_00", "SPEAKER_01"]
+    assert [t.speaker for t in _named(Counting(SPEC, None, fake_models), tone(4.0))] == ["SPEAKER_00", "SPEAKER_01"]
     assert Counting.embedded == 0
 
 
-def test_a_diarizer_that_embeds_no_voices_refuses_before_it_diarizes():
+def test_a_diarizer_that_embeds_no_voices_refuses_before_it_diarizes(fake_models):
     class NoVoices(FakeDiarizer):
         same_voice_similarity = None
         embed_voice = Diarizer.embed_voice
@@ -103,7 +101,7 @@ def test_a_diarizer_that_embeds_no_voices_refuses_before_it_diarizes():
             return super().diarize(audio, **counts)
 
     with pytest.raises(InvalidInputError) as info:
-        _named(NoVoices(), _tone(220, 4.0), KnownSpeaker("agent", _tone(220, 3.0)))
+        _named(NoVoices(SPEC, None, fake_models), tone(4.0), KnownSpeaker("agent", tone(3.0)))
     assert info.value.input == "known_speaker_names" and NoVoices.diarized == 0
 
 

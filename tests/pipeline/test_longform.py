@@ -5,7 +5,7 @@ import pytest
 
 from bench.corpus import assemble, utterance_coverage, word_error_rate
 from core.audio import SAMPLE_RATE
-from tests.engine_checks import transcribe_whole
+from tests.support.engine_checks import transcribe_whole
 from pipeline.longform import MAX_CLIP_S, Clip, merge_regions, plan_clips, stitch, transcribe_long
 from core.model_files import HubAccess
 from core.registry import ModelSpec

@@ -12,14 +12,13 @@ from core.types import TranscribeOptions
 from pipeline.pool import ModelPool
 from pipeline.preparation import PreparedRequest, decoding_options, prepare, transcription_model
 from strategies.base import RuntimeContext
-from tests.fakes import FakeStrategy, fake_engine
+from tests.fakes import FakeModels, FakeStrategy
 
 AUDIO = np.zeros(16_000, dtype=np.float32)
 
 
 @pytest.fixture
-def pool():
-    FakeStrategy.loads, FakeStrategy.fail_with, FakeStrategy.multilingual = [], None, True
+def pool(fake_models: FakeModels):
     registry = ModelRegistry(
         [
             ModelSpec(id="multi", engine="transformers", model="x"),
@@ -27,10 +26,9 @@ def pool():
             ModelSpec(id="speakers", engine="embedded_diarizer", model="z"),
         ]
     )
-    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=fake_engine)
+    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=fake_models.engine)
     yield pool
     pool.close()
-    FakeStrategy.multilingual, FakeStrategy.detected_language, FakeStrategy.detected_probability = True, None, None
 
 
 def test_the_model_is_the_one_named_or_the_default_and_only_a_transcription_model(pool):
@@ -43,15 +41,15 @@ def test_the_model_is_the_one_named_or_the_default_and_only_a_transcription_mode
     assert info.value.input == "model" and "diarization model" in info.value.message
 
 
-def test_the_language_is_resolved_before_the_model_runs(pool):
+def test_the_language_is_resolved_before_the_model_runs(pool, fake_models):
     named = prepare(pool, None, "multi", TranscribeOptions(language="pt-BR", initial_prompt="Olá"))
     assert named == PreparedRequest(pool.registry.get("multi"), TranscribeOptions(language="pt", initial_prompt="Olá"))
     assert prepare(pool, "pt-model", "multi", TranscribeOptions()).options.language == "pt"  # the model's default
-    assert FakeStrategy.loads == [], "preparing loads no model"
+    assert fake_models.loads == [], "preparing loads no model"
 
 
-def test_an_english_only_model_refuses_another_language_once_it_is_known(pool):
-    FakeStrategy.multilingual = False
+def test_an_english_only_model_refuses_another_language_once_it_is_known(pool, fake_models):
+    fake_models.multilingual = False
     asked = TranscribeOptions(language="de")
     prepare(pool, "multi", "multi", asked)  # not loaded yet: nobody knows it is English-only
     pool.load("multi")
@@ -60,13 +58,13 @@ def test_an_english_only_model_refuses_another_language_once_it_is_known(pool):
     assert info.value.input == "language"
 
 
-def test_the_leased_model_decodes_with_what_it_can_do_and_one_language(pool):
-    FakeStrategy.detected_language, FakeStrategy.detected_probability = "pt", 0.8
+def test_the_leased_model_decodes_with_what_it_can_do_and_one_language(pool, fake_models):
+    fake_models.detected_language, fake_models.detected_probability = "pt", 0.8
     request = prepare(pool, "multi", "multi", TranscribeOptions())
     with pool.use(request.spec) as lease:
         options, probability = decoding_options(lease, AUDIO, request.options)
     assert (options.language, probability) == ("pt", 0.8)
-    FakeStrategy.multilingual = False
+    fake_models.multilingual = False
     request = prepare(pool, "pt-model", "multi", TranscribeOptions(task="translate"))
     with pool.use(request.spec) as lease, pytest.raises(InvalidInputError) as info:
         decoding_options(lease, AUDIO, request.options)  # a Portuguese default on an English-only model
@@ -77,11 +75,11 @@ def test_the_leased_model_decodes_with_what_it_can_do_and_one_language(pool):
     assert (options.language, options.task, probability) == ("en", "transcribe", 1.0)
 
 
-def test_the_leased_model_refuses_what_its_engine_cannot_give(pool):
+def test_the_leased_model_refuses_what_its_engine_cannot_give(pool, fake_models):
     class Plain(FakeStrategy):
         takes_keywords = False
 
-    pool = ModelPool(pool.registry, RuntimeContext("cpu", HubAccess()), factory=lambda spec, rt: Plain(spec, rt))
+    pool = ModelPool(pool.registry, RuntimeContext("cpu", HubAccess()), factory=fake_models.factory_for(Plain))
     request = prepare(pool, "multi", "multi", TranscribeOptions(keywords=("Kenobi",)))
     with pool.use(request.spec) as lease, pytest.raises(InvalidInputError) as info:
         decoding_options(lease, AUDIO, request.options)

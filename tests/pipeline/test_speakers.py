@@ -5,7 +5,7 @@ import pytest
 from core.errors import ErrorKind, InvalidInputError
 from core.types import DiarizeOptions, Segment, SpeakerTurn, Transcription, Word
 from pipeline.speakers import assign_speakers, attribute_speakers
-from tests.fakes import FakeDiarizer
+from tests.fakes import FakeDiarizer, FakeModels
 
 TURNS = [
     SpeakerTurn("SPEAKER_00", 0.0, 4.0),
@@ -67,7 +67,7 @@ def _transcript() -> Transcription:
 
 
 def test_speakers_are_attributed_to_segments_and_words():
-    turns = FakeDiarizer().diarize(None)
+    turns = FakeDiarizer(None, None, FakeModels()).diarize(None)
     labelled = attribute_speakers(_transcript(), turns, keep_words=True)
     assert [s.speaker for s in labelled.segments] == ["SPEAKER_00", "SPEAKER_01"]
     assert [w.speaker for s in labelled.segments for w in s.words] == ["SPEAKER_00"] * 2 + ["SPEAKER_01"] * 2
@@ -93,7 +93,7 @@ def test_a_segment_spanning_two_speakers_is_split_at_the_change():
                           words=[Word(start=1.0, end=1.5, word=" yes"), Word(start=2.2, end=2.5, word=" I"),
                                  Word(start=2.6, end=3.0, word=" agree")])],
     )
-    labelled = attribute_speakers(transcript, FakeDiarizer().diarize(None), keep_words=False)
+    labelled = attribute_speakers(transcript, FakeDiarizer(None, None, FakeModels()).diarize(None), keep_words=False)
     assert [(s.id, s.speaker, s.text, s.start, s.end) for s in labelled.segments] == [
         (0, "SPEAKER_00", " yes", 1.0, 1.5),
         (1, "SPEAKER_01", " I agree", 2.2, 3.0),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,12 +13,12 @@ from core.types import DiarizeOptions, KnownSpeaker, TranscribeOptions
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
 from bench.audio_files import encode
-from tests.fakes import FakeDiarizer, FakeStrategy, fake_engine
+from tests.fakes import FakeModels
+from tests.support.audio import tone
 
 
 @pytest.fixture
-def transcriber():
-    FakeStrategy.loads, FakeStrategy.fail_with, FakeStrategy.multilingual = [], None, True
+def transcriber(fake_models: FakeModels) -> Transcriber:
     registry = ModelRegistry(
         [
             ModelSpec(id="multi", engine="transformers", model="x"),
@@ -24,22 +26,22 @@ def transcriber():
             ModelSpec(id="speakers", engine="embedded_diarizer", model="z"),
         ]
     )
-    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=fake_engine)
-    yield Transcriber(pool, default_model="multi", diarizer_id="speakers")
-    FakeStrategy.multilingual, FakeStrategy.detected_language = True, None
+    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=fake_models.engine)
+    return Transcriber(pool, default_model="multi", diarizer_id="speakers")
 
 
 @pytest.fixture
-def wav(tmp_path):
-    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(16_000 * 2) / 16_000)
-    return encode(tone.astype(np.float32), 16_000, tmp_path / "tone.wav", "pcm_s16le")
+def wav(tmp_path, wav_bytes) -> Path:
+    path = tmp_path / "tone.wav"
+    path.write_bytes(wav_bytes(2.0))
+    return path
 
 
-def test_silence_is_empty_text_without_running_the_model(transcriber, tmp_path):
+def test_silence_is_empty_text_without_running_the_model(transcriber, tmp_path, fake_models):
     silence = encode(np.zeros(16_000 * 3, dtype=np.float32), 16_000, tmp_path / "silence.wav", "pcm_s16le")
     result = transcriber.transcribe(silence, "multi", TranscribeOptions()).transcription
     assert result.text == "" and result.segments == [] and result.duration == pytest.approx(3.0, abs=0.01)
-    assert FakeStrategy.loads == []
+    assert fake_models.loads == []
     assert list(transcriber.open_stream(silence, "multi", TranscribeOptions()).segments()) == []
 
 
@@ -54,8 +56,8 @@ def test_default_model_and_result_fields(transcriber, wav):
     assert result.transcription.duration == pytest.approx(2.0, abs=0.01) and result.processing_s >= 0
 
 
-def test_a_language_detected_once_is_pinned_for_every_clip_and_reported(transcriber, wav):
-    FakeStrategy.detected_language = "pt"
+def test_a_language_detected_once_is_pinned_for_every_clip_and_reported(transcriber, wav, fake_models):
+    fake_models.detected_language = "pt"
     result = transcriber.transcribe(wav, "multi", TranscribeOptions()).transcription
     streamed = list(transcriber.open_stream(wav, "multi", TranscribeOptions()).segments())
     assert result.language == "pt" and streamed
@@ -71,8 +73,8 @@ def test_language_is_normalized_and_registry_default_applies(transcriber, wav):
     assert _strategy(transcriber, "pt-model").calls[-1].language == "pt"
 
 
-def test_english_only_models(transcriber, wav):
-    FakeStrategy.multilingual = False
+def test_english_only_models(transcriber, wav, fake_models):
+    fake_models.multilingual = False
     with pytest.raises(InvalidInputError) as info:
         transcriber.transcribe(wav, "multi", TranscribeOptions(language="pt"))
     assert info.value.input == "language"
@@ -88,11 +90,11 @@ def test_unknown_model_fails_before_decoding(transcriber, tmp_path):
         transcriber.transcribe(not_audio, "missing", TranscribeOptions())
 
 
-def test_memory_is_released_after_each_request_even_on_error(transcriber, wav, monkeypatch):
+def test_memory_is_released_after_each_request_even_on_error(transcriber, wav, monkeypatch, fake_models):
     released = []
     monkeypatch.setattr("pipeline.transcriber.release_memory", lambda: released.append(1))
     transcriber.transcribe(wav, "multi", TranscribeOptions())
-    FakeStrategy.multilingual = False
+    fake_models.multilingual = False
     with pytest.raises(InvalidInputError):
         transcriber.transcribe(wav, "multi", TranscribeOptions(language="de"))
     assert len(released) == 2
@@ -107,7 +109,7 @@ def test_diarization_labels_speakers_on_the_same_audio(transcriber, wav):
 
 def test_known_speakers_name_the_speakers_whose_voices_match_streamed_or_not(transcriber, wav):
     # The fake diarizer's "voice" is a tone's pitch: the file and the agent's reference are both 220 Hz.
-    agent = KnownSpeaker("agent", (0.3 * np.sin(2 * np.pi * 220 * np.arange(3 * 16_000) / 16_000)).astype(np.float32))
+    agent = KnownSpeaker("agent", tone(3.0))
     speakers = DiarizeOptions(known_speakers=(agent,))
     result = transcriber.transcribe(wav, "multi", TranscribeOptions(), speakers).transcription
     assert [s.speaker for s in result.segments] == ["agent"]
@@ -115,19 +117,17 @@ def test_known_speakers_name_the_speakers_whose_voices_match_streamed_or_not(tra
     assert list(stream.segments()) and [s.speaker for s in stream.speaker_segments] == ["agent"]
 
 
-def test_the_languages_probability_is_reported_detected_or_given(transcriber, wav):
-    FakeStrategy.detected_language, FakeStrategy.detected_probability = "pt", 0.8
-    try:
-        detected = transcriber.transcribe(wav, "multi", TranscribeOptions()).transcription
-        stream = transcriber.open_stream(wav, "multi", TranscribeOptions())
-        assert list(stream.segments()) and stream.language_probability == 0.8
-        named = transcriber.transcribe(wav, "multi", TranscribeOptions(language="en")).transcription
-        registry_default = transcriber.transcribe(wav, "pt-model", TranscribeOptions()).transcription
-    finally:
-        FakeStrategy.detected_probability = None
+def test_the_languages_probability_is_reported_detected_or_given(transcriber, wav, fake_models):
+    fake_models.detected_language, fake_models.detected_probability = "pt", 0.8
+    detected = transcriber.transcribe(wav, "multi", TranscribeOptions()).transcription
+    stream = transcriber.open_stream(wav, "multi", TranscribeOptions())
+    assert list(stream.segments()) and stream.language_probability == 0.8
+    named = transcriber.transcribe(wav, "multi", TranscribeOptions(language="en")).transcription
+    registry_default = transcriber.transcribe(wav, "pt-model", TranscribeOptions()).transcription
     assert (detected.language, detected.language_probability) == ("pt", 0.8)
     assert named.language_probability == registry_default.language_probability == 1.0  # fixed, not detected
-    FakeStrategy.detected_language = None  # the engine leaves it to each clip: nothing to report
+    fake_models.detected_probability = None
+    fake_models.detected_language = None  # the engine leaves it to each clip: nothing to report
     assert transcriber.transcribe(wav, "multi", TranscribeOptions()).transcription.language_probability is None
 
 
@@ -154,19 +154,15 @@ def test_diarization_switched_off_is_invalid_input(transcriber, wav):
     assert info.value.input == "diarize"
 
 
-def test_the_diarizer_loads_once_in_the_pool_and_a_failed_load_names_diarize(transcriber, wav):
-    FakeDiarizer.loads, FakeDiarizer.fail = 0, False
+def test_the_diarizer_loads_once_in_the_pool_and_a_failed_load_names_diarize(transcriber, wav, fake_models):
     for _ in range(2):
         transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions())
-    assert FakeDiarizer.loads == 1 and "speakers" in transcriber.pool.loaded_ids()
+    assert fake_models.diarizer_loads == 1 and "speakers" in transcriber.pool.loaded_ids()
     assert transcriber.pool.unload("speakers") and "speakers" not in transcriber.pool.loaded_ids()
 
-    FakeDiarizer.fail = True
-    try:
-        with pytest.raises(ModelUnavailableError) as info:
-            transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions())
-    finally:
-        FakeDiarizer.fail = False
+    fake_models.diarizer_fails = True
+    with pytest.raises(ModelUnavailableError) as info:
+        transcriber.transcribe(wav, "multi", TranscribeOptions(), DiarizeOptions())
     assert info.value.input == "diarize" and info.value.code == "diarizer_unavailable"
     assert "cache" in info.value.message
 
@@ -177,8 +173,8 @@ def test_a_diarizer_is_not_a_transcription_model(transcriber, wav):
     assert info.value.input == "model" and "diarization model" in info.value.message
 
 
-def test_an_english_only_model_refuses_another_language_before_decoding(transcriber, wav, tmp_path):
-    FakeStrategy.multilingual = False
+def test_an_english_only_model_refuses_another_language_before_decoding(transcriber, wav, tmp_path, fake_models):
+    fake_models.multilingual = False
     transcriber.transcribe(wav, "multi", TranscribeOptions())  # the model has loaded once: it is known English-only
     not_audio = tmp_path / "x.wav"
     not_audio.write_text("not audio at all")

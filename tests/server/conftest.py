@@ -17,12 +17,13 @@ from starlette.testclient import TestClient
 from pipeline.chat import Chat
 from server.collaborators import Collaborators, RouteSettings, bind
 from server.openai_app import create_openai_app
-from tests.pipeline.test_chat import chat_transcriber
+from tests.fakes import FakeModels
+from tests.support.transcribers import chat_transcriber
 
 
 @pytest.fixture
-def collaborators() -> Collaborators:
-    transcriber = chat_transcriber()
+def collaborators(fake_models: FakeModels) -> Collaborators:
+    transcriber = chat_transcriber(fake_models)
     return Collaborators(transcriber=transcriber, chat=Chat(transcriber))
 
 

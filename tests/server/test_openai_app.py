@@ -10,27 +10,27 @@ from starlette.testclient import TestClient
 
 from server.collaborators import Collaborators, RouteSettings, bind
 from server.openai_app import create_openai_app
-from tests.pipeline.test_chat import chat_transcriber
+from tests.support.transcribers import chat_transcriber
 
 
 def _client(app) -> TestClient:
     return TestClient(Starlette(routes=[Mount("/v1", app=app)]))
 
 
-def test_each_app_has_its_own_collaborators():
+def test_each_app_has_its_own_collaborators(fake_models):
     admin_on = RouteSettings(admin_api=True)
-    admin = create_openai_app(Collaborators(transcriber=chat_transcriber(), route_settings=admin_on))
-    plain = create_openai_app(Collaborators(transcriber=chat_transcriber()))
+    admin = create_openai_app(Collaborators(transcriber=chat_transcriber(fake_models), route_settings=admin_on))
+    plain = create_openai_app(Collaborators(transcriber=chat_transcriber(fake_models)))
     with _client(admin) as client:
         assert client.post("/v1/admin/models/asr/unload").status_code == 200
     with _client(plain) as client:
         assert client.post("/v1/admin/models/asr/unload").status_code == 404
 
 
-def test_collaborators_bound_after_creation_serve_the_routes():
+def test_collaborators_bound_after_creation_serve_the_routes(fake_models):
     app = create_openai_app()
     with _client(app) as client:
         with pytest.raises(RuntimeError, match="has not bound a transcriber"):
             client.get("/v1/models")
-        bind(app, Collaborators(transcriber=chat_transcriber()))
+        bind(app, Collaborators(transcriber=chat_transcriber(fake_models)))
         assert "whisper-1" in {card["id"] for card in client.get("/v1/models").json()["data"]}

@@ -10,8 +10,8 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from tests.engine_checks import batched_and_alone, check_token_logprobs, keyword_changes, transcribe_whole
-from tests.conftest import JFK_PHRASE
+from tests.support.engine_checks import batched_and_alone, check_token_logprobs, keyword_changes, transcribe_whole
+from tests.support.audio import JFK_PHRASE
 
 
 @pytest.fixture(scope="module")

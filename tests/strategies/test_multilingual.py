@@ -26,8 +26,8 @@ from core.types import TranscribeOptions
 from pipeline.capabilities import pin_language, pin_language_probability
 from strategies.base import ASRStrategy, RuntimeContext
 from strategies.factory import create_engine
-from tests.conftest import JFK_PHRASE
-from tests.engine_checks import transcribe_whole
+from tests.support.audio import JFK_PHRASE
+from tests.support.engine_checks import transcribe_whole
 
 ENGINES = ("ctranslate2", "transformers", "remote_code")
 HF_ENGINES = ("transformers", "remote_code")

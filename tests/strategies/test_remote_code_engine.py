@@ -18,10 +18,10 @@ from strategies.factory import create_engine
 from strategies.whisper.probe import probe_speech
 from strategies.whisper.prompt import whisper_prefix
 from strategies.whisper.sampling import sample_decode
-from tests.engine_checks import (
+from tests.support.engine_checks import (
     batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
 )
-from tests.conftest import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """The ``speech_llm`` engine end to end on a tiny, randomly initialised Qwen2-Audio (the real architecture:
-Whisper-style audio encoder, projector, Qwen2 decoder; the real processor and chat template) built and saved
-here, offline, with a byte-level BPE tokenizer of 256 byte tokens and the family's special tokens.
+Whisper-style audio encoder, projector, Qwen2 decoder; the real processor and chat template) built offline by
+tests/support/tiny_qwen2_audio.py.
 
 These tests check plumbing only: processor, chat template, audio placement, generation settings, streaming,
 stopping and cleanup. The weights are random, so what the model says means nothing.
 
 Also: a registry entry naming an operator-installed class (``class:`` / ``processor_class:``), loaded from the
-test tree (tests/strategies/speech_llm_toy.py).
+test tree (tests/support/speech_llm_toy.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from pydantic import ValidationError
@@ -30,52 +29,9 @@ from strategies.base import ChatTurn, GenerationOptions, RuntimeContext
 from strategies.factory import create_engine
 from strategies.speech_llm_engine import SpeechLLMStrategy, accepted_kwargs, auto_model_class, model_dtype
 from bench.checkpoints import single_threaded_torch
-from tests.strategies.speech_llm_toy import build_toy
-
-QWEN2_AUDIO_SPECIALS = ("<|im_start|>", "<|im_end|>", "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>")
-TOY_CLASS = "tests.strategies.speech_llm_toy:ToySpeechEncoderConnectorLLM"
-TOY_COLLATOR = "tests.strategies.speech_llm_toy:ToyCollator"
-
-
-def build_tiny_qwen2_audio(directory: Path) -> Path:
-    """A Qwen2-Audio checkpoint of about 40,000 random parameters, with its processor, saved in ``directory``.
-
-    Its generation config suppresses the end tokens, so generation always runs to ``max_new_tokens``."""
-    from tokenizers import pre_tokenizers
-    from transformers import (
-        GenerationConfig,
-        Qwen2AudioConfig,
-        Qwen2AudioForConditionalGeneration,
-        Qwen2AudioProcessor,
-        Qwen2Tokenizer,
-        WhisperFeatureExtractor,
-    )
-
-    vocab = {"<|endoftext|>": 0}
-    for char in sorted(pre_tokenizers.ByteLevel.alphabet()):
-        vocab[char] = len(vocab)
-    tokenizer = Qwen2Tokenizer(
-        vocab=vocab, merges=[], eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="<|endoftext|>"
-    )
-    tokenizer.add_special_tokens({"additional_special_tokens": list(QWEN2_AUDIO_SPECIALS)})
-    extractor = WhisperFeatureExtractor(feature_size=16, sampling_rate=SAMPLE_RATE, hop_length=160, chunk_length=30)
-    processor = Qwen2AudioProcessor(feature_extractor=extractor, tokenizer=tokenizer)  # the family's chat template
-    ends = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.pad_token_id]
-    config = Qwen2AudioConfig(
-        audio_config={"num_mel_bins": 16, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": 32,
-                      "d_model": 16, "max_source_positions": 1500},
-        text_config={"model_type": "qwen2", "vocab_size": len(tokenizer), "hidden_size": 16, "intermediate_size": 32,
-                     "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
-                     "max_position_embeddings": 4096, "eos_token_id": ends[0], "pad_token_id": ends[1],
-                     "tie_word_embeddings": True},
-        audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"),
-    )
-    torch.manual_seed(0)
-    model = Qwen2AudioForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(eos_token_id=ends[0], pad_token_id=ends[1], suppress_tokens=ends)
-    model.save_pretrained(directory)
-    processor.save_pretrained(directory)
-    return directory
+from tests.support.audio import tone
+from tests.support.speech_llm_toy import TOY_CLASS, TOY_COLLATOR, build_toy
+from tests.support.tiny_qwen2_audio import build_tiny_qwen2_audio
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -97,10 +53,6 @@ def engine(qwen2_audio_dir) -> SpeechLLMStrategy:
     engine.load()
     yield engine
     engine.unload()
-
-
-def tone(seconds: float, hz: float = 220.0) -> np.ndarray:
-    return (0.3 * np.sin(2 * np.pi * hz * np.arange(int(SAMPLE_RATE * seconds)) / SAMPLE_RATE)).astype(np.float32)
 
 
 def audio_tokens(seconds: float) -> int:

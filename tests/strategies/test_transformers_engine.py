@@ -13,10 +13,10 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from tests.engine_checks import (
+from tests.support.engine_checks import (
     batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
 )
-from tests.conftest import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE
 
 # "About as well as the ctranslate2 engine": the same weights, beam search in fp32 against beam search in int8.
 MAX_WER_GAP_TO_CTRANSLATE2 = 0.03

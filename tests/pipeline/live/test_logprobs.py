@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from core.types import TokenLogprob
 from pipeline.live.logprobs import words_logprobs
-from tests.pipeline.live.test_session import spelled, word_tokens
+from tests.fakes import word_tokens
+from tests.support.tokens import spelled
 
 
 def test_word_tokens_are_picked_by_the_words_they_spell():

@@ -4,90 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from core.audio import SAMPLE_RATE
 from core.errors import InvalidInputError, TooLargeError
-from core.model_files import HubAccess
-from core.registry import ModelRegistry, ModelSpec
-from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions
 from pipeline.live import (
     Cleared,
     Committed,
     LiveConfig,
-    LiveLimits,
     LiveSession,
-    LiveTranscriber,
     SpeechStarted,
     SpeechStopped,
     TranscriptCompleted,
     TranscriptDelta,
     TranscriptFailed,
 )
-from pipeline.live.turns import WINDOW
 from pipeline.pool import ModelPool
-from strategies.base import RuntimeContext
-from tests.fakes import FakeStrategy
-
-WORDS = "the quick brown fox jumps over the lazy dog while seven wizards quietly judge boxing matches".split()
-WORDS_PER_SECOND = 3
-
-
-def energy_vad(windows: np.ndarray) -> np.ndarray:
-    """Speech probability 1 for a window with sound, 0 for silence (the first window is context)."""
-    frames = windows.reshape(-1, WINDOW)[1:]
-    return (np.sqrt((frames**2).mean(axis=1)) > 0.01).astype(np.float32)
-
-
-class TalkingStrategy(FakeStrategy):
-    """Hears WORDS_PER_SECOND words per second of sound: a longer clip's transcript extends a shorter one's."""
-
-    def transcribe_clips(self, clips: Sequence[np.ndarray], options: TranscribeOptions) -> list[Transcription]:
-        self.calls.append(options)
-        self.batches.append(len(clips))
-        if FakeStrategy.gate is not None:
-            assert FakeStrategy.gate.wait(10), "test gate never opened"
-        results = []
-        for clip in clips:
-            frames = clip[: len(clip) // 160 * 160].reshape(-1, 160)
-            voiced = float((np.sqrt((frames**2).mean(axis=1)) > 0.01).sum()) / 100
-            text = " ".join(WORDS[: int(voiced * WORDS_PER_SECOND + 0.01)])
-            segments = [Segment(id=0, start=0.0, end=len(clip) / SAMPLE_RATE, text=text)] if text else []
-            if options.logprobs and segments:
-                segments[0].logprobs = word_tokens(text.split())
-            results.append(Transcription(text=text, language="en", duration=len(clip) / SAMPLE_RATE, segments=segments))
-        return results
-
-
-def word_tokens(words: list[str]) -> list[TokenLogprob]:
-    """Whisper-like tokens for ``words``: each with its leading space, the longer ones in two pieces; the i-th word's
-    tokens have log-probability -i/100, so a test can tell whose they are."""
-    tokens = []
-    for i, word in enumerate(words):
-        pieces = [" " + word[:2], word[2:]] if len(word) > 4 else [" " + word]
-        tokens += [TokenLogprob(token=p, bytes=list(p.encode()), logprob=-i / 100) for p in pieces]
-    return tokens
-
-
-def talking_pool() -> ModelPool:
-    registry = ModelRegistry([ModelSpec(id="talker", engine="ctranslate2", model="x", language="en")])
-    return ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=lambda spec, rt: TalkingStrategy(spec, rt))
-
-
-def live_transcriber(pool: ModelPool | None = None, **limits) -> LiveTranscriber:
-    limits = {"partial_interval_s": 0.0, **limits}
-    return LiveTranscriber(pool or talking_pool(), "talker", LiveLimits(**limits), vad=energy_vad)
-
-
-def tone(seconds: float) -> np.ndarray:
-    return (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE)).astype(np.float32)
-
-
-def silence(seconds: float) -> np.ndarray:
-    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+from tests.fakes import WORDS, FakeModels, TalkingStrategy
+from tests.support.audio import silence, tone
+from tests.support.tokens import spelled
+from tests.support.transcribers import live_transcriber, talking_pool
 
 
 async def stream(session: LiveSession, audio: np.ndarray, chunk_s: float = 0.1, pace_s: float = 0.01) -> None:
@@ -97,13 +35,6 @@ async def stream(session: LiveSession, audio: np.ndarray, chunk_s: float = 0.1, 
         await asyncio.sleep(pace_s)
 
 
-@pytest.fixture(autouse=True)
-def _no_gate():
-    FakeStrategy.gate = None
-    yield
-    FakeStrategy.gate = None
-
-
 # ---------------------------------------------------------------------- sessions
 
 
@@ -111,10 +42,10 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-def test_server_vad_turn_gets_started_deltas_stopped_committed_and_completed():
+def test_server_vad_turn_gets_started_deltas_stopped_committed_and_completed(fake_models):
     async def go():
         events = []
-        session = LiveSession(live_transcriber(), LiveConfig(), events.append)
+        session = LiveSession(live_transcriber(fake_models), LiveConfig(), events.append)
         await stream(session, np.concatenate([silence(0.5), tone(2.0), silence(1.0)]))
         await session.finish()
         await session.close()
@@ -136,10 +67,10 @@ def test_server_vad_turn_gets_started_deltas_stopped_committed_and_completed():
     assert {e.item_id for e in events if hasattr(e, "item_id")} == {started.item_id}
 
 
-def test_two_turns_are_two_items_linked_in_order():
+def test_two_turns_are_two_items_linked_in_order(fake_models):
     async def go():
         events = []
-        session = LiveSession(live_transcriber(), LiveConfig(), events.append)
+        session = LiveSession(live_transcriber(fake_models), LiveConfig(), events.append)
         await stream(session, np.concatenate([tone(1.0), silence(0.8), tone(1.0), silence(0.8)]))
         await session.finish()
         await session.close()
@@ -153,10 +84,10 @@ def test_two_turns_are_two_items_linked_in_order():
     assert [c.item_id for c in completed] == [c.item_id for c in commits]
 
 
-def test_manual_mode_commits_and_clears_only_when_asked():
+def test_manual_mode_commits_and_clears_only_when_asked(fake_models):
     async def go():
         events = []
-        session = LiveSession(live_transcriber(), LiveConfig(turn_detection=None), events.append)
+        session = LiveSession(live_transcriber(fake_models), LiveConfig(turn_detection=None), events.append)
         with pytest.raises(InvalidInputError) as empty:
             session.commit()
         assert empty.value.code == "input_audio_buffer_commit_empty"
@@ -178,9 +109,10 @@ def test_manual_mode_commits_and_clears_only_when_asked():
     assert completed.transcript == " ".join(WORDS[:3]) and abs(completed.audio_seconds - 2.0) < 0.01
 
 
-def test_manual_buffer_has_a_limit():
+def test_manual_buffer_has_a_limit(fake_models):
     async def go():
-        session = LiveSession(live_transcriber(max_buffer_s=1.0), LiveConfig(turn_detection=None), lambda e: None)
+        live = live_transcriber(fake_models, max_buffer_s=1.0)
+        session = LiveSession(live, LiveConfig(turn_detection=None), lambda e: None)
         session.append(silence(0.9))
         with pytest.raises(TooLargeError) as full:
             session.append(silence(0.2))
@@ -190,10 +122,10 @@ def test_manual_buffer_has_a_limit():
     run(go())
 
 
-def test_a_vad_turn_at_the_buffer_limit_is_ended():
+def test_a_vad_turn_at_the_buffer_limit_is_ended(fake_models):
     async def go():
         events = []
-        session = LiveSession(live_transcriber(max_buffer_s=1.0), LiveConfig(), events.append)
+        session = LiveSession(live_transcriber(fake_models, max_buffer_s=1.0), LiveConfig(), events.append)
         await stream(session, tone(1.5))
         await session.finish()
         await session.close()
@@ -208,22 +140,19 @@ class TwoWorkerTalkingStrategy(TalkingStrategy):
         return 2
 
 
-def test_a_turn_has_a_partial_in_flight_per_engine_worker_and_deltas_still_add_up():
-    registry = ModelRegistry([ModelSpec(id="talker", engine="ctranslate2", model="x", language="en")])
-    pool = ModelPool(
-        registry, RuntimeContext("cpu", HubAccess()), factory=lambda spec, rt: TwoWorkerTalkingStrategy(spec, rt)
-    )
-    live = live_transcriber(pool)
+def test_a_turn_has_a_partial_in_flight_per_engine_worker_and_deltas_still_add_up(fake_models):
+    pool = talking_pool(fake_models, TwoWorkerTalkingStrategy)
+    live = live_transcriber(fake_models, pool)
 
     async def go():
         events = []
         session = LiveSession(live, LiveConfig(), events.append)
         await stream(session, np.concatenate([silence(0.3), tone(0.6)]))  # a first partial learns the workers
         await asyncio.sleep(0.2)
-        FakeStrategy.gate = threading.Event()
+        fake_models.gate = threading.Event()
         await stream(session, tone(0.6))
         in_flight = live._partials
-        FakeStrategy.gate.set()
+        fake_models.gate.set()
         await stream(session, np.concatenate([tone(1.0), silence(1.0)]))
         await session.finish()
         await session.close()
@@ -238,10 +167,10 @@ def test_a_turn_has_a_partial_in_flight_per_engine_worker_and_deltas_still_add_u
     assert "".join(deltas) == completed.transcript  # out-of-order partials never make a delta go back
 
 
-def test_closing_mid_turn_frees_leases_queued_clips_and_threads():
-    pool = talking_pool()
-    live = live_transcriber(pool)
-    FakeStrategy.gate = threading.Event()
+def test_closing_mid_turn_frees_leases_queued_clips_and_threads(fake_models):
+    pool = talking_pool(fake_models)
+    live = live_transcriber(fake_models, pool)
+    fake_models.gate = threading.Event()
     threads_before = threading.active_count()
 
     async def go():
@@ -253,7 +182,7 @@ def test_closing_mid_turn_frees_leases_queued_clips_and_threads():
         await session.close()
 
     run(go())
-    FakeStrategy.gate.set()
+    fake_models.gate.set()
     deadline = threading.Event()
     for _ in range(40):
         if pool.state("talker").leases == 0:
@@ -268,14 +197,10 @@ def test_closing_mid_turn_frees_leases_queued_clips_and_threads():
 # ---------------------------------------------------------------------- log-probabilities
 
 
-def spelled(tokens) -> str:
-    return b"".join(bytes(t.bytes) for t in tokens).decode()
-
-
-def _session_events(config: LiveConfig, pool: ModelPool | None = None) -> list:
+def _session_events(fake_models: FakeModels, config: LiveConfig, pool: ModelPool | None = None) -> list:
     async def go():
         events = []
-        session = LiveSession(live_transcriber(pool), config, events.append)
+        session = LiveSession(live_transcriber(fake_models, pool), config, events.append)
         await stream(session, np.concatenate([silence(0.5), tone(2.0), silence(1.0)]))
         await session.finish()
         await session.close()
@@ -284,8 +209,8 @@ def _session_events(config: LiveConfig, pool: ModelPool | None = None) -> list:
     return run(go())
 
 
-def test_asked_for_logprobs_deltas_and_the_transcript_carry_the_tokens_that_spell_them():
-    events = _session_events(LiveConfig(logprobs=True))
+def test_asked_for_logprobs_deltas_and_the_transcript_carry_the_tokens_that_spell_them(fake_models):
+    events = _session_events(fake_models, LiveConfig(logprobs=True))
     deltas = [e for e in events if isinstance(e, TranscriptDelta)]
     completed = events[-1]
     assert isinstance(completed, TranscriptCompleted) and len(deltas) >= 2
@@ -296,19 +221,17 @@ def test_asked_for_logprobs_deltas_and_the_transcript_carry_the_tokens_that_spel
     assert "".join(d.delta for d in deltas) == completed.transcript  # the text is as without log-probabilities
 
 
-def test_without_logprobs_no_event_carries_any():
-    events = _session_events(LiveConfig())
+def test_without_logprobs_no_event_carries_any(fake_models):
+    events = _session_events(fake_models, LiveConfig())
     assert all(e.logprobs is None for e in events if isinstance(e, TranscriptDelta | TranscriptCompleted))
     assert events[-1].transcript == " ".join(WORDS[:6])
 
 
-def test_an_engine_without_logprobs_fails_the_turn_with_a_clear_error():
+def test_an_engine_without_logprobs_fails_the_turn_with_a_clear_error(fake_models):
     class Silent(TalkingStrategy):
         returns_logprobs = False
 
-    registry = ModelRegistry([ModelSpec(id="talker", engine="ctranslate2", model="x", language="en")])
-    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=lambda spec, rt: Silent(spec, rt))
-    events = _session_events(LiveConfig(logprobs=True), pool)
+    events = _session_events(fake_models, LiveConfig(logprobs=True), talking_pool(fake_models, Silent))
     failed = events[-1]
     assert isinstance(failed, TranscriptFailed) and failed.error.input == "token_logprobs"
     assert "log-probabilities" in str(failed.error)

@@ -7,11 +7,11 @@ import pytest
 from core.types import TranscribeOptions
 from pipeline.live import LiveConfig
 from pipeline.preparation import prepare
-from tests.pipeline.live.test_session import live_transcriber
+from tests.support.transcribers import live_transcriber
 
 
-def test_partials_are_skipped_while_a_final_decode_waits():
-    live = live_transcriber()
+def test_partials_are_skipped_while_a_final_decode_waits(fake_models):
+    live = live_transcriber(fake_models)
     assert live.partial_allowed()
     live._finals = 1
     assert not live.partial_allowed()
@@ -19,15 +19,15 @@ def test_partials_are_skipped_while_a_final_decode_waits():
     assert not live.partial_allowed()
 
 
-def test_unknown_model_is_refused_when_the_session_is_configured():
-    live = live_transcriber()
+def test_unknown_model_is_refused_when_the_session_is_configured(fake_models):
+    live = live_transcriber(fake_models)
     with pytest.raises(Exception) as missing:
         live.prepare(LiveConfig(model_id="nope"))
     assert getattr(missing.value, "code", "") == "model_not_found"
 
 
-def test_a_configuration_is_prepared_as_a_file_request_is():
-    live = live_transcriber()
+def test_a_configuration_is_prepared_as_a_file_request_is(fake_models):
+    live = live_transcriber(fake_models)
     config = LiveConfig(language="Portuguese", prompt="Olá", logprobs=True)
     asked = TranscribeOptions(language="Portuguese", initial_prompt="Olá", logprobs=True)
     assert live.prepare(config) == prepare(live.pool, None, "talker", asked)

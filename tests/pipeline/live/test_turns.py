@@ -7,7 +7,8 @@ import numpy as np
 from core.audio import SAMPLE_RATE
 from core.vad import VadSettings
 from pipeline.live.turns import LocalAgreement, TurnDetector
-from tests.pipeline.live.test_session import energy_vad, silence, tone
+from tests.support.audio import silence, tone
+from tests.support.transcribers import energy_vad
 
 
 def test_turn_detector_finds_speech_edges_however_the_audio_is_cut():

@@ -17,11 +17,10 @@ from core.errors import ErrorKind, ModelUnavailableError
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import TranscribeOptions
-from bench.audio_files import encode
 from pipeline.pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
-from tests.fakes import fresh_fake_strategy, GiB, FakeCuda, FakeStrategy
+from tests.fakes import GiB, FakeCuda, FakeModels, FakeStrategy
 
 MISSING_CUBLAS = "libcublas.so.12: cannot open shared object file: No such file or directory"
 
@@ -33,16 +32,11 @@ def gpu(monkeypatch: pytest.MonkeyPatch) -> FakeCuda:
     return fake
 
 
-@pytest.fixture(autouse=True)
-def _reset_fake():
-    yield from fresh_fake_strategy()
-
-
 def _registry(*specs: ModelSpec) -> ModelRegistry:
     return ModelRegistry(list(specs) or [ModelSpec(id=i, engine="ctranslate2", model=i) for i in ("a", "b", "c")])
 
 
-def _pool(factory=FakeStrategy, device: str = "cuda", registry: ModelRegistry | None = None, **limits) -> ModelPool:
+def _pool(factory, device: str = "cuda", registry: ModelRegistry | None = None, **limits) -> ModelPool:
     return ModelPool(registry or _registry(), RuntimeContext(device, HubAccess()), factory=factory,
                      limits=PoolLimits(**limits))
 
@@ -70,8 +64,8 @@ class WithoutCublas(FakeStrategy):
         raise OSError(MISSING_CUBLAS)
 
 
-def test_a_model_that_loads_but_cannot_run_keeps_the_pool_unready_and_says_why():
-    pool = _pool(WithoutCublas, self_check=True, load_retry_after_s=60)
+def test_a_model_that_loads_but_cannot_run_keeps_the_pool_unready_and_says_why(fake_models):
+    pool = _pool(fake_models.factory_for(WithoutCublas), self_check=True, load_retry_after_s=60)
     preloading = _preload_in_background(pool, ["a"])
     try:
         assert not pool.is_ready()
@@ -86,8 +80,8 @@ def test_a_model_that_loads_but_cannot_run_keeps_the_pool_unready_and_says_why()
         preloading.join(5)
 
 
-def test_a_model_that_passes_the_check_has_decoded_a_second_of_silence():
-    pool = _pool(self_check=True)
+def test_a_model_that_passes_the_check_has_decoded_a_second_of_silence(fake_models):
+    pool = _pool(fake_models.engine, self_check=True)
     pool.preload(["a"])
     assert pool.is_ready() and pool.not_ready_reason() is None and pool.loaded_ids() == ["a"]
     engine = pool._slots["a"].engine
@@ -95,34 +89,31 @@ def test_a_model_that_passes_the_check_has_decoded_a_second_of_silence():
     pool.close()
 
 
-def test_an_english_only_model_is_checked_in_english():
-    FakeStrategy.multilingual = False
-    try:
-        pool = _pool(self_check=True)
-        pool.load("a")
-        assert [options.language for options in pool._slots["a"].engine.calls] == ["en"]
-        pool.close()
-    finally:
-        FakeStrategy.multilingual = True
+def test_an_english_only_model_is_checked_in_english(fake_models):
+    fake_models.multilingual = False
+    pool = _pool(fake_models.engine, self_check=True)
+    pool.load("a")
+    assert [options.language for options in pool._slots["a"].engine.calls] == ["en"]
+    pool.close()
 
 
-def test_without_the_check_a_load_decodes_nothing():
-    pool = _pool(device="cpu")
+def test_without_the_check_a_load_decodes_nothing(fake_models):
+    pool = _pool(fake_models.engine, device="cpu")
     pool.preload(["a"])
     assert pool.is_ready() and pool._slots["a"].engine.batches == []
     pool.close()
 
 
-def test_until_preloading_ends_the_reason_is_that_it_has_not():
-    pool = _pool(device="cpu")
+def test_until_preloading_ends_the_reason_is_that_it_has_not(fake_models):
+    pool = _pool(fake_models.engine, device="cpu")
     assert pool.not_ready_reason() == "preloading models"
 
 
 # ---------------------------------------------------------------------- torch's CUDA cache
 
 
-def test_the_cuda_cache_is_emptied_once_when_the_last_of_two_overlapping_requests_ends(gpu: FakeCuda):
-    pool = _pool()
+def test_the_cuda_cache_is_emptied_once_when_the_last_of_two_overlapping_requests_ends(gpu: FakeCuda, fake_models):
+    pool = _pool(fake_models.engine)
     pool.preload(["a", "b"])
     gpu.emptied = 0
     with ExitStack() as first:
@@ -136,8 +127,8 @@ def test_the_cuda_cache_is_emptied_once_when_the_last_of_two_overlapping_request
     pool.close()
 
 
-def test_nothing_is_emptied_between_requests_while_a_long_one_runs(gpu: FakeCuda):
-    pool = _pool()
+def test_nothing_is_emptied_between_requests_while_a_long_one_runs(gpu: FakeCuda, fake_models):
+    pool = _pool(fake_models.engine)
     pool.preload(["a"])
     gpu.emptied = 0
     with pool.use(pool.registry.get("a")):
@@ -148,21 +139,23 @@ def test_nothing_is_emptied_between_requests_while_a_long_one_runs(gpu: FakeCuda
     pool.close()
 
 
-def test_through_the_transcriber_two_overlapping_requests_empty_the_cache_once(gpu: FakeCuda, tmp_path: Path):
+def test_through_the_transcriber_two_overlapping_requests_empty_the_cache_once(
+    gpu: FakeCuda, tmp_path: Path, fake_models, wav_bytes
+):
     """Each request still collects garbage at its end (release_memory); only the pool's going idle empties."""
-    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16_000) / 16_000)).astype(np.float32)
-    wav = encode(tone, 16_000, tmp_path / "tone.wav", "pcm_s16le")
-    pool = _pool()
+    wav = tmp_path / "tone.wav"
+    wav.write_bytes(wav_bytes(1.0))
+    pool = _pool(fake_models.engine)
     pool.preload(["a"])
     transcriber = Transcriber(pool, default_model="a")
     gpu.emptied = 0
-    FakeStrategy.gate = threading.Event()
+    fake_models.gate = threading.Event()
     requests = [threading.Thread(target=transcriber.transcribe, args=(wav, None, TranscribeOptions()))
                 for _ in range(2)]
     for request in requests:
         request.start()
     _wait_for(lambda: pool.states()[0].leases == 2)
-    FakeStrategy.gate.set()
+    fake_models.gate.set()
     for request in requests:
         request.join(10)
     assert pool.states()[0].leases == 0 and gpu.emptied == 1
@@ -194,27 +187,27 @@ class OnGpu(FakeStrategy):
         super().unload()
 
 
-def _gpu_pool(gpu: FakeCuda, sizes: dict[str, int], **limits) -> ModelPool:
+def _gpu_pool(models: FakeModels, gpu: FakeCuda, sizes: dict[str, int], **limits) -> ModelPool:
     def factory(spec, runtime):
-        engine = OnGpu(spec, runtime)
+        engine = OnGpu(spec, runtime, models)
         engine.gpu, engine.size_bytes = gpu, sizes[spec.id]
         return engine
 
     return _pool(factory, gpu_headroom_bytes=1 * GiB, **limits)
 
 
-def test_a_load_evicts_idle_models_until_the_gpu_really_has_room(gpu: FakeCuda):
+def test_a_load_evicts_idle_models_until_the_gpu_really_has_room(gpu: FakeCuda, fake_models):
     """The budget (none here) would take both; the GPU, with 4 GiB used by another process, cannot."""
     gpu.other_processes = 4 * GiB
-    pool = _gpu_pool(gpu, {"a": 6 * GiB, "b": 6 * GiB})
+    pool = _gpu_pool(fake_models, gpu, {"a": 6 * GiB, "b": 6 * GiB})
     _infer(pool, "a")
     _infer(pool, "b")  # 16 - 4 - 6 = 6 GiB free: 6 + 1 GiB of headroom does not fit
-    assert pool.loaded_ids() == ["b"] and FakeStrategy.unloads == ["a"]
+    assert pool.loaded_ids() == ["b"] and fake_models.unloads == ["a"]
     pool.close()
 
 
-def test_a_load_that_cannot_fit_in_the_free_gpu_memory_is_refused_with_the_figures(gpu: FakeCuda):
-    pool = _gpu_pool(gpu, {"a": 8 * GiB, "b": 8 * GiB})
+def test_a_load_that_cannot_fit_in_the_free_gpu_memory_is_refused_with_the_figures(gpu: FakeCuda, fake_models):
+    pool = _gpu_pool(fake_models, gpu, {"a": 8 * GiB, "b": 8 * GiB})
     pool.preload(["a"])  # pinned
     with pytest.raises(ModelUnavailableError) as refused:
         _infer(pool, "b")
@@ -225,8 +218,8 @@ def test_a_load_that_cannot_fit_in_the_free_gpu_memory_is_refused_with_the_figur
     pool.close()
 
 
-def test_the_free_memory_check_counts_loads_still_under_way(gpu: FakeCuda):
-    pool = _gpu_pool(gpu, {"a": 10 * GiB, "b": 6 * GiB})
+def test_the_free_memory_check_counts_loads_still_under_way(gpu: FakeCuda, fake_models):
+    pool = _gpu_pool(fake_models, gpu, {"a": 10 * GiB, "b": 6 * GiB})
     loading = pool._lease(pool.registry.get("a"))
     with pool._lock:
         loading.reserved_bytes = 10 * GiB  # a's load has reserved its bytes and allocated none yet
@@ -235,9 +228,9 @@ def test_the_free_memory_check_counts_loads_still_under_way(gpu: FakeCuda):
     pool.close()
 
 
-def test_on_cpu_no_gpu_memory_is_asked_for(gpu: FakeCuda):
+def test_on_cpu_no_gpu_memory_is_asked_for(gpu: FakeCuda, fake_models):
     gpu.other_processes = gpu.total  # a full GPU that a CPU deployment must ignore
-    pool = _pool(device="cpu")
+    pool = _pool(fake_models.engine, device="cpu")
     _infer(pool, "a")
     assert pool.loaded_ids() == ["a"]
     pool.close()

@@ -127,15 +127,11 @@ def test_common_checks():
     assert transcription_form(model="tiny-en").model_id == "tiny-en"
 
 
-def _voice_url(tmp_path, seconds: float, rate: int = 16_000, name: str = "voice.wav") -> str:
+def _voice_url(wav_bytes, seconds: float, rate: int = 16_000) -> str:
     """A data URL of ``seconds`` of a tone, as a WAV file at ``rate``."""
     import base64
 
-    from bench.audio_files import encode
-
-    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(rate * seconds)) / rate)).astype(np.float32)
-    data = encode(tone, rate, tmp_path / name, "pcm_s16le").read_bytes()
-    return "data:audio/wav;base64," + base64.b64encode(data).decode()
+    return "data:audio/wav;base64," + base64.b64encode(wav_bytes(seconds, rate=rate)).decode()
 
 
 def _known(names, references, response_format="diarized_json"):
@@ -144,8 +140,8 @@ def _known(names, references, response_format="diarized_json"):
     )
 
 
-def test_known_speakers_reach_the_diarize_options_decoded_to_16_khz(tmp_path):
-    url = _voice_url(tmp_path, 3.0, rate=44_100)
+def test_known_speakers_reach_the_diarize_options_decoded_to_16_khz(wav_bytes):
+    url = _voice_url(wav_bytes, 3.0, rate=44_100)
     form = _known(["agent", " customer "], [url, url])()
     agent, customer = form.speakers.known_speakers
     assert (agent.name, customer.name) == ("agent", "customer")
@@ -154,15 +150,15 @@ def test_known_speakers_reach_the_diarize_options_decoded_to_16_khz(tmp_path):
     assert transcription_form(response_format="diarized_json").speakers.known_speakers == ()
 
 
-def test_known_speakers_need_a_diarized_format(tmp_path):
-    url = _voice_url(tmp_path, 3.0)
+def test_known_speakers_need_a_diarized_format(wav_bytes):
+    url = _voice_url(wav_bytes, 3.0)
     for response_format in ("json", "verbose_json", "text"):
         assert _param_of(_known(["agent"], [url], response_format)) == "known_speaker_names"
     assert _param_of(_known(None, [url], "json")) == "known_speaker_names"
 
 
-def test_names_and_references_go_in_pairs(tmp_path):
-    url = _voice_url(tmp_path, 3.0)
+def test_names_and_references_go_in_pairs(wav_bytes):
+    url = _voice_url(wav_bytes, 3.0)
     assert _param_of(_known(["agent", "customer"], [url])) == "known_speaker_references"
     assert _param_of(_known(["agent"], None)) == "known_speaker_references"
     assert _param_of(_known(None, [url])) == "known_speaker_references"
@@ -173,8 +169,8 @@ def test_names_and_references_go_in_pairs(tmp_path):
     [["a", "b", "c", "d", "e"], ["agent", "agent"], [""], ["   "], ["x" * 65], ["SPEAKER_01"]],
     ids=["five", "twice", "empty", "blank", "long", "generated-label"],
 )
-def test_bad_names_name_known_speaker_names(tmp_path, names):
-    url = _voice_url(tmp_path, 3.0)
+def test_bad_names_name_known_speaker_names(names, wav_bytes):
+    url = _voice_url(wav_bytes, 3.0)
     assert _param_of(_known(names, [url] * len(names))) == "known_speaker_names"
 
 
@@ -193,11 +189,11 @@ def test_unusable_references_name_known_speaker_references(reference):
 
 
 @pytest.mark.parametrize("seconds", [1.0, 1.9, 10.5, 30.0])
-def test_references_must_hold_2_to_10_seconds(tmp_path, seconds):
-    assert _param_of(_known(["agent"], [_voice_url(tmp_path, seconds)])) == "known_speaker_references"
+def test_references_must_hold_2_to_10_seconds(seconds, wav_bytes):
+    assert _param_of(_known(["agent"], [_voice_url(wav_bytes, seconds)])) == "known_speaker_references"
 
 
 @pytest.mark.parametrize("seconds", [2.0, 10.0])
-def test_references_of_exactly_2_and_10_seconds_are_taken(tmp_path, seconds):
-    (speaker,) = _known(["agent"], [_voice_url(tmp_path, seconds)])().speakers.known_speakers
+def test_references_of_exactly_2_and_10_seconds_are_taken(seconds, wav_bytes):
+    (speaker,) = _known(["agent"], [_voice_url(wav_bytes, seconds)])().speakers.known_speakers
     assert speaker.audio.size == pytest.approx(seconds * 16_000, abs=2)

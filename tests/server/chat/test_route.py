@@ -14,13 +14,13 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from pipeline.chat import Chat
 from server.collaborators import ChatSettings, Collaborators, RouteSettings, bind
-from tests.fakes import FakeStrategy
-from tests.pipeline.test_chat import FakeChatEngine, chat_transcriber, wav_bytes
+from tests.fakes import FakeModels
+from tests.support.transcribers import chat_transcriber
 
 
 @pytest.fixture
-def collaborators() -> Collaborators:
-    transcriber = chat_transcriber()
+def collaborators(fake_models: FakeModels) -> Collaborators:
+    transcriber = chat_transcriber(fake_models)
     settings = ChatSettings(max_audio_bytes=2**20, max_completion_tokens=100)
     return Collaborators(transcriber=transcriber, chat=Chat(transcriber), chat_settings=settings)
 
@@ -32,8 +32,8 @@ def use_chat_settings(v1_app, collaborators):
 
 
 @pytest.fixture
-def wav64(tmp_path) -> str:
-    return base64.b64encode(wav_bytes(tmp_path)).decode()
+def wav64(wav_bytes) -> str:
+    return base64.b64encode(wav_bytes()).decode()
 
 
 def audio_message(data: str, text: str | None = None, fmt: str = "wav") -> dict:
@@ -78,7 +78,7 @@ def test_the_body_has_openais_shape(http, wav64):
     assert set(body["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
 
 
-def test_a_chat_model_gets_system_history_and_audio(sdk, wav64):
+def test_a_chat_model_gets_system_history_and_audio(sdk, wav64, fake_models):
     completion = sdk.chat.completions.create(
         model="speech-llm",
         messages=[
@@ -99,16 +99,16 @@ def test_a_chat_model_gets_system_history_and_audio(sdk, wav64):
     assert completion.choices[0].message.content == (
         "system:Be brief. user:hi assistant:hello user:2.0s user:what?"
     )
-    (engine,) = FakeChatEngine.instances
+    (engine,) = fake_models.chat_engines
     _, options = engine.calls[0]
     assert (options.max_new_tokens, options.temperature, options.top_p, options.seed) == (20, 0.5, 0.8, 1)
     assert completion.usage.prompt_tokens == 40 and completion.usage.completion_tokens == 5
 
 
-def test_token_limits_default_to_the_servers_and_max_tokens_still_works(http):
+def test_token_limits_default_to_the_servers_and_max_tokens_still_works(http, fake_models):
     post(http, model="speech-llm", messages=[{"role": "user", "content": "x"}])
     post(http, model="speech-llm", messages=[{"role": "user", "content": "x"}], max_tokens=7)
-    (engine,) = FakeChatEngine.instances
+    (engine,) = fake_models.chat_engines
     assert [options.max_new_tokens for _, options in engine.calls] == [100, 7]
 
 
@@ -151,8 +151,8 @@ def test_an_error_before_the_stream_starts_is_a_plain_error(http):
     assert error["param"] == "messages" and error["code"] == "missing_audio"
 
 
-def test_an_error_during_the_stream_is_an_error_event_the_sdk_raises(sdk):
-    FakeChatEngine.fail_after_words = 1
+def test_an_error_during_the_stream_is_an_error_event_the_sdk_raises(sdk, fake_models):
+    fake_models.chat_fail_after_words = 1
     stream = sdk.chat.completions.create(
         model="speech-llm", messages=[{"role": "user", "content": [{"type": "text", "text": "a"}] * 2}], stream=True
     )
@@ -160,20 +160,22 @@ def test_an_error_during_the_stream_is_an_error_event_the_sdk_raises(sdk):
         list(stream)
 
 
-def test_a_stream_past_its_deadline_ends_with_a_timeout_event_and_stops_the_model(http, use_route_settings):
+def test_a_stream_past_its_deadline_ends_with_a_timeout_event_and_stops_the_model(
+    http, use_route_settings, fake_models
+):
     use_route_settings(RouteSettings(request_timeout_s=0.5))
-    FakeChatEngine.gate = threading.Event()  # the model stalls after its first word
+    fake_models.chat_gate = threading.Event()  # the model stalls after its first word
     try:
         words = [{"type": "text", "text": t} for t in "abc"]
         response = post(http, model="speech-llm", messages=[{"role": "user", "content": words}], stream=True)
     finally:
-        FakeChatEngine.gate.set()
+        fake_models.chat_gate.set()
     assert response.status_code == 200
     *chunks, last = [json.loads(e) for e in sse_events(response)]
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "user:a"
     assert last == {"error": {"message": "The request did not finish within 0.5 seconds.", "type": "server_error",
                               "param": "file", "code": "timeout"}}
-    (engine,) = FakeChatEngine.instances
+    (engine,) = fake_models.chat_engines
     for _ in range(100):
         if engine.stopped_early:
             break
@@ -181,14 +183,16 @@ def test_a_stream_past_its_deadline_ends_with_a_timeout_event_and_stops_the_mode
     assert engine.stopped_early
 
 
-def test_a_stream_past_its_deadline_before_its_first_word_is_a_504_as_unstreamed(http, wav64, use_route_settings):
+def test_a_stream_past_its_deadline_before_its_first_word_is_a_504_as_unstreamed(
+    http, wav64, use_route_settings, fake_models
+):
     use_route_settings(RouteSettings(request_timeout_s=0.5))
-    FakeStrategy.gate = threading.Event()  # the transcription model never finishes its clip
+    fake_models.gate = threading.Event()  # the transcription model never finishes its clip
     try:
         streamed = post(http, messages=[audio_message(wav64)], stream=True)
         whole = post(http, messages=[audio_message(wav64)])
     finally:
-        FakeStrategy.gate.set()
+        fake_models.gate.set()
     assert error_of(streamed, 504) == error_of(whole, 504) == {
         "message": "The request did not finish within 0.5 seconds.", "type": "server_error", "param": "file",
         "code": "timeout",
@@ -256,11 +260,11 @@ def test_audio_outside_user_messages_is_refused(http, wav64):
     assert error["param"] == "messages.[0].content.[0]"
 
 
-def test_audio_over_the_upload_limit_is_413_before_it_is_decoded(http, use_chat_settings, tmp_path, wav64):
+def test_audio_over_the_upload_limit_is_413_before_it_is_decoded(http, use_chat_settings, wav64, wav_bytes):
     use_chat_settings(ChatSettings(max_audio_bytes=40_000))
     error = error_of(post(http, messages=[audio_message(wav64)]), 413)  # 2 s of 16-bit 16 kHz: 64 kB
     assert error["param"] == "messages.[0].content.[0].input_audio.data" and error["code"] == "payload_too_large"
-    small = base64.b64encode(wav_bytes(tmp_path, 0.5, "small.wav")).decode()
+    small = base64.b64encode(wav_bytes(0.5)).decode()
     two = {"role": "user", "content": [audio_message(small)["content"][0]] * 3}  # 3 x 16 kB: over in all
     assert error_of(post(http, messages=[two]), 413)["param"] == "messages.[0].content.[2].input_audio.data"
     assert post(http, messages=[audio_message(small)]).status_code == 200

@@ -28,7 +28,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from server.collaborators import Collaborators
 from server.edge.auth import ApiKeyMiddleware
-from tests.pipeline.live.test_session import WORDS, FakeStrategy, live_transcriber
+from tests.fakes import WORDS, FakeModels
+from tests.support.audio import silence, tone
+from tests.support.transcribers import live_transcriber
 
 SERVER_EVENTS = {
     "session.created": SessionCreatedEvent,
@@ -53,9 +55,8 @@ def checked(event: dict) -> dict:
 
 
 @pytest.fixture
-def collaborators() -> Collaborators:
-    FakeStrategy.gate = None
-    return Collaborators(live=live_transcriber())
+def collaborators(fake_models: FakeModels) -> Collaborators:
+    return Collaborators(live=live_transcriber(fake_models))
 
 
 URL = "/v1/realtime?intent=transcription"
@@ -68,9 +69,7 @@ def pcm24(audio16k: np.ndarray) -> np.ndarray:
 
 
 def speech(seconds: float, before: float = 0.3, after: float = 1.0) -> np.ndarray:
-    t = np.arange(int(seconds * 16_000)) / 16_000
-    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    return np.concatenate([np.zeros(int(before * 16_000), np.float32), tone, np.zeros(int(after * 16_000), np.float32)])
+    return np.concatenate([silence(before), tone(seconds), silence(after)])
 
 
 def send_audio(ws, data: bytes, chunk_bytes: int, pause_s: float = 0.004) -> None:
@@ -251,7 +250,7 @@ def test_g711_tables_match_the_reference_decoder():
 def test_resampling_a_stream_in_pieces_equals_resampling_it_whole():
     from core.pcm_stream import PcmToModelRate
 
-    samples = (np.sin(2 * np.pi * 440 * np.arange(24_000) / 24_000) * 10_000).astype("<i2")
+    samples = tone(1.0, 440, 24_000, amplitude=10_000).astype("<i2")
     whole = PcmToModelRate(24_000).convert(samples)
     pieces, converter = [], PcmToModelRate(24_000)
     for start in range(0, len(samples), 1234):

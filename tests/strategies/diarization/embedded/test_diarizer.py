@@ -13,6 +13,7 @@ from strategies.diarization.base import SpeakerTurn
 from strategies.diarization.embedded import EmbeddedDiarizer
 from bench.der import diarization_error_rate, read_rttm
 from core.audio import decode_audio
+from tests.support.audio import tone
 
 # (recording, true speaker count, highest acceptable DER with that count given): the measured DER
 # (bench.diarization_der: 7.3%, 2.3%, 11.4%) plus a little room. Before the segmentation model they were at
@@ -138,7 +139,7 @@ def test_voice_embeddings_are_unit_length_and_tell_speakers_apart(diarizer, corp
 
 
 def test_a_clip_without_detected_speech_is_embedded_whole_and_no_audio_is_refused(diarizer):
-    hum = (0.01 * np.sin(2 * np.pi * 50 * np.arange(3 * 16_000) / 16_000)).astype(np.float32)
+    hum = tone(3.0, 50, amplitude=0.01)
     assert np.linalg.norm(diarizer.embed_voice(hum)) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError):
         diarizer.embed_voice(np.zeros(0, dtype=np.float32))

@@ -8,8 +8,8 @@ Registry entry::
     - id: toy-woz
       engine: speech_llm
       model: /path/to/saved/toy
-      class: tests.strategies.speech_llm_toy:ToySpeechEncoderConnectorLLM
-      processor_class: tests.strategies.speech_llm_toy:ToyCollator
+      class: tests.support.speech_llm_toy:ToySpeechEncoderConnectorLLM
+      processor_class: tests.support.speech_llm_toy:ToyCollator
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
+
+TOY_CLASS = "tests.support.speech_llm_toy:ToySpeechEncoderConnectorLLM"
+TOY_COLLATOR = "tests.support.speech_llm_toy:ToyCollator"
+"""The registry's ``class:`` and ``processor_class:`` values that name the toy."""
 
 PAD, AUDIO, EOS = 0, 1, 2
 _FIRST_CHAR = 3
