@@ -26,7 +26,7 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from pipeline.capabilities import pin_language
 from pipeline.longform import transcribe_long
-from strategies.base import ASRStrategy, RuntimeContext
+from strategies.base import ASREngine, RuntimeContext
 from strategies.factory import create_engine
 
 RARE_WORDS: dict[str, tuple[str, ...]] = {
@@ -41,7 +41,7 @@ RARE_WORDS: dict[str, tuple[str, ...]] = {
 """Utterance -> the rare words and names it holds that tiny.en misspells without help."""
 
 
-def _engine(name: str, checkpoint_dir: Path) -> ASRStrategy:
+def _engine(name: str, checkpoint_dir: Path) -> ASREngine:
     if name == "ctranslate2":
         spec = ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en")
     else:
@@ -63,7 +63,7 @@ def _engine(name: str, checkpoint_dir: Path) -> ASRStrategy:
     return engine
 
 
-def _text(engine: ASRStrategy, path: Path, keywords: tuple[str, ...]) -> str:
+def _text(engine: ASREngine, path: Path, keywords: tuple[str, ...]) -> str:
     audio = decode_audio(path)
     options = pin_language(engine, audio, TranscribeOptions(keywords=keywords))
     return transcribe_long(audio, options, engine.transcribe_clips, 8).text
@@ -74,7 +74,7 @@ def _hits(keywords: tuple[str, ...], hypothesis: str) -> int:
     return sum(f" {normalize(keyword)} " in spoken for keyword in keywords)
 
 
-def measure(engine: ASRStrategy) -> dict[str, float]:
+def measure(engine: ASREngine) -> dict[str, float]:
     utterances = english_short_utterances()
     rare = [u for u in utterances if u.path.name in RARE_WORDS]
     rest = [u for u in utterances if u.path.name not in RARE_WORDS]

@@ -5,7 +5,7 @@
 Each signal is generated (seeded, so every run hears the same audio) and transcribed twice with the embedded
 default model (CTranslate2 tiny.en, int8, on the CPU):
 - ``service``: the server's own path without HTTP: VAD clips of at most 30 s, decoded in batches by the
-  ctranslate2 strategy with Whisper's safeguards, stitched;
+  ctranslate2 engine with Whisper's safeguards, stitched;
 - ``faster-whisper``: ``WhisperModel.transcribe`` on the whole signal, its defaults (temperature fallback,
   no-speech threshold, no VAD filter).
 It prints the words each produced per minute of audio. The target: the service never produces more.

@@ -11,7 +11,7 @@ from core.errors import InvalidInputError
 from core.languages import normalize_language
 from core.registry import ModelSpec
 from core.types import TranscribeOptions
-from strategies.base import ASRStrategy
+from strategies.base import ASREngine
 
 
 def requested_language(options: TranscribeOptions, spec: ModelSpec) -> TranscribeOptions:
@@ -31,14 +31,14 @@ def fit_to_model(options: TranscribeOptions, multilingual: bool, spec: ModelSpec
     return replace(options, language="en", task="transcribe")
 
 
-def pin_language(engine: ASRStrategy, audio: np.ndarray, options: TranscribeOptions) -> TranscribeOptions:
+def pin_language(engine: ASREngine, audio: np.ndarray, options: TranscribeOptions) -> TranscribeOptions:
     """One language for the whole file, detected from its first 30 s as Whisper does, so that all its
     clips agree."""
     return pin_language_probability(engine, audio, options)[0]
 
 
 def pin_language_probability(
-    engine: ASRStrategy, audio: np.ndarray, options: TranscribeOptions
+    engine: ASREngine, audio: np.ndarray, options: TranscribeOptions
 ) -> tuple[TranscribeOptions, float | None]:
     """``pin_language``, and how sure it is of the language: the engine's probability when it was detected
     here, 1.0 when it was already fixed (by the caller, the registry entry, or an English-only model: as
@@ -51,7 +51,7 @@ def pin_language_probability(
     return options, 1.0 if options.language else None
 
 
-def check_engine_can_honour(options: TranscribeOptions, engine: ASRStrategy, spec: ModelSpec) -> None:
+def check_engine_can_honour(options: TranscribeOptions, engine: ASREngine, spec: ModelSpec) -> None:
     """Keywords and token log-probabilities are refused, naming the request's field, by a model whose engine
     cannot give them: never silently left out."""
     if options.keywords and not engine.takes_keywords:

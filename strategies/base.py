@@ -53,7 +53,7 @@ class ModelEngine(ABC):
         """Memory the weights take once loaded (an estimate before the load)."""
 
 
-class ASRStrategy(ModelEngine):
+class ASREngine(ModelEngine):
     """Load a model once, transcribe many batches of 16 kHz mono float32 clips, then unload.
 
     Engines implement ``transcribe_clips``: a batch of independent clips of at most 30 s decoded together.
@@ -131,7 +131,7 @@ class ChatReply:
     completion_tokens: int
 
 
-class ChatStrategy(ModelEngine):
+class ChatEngine(ModelEngine):
     """A model that reads a conversation whose messages hold text and audio and writes the next message.
 
     Loaded once, measured and unloaded by the pool like any model; ``generate`` may be called from several

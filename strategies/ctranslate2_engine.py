@@ -23,7 +23,7 @@ from core.audio import SAMPLE_RATE
 from core.model_files import local_model_path
 from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions, Word
 
-from .base import DEFAULT_BATCH_SIZE, ASRStrategy
+from .base import DEFAULT_BATCH_SIZE, ASREngine
 from .token_logprobs import spread_over_segments, token_logprobs
 from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, compression_ratio, decode_with_fallback
 
@@ -36,7 +36,7 @@ PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
 
 
-class CTranslate2Strategy(ASRStrategy):
+class CTranslate2Strategy(ASREngine):
     """``keywords`` are faster-whisper's ``hotwords`` (text before the prompt); token log-probabilities are
     CTranslate2's alignment pass over each clip's text tokens (teacher-forced after the decoding's own prompt, as
     faster-whisper's word probabilities), since its beam search does not return per-token scores."""

@@ -1,4 +1,4 @@
-"""Maps a registry entry's engine to the object that runs it: an ASR strategy, a chat engine or a diarizer."""
+"""Maps a registry entry's engine to the object that runs it: an ASR engine, a chat engine or a diarizer."""
 
 from __future__ import annotations
 

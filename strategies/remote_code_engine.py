@@ -18,7 +18,7 @@ from core.model_files import resolve_source
 from core.registry import ModelSpec
 from core.types import Segment, Transcription, TranscribeOptions
 
-from .base import ASRStrategy, RuntimeContext
+from .base import ASREngine, RuntimeContext
 from .token_logprobs import spread_over_segments
 from .torch_util import module_bytes, torch_dtype
 from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, compression_ratio, decode_with_fallback
@@ -33,7 +33,7 @@ SAMPLING_SEED = 0
 """Every call seeds each clip's sampling alike: the same clip and options give the same text."""
 
 
-class RemoteCodeStrategy(ASRStrategy):
+class RemoteCodeStrategy(ASREngine):
     takes_keywords = True
     returns_logprobs = True
 

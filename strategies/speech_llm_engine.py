@@ -48,7 +48,7 @@ from core.errors import InvalidInputError
 from core.model_files import resolve_source
 from core.registry import ModelSpec
 
-from .base import ChatReply, ChatStrategy, ChatTurn, GenerationOptions, RuntimeContext
+from .base import ChatReply, ChatEngine, ChatTurn, GenerationOptions, RuntimeContext
 from .torch_util import module_bytes, torch_dtype
 
 AUTO_CLASSES = (
@@ -100,7 +100,7 @@ def model_dtype(spec: ModelSpec, device: str) -> torch.dtype:
     return torch_dtype(spec, device, bfloat16_on_gpu=True, engine="the speech_llm engine")
 
 
-class SpeechLLMStrategy(ChatStrategy):
+class SpeechLLMStrategy(ChatEngine):
     _model: Any = None
     _processor: Any = None
 

@@ -15,7 +15,7 @@ from core.audio import SAMPLE_RATE
 from core.model_files import resolve_source
 from core.types import Segment, Transcription, TranscribeOptions, Word
 
-from .base import ASRStrategy
+from .base import ASREngine
 from .token_logprobs import spread_over_segments
 from .torch_util import module_bytes, torch_dtype
 from .whisper.alignment import token_times
@@ -40,7 +40,7 @@ NO_SPEECH_GATE: dict[str, Any] = {
 }
 
 
-class TransformersStrategy(ASRStrategy):
+class TransformersStrategy(ASREngine):
     takes_keywords = True
     returns_logprobs = True
 

@@ -13,7 +13,7 @@ import numpy as np
 from core.audio import SAMPLE_RATE
 from core.registry import ModelSpec
 from core.types import Segment, SpeakerTurn, TokenLogprob, Transcription, TranscribeOptions
-from strategies.base import ASRStrategy, ChatReply, ChatStrategy, ChatTurn, GenerationOptions, ModelEngine
+from strategies.base import ASREngine, ChatReply, ChatEngine, ChatTurn, GenerationOptions, ModelEngine
 from strategies.diarization.base import Diarizer
 
 
@@ -22,7 +22,7 @@ class FakeModels:
     """What the fake engines of one test share: the knobs the test turns, the records it reads, and the pool's
     factory that hands both to every engine it builds. The ``fake_models`` fixture makes a new one for each test."""
 
-    # ASR engines (FakeStrategy and its subclasses)
+    # ASR engines (FakeASREngine and its subclasses)
     fail_with: Exception | None = None
     """Raised by every load."""
     load_seconds: float = 0.0
@@ -50,7 +50,7 @@ class FakeModels:
             return FakeDiarizer(spec, runtime, self)
         if spec.kind == "chat":
             return FakeChatEngine(spec, runtime, self)
-        return FakeStrategy(spec, runtime, self)
+        return FakeASREngine(spec, runtime, self)
 
     def factory_for(self, engine_class: type) -> Callable[[ModelSpec, object], ModelEngine]:
         """A pool factory that builds ``engine_class`` (a fake or a subclass of one) on these models."""
@@ -63,7 +63,7 @@ class FakeModels:
                 gate.set()
 
 
-class FakeStrategy(ASRStrategy):
+class FakeASREngine(ASREngine):
     """Hears "<model id> heard N.Ns" in each clip."""
 
     takes_keywords = True
@@ -140,7 +140,7 @@ WORDS = "the quick brown fox jumps over the lazy dog while seven wizards quietly
 WORDS_PER_SECOND = 3
 
 
-class TalkingStrategy(FakeStrategy):
+class TalkingEngine(FakeASREngine):
     """Hears WORDS_PER_SECOND words of WORDS per second of sound: a longer clip's transcript extends a shorter
     one's, as a live turn's partial transcripts do."""
 
@@ -195,7 +195,7 @@ class FakeDiarizer(Diarizer):
         self._loaded = False
 
 
-class FakeChatEngine(ChatStrategy):
+class FakeChatEngine(ChatEngine):
     """Answers, word by word, what it was given: each turn's role, seconds of audio and text."""
 
     def __init__(self, spec, runtime, models: FakeModels) -> None:

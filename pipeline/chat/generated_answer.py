@@ -13,7 +13,7 @@ from core.audio import SAMPLE_RATE
 from core.devices import release_memory
 from core.errors import InvalidInputError, RequestCancelled
 from core.registry import ModelSpec
-from strategies.base import ChatStrategy, ChatTurn, GenerationOptions
+from strategies.base import ChatEngine, ChatTurn, GenerationOptions
 
 from ..pool import ModelLease, ModelPool
 from ..transcriber import Transcriber
@@ -108,9 +108,9 @@ def _decoded_turns(transcriber: Transcriber, request: ChatRequest) -> tuple[list
     return turns, seconds
 
 
-def _chat_engine(lease: ModelLease) -> ChatStrategy:
+def _chat_engine(lease: ModelLease) -> ChatEngine:
     engine = lease.engine
-    if not isinstance(engine, ChatStrategy):
+    if not isinstance(engine, ChatEngine):
         raise InvalidInputError(f"The model {lease.spec.id!r} is not a chat model.", input="model")
     return engine
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.types import DiarizeOptions, SpeakerTurn, Transcription, TranscribeOptions
-from strategies.base import ASRStrategy, ModelEngine
+from strategies.base import ASREngine, ModelEngine
 from strategies.diarization.base import Diarizer
 
 from .slot import Slot
@@ -26,9 +26,9 @@ class ModelLease:
         return self._slot.engine
 
     @property
-    def asr(self) -> ASRStrategy:
+    def asr(self) -> ASREngine:
         engine = self._slot.engine
-        assert isinstance(engine, ASRStrategy), f"{self.spec.id} is not a transcription model"
+        assert isinstance(engine, ASREngine), f"{self.spec.id} is not a transcription model"
         return engine
 
     def decode(

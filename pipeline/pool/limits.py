@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from strategies.base import ASRStrategy, ModelEngine
+from strategies.base import ASREngine, ModelEngine
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,8 @@ class PoolLimits:
 
     def batch_size(self, engine: ModelEngine) -> int:
         """Most clips per engine call; a diarizer takes one request at a time."""
-        return self.max_batch_size or (engine.batch_size if isinstance(engine, ASRStrategy) else 1)
+        return self.max_batch_size or (engine.batch_size if isinstance(engine, ASREngine) else 1)
 
     def inflight(self, engine: ModelEngine) -> int:
         """Batches the engine decodes at once."""
-        return self.max_inflight_per_model or (engine.workers if isinstance(engine, ASRStrategy) else 1)
+        return self.max_inflight_per_model or (engine.workers if isinstance(engine, ASREngine) else 1)

@@ -15,7 +15,7 @@ from core.audio import SAMPLE_RATE
 from core.devices import missing_library, release_memory
 from core.errors import ModelUnavailableError
 from core.types import TranscribeOptions
-from strategies.base import ASRStrategy
+from strategies.base import ASREngine
 
 from .limits import PoolLimits
 from .memory_budget import MemoryBudget
@@ -63,7 +63,7 @@ def _load_locked(slot: Slot, limits: PoolLimits, device: str, budget: MemoryBudg
         raise slot.failure from exc
     seconds = time.perf_counter() - started
     slot.failure = None
-    if isinstance(slot.engine, ASRStrategy):
+    if isinstance(slot.engine, ASREngine):
         slot.multilingual = slot.engine.is_multilingual
     measured = slot.engine.memory_bytes()
     budget.settle_reservation(slot, measured)
@@ -77,7 +77,7 @@ def _load_locked(slot: Slot, limits: PoolLimits, device: str, budget: MemoryBudg
 def _check_it_runs(slot: Slot, device: str) -> None:
     """Decode one second of silence through the model's batcher, as a request would."""
     engine = slot.engine
-    if slot.batcher is None or not isinstance(engine, ASRStrategy):  # a diarizer: silence never reaches its GPU
+    if slot.batcher is None or not isinstance(engine, ASREngine):  # a diarizer: silence never reaches its GPU
         return
     language = slot.spec.language or (None if engine.is_multilingual else "en")
     try:

@@ -21,7 +21,7 @@ from core.devices import empty_cuda_cache, release_memory
 from core.errors import ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
 from core.types import Transcription, TranscribeOptions
-from strategies.base import ASRStrategy, ModelEngine, RuntimeContext
+from strategies.base import ASREngine, ModelEngine, RuntimeContext
 from strategies.factory import create_engine
 
 from .batcher import ClipBatcher
@@ -143,7 +143,7 @@ class ModelPool:
 
     def _new_slot(self, spec: ModelSpec) -> Slot:
         slot = Slot(spec, self._factory(spec, self.runtime), batcher=None)
-        if isinstance(slot.engine, ASRStrategy):
+        if isinstance(slot.engine, ASREngine):
             slot.batcher = ClipBatcher(
                 partial(self._run_batch, slot),
                 max_batch_size=self.limits.batch_size(slot.engine),
@@ -160,7 +160,7 @@ class ModelPool:
             slot.running_batches += 1
         try:
             engine = slot.engine
-            assert isinstance(engine, ASRStrategy)
+            assert isinstance(engine, ASREngine)
             metrics.BATCH_SIZE.labels(model=slot.spec.id).observe(len(clips))
             return engine.transcribe_clips(clips, options)
         finally:

@@ -11,12 +11,12 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from pipeline.capabilities import check_engine_can_honour, fit_to_model, pin_language_probability, requested_language
 from strategies.base import RuntimeContext
-from tests.fakes import FakeStrategy
+from tests.fakes import FakeASREngine
 
 SPEC = ModelSpec(id="fake", engine="ctranslate2", model="x")
 
 
-class Plain(FakeStrategy):
+class Plain(FakeASREngine):
     takes_keywords = False
     returns_logprobs = False
 
@@ -42,7 +42,7 @@ def test_an_english_only_model_hears_english_and_transcribes_instead_of_translat
 def test_keywords_and_logprobs_are_refused_by_an_engine_that_cannot_give_them_naming_the_field(fake_models):
     runtime = RuntimeContext("cpu", HubAccess())
     asked = TranscribeOptions(keywords=("Kenobi",), logprobs=True)
-    check_engine_can_honour(asked, FakeStrategy(SPEC, runtime, fake_models), SPEC)  # an engine that can: nothing to say
+    check_engine_can_honour(asked, FakeASREngine(SPEC, runtime, fake_models), SPEC)  # an engine that can: nothing to say
     with pytest.raises(InvalidInputError) as keywords:
         check_engine_can_honour(asked, Plain(SPEC, runtime, fake_models), SPEC)
     assert keywords.value.input == "keywords"
@@ -54,7 +54,7 @@ def test_keywords_and_logprobs_are_refused_by_an_engine_that_cannot_give_them_na
 
 
 def test_the_language_is_pinned_once_with_how_sure_the_engine_is(fake_models):
-    engine = FakeStrategy(SPEC, RuntimeContext("cpu", HubAccess()), fake_models)
+    engine = FakeASREngine(SPEC, RuntimeContext("cpu", HubAccess()), fake_models)
     audio = np.zeros(16_000, dtype=np.float32)
     fake_models.detected_language, fake_models.detected_probability = "pt", 0.8
     pinned, probability = pin_language_probability(engine, audio, TranscribeOptions())

@@ -124,10 +124,10 @@ def test_voice_activity_cuts_long_speech_into_ordered_clips_of_at_most_30s_at_pa
 
 @pytest.fixture(scope="module")
 def tiny_en():
-    strategy = create_engine(ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en"), RuntimeContext("cpu", HubAccess()))
-    strategy.load()
-    yield strategy
-    strategy.unload()
+    engine = create_engine(ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en"), RuntimeContext("cpu", HubAccess()))
+    engine.load()
+    yield engine
+    engine.unload()
 
 
 def test_a_long_files_transcript_covers_every_utterance_in_order(tiny_en, corpus_dir, english_short):

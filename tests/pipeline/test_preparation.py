@@ -12,7 +12,7 @@ from core.types import TranscribeOptions
 from pipeline.pool import ModelPool
 from pipeline.preparation import PreparedRequest, decoding_options, prepare, transcription_model
 from strategies.base import RuntimeContext
-from tests.fakes import FakeModels, FakeStrategy
+from tests.fakes import FakeModels, FakeASREngine
 
 AUDIO = np.zeros(16_000, dtype=np.float32)
 
@@ -76,7 +76,7 @@ def test_the_leased_model_decodes_with_what_it_can_do_and_one_language(pool, fak
 
 
 def test_the_leased_model_refuses_what_its_engine_cannot_give(pool, fake_models):
-    class Plain(FakeStrategy):
+    class Plain(FakeASREngine):
         takes_keywords = False
 
     pool = ModelPool(pool.registry, RuntimeContext("cpu", HubAccess()), factory=fake_models.factory_for(Plain))

@@ -17,10 +17,10 @@ from tests.support.audio import JFK_PHRASE
 @pytest.fixture(scope="module")
 def tiny_en():
     spec = ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en")
-    strategy = create_engine(spec, RuntimeContext("cpu", HubAccess()))
-    strategy.load()
-    yield strategy
-    strategy.unload()
+    engine = create_engine(spec, RuntimeContext("cpu", HubAccess()))
+    engine.load()
+    yield engine
+    engine.unload()
 
 
 def test_embedded_model_transcribes_real_speech(tiny_en, jfk_audio):
@@ -50,11 +50,11 @@ def test_prompt_and_fixed_temperature_are_accepted(tiny_en, jfk_audio):
 
 def test_unload_releases_the_model(jfk_audio):
     spec = ModelSpec(id="tiny-en", engine="ctranslate2", model="embedded:tiny.en")
-    strategy = create_engine(spec, RuntimeContext("cpu", HubAccess()))
-    strategy.load()
-    assert strategy.is_loaded
-    strategy.unload()
-    assert not strategy.is_loaded
+    engine = create_engine(spec, RuntimeContext("cpu", HubAccess()))
+    engine.load()
+    assert engine.is_loaded
+    engine.unload()
+    assert not engine.is_loaded
 
 
 def test_batched_and_unbatched_decoding_give_the_same_text(tiny_en, english_short):

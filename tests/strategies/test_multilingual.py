@@ -24,7 +24,7 @@ from core.model_files import HubAccess
 from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from pipeline.capabilities import pin_language, pin_language_probability
-from strategies.base import ASRStrategy, RuntimeContext
+from strategies.base import ASREngine, RuntimeContext
 from strategies.factory import create_engine
 from tests.support.audio import JFK_PHRASE
 from tests.support.engine_checks import transcribe_whole
@@ -40,25 +40,25 @@ NOISE_SECONDS = 20.0
 NOISE_DBFS = -40.0
 
 
-def _load(spec: ModelSpec) -> Iterator[ASRStrategy]:
-    strategy = create_engine(spec, RuntimeContext("cpu", HubAccess()))
-    strategy.load()
-    yield strategy
-    strategy.unload()
+def _load(spec: ModelSpec) -> Iterator[ASREngine]:
+    engine = create_engine(spec, RuntimeContext("cpu", HubAccess()))
+    engine.load()
+    yield engine
+    engine.unload()
 
 
 @pytest.fixture(scope="module")
-def ctranslate2_base(whisper_base_ct2_dir: Path) -> Iterator[ASRStrategy]:
+def ctranslate2_base(whisper_base_ct2_dir: Path) -> Iterator[ASREngine]:
     yield from _load(ModelSpec(id="base", engine="ctranslate2", model=str(whisper_base_ct2_dir)))
 
 
 @pytest.fixture(scope="module")
-def transformers_base(hf_whisper_base_dir: Path) -> Iterator[ASRStrategy]:
+def transformers_base(hf_whisper_base_dir: Path) -> Iterator[ASREngine]:
     yield from _load(ModelSpec(id="base-hf", engine="transformers", model=str(hf_whisper_base_dir)))
 
 
 @pytest.fixture(scope="module")
-def remote_code_base(lite_whisper_base_dirs: tuple[Path, Path]) -> Iterator[ASRStrategy]:
+def remote_code_base(lite_whisper_base_dirs: tuple[Path, Path]) -> Iterator[ASREngine]:
     model_dir, processor_dir = lite_whisper_base_dirs
     spec = ModelSpec(
         id="lite-base", engine="remote_code", model=str(model_dir), processor=str(processor_dir), trust_remote_code=True
@@ -66,7 +66,7 @@ def remote_code_base(lite_whisper_base_dirs: tuple[Path, Path]) -> Iterator[ASRS
     yield from _load(spec)
 
 
-def _engine(request: pytest.FixtureRequest, kind: str) -> ASRStrategy:
+def _engine(request: pytest.FixtureRequest, kind: str) -> ASREngine:
     return request.getfixturevalue(f"{kind}_base")
 
 

@@ -30,10 +30,10 @@ def lite_engine(lite_asr_dirs: tuple[Path, Path]):
     spec = ModelSpec(
         id="lite", engine="remote_code", model=str(model_dir), processor=str(processor_dir), trust_remote_code=True
     )
-    strategy = create_engine(spec, RuntimeContext("cpu", HubAccess()))
-    strategy.load()
-    yield strategy
-    strategy.unload()
+    engine = create_engine(spec, RuntimeContext("cpu", HubAccess()))
+    engine.load()
+    yield engine
+    engine.unload()
 
 
 def test_loads_the_custom_class_through_automodel(lite_engine):
@@ -78,10 +78,10 @@ def test_audio_longer_than_30s_is_not_dropped(lite_engine, long_concat):
 def test_refuses_to_run_code_the_operator_did_not_mark(lite_asr_dirs):
     model_dir, processor_dir = lite_asr_dirs
     spec = ModelSpec(id="t", engine="transformers", model=str(model_dir), processor=str(processor_dir))
-    strategy = create_engine(spec, RuntimeContext("cpu", HubAccess()))
+    engine = create_engine(spec, RuntimeContext("cpu", HubAccess()))
     with pytest.raises(Exception, match="trust_remote_code"):
-        strategy.load()
-    assert not strategy.is_loaded
+        engine.load()
+    assert not engine.is_loaded
     assert torch.get_num_threads() >= 1
 
 

@@ -23,16 +23,16 @@ MAX_WER_GAP_TO_CTRANSLATE2 = 0.03
 
 
 def _load(spec: ModelSpec):
-    strategy = create_engine(spec, RuntimeContext("cpu", HubAccess()))
-    strategy.load()
-    return strategy
+    engine = create_engine(spec, RuntimeContext("cpu", HubAccess()))
+    engine.load()
+    return engine
 
 
 @pytest.fixture(scope="module")
 def hf_engine(hf_tiny_en_dir: Path):
-    strategy = _load(ModelSpec(id="tiny-en-hf", engine="transformers", model=str(hf_tiny_en_dir)))
-    yield strategy
-    strategy.unload()
+    engine = _load(ModelSpec(id="tiny-en-hf", engine="transformers", model=str(hf_tiny_en_dir)))
+    yield engine
+    engine.unload()
 
 
 def test_pipeline_uses_fp32_on_cpu_and_knows_it_is_english_only(hf_engine):

@@ -12,21 +12,21 @@ from core.audio import SAMPLE_RATE, decode_audio
 from core.types import Transcription, TranscribeOptions
 from pipeline.capabilities import pin_language
 from pipeline.longform import transcribe_long
-from strategies.base import ASRStrategy
+from strategies.base import ASREngine
 
 
-def transcribe_whole(strategy: ASRStrategy, audio: np.ndarray, options: TranscribeOptions, batch_size: int = 8) -> Transcription:
+def transcribe_whole(engine: ASREngine, audio: np.ndarray, options: TranscribeOptions, batch_size: int = 8) -> Transcription:
     """Audio of any length through one engine, as the service runs it: one language, clips in batches."""
-    return transcribe_long(audio, pin_language(strategy, audio, options), strategy.transcribe_clips, batch_size)
+    return transcribe_long(audio, pin_language(engine, audio, options), engine.transcribe_clips, batch_size)
 
 
-def batched_and_alone(strategy: ASRStrategy, utterances: list[Utterance], count: int = 6) -> tuple[list[str], list[str]]:
+def batched_and_alone(engine: ASREngine, utterances: list[Utterance], count: int = 6) -> tuple[list[str], list[str]]:
     """Texts of ``count`` corpus clips of different lengths decoded together, then one at a time."""
     chosen = sorted(utterances, key=lambda u: u.duration_s)[:: max(len(utterances) // count, 1)][:count]
     clips = [decode_audio(u.path) for u in chosen]
     options = TranscribeOptions()
-    together = [result.text for result in strategy.transcribe_clips(clips, options)]
-    alone = [strategy.transcribe_clips([clip], options)[0].text for clip in clips]
+    together = [result.text for result in engine.transcribe_clips(clips, options)]
+    alone = [engine.transcribe_clips([clip], options)[0].text for clip in clips]
     return together, alone
 
 
@@ -37,19 +37,19 @@ def late_start(speech: np.ndarray, silence_s: float = 2.5, speech_s: float = 8.0
 
 
 def results_together_and_alone(
-    strategy: ASRStrategy, clips: Sequence[np.ndarray], options: TranscribeOptions
+    engine: ASREngine, clips: Sequence[np.ndarray], options: TranscribeOptions
 ) -> tuple[list[dict], list[dict]]:
     """Every field of each clip's result (``model_dump``) decoded in one batch, then one clip at a time."""
-    together = [result.model_dump() for result in strategy.transcribe_clips(clips, options)]
-    alone = [strategy.transcribe_clips([clip], options)[0].model_dump() for clip in clips]
+    together = [result.model_dump() for result in engine.transcribe_clips(clips, options)]
+    alone = [engine.transcribe_clips([clip], options)[0].model_dump() for clip in clips]
     return together, alone
 
 
-def check_token_logprobs(strategy: ASRStrategy, audio: np.ndarray) -> list[float]:
+def check_token_logprobs(engine: ASREngine, audio: np.ndarray) -> list[float]:
     """Asking for token log-probabilities leaves the transcript as it was; each segment's tokens spell its text
     and every log-probability is finite and at most 0. Returns them all."""
-    plain = transcribe_whole(strategy, audio, TranscribeOptions())
-    scored = transcribe_whole(strategy, audio, TranscribeOptions(logprobs=True))
+    plain = transcribe_whole(engine, audio, TranscribeOptions())
+    scored = transcribe_whole(engine, audio, TranscribeOptions(logprobs=True))
     assert scored.text == plain.text and scored.segments
     values = []
     for segment in scored.segments:
@@ -62,8 +62,8 @@ def check_token_logprobs(strategy: ASRStrategy, audio: np.ndarray) -> list[float
     return values
 
 
-def keyword_changes(strategy: ASRStrategy, audio: np.ndarray, keyword: str) -> tuple[str, str]:
+def keyword_changes(engine: ASREngine, audio: np.ndarray, keyword: str) -> tuple[str, str]:
     """The normalised transcript without, then with, ``keyword`` given."""
-    plain = transcribe_whole(strategy, audio, TranscribeOptions())
-    biased = transcribe_whole(strategy, audio, TranscribeOptions(keywords=(keyword,)))
+    plain = transcribe_whole(engine, audio, TranscribeOptions())
+    biased = transcribe_whole(engine, audio, TranscribeOptions(keywords=(keyword,)))
     return normalize(plain.text), normalize(biased.text)

@@ -12,7 +12,7 @@ from pipeline.live.turns import WINDOW
 from pipeline.pool import ModelPool
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
-from tests.fakes import FakeModels, TalkingStrategy
+from tests.fakes import FakeModels, TalkingEngine
 
 
 def chat_registry() -> ModelRegistry:
@@ -37,7 +37,7 @@ def energy_vad(windows: np.ndarray) -> np.ndarray:
     return (np.sqrt((frames**2).mean(axis=1)) > 0.01).astype(np.float32)
 
 
-def talking_pool(models: FakeModels, engine_class: type[TalkingStrategy] = TalkingStrategy) -> ModelPool:
+def talking_pool(models: FakeModels, engine_class: type[TalkingEngine] = TalkingEngine) -> ModelPool:
     """One English model, "talker", on ``engine_class``."""
     registry = ModelRegistry([ModelSpec(id="talker", engine="ctranslate2", model="x", language="en")])
     return ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=models.factory_for(engine_class))

@@ -22,7 +22,7 @@ from pipeline.live import (
     TranscriptFailed,
 )
 from pipeline.pool import ModelPool
-from tests.fakes import WORDS, FakeModels, TalkingStrategy
+from tests.fakes import WORDS, FakeModels, TalkingEngine
 from tests.support.audio import silence, tone
 from tests.support.tokens import spelled
 from tests.support.transcribers import live_transcriber, talking_pool
@@ -134,7 +134,7 @@ def test_a_vad_turn_at_the_buffer_limit_is_ended(fake_models):
     assert any(isinstance(e, TranscriptCompleted) for e in run(go()))
 
 
-class TwoWorkerTalkingStrategy(TalkingStrategy):
+class TwoWorkerTalkingStrategy(TalkingEngine):
     @property
     def workers(self) -> int:
         return 2
@@ -228,7 +228,7 @@ def test_without_logprobs_no_event_carries_any(fake_models):
 
 
 def test_an_engine_without_logprobs_fails_the_turn_with_a_clear_error(fake_models):
-    class Silent(TalkingStrategy):
+    class Silent(TalkingEngine):
         returns_logprobs = False
 
     events = _session_events(fake_models, LiveConfig(logprobs=True), talking_pool(fake_models, Silent))

@@ -13,10 +13,10 @@ from core.registry import ModelRegistry, ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from core.types import DiarizeOptions
-from tests.fakes import FakeModels, FakeStrategy
+from tests.fakes import FakeModels, FakeASREngine
 
 
-def _pool(models: FakeModels, engine_class: type[FakeStrategy] = FakeStrategy, **limits) -> ModelPool:
+def _pool(models: FakeModels, engine_class: type[FakeASREngine] = FakeASREngine, **limits) -> ModelPool:
     """Models "a", "b" and "c" on ``engine_class``."""
     registry = ModelRegistry([ModelSpec(id=i, engine="ctranslate2", model=i) for i in ("a", "b", "c")])
     factory = models.factory_for(engine_class)
@@ -133,7 +133,7 @@ def test_inflight_limit_serializes_inference(fake_models):
     running, peak = [0], [0]
     lock = threading.Lock()
 
-    class Counting(FakeStrategy):
+    class Counting(FakeASREngine):
         def transcribe_clips(self, audio, options):
             with lock:
                 running[0] += 1
@@ -235,7 +235,7 @@ def _wait_for(condition, timeout: float = 5.0) -> None:
 def test_inference_runs_on_the_models_own_stable_threads(fake_models):
     names = set()
 
-    class NotingThreads(FakeStrategy):
+    class NotingThreads(FakeASREngine):
         def transcribe_clips(self, clips, options):
             names.add(threading.current_thread().name)
             return super().transcribe_clips(clips, options)
@@ -318,7 +318,7 @@ def test_building_an_engine_does_not_hold_the_pool_lock(fake_models):
     def slow_factory(spec, runtime):
         entered.set()
         assert release.wait(5)
-        return FakeStrategy(spec, runtime, fake_models)
+        return FakeASREngine(spec, runtime, fake_models)
 
     pool._factory = slow_factory
     builder = _in_background(_infer, pool, "a")
@@ -332,7 +332,7 @@ def test_building_an_engine_does_not_hold_the_pool_lock(fake_models):
 
 
 def test_a_model_gets_as_many_batch_threads_as_its_engine_has_workers(fake_models):
-    class TwoWorkers(FakeStrategy):
+    class TwoWorkers(FakeASREngine):
         workers = 2
 
     pool = _pool(fake_models, TwoWorkers)
@@ -347,7 +347,7 @@ def test_a_model_gets_as_many_batch_threads_as_its_engine_has_workers(fake_model
 
 
 def test_batches_are_as_large_as_the_engine_asks_unless_the_operator_sets_a_size(fake_models):
-    class OneClipAtATime(FakeStrategy):
+    class OneClipAtATime(FakeASREngine):
         batch_size = 1
 
     pool = _pool(fake_models, OneClipAtATime)

@@ -20,7 +20,7 @@ from core.types import TranscribeOptions
 from pipeline.pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
 from strategies.base import RuntimeContext
-from tests.fakes import GiB, FakeCuda, FakeModels, FakeStrategy
+from tests.fakes import GiB, FakeCuda, FakeModels, FakeASREngine
 
 MISSING_CUBLAS = "libcublas.so.12: cannot open shared object file: No such file or directory"
 
@@ -57,7 +57,7 @@ def _preload_in_background(pool: ModelPool, model_ids: list[str]) -> threading.T
 # ---------------------------------------------------------------------- the start-up check
 
 
-class WithoutCublas(FakeStrategy):
+class WithoutCublas(FakeASREngine):
     """Loads, then fails to run as CTranslate2 does on a GPU when cuBLAS 12 is missing from the image."""
 
     def transcribe_clips(self, clips, options):
@@ -85,7 +85,7 @@ def test_a_model_that_passes_the_check_has_decoded_a_second_of_silence(fake_mode
     pool.preload(["a"])
     assert pool.is_ready() and pool.not_ready_reason() is None and pool.loaded_ids() == ["a"]
     engine = pool._slots["a"].engine
-    assert isinstance(engine, FakeStrategy) and engine.batches == [1]
+    assert isinstance(engine, FakeASREngine) and engine.batches == [1]
     pool.close()
 
 
@@ -172,7 +172,7 @@ def _wait_for(condition, timeout: float = 5.0) -> None:
 # ---------------------------------------------------------------------- loads fit in the GPU memory really free
 
 
-class OnGpu(FakeStrategy):
+class OnGpu(FakeASREngine):
     """Takes its bytes from the fake GPU while loaded."""
 
     gpu: FakeCuda

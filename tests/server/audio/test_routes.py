@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from server.collaborators import RouteSettings
-from tests.fakes import FakeStrategy
+from tests.fakes import FakeASREngine
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_invalid_known_speakers_are_bad_requests_naming_the_field(
     assert info.value.body["param"] == param
 
 
-def _engine(collaborators) -> FakeStrategy:
+def _engine(collaborators) -> FakeASREngine:
     transcriber = collaborators.transcriber
     with transcriber.pool.use(transcriber.resolve(None)) as lease:
         return lease.asr
