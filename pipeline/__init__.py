@@ -1,2 +1,3 @@
-"""A request's path through the models: the transcriber, the model pool and its batchers, long-form
-audio, the language policy and speaker attribution. Knows nothing of HTTP."""
+"""A request's path through the models, free of HTTP: its preparation (model, language, capabilities), long-form
+audio, the model pool and its batchers (``pool``), live sessions (``live``), chat completions (``chat``) and speaker
+attribution."""
