@@ -15,8 +15,10 @@ import yaml
 
 from bench.audio_files import encode
 from bench.corpus import AUDIO_DIR_ENV, Utterance, audio_dir, english_short_utterances, load_manifest
+from bench.der import read_rttm
 from bench.server import BENTOML, ROOT, running_server
 from core.audio import SAMPLE_RATE, decode_audio
+from core.types import SpeakerTurn
 from tests.fakes import FakeModels
 from tests.support.audio import JFK_FILE, tone
 
@@ -64,6 +66,13 @@ def embedded_diarizer():
     diarizer.load()
     yield diarizer
     diarizer.unload()
+
+
+@pytest.fixture(scope="session")
+def dev_recordings(corpus_dir: Path) -> dict[str, tuple[np.ndarray, list[SpeakerTurn]]]:
+    """The multi-speaker dev recordings that have an RTTM reference, decoded once: name -> (audio, reference)."""
+    multi = corpus_dir / "multi"
+    return {path.stem: (decode_audio(path.with_suffix(".wav")), read_rttm(path)) for path in sorted(multi.glob("*.rttm"))}
 
 
 @pytest.fixture(scope="session")

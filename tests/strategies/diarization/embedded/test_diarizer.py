@@ -11,7 +11,7 @@ import pytest
 
 from strategies.diarization.base import SpeakerTurn
 from strategies.diarization.embedded import EmbeddedDiarizer
-from bench.der import diarization_error_rate, read_rttm
+from bench.der import diarization_error_rate
 from core.audio import decode_audio
 from tests.support.audio import tone
 
@@ -21,54 +21,43 @@ from tests.support.audio import tone
 CASES = [("pyannote_sample", 2, 0.09), ("picovoice_falcon_test", 3, 0.04), ("pyannote_dev00", 2, 0.13)]
 
 
-@pytest.fixture
-def diarizer(embedded_diarizer: EmbeddedDiarizer) -> EmbeddedDiarizer:
-    return embedded_diarizer
-
-
-@pytest.fixture(scope="module")
-def recordings(corpus_dir: Path) -> dict[str, tuple[np.ndarray, list[SpeakerTurn]]]:
-    multi = corpus_dir / "multi"
-    return {name: (decode_audio(multi / f"{name}.wav"), read_rttm(multi / f"{name}.rttm")) for name, _, _ in CASES}
-
-
 @pytest.mark.parametrize(("name", "count", "max_der"), CASES)
-def test_der_with_the_true_speaker_count(diarizer, recordings, name, count, max_der):
-    audio, reference = recordings[name]
-    turns = diarizer.diarize(audio, num_speakers=count)
+def test_der_with_the_true_speaker_count(embedded_diarizer, dev_recordings, name, count, max_der):
+    audio, reference = dev_recordings[name]
+    turns = embedded_diarizer.diarize(audio, num_speakers=count)
     assert len({t.speaker for t in turns}) == count
     assert diarization_error_rate(reference, turns)["der"] <= max_der
 
 
 @pytest.mark.parametrize(("name", "count", "max_der"), CASES)
-def test_estimated_count_finds_several_speakers(diarizer, recordings, name, count, max_der):
-    audio, _ = recordings[name]
-    turns = diarizer.diarize(audio)
+def test_estimated_count_finds_several_speakers(embedded_diarizer, dev_recordings, name, count, max_der):
+    audio, _ = dev_recordings[name]
+    turns = embedded_diarizer.diarize(audio)
     assert len({t.speaker for t in turns}) >= 2
     assert abs(len({t.speaker for t in turns}) - count) <= 1
     _assert_well_formed(turns, len(audio) / 16_000)
 
 
-def test_speaker_bounds_are_respected(diarizer, recordings):
-    audio, _ = recordings["pyannote_sample"]
-    assert {t.speaker for t in diarizer.diarize(audio, max_speakers=1)} == {"SPEAKER_00"}
-    assert len({t.speaker for t in diarizer.diarize(audio, min_speakers=3, max_speakers=3)}) == 3
+def test_speaker_bounds_are_respected(embedded_diarizer, dev_recordings):
+    audio, _ = dev_recordings["pyannote_sample"]
+    assert {t.speaker for t in embedded_diarizer.diarize(audio, max_speakers=1)} == {"SPEAKER_00"}
+    assert len({t.speaker for t in embedded_diarizer.diarize(audio, min_speakers=3, max_speakers=3)}) == 3
 
 
-def test_silence_and_empty_audio_have_no_turns(diarizer):
-    assert diarizer.diarize(np.zeros(16_000 * 3, dtype=np.float32)) == []
-    assert diarizer.diarize(np.zeros(0, dtype=np.float32)) == []
+def test_silence_and_empty_audio_have_no_turns(embedded_diarizer):
+    assert embedded_diarizer.diarize(np.zeros(16_000 * 3, dtype=np.float32)) == []
+    assert embedded_diarizer.diarize(np.zeros(0, dtype=np.float32)) == []
 
 
-def test_impossible_speaker_bounds_are_rejected(diarizer):
+def test_impossible_speaker_bounds_are_rejected(embedded_diarizer):
     audio = np.zeros(16_000, dtype=np.float32)
     with pytest.raises(ValueError):
-        diarizer.diarize(audio, num_speakers=0)
+        embedded_diarizer.diarize(audio, num_speakers=0)
     with pytest.raises(ValueError):
-        diarizer.diarize(audio, min_speakers=3, max_speakers=2)
+        embedded_diarizer.diarize(audio, min_speakers=3, max_speakers=2)
 
 
-def test_unload_releases_the_encoder(recordings):
+def test_unload_releases_the_encoder(dev_recordings):
     diarizer = EmbeddedDiarizer(device="cpu")
     assert not diarizer.is_loaded
     diarizer.load()
@@ -78,7 +67,7 @@ def test_unload_releases_the_encoder(recordings):
     gc.collect()
     assert not diarizer.is_loaded
     assert encoder() is None and segmentation() is None
-    audio, _ = recordings["picovoice_falcon_test"]
+    audio, _ = dev_recordings["picovoice_falcon_test"]
     assert diarizer.diarize(audio, num_speakers=3)  # loads again on demand
     diarizer.unload()
 
@@ -106,14 +95,14 @@ def synthetic(corpus_dir: Path) -> dict[str, tuple[np.ndarray, list[SpeakerTurn]
 @pytest.mark.parametrize(
     ("case", "count", "max_der"), [("four_alternating_0.3s", 4, 0.10), ("two_overlapping_1-2s", 2, 0.08)]
 )
-def test_synthetic_speakers_are_counted_and_separated(diarizer, synthetic, case, count, max_der):
+def test_synthetic_speakers_are_counted_and_separated(embedded_diarizer, synthetic, case, count, max_der):
     audio, reference = synthetic[case]
-    turns = diarizer.diarize(audio)
+    turns = embedded_diarizer.diarize(audio)
     assert len({t.speaker for t in turns}) == count
     assert diarization_error_rate(reference, turns)["der"] <= max_der
 
 
-def test_a_pause_with_a_noise_in_one_speakers_turn_is_no_speaker_of_its_own(diarizer, corpus_dir):
+def test_a_pause_with_a_noise_in_one_speakers_turn_is_no_speaker_of_its_own(embedded_diarizer, corpus_dir):
     """Speaker 2414's utterance has a second of silence and a short burst, which the segmentation calls speech
     (a pause inside a turn): clustered, its windows made a third speaker."""
     from bench.known_speakers import two_speaker_recording
@@ -122,24 +111,24 @@ def test_a_pause_with_a_noise_in_one_speakers_turn_is_no_speaker_of_its_own(diar
         "ls_to_2414-128291-0002.flac", "ls_to_2609-156975-0002.flac"
     ))
     audio, reference = two_speaker_recording(first, second)
-    turns = diarizer.diarize(audio)
+    turns = embedded_diarizer.diarize(audio)
     assert len({t.speaker for t in turns}) == 2
     assert diarization_error_rate(reference, turns)["confusion"] < 0.02
 
 
-def test_voice_embeddings_are_unit_length_and_tell_speakers_apart(diarizer, corpus_dir):
+def test_voice_embeddings_are_unit_length_and_tell_speakers_apart(embedded_diarizer, corpus_dir):
     en = corpus_dir / "en"
     one, same, other = (decode_audio(en / name) for name in (
         "ls_to_1688-142285-0006.flac", "ls_to_1688-142285-0000.flac", "ls_to_2414-128291-0007.flac"
     ))
-    reference = diarizer.embed_voice(one[: 5 * 16_000])  # a 5 s reference against whole utterances
+    reference = embedded_diarizer.embed_voice(one[: 5 * 16_000])  # a 5 s reference against whole utterances
     assert reference.shape == (256,) and np.linalg.norm(reference) == pytest.approx(1.0, abs=1e-5)
-    same_voice, other_voice = reference @ diarizer.embed_voice(same), reference @ diarizer.embed_voice(other)
-    assert same_voice >= diarizer.same_voice_similarity > other_voice
+    same_voice, other_voice = reference @ embedded_diarizer.embed_voice(same), reference @ embedded_diarizer.embed_voice(other)
+    assert same_voice >= embedded_diarizer.same_voice_similarity > other_voice
 
 
-def test_a_clip_without_detected_speech_is_embedded_whole_and_no_audio_is_refused(diarizer):
+def test_a_clip_without_detected_speech_is_embedded_whole_and_no_audio_is_refused(embedded_diarizer):
     hum = tone(3.0, 50, amplitude=0.01)
-    assert np.linalg.norm(diarizer.embed_voice(hum)) == pytest.approx(1.0, abs=1e-5)
+    assert np.linalg.norm(embedded_diarizer.embed_voice(hum)) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError):
-        diarizer.embed_voice(np.zeros(0, dtype=np.float32))
+        embedded_diarizer.embed_voice(np.zeros(0, dtype=np.float32))
