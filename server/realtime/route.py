@@ -20,8 +20,9 @@ from core.errors import STTError
 from pipeline.live import LiveSession, LiveTranscriber
 
 from ..collaborators import RealtimeSettings, get_live_transcriber, get_realtime_settings
+from ..edge.json_input import load_json
 from .append_decoder import AppendDecoder
-from .events import domain_error_event, error_event, render, session_event
+from .events import domain_error_event, error_event, render, session_event, shown
 from .session_config import SessionConfig, SessionUpdateEvent
 
 logger = logging.getLogger("stt.realtime")
@@ -81,14 +82,14 @@ async def _serve(websocket: WebSocket, connection: _Connection, session: LiveSes
             connection.send(error_event("Send client events as JSON text frames, not binary.", code="invalid_value"))
             continue
         try:
-            event = json.loads(message["text"])
-        except json.JSONDecodeError as exc:
-            connection.send(error_event(f"The event is not valid JSON: {exc}.", code="invalid_json"))
+            event = load_json(message["text"], what="The event")
+        except STTError as exc:
+            connection.send(domain_error_event(exc))
             continue
         if not isinstance(event, dict):
             connection.send(error_event("A client event is a JSON object with a 'type'.", code="invalid_value"))
             continue
-        event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        event_id = event.get("event_id")
         try:
             config, audio = _handle(event, session, config, audio, connection)
         except STTError as exc:
@@ -118,13 +119,13 @@ def _handle(
     else:
         supported = "session.update, input_audio_buffer.append, input_audio_buffer.commit, input_audio_buffer.clear"
         connection.send(error_event(
-            f"Invalid value: {event_type!r}. Supported client events in a transcription session: {supported}.",
+            f"Invalid value: {shown(event_type)}. Supported client events in a transcription session: {supported}.",
             code="invalid_value", param="type", client_event_id=event.get("event_id"),
         ))
     return config, audio
 
 
-def _validation_error(exc: ValidationError, event_id: str | None) -> dict[str, Any]:
+def _validation_error(exc: ValidationError, event_id: object) -> dict[str, Any]:
     first = exc.errors()[0]
     param = ".".join(str(part) for part in first.get("loc", ()))
     return error_event(f"Invalid value for '{param}': {first.get('msg')}.", code="invalid_value", param=param,

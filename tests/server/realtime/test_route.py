@@ -289,3 +289,33 @@ def test_without_include_events_have_no_logprobs_and_an_unknown_include_is_an_er
         events = events_until(ws, "conversation.item.input_audio_transcription.completed")
     assert not any("logprobs" in e for e in events)
     assert events[-1]["transcript"] == " ".join(WORDS[:6])
+
+
+def test_deeply_nested_frames_get_an_error_event_and_the_session_lives_on(http):
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        for depth in (40, 100_000):
+            ws.send_text('{"type": "session.update", "session": ' + "[" * depth + "]" * depth + "}")
+            error = checked(ws.receive_json())["error"]
+            assert error["code"] == "invalid_json" and "nested too deeply" in error["message"]
+        ws.send_text("{" * 50_000)
+        assert checked(ws.receive_json())["error"]["code"] == "invalid_json"
+        send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800)
+        assert events_until(ws, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
+
+
+def test_error_events_repeat_only_a_short_part_of_what_the_client_sent(http):
+    huge = "A" * 2_000_000
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        ws.send_json({"type": huge, "event_id": huge})
+        error = checked(ws.receive_json())["error"]
+        assert error["param"] == "type" and len(error["message"]) < 400
+        assert error["event_id"] == "A" * 63 + "…"
+        for event_id in ({"nested": "object"}, 7, ["x"]):
+            ws.send_json({"type": "response.create", "event_id": event_id})
+            assert checked(ws.receive_json())["error"]["event_id"] is None
+        ws.send_json({"type": "session.update", "session": {"type": "transcription", "audio": {
+            "input": {"transcription": {"model": huge}}}}})
+        error = checked(ws.receive_json())["error"]
+        assert error["code"] == "model_not_found" and len(error["message"]) <= 1000
