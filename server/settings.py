@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     realtime_partial_interval_ms: float = Field(
         300.0, ge=0, description="Shortest time between two partial decodes of one live turn (the fastest cadence)."
     )
+    realtime_max_send_queue_mb: float = Field(
+        4.0,
+        gt=0,
+        description="Server events (MiB of JSON) that may wait for a realtime client that does not read them; "
+        "beyond, its socket is closed with 1008 and a reason.",
+    )
     realtime_partial_slots: int = Field(
         0,
         ge=0,

@@ -87,6 +87,7 @@ def build_live_transcriber(transcriber: Transcriber, settings: Settings) -> tupl
             partial_slots=settings.realtime_partial_slots,
             max_buffer_s=settings.realtime_max_buffer_s,
         ),
+        max_send_queue_bytes=int(settings.realtime_max_send_queue_mb * 2**20),
     )
     return LiveTranscriber(transcriber.pool, transcriber.default_model, realtime.limits), realtime
 

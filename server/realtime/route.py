@@ -9,7 +9,6 @@ longer than ``STT_REALTIME_MAX_SESSION_S`` gets a ``session_expired`` error and 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Annotated, Any
 
@@ -22,13 +21,13 @@ from pipeline.live import LiveSession, LiveTranscriber
 from ..collaborators import RealtimeSettings, get_live_transcriber, get_realtime_settings
 from ..edge.json_input import load_json
 from .append_decoder import AppendDecoder
+from .connection import Connection
 from .events import domain_error_event, error_event, render, session_event, shown
 from .session_config import SessionConfig, SessionUpdateEvent
 
 logger = logging.getLogger("stt.realtime")
 router = APIRouter()
 SUBPROTOCOL = "realtime"
-CLOSE_POLICY_VIOLATION = 1008
 
 
 @router.websocket("/realtime")
@@ -41,7 +40,7 @@ async def realtime(
 ) -> None:
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    connection = _Connection(websocket)
+    connection = Connection(websocket, settings.max_send_queue_bytes)
     sender = asyncio.create_task(connection.send_all())
     session: LiveSession | None = None
     try:
@@ -58,20 +57,34 @@ async def realtime(
             connection.send(domain_error_event(exc))
             return
         connection.send(session_event("session.created", config.to_openai()))
-        try:
-            await asyncio.wait_for(_serve(websocket, connection, session, config), settings.max_session_s)
-        except TimeoutError:
-            connection.send(error_event(
-                f"Your session hit the maximum duration of {settings.max_session_s:.0f} seconds.",
-                code="session_expired",
-            ))
+        await _serve_until_done(websocket, connection, session, config, settings.max_session_s)
     finally:
         if session is not None:
             await session.close()
         await connection.finish(sender)
 
 
-async def _serve(websocket: WebSocket, connection: _Connection, session: LiveSession, config: SessionConfig) -> None:
+async def _serve_until_done(
+    websocket: WebSocket, connection: Connection, session: LiveSession, config: SessionConfig, max_session_s: float
+) -> None:
+    """Serve the client's events until it goes, falls behind in reading ours, or the session expires."""
+    serving = asyncio.create_task(_serve(websocket, connection, session, config))
+    behind = asyncio.create_task(connection.fell_behind.wait())
+    try:
+        done, _ = await asyncio.wait({serving, behind}, timeout=max_session_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (serving, behind):
+            task.cancel()
+        await asyncio.gather(serving, behind, return_exceptions=True)
+    if serving in done:
+        serving.result()
+    elif behind not in done:
+        connection.send(error_event(
+            f"Your session hit the maximum duration of {max_session_s:.0f} seconds.", code="session_expired"
+        ))
+
+
+async def _serve(websocket: WebSocket, connection: Connection, session: LiveSession, config: SessionConfig) -> None:
     audio = AppendDecoder(config.format)
     while True:
         message = await websocket.receive()
@@ -99,7 +112,7 @@ async def _serve(websocket: WebSocket, connection: _Connection, session: LiveSes
 
 
 def _handle(
-    event: dict[str, Any], session: LiveSession, config: SessionConfig, audio: AppendDecoder, connection: _Connection
+    event: dict[str, Any], session: LiveSession, config: SessionConfig, audio: AppendDecoder, connection: Connection
 ) -> tuple[SessionConfig, AppendDecoder]:
     event_type = event.get("type")
     if event_type == "input_audio_buffer.append":
@@ -130,36 +143,3 @@ def _validation_error(exc: ValidationError, event_id: object) -> dict[str, Any]:
     param = ".".join(str(part) for part in first.get("loc", ()))
     return error_event(f"Invalid value for '{param}': {first.get('msg')}.", code="invalid_value", param=param,
                        client_event_id=event_id)
-
-
-class _Connection:
-    """Server events go out in order through one queue; a client that stops reading stops nothing else."""
-
-    def __init__(self, websocket: WebSocket) -> None:
-        self._websocket = websocket
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self.gone = False
-
-    def send(self, event: dict[str, Any]) -> None:
-        self._queue.put_nowait(event)
-
-    async def send_all(self) -> None:
-        while (event := await self._queue.get()) is not None:
-            if self.gone:
-                continue
-            try:
-                await self._websocket.send_text(json.dumps(event))
-            except Exception:  # the client went away mid-send
-                self.gone = True
-
-    async def finish(self, sender: asyncio.Task) -> None:
-        """Send what is queued, then close the connection (unless the client already did)."""
-        self._queue.put_nowait(None)
-        try:
-            await sender
-        finally:
-            if not self.gone:
-                try:
-                    await self._websocket.close()
-                except Exception:
-                    pass
