@@ -149,6 +149,15 @@ class Settings(BaseSettings):
     realtime_partial_interval_ms: float = Field(
         300.0, ge=0, description="Shortest time between two partial decodes of one live turn (the fastest cadence)."
     )
+    realtime_max_sessions: int = Field(
+        32, ge=0, description="Realtime sessions one worker serves at once; beyond, session_limit_reached. 0: no bound."
+    )
+    realtime_max_sessions_per_key: int = Field(
+        16,
+        ge=0,
+        description="Realtime sessions one API key may have open at once (per worker); beyond, session_limit_reached. "
+        "0: no bound. Without API keys only the server's bound applies.",
+    )
     realtime_max_send_queue_mb: float = Field(
         4.0,
         gt=0,

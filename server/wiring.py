@@ -86,6 +86,8 @@ def build_live_transcriber(transcriber: Transcriber, settings: Settings) -> tupl
             partial_interval_s=settings.realtime_partial_interval_ms / 1000,
             partial_slots=settings.realtime_partial_slots,
             max_buffer_s=settings.realtime_max_buffer_s,
+            max_sessions=settings.realtime_max_sessions,
+            max_sessions_per_client=settings.realtime_max_sessions_per_key,
         ),
         max_send_queue_bytes=int(settings.realtime_max_send_queue_mb * 2**20),
     )

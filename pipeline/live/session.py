@@ -94,9 +94,12 @@ class _Turn:
 
 
 class LiveSession:
-    """One client's live transcription. Call from one event loop; ``emit`` is called on it with each event."""
+    """One client's live transcription. Call from one event loop; ``emit`` is called on it with each event.
+    ``client`` names who opened it (the server passes its API key's name), for the sessions one client may have."""
 
-    def __init__(self, live: LiveTranscriber, config: LiveConfig, emit: Callable[[LiveEvent], None]) -> None:
+    def __init__(
+        self, live: LiveTranscriber, config: LiveConfig, emit: Callable[[LiveEvent], None], client: str | None = None
+    ) -> None:
         self._live = live
         self._emit = emit
         self._request = live.prepare(config)
@@ -111,6 +114,8 @@ class LiveSession:
         self._last_final: asyncio.Task | None = None
         self._closed = False
         self.turns = 0
+        live.sessions.take(client)  # last: a session refused here holds nothing
+        self._client = client
         metrics.LIVE_SESSIONS.inc()
 
     @property
@@ -194,6 +199,7 @@ class LiveSession:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._turn = None
         self._audio = _Audio()
+        self._live.sessions.release(self._client)
         metrics.LIVE_SESSIONS.dec()
 
     # ------------------------------------------------------------------ turns

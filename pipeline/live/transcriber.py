@@ -24,6 +24,7 @@ from core.vad import OPENAI_SERVER_VAD, VadSettings
 from ..longform import MAX_CLIP_S, transcribe_long
 from ..pool import ModelPool
 from ..preparation import PreparedRequest, decoding_options, prepare
+from .capacity import SessionCapacity
 from .turns import SpeechProbabilities, silero_probabilities
 
 
@@ -38,6 +39,10 @@ class LiveLimits:
     """Longer turns get no more partials (one decode window); their final decode handles any length."""
     max_buffer_s: float = 120.0
     """Uncommitted audio a session may hold: a turn this long is ended; in manual mode, appends are refused."""
+    max_sessions: int = 32
+    """Sessions open at once; 0: no bound."""
+    max_sessions_per_client: int = 16
+    """Sessions one client (one API key) may have open at once; 0: no bound."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,8 @@ class LiveConfig:
 
 
 class LiveTranscriber:
-    """What every live session shares: the model pool, the default model, the limits, the partial slots."""
+    """What every live session shares: the model pool, the default model, the limits, the partial slots, the count of
+    open sessions."""
 
     def __init__(
         self,
@@ -66,6 +72,7 @@ class LiveTranscriber:
         self.default_model = default_model
         self.limits = limits
         self.vad = vad
+        self.sessions = SessionCapacity(limits.max_sessions, limits.max_sessions_per_client)
         self._threads = anyio.CapacityLimiter(256)
         self._finals = 0
         self._partials = 0

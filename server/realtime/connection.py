@@ -13,7 +13,9 @@ from typing import Any
 
 from fastapi import WebSocket
 
+CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class Connection:
@@ -27,6 +29,8 @@ class Connection:
         """The client has gone: nothing more is written."""
         self.fell_behind = asyncio.Event()
         """Set once the client fell more than ``max_queued_bytes`` behind."""
+        self.close_code = CLOSE_NORMAL
+        """How ``finish`` closes the socket when the client has kept up."""
 
     def send(self, event: dict[str, Any]) -> None:
         if self.gone or self.fell_behind.is_set():
@@ -61,14 +65,14 @@ class Connection:
         try:
             await sender
         finally:
-            await self._close()
+            await self._close(self.close_code)
 
     @property
     def behind_reason(self) -> str:
         """The close reason (at most 123 bytes, as WebSocket allows)."""
         return f"The client is not reading: over {self.max_queued_bytes / 2**20:g} MiB of events waited to be sent."
 
-    async def _close(self, code: int = 1000, reason: str | None = None) -> None:
+    async def _close(self, code: int, reason: str | None = None) -> None:
         if self.gone:
             return
         try:

@@ -3,7 +3,8 @@
 One connection is one live session. Client events come in as JSON text frames; server events go out through
 one queue, in order. Bad input (malformed JSON, an unknown event, invalid base64, a wrong format) gets an
 ``error`` event and the session goes on. A client that goes away cancels its decodes at once; a session
-longer than ``STT_REALTIME_MAX_SESSION_S`` gets a ``session_expired`` error and is closed.
+longer than ``STT_REALTIME_MAX_SESSION_S`` gets a ``session_expired`` error and is closed. A session over the
+server's or the API key's bound on open sessions gets a ``session_limit_reached`` error and is closed (1013).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, WebSocket
 from pydantic import ValidationError
 
-from core.errors import STTError
+from core.errors import ErrorKind, STTError
 from pipeline.live import LiveSession, LiveTranscriber
 
 from ..collaborators import RealtimeSettings, get_live_transcriber, get_realtime_settings
+from ..edge.auth import KEY_NAME_SCOPE
 from ..edge.json_input import load_json
 from .append_decoder import AppendDecoder
-from .connection import Connection
+from .connection import CLOSE_TRY_AGAIN_LATER, Connection
 from .events import domain_error_event, error_event, render, session_event, shown
 from .session_config import SessionConfig, SessionUpdateEvent
 
@@ -52,9 +54,14 @@ async def realtime(
             return
         config = SessionConfig.new(model, settings.max_session_s)
         try:
-            session = LiveSession(live, config.live_config(), lambda event: connection.send(render(event)))
-        except STTError as exc:
+            session = LiveSession(
+                live, config.live_config(), lambda event: connection.send(render(event)),
+                client=websocket.scope.get(KEY_NAME_SCOPE),
+            )
+        except STTError as exc:  # an unknown model, or too many sessions open
             connection.send(domain_error_event(exc))
+            if exc.kind == ErrorKind.OVERLOADED:
+                connection.close_code = CLOSE_TRY_AGAIN_LATER
             return
         connection.send(session_event("session.created", config.to_openai()))
         await _serve_until_done(websocket, connection, session, config, settings.max_session_s)

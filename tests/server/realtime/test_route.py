@@ -319,3 +319,42 @@ def test_error_events_repeat_only_a_short_part_of_what_the_client_sent(http):
             "input": {"transcription": {"model": huge}}}}})
         error = checked(ws.receive_json())["error"]
         assert error["code"] == "model_not_found" and len(error["message"]) <= 1000
+
+
+def session_limit_refusal(ws) -> dict:
+    """The error event a session over a bound gets, then the close (1013: try again later)."""
+    error = checked(ws.receive_json())["error"]
+    with pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()
+    assert closed.value.code == 1013
+    return error
+
+
+def test_sessions_over_the_servers_bound_get_an_error_event_and_a_1013_close(fake_models, v1_app, http):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, max_sessions=2)))
+    with http.websocket_connect(URL) as first, http.websocket_connect(URL) as second:
+        for ws in (first, second):
+            assert checked(ws.receive_json())["type"] == "session.created"
+        with http.websocket_connect(URL) as third:
+            error = session_limit_refusal(third)
+        assert (error["type"], error["code"]) == ("rate_limit_error", "session_limit_reached")
+        assert "already serves 2 realtime sessions" in error["message"]
+    with http.websocket_connect(URL) as again:  # the first two have closed
+        assert checked(again.receive_json())["type"] == "session.created"
+
+
+def test_sessions_over_one_keys_bound_are_refused_and_other_keys_are_not(fake_models, v1_app, mounted):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, max_sessions_per_client=1)))
+    key = {"one": {"Authorization": "Bearer sk-one"}, "two": {"Authorization": "Bearer sk-two"}}
+    with TestClient(ApiKeyMiddleware(mounted, keys=["sk-one", "sk-two"])) as client:
+        with client.websocket_connect(URL, headers=key["one"]) as first:
+            assert checked(first.receive_json())["type"] == "session.created"
+            with client.websocket_connect(URL, subprotocols=["realtime", "openai-insecure-api-key.sk-one"]) as same:
+                error = session_limit_refusal(same)
+            assert error["code"] == "session_limit_reached" and "Your API key already has 1" in error["message"]
+            with client.websocket_connect(URL, headers=key["two"]) as other:
+                assert checked(other.receive_json())["type"] == "session.created"
