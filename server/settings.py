@@ -158,6 +158,12 @@ class Settings(BaseSettings):
         description="Realtime sessions one API key may have open at once (per worker); beyond, session_limit_reached. "
         "0: no bound. Without API keys only the server's bound applies.",
     )
+    realtime_allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins of web pages (https://app.example.com) that may open /v1/realtime, "
+        "besides the server's own pages and localhost; * allows any. Clients that send no Origin (SDKs) are not "
+        "browsers and are always let through.",
+    )
     realtime_max_send_queue_mb: float = Field(
         4.0,
         gt=0,

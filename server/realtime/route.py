@@ -4,7 +4,8 @@ One connection is one live session. Client events come in as JSON text frames; s
 one queue, in order. Bad input (malformed JSON, an unknown event, invalid base64, a wrong format) gets an
 ``error`` event and the session goes on. A client that goes away cancels its decodes at once; a session
 longer than ``STT_REALTIME_MAX_SESSION_S`` gets a ``session_expired`` error and is closed. A session over the
-server's or the API key's bound on open sessions gets a ``session_limit_reached`` error and is closed (1013).
+server's or the API key's bound on open sessions gets a ``session_limit_reached`` error and is closed (1013). A
+browser page of another origin than the allowed ones (``server.realtime.origin``) is refused at the handshake.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from pipeline.live import LiveSession, LiveTranscriber
 
 from ..collaborators import RealtimeSettings, get_live_transcriber, get_realtime_settings
 from ..edge.auth import KEY_NAME_SCOPE
+from ..edge.errors import http_error_response
 from ..edge.json_input import load_json
 from .append_decoder import AppendDecoder
-from .connection import CLOSE_TRY_AGAIN_LATER, Connection
+from .connection import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER, Connection
 from .events import domain_error_event, error_event, render, session_event, shown
+from .origin import origin_allowed
 from .session_config import SessionConfig, SessionUpdateEvent
 
 logger = logging.getLogger("stt.realtime")
@@ -40,6 +43,10 @@ async def realtime(
     model: str | None = None,
     intent: str | None = None,
 ) -> None:
+    origin = websocket.headers.get("origin")
+    if not origin_allowed(origin, websocket.headers.get("host"), settings.allowed_origins):
+        await _refuse_origin(websocket, origin)
+        return
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     connection = Connection(websocket, settings.max_send_queue_bytes)
@@ -69,6 +76,20 @@ async def realtime(
         if session is not None:
             await session.close()
         await connection.finish(sender)
+
+
+async def _refuse_origin(websocket: WebSocket, origin: str | None) -> None:
+    """403 at the handshake, with OpenAI's error body where the server can send one (else a bare 403)."""
+    if "websocket.http.response" not in websocket.scope.get("extensions", {}):
+        await websocket.close(CLOSE_POLICY_VIOLATION)
+        return
+    await websocket.send_denial_response(http_error_response(
+        403,
+        f"A page of origin {shown(origin)} may not open this socket: only this server's own pages, localhost and "
+        "the origins in STT_REALTIME_ALLOWED_ORIGINS may.",
+        "invalid_request_error",
+        "origin_not_allowed",
+    ))
 
 
 async def _serve_until_done(

@@ -358,3 +358,27 @@ def test_sessions_over_one_keys_bound_are_refused_and_other_keys_are_not(fake_mo
             assert error["code"] == "session_limit_reached" and "Your API key already has 1" in error["message"]
             with client.websocket_connect(URL, headers=key["two"]) as other:
                 assert checked(other.receive_json())["type"] == "session.created"
+
+
+def test_a_page_of_another_origin_is_refused_at_the_handshake_and_the_own_page_is_not(http):
+    from starlette.testclient import WebSocketDenialResponse
+
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with http.websocket_connect(URL, headers={"Origin": "https://evil.example"}):
+            pass
+    assert denied.value.status_code == 403
+    error = denied.value.json()["error"]
+    assert error["code"] == "origin_not_allowed" and "'https://evil.example'" in error["message"]
+    for origin in ("http://testserver", "http://localhost:5173"):  # the server's own page; a page on localhost
+        with http.websocket_connect(URL, headers={"Origin": origin}) as ws:
+            assert checked(ws.receive_json())["type"] == "session.created"
+
+
+def test_the_operator_may_allow_other_origins(fake_models, v1_app, http):
+    from server.collaborators import RealtimeSettings, bind
+
+    bind(v1_app, Collaborators(
+        live=live_transcriber(fake_models), realtime_settings=RealtimeSettings(allowed_origins=("https://app.example",))
+    ))
+    with http.websocket_connect(URL, headers={"Origin": "https://app.example"}) as ws:
+        assert checked(ws.receive_json())["type"] == "session.created"
