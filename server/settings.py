@@ -144,10 +144,23 @@ class Settings(BaseSettings):
         120.0,
         gt=0,
         description="Uncommitted audio a realtime session may hold: a server-VAD turn this long is ended; "
-        "in manual mode, further appends get an error until the client commits or clears.",
+        "in manual mode, further appends get an error until the client commits or clears. Also the audio of ended "
+        "turns a session may have waiting for their transcripts: beyond, its next frames wait.",
     )
     realtime_partial_interval_ms: float = Field(
         300.0, ge=0, description="Shortest time between two partial decodes of one live turn (the fastest cadence)."
+    )
+    realtime_max_audio_speed: float = Field(
+        4.0,
+        ge=0,
+        description="A realtime session's audio is read no faster than this many times real time once "
+        "STT_REALTIME_AUDIO_BURST_S is spent (its next frames wait); 0: no bound.",
+    )
+    realtime_audio_burst_s: float = Field(
+        30.0,
+        gt=0,
+        description="Audio a realtime session may send ahead of that pace at once; one append longer than this gets "
+        "an error (input_audio_append_too_large).",
     )
     realtime_max_sessions: int = Field(
         32, ge=0, description="Realtime sessions one worker serves at once; beyond, session_limit_reached. 0: no bound."

@@ -87,6 +87,8 @@ def build_live_transcriber(transcriber: Transcriber, settings: Settings) -> tupl
             partial_interval_s=settings.realtime_partial_interval_ms / 1000,
             partial_slots=settings.realtime_partial_slots,
             max_buffer_s=settings.realtime_max_buffer_s,
+            max_audio_speed=settings.realtime_max_audio_speed,
+            audio_burst_s=settings.realtime_audio_burst_s,
             max_sessions=settings.realtime_max_sessions,
             max_sessions_per_client=settings.realtime_max_sessions_per_key,
         ),

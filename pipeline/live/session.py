@@ -6,6 +6,7 @@ the shared ``LiveTranscriber`` (``pipeline.live.transcriber``)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import threading
 import time
@@ -31,6 +32,7 @@ from .events import (
     TranscriptFailed,
 )
 from .logprobs import token_logprobs, words_logprobs
+from .pacing import AudioPacer
 from .transcriber import LiveConfig, LiveTranscriber
 from .turns import LocalAgreement, TurnDetector
 
@@ -49,6 +51,31 @@ class _Audio:
         self.start = 0
         self.end = 0
         self._chunks: list[np.ndarray] = []
+
+    @property
+    def audio_seconds(self) -> float:
+        """Audio the client has sent in this session."""
+        return self.samples_received / SAMPLE_RATE
+
+    async def make_room(self, seconds: float) -> None:
+        """Wait until ``seconds`` more audio may come in: no faster than the pace the limits allow, and while the
+        ended turns waiting for their transcript hold less than ``max_buffer_s`` of audio. TooLargeError for one
+        append longer than the pace's allowance."""
+        limits = self._live.limits
+        wait = self._pacer.wait_s(seconds)
+        if wait == math.inf:
+            raise TooLargeError(
+                f"One append may carry at most {limits.audio_burst_s:.0f} s of audio; this one carries "
+                f"{seconds:.1f} s: send it in smaller pieces.",
+                input="audio",
+                code="input_audio_append_too_large",
+            )
+        if wait:
+            await asyncio.sleep(wait)
+        self._pacer.take(seconds)
+        while self._pending_samples >= limits.max_buffer_s * SAMPLE_RATE and not self._closed:
+            self._final_done.clear()
+            await self._final_done.wait()
 
     def append(self, samples: np.ndarray) -> None:
         self._chunks.append(samples)
@@ -114,6 +141,12 @@ class LiveSession:
         self._last_final: asyncio.Task | None = None
         self._closed = False
         self.turns = 0
+        self.samples_received = 0
+        self._pacer = AudioPacer(live.limits.max_audio_speed, live.limits.audio_burst_s)
+        self._final_slots = asyncio.Semaphore(live.limits.finals_per_session)
+        self._pending_samples = 0
+        """Audio of the ended turns whose transcript has not been emitted yet."""
+        self._final_done = asyncio.Event()
         live.sessions.take(client)  # last: a session refused here holds nothing
         self._client = client
         metrics.LIVE_SESSIONS.inc()
@@ -134,6 +167,31 @@ class LiveSession:
             self._detector.in_speech = self._heard_speech = self._turn is not None
         self.config = config
 
+    @property
+    def audio_seconds(self) -> float:
+        """Audio the client has sent in this session."""
+        return self.samples_received / SAMPLE_RATE
+
+    async def make_room(self, seconds: float) -> None:
+        """Wait until ``seconds`` more audio may come in: no faster than the pace the limits allow, and while the
+        ended turns waiting for their transcript hold less than ``max_buffer_s`` of audio. TooLargeError for one
+        append longer than the pace's allowance."""
+        limits = self._live.limits
+        wait = self._pacer.wait_s(seconds)
+        if wait == math.inf:
+            raise TooLargeError(
+                f"One append may carry at most {limits.audio_burst_s:.0f} s of audio; this one carries "
+                f"{seconds:.1f} s: send it in smaller pieces.",
+                input="audio",
+                code="input_audio_append_too_large",
+            )
+        if wait:
+            await asyncio.sleep(wait)
+        self._pacer.take(seconds)
+        while self._pending_samples >= limits.max_buffer_s * SAMPLE_RATE and not self._closed:
+            self._final_done.clear()
+            await self._final_done.wait()
+
     def append(self, samples: np.ndarray) -> None:
         """16 kHz float32 audio, continuing the session's timeline."""
         limit_s = self._live.limits.max_buffer_s
@@ -144,6 +202,7 @@ class LiveSession:
                 code="input_audio_buffer_full",
             )
         self._audio.append(samples)
+        self.samples_received += len(samples)
         for edge in self._detector.feed(samples):
             if self.config.turn_detection is None:
                 self._heard_speech = self._heard_speech or edge.started
@@ -222,14 +281,25 @@ class LiveSession:
         self._emit(Committed(turn.item_id, self._previous_item))
         self._previous_item = turn.item_id
         self.turns += 1
+        self._pending_samples += len(audio)
         previous, ended_at = self._last_final, time.monotonic()
         self._last_final = self._spawn(self._finalize(turn, audio, previous, ended_at))
 
     async def _finalize(self, turn: _Turn, audio: np.ndarray, previous: asyncio.Task | None, ended_at: float) -> None:
+        try:
+            await self._final_transcript(turn, audio, previous, ended_at)
+        finally:
+            self._pending_samples -= len(audio)
+            self._final_done.set()
+
+    async def _final_transcript(
+        self, turn: _Turn, audio: np.ndarray, previous: asyncio.Task | None, ended_at: float
+    ) -> None:
         model = self.model_id
         events: list[LiveEvent]
         try:
-            result, options = await self._live.decode(self._request, audio, True, threading.Event())
+            async with self._final_slots:  # the session's other ended turns wait here, not in the model's queue
+                result, options = await self._live.decode(self._request, audio, True, threading.Event())
             transcript, language = result.text.strip(), options.language or result.language
             sent = len(turn.agreement.confirmed)
             logprobs = token_logprobs(result) if self._request.options.logprobs else None

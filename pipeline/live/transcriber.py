@@ -38,7 +38,14 @@ class LiveLimits:
     max_partial_audio_s: float = MAX_CLIP_S - 2
     """Longer turns get no more partials (one decode window); their final decode handles any length."""
     max_buffer_s: float = 120.0
-    """Uncommitted audio a session may hold: a turn this long is ended; in manual mode, appends are refused."""
+    """Uncommitted audio a session may hold: a turn this long is ended; in manual mode, appends are refused. Also
+    the audio of ended turns waiting for their transcript: beyond, the session takes no more audio until one is done."""
+    max_audio_speed: float = 4.0
+    """A session's audio is taken in no faster than this many times real time (0: no bound) ..."""
+    audio_burst_s: float = 30.0
+    """... once this much audio has come in ahead of real time; one append may carry no more than this."""
+    finals_per_session: int = 1
+    """Final decodes one session may have in the model's queue; its other ended turns wait in the session."""
     max_sessions: int = 32
     """Sessions open at once; 0: no bound."""
     max_sessions_per_client: int = 16

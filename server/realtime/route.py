@@ -132,19 +132,21 @@ async def _serve(websocket: WebSocket, connection: Connection, session: LiveSess
             continue
         event_id = event.get("event_id")
         try:
-            config, audio = _handle(event, session, config, audio, connection)
+            config, audio = await _handle(event, session, config, audio, connection)
         except STTError as exc:
             connection.send(domain_error_event(exc, event_id))
         except ValidationError as exc:
             connection.send(_validation_error(exc, event_id))
 
 
-def _handle(
+async def _handle(
     event: dict[str, Any], session: LiveSession, config: SessionConfig, audio: AppendDecoder, connection: Connection
 ) -> tuple[SessionConfig, AppendDecoder]:
     event_type = event.get("type")
     if event_type == "input_audio_buffer.append":
-        session.append(audio.decode(event.get("audio")))
+        payload = event.get("audio")
+        await session.make_room(audio.seconds_in(payload))  # the client's next frames wait meanwhile
+        session.append(audio.decode(payload))
     elif event_type == "input_audio_buffer.commit":
         session.commit()
     elif event_type == "input_audio_buffer.clear":

@@ -235,3 +235,82 @@ def test_an_engine_without_logprobs_fails_the_turn_with_a_clear_error(fake_model
     failed = events[-1]
     assert isinstance(failed, TranscriptFailed) and failed.error.input == "token_logprobs"
     assert "log-probabilities" in str(failed.error)
+
+
+# ---------------------------------------------------------------------- one session's share of the model
+
+
+def test_a_sessions_ended_turns_wait_in_the_session_one_final_decode_at_a_time(fake_models):
+    """Turns ended faster than the model transcribes them wait in the session, not in the model's queue: the pool
+    sees one final decode of the session at a time, and the transcripts still come in the order of the turns."""
+    pool = talking_pool(fake_models)
+    live = live_transcriber(fake_models, pool, partial_slots=1)
+    fake_models.gate = threading.Event()
+    leases = []
+
+    async def go():
+        events = []
+        session = LiveSession(live, LiveConfig(turn_detection=None), events.append)
+        for _ in range(12):
+            session.append(tone(0.5))
+            session.commit()
+        for _ in range(10):
+            await asyncio.sleep(0.02)
+            leases.append(pool.state("talker").leases)
+        fake_models.gate.set()
+        await session.finish()
+        await session.close()
+        return events
+
+    events = run(go())
+    pool.close()
+    assert max(leases) <= 2  # one final decode, and at most one partial (the partial slots)
+    commits = [e.item_id for e in events if isinstance(e, Committed)]
+    completed = [e.item_id for e in events if isinstance(e, TranscriptCompleted)]
+    assert len(commits) == 12 and completed == commits
+
+
+def test_more_audio_waits_while_ended_turns_hold_the_buffer_limit(fake_models):
+    live = live_transcriber(fake_models, max_buffer_s=2.0)
+    fake_models.gate = threading.Event()
+
+    async def go():
+        session = LiveSession(live, LiveConfig(turn_detection=None), lambda e: None)
+        for _ in range(3):  # 3 s of ended turns waiting for the model, over the 2 s limit
+            await session.make_room(1.0)
+            session.append(tone(1.0))
+            session.commit()
+        waiting = asyncio.create_task(session.make_room(0.1))
+        done, _ = await asyncio.wait({waiting}, timeout=0.3)
+        held = not done
+        fake_models.gate.set()
+        await waiting
+        await session.finish()
+        await session.close()
+        return held
+
+    assert run(go())
+
+
+def test_one_append_longer_than_the_pace_allows_is_refused(fake_models):
+    async def go():
+        session = LiveSession(live_transcriber(fake_models, audio_burst_s=5.0), LiveConfig(), lambda e: None)
+        await session.make_room(5.0)
+        with pytest.raises(TooLargeError) as refused:
+            await session.make_room(5.5)
+        await session.close()
+        return refused.value
+
+    refused = run(go())
+    assert refused.code == "input_audio_append_too_large" and refused.input == "audio"
+    assert "at most 5 s of audio" in refused.message
+
+
+def test_the_session_counts_the_audio_it_was_sent(fake_models):
+    async def go():
+        session = LiveSession(live_transcriber(fake_models), LiveConfig(), lambda e: None)
+        await stream(session, tone(1.25))
+        await session.close()
+        return session.audio_seconds
+
+    assert run(go()) == 1.25

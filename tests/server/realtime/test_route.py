@@ -382,3 +382,18 @@ def test_the_operator_may_allow_other_origins(fake_models, v1_app, http):
     ))
     with http.websocket_connect(URL, headers={"Origin": "https://app.example"}) as ws:
         assert checked(ws.receive_json())["type"] == "session.created"
+
+
+def test_an_append_longer_than_the_pace_allows_gets_an_error_and_the_session_goes_on(fake_models, v1_app, http):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, audio_burst_s=3.0)))
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        too_long = base64.b64encode(pcm24(silence(3.5)).tobytes()).decode()
+        ws.send_json({"type": "input_audio_buffer.append", "audio": too_long, "event_id": "big"})
+        error = checked(ws.receive_json())["error"]
+        assert (error["code"], error["param"], error["event_id"]) == ("input_audio_append_too_large", "audio", "big")
+        assert "at most 3 s of audio" in error["message"]
+        send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800)
+        assert events_until(ws, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
