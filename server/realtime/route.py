@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, WebSocket
@@ -24,6 +25,8 @@ from ..collaborators import RealtimeSettings, get_live_transcriber, get_realtime
 from ..edge.auth import KEY_NAME_SCOPE
 from ..edge.errors import http_error_response
 from ..edge.json_input import load_json
+from ..models.names import requested_model
+from ..observability.request_log import log_live_session
 from .append_decoder import AppendDecoder
 from .connection import CLOSE_POLICY_VIOLATION, CLOSE_TRY_AGAIN_LATER, Connection
 from .events import domain_error_event, error_event, render, session_event, shown
@@ -46,18 +49,22 @@ async def realtime(
     origin = websocket.headers.get("origin")
     if not origin_allowed(origin, websocket.headers.get("host"), settings.allowed_origins):
         await _refuse_origin(websocket, origin)
+        log_live_session(model=_model_name(live, model), outcome="refused", audio_s=0.0, turns=0, session_s=0.0,
+                         error_code="origin_not_allowed")
         return
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     connection = Connection(websocket, settings.max_send_queue_bytes)
     sender = asyncio.create_task(connection.send_all())
     session: LiveSession | None = None
+    started, outcome, error_code = time.monotonic(), "failed", None
     try:
         if intent not in (None, "transcription"):
             connection.send(error_event(
-                f"Only transcription sessions are served here: connect with intent=transcription, not {intent!r}.",
+                f"Only transcription sessions are served here: connect with intent=transcription, not {shown(intent)}.",
                 code="invalid_value", param="intent",
             ))
+            outcome, error_code = "refused", "invalid_value"
             return
         config = SessionConfig.new(model, settings.max_session_s)
         try:
@@ -69,13 +76,30 @@ async def realtime(
             connection.send(domain_error_event(exc))
             if exc.kind == ErrorKind.OVERLOADED:
                 connection.close_code = CLOSE_TRY_AGAIN_LATER
+            outcome, error_code = "refused", exc.code
             return
         connection.send(session_event("session.created", config.to_openai()))
-        await _serve_until_done(websocket, connection, session, config, settings.max_session_s)
+        outcome = await _serve_until_done(websocket, connection, session, config, settings.max_session_s)
+    except asyncio.CancelledError:  # the server is stopping, or tore the connection down
+        outcome = "interrupted"
+        raise
     finally:
         if session is not None:
             await session.close()
+        log_live_session(
+            model=session.model_id if session else _model_name(live, model), outcome=outcome,
+            audio_s=session.audio_seconds if session else 0.0, turns=session.turns if session else 0,
+            session_s=time.monotonic() - started, error_code=error_code,
+        )
         await connection.finish(sender)
+
+
+def _model_name(live: LiveTranscriber, model: str | None) -> str:
+    """The registry id a refused session asked for, as the request log names models."""
+    asked = requested_model(model)
+    if asked is None:
+        return live.default_model
+    return asked if asked in live.pool.registry else "unknown"
 
 
 async def _refuse_origin(websocket: WebSocket, origin: str | None) -> None:
@@ -94,8 +118,9 @@ async def _refuse_origin(websocket: WebSocket, origin: str | None) -> None:
 
 async def _serve_until_done(
     websocket: WebSocket, connection: Connection, session: LiveSession, config: SessionConfig, max_session_s: float
-) -> None:
-    """Serve the client's events until it goes, falls behind in reading ours, or the session expires."""
+) -> str:
+    """Serve the client's events until it goes (``closed``), falls behind in reading ours (``fell_behind``), or the
+    session expires (``expired``); the outcome for the request log."""
     serving = asyncio.create_task(_serve(websocket, connection, session, config))
     behind = asyncio.create_task(connection.fell_behind.wait())
     try:
@@ -106,10 +131,13 @@ async def _serve_until_done(
         await asyncio.gather(serving, behind, return_exceptions=True)
     if serving in done:
         serving.result()
-    elif behind not in done:
-        connection.send(error_event(
-            f"Your session hit the maximum duration of {max_session_s:.0f} seconds.", code="session_expired"
-        ))
+        return "closed"
+    if behind in done:
+        return "fell_behind"
+    connection.send(error_event(
+        f"Your session hit the maximum duration of {max_session_s:.0f} seconds.", code="session_expired"
+    ))
+    return "expired"
 
 
 async def _serve(websocket: WebSocket, connection: Connection, session: LiveSession, config: SessionConfig) -> None:

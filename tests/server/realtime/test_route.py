@@ -6,6 +6,7 @@ from __future__ import annotations
 import audioop
 import base64
 import json
+import logging
 import time
 
 import numpy as np
@@ -397,3 +398,34 @@ def test_an_append_longer_than_the_pace_allows_gets_an_error_and_the_session_goe
         assert "at most 3 s of audio" in error["message"]
         send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800)
         assert events_until(ws, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
+
+
+def session_log_lines(caplog) -> list[dict]:
+    return [json.loads(r.getMessage()) for r in caplog.records
+            if r.name == "stt.requests" and '"realtime_session"' in r.getMessage()]
+
+
+def test_every_session_leaves_one_request_log_line_when_it_ends(fake_models, v1_app, http, caplog):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, max_sessions=1)))
+    with caplog.at_level(logging.INFO, logger="stt.requests"):
+        with http.websocket_connect(URL) as ws:
+            checked(ws.receive_json())
+            send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800)
+            events_until(ws, "conversation.item.input_audio_transcription.completed")
+            with http.websocket_connect(URL) as refused:
+                session_limit_refusal(refused)
+            ws.close()  # as a real client does: the session sees the disconnect (leaving the block cancels it)
+            for _ in range(200):
+                if len(session_log_lines(caplog)) == 2:
+                    break
+                time.sleep(0.01)
+        with pytest.raises(Exception):
+            with http.websocket_connect(URL, headers={"Origin": "https://evil.example"}):
+                pass
+    refused, served, other_page = session_log_lines(caplog)
+    assert served["model"] == "talker" and served["outcome"] == "closed" and served["turns"] == 1
+    assert abs(served["audio_s"] - 2.3) < 0.05 and served["session_s"] > 0
+    assert (refused["outcome"], refused["error_code"], refused["turns"]) == ("refused", "session_limit_reached", 0)
+    assert (other_page["outcome"], other_page["error_code"]) == ("refused", "origin_not_allowed")
