@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from core.errors import STTError
@@ -65,8 +66,11 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def domain_error_event(exc: STTError, client_event_id: object = None) -> dict[str, Any]:
-    error = body_of(exc)["error"]
+def domain_error_event(
+    exc: STTError, client_event_id: object = None, fields: Mapping[str, str] = {}
+) -> dict[str, Any]:
+    """An ``error`` event for a domain error, its input named as ``fields`` say the client sent it."""
+    error = body_of(exc, fields)["error"]
     return error_event(error["message"], error["type"], error["code"], error["param"], client_event_id)
 
 

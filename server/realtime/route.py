@@ -36,6 +36,10 @@ from .session_config import SessionConfig, SessionUpdateEvent
 logger = logging.getLogger("stt.realtime")
 router = APIRouter()
 SUBPROTOCOL = "realtime"
+SESSION_UPDATE_FIELDS = {
+    name: f"session.audio.input.transcription.{name}" for name in ("model", "language", "prompt")
+}
+"""Where a ``session.update`` carries the inputs the preparation checks (the model, the language, the prompt)."""
 
 
 @router.websocket("/realtime")
@@ -162,7 +166,8 @@ async def _serve(websocket: WebSocket, connection: Connection, session: LiveSess
         try:
             config, audio = await _handle(event, session, config, audio, connection)
         except STTError as exc:
-            connection.send(domain_error_event(exc, event_id))
+            fields = SESSION_UPDATE_FIELDS if event.get("type") == "session.update" else {}
+            connection.send(domain_error_event(exc, event_id, fields))
         except ValidationError as exc:
             connection.send(_validation_error(exc, event_id))
 

@@ -314,3 +314,25 @@ def test_the_session_counts_the_audio_it_was_sent(fake_models):
         return session.audio_seconds
 
     assert run(go()) == 1.25
+
+
+def test_a_session_prepares_its_configuration_once_not_per_decode(fake_models, monkeypatch):
+    """The prompt and the rest of a session's options go through the one preparation when the session starts and
+    when it is updated; its partial and final decodes reuse what was prepared."""
+    import pipeline.live.transcriber as transcriber_module
+
+    prepared = []
+    prepare = transcriber_module.prepare
+    monkeypatch.setattr(transcriber_module, "prepare", lambda *a: prepared.append(a[-1]) or prepare(*a))
+
+    async def go():
+        events = []
+        session = LiveSession(live_transcriber(fake_models), LiveConfig(prompt="foxes"), events.append)
+        await stream(session, np.concatenate([silence(0.5), tone(2.0), silence(1.0)]))
+        await session.finish()
+        await session.close()
+        return events
+
+    events = run(go())
+    assert sum(isinstance(e, TranscriptDelta) for e in events) >= 2  # several partial decodes, one final
+    assert [options.initial_prompt for options in prepared] == ["foxes"]

@@ -163,9 +163,11 @@ def test_bad_input_gets_error_events_and_the_session_goes_on(http):
             (json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
                 "turn_detection": {"type": "semantic_vad"}}}}}), "invalid_value", None),
             (json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
-                "transcription": {"model": "no-such-model"}}}}}), "model_not_found", "model"),
+                "transcription": {"model": "no-such-model"}}}}}), "model_not_found",
+                "session.audio.input.transcription.model"),
             (json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
-                "transcription": {"language": "klingon"}}}}}), "invalid_value", "language"),
+                "transcription": {"language": "klingon"}}}}}), "invalid_value",
+                "session.audio.input.transcription.language"),
         ]
         for text, code, param in bad:
             ws.send_text(text)
@@ -429,3 +431,30 @@ def test_every_session_leaves_one_request_log_line_when_it_ends(fake_models, v1_
     assert abs(served["audio_s"] - 2.3) < 0.05 and served["session_s"] > 0
     assert (refused["outcome"], refused["error_code"], refused["turns"]) == ("refused", "session_limit_reached", 0)
     assert (other_page["outcome"], other_page["error_code"]) == ("refused", "origin_not_allowed")
+
+
+def test_what_the_preparation_refuses_in_a_session_update_is_named_by_its_place_in_the_session(
+    http, monkeypatch
+):
+    """The session's prompt goes through the one request preparation (which bounds prompts); what it refuses there
+    is named where the session carries it. (The preparation's own bound is stood in for here.)"""
+    import pipeline.live.transcriber as live_transcriber_module
+    from core.errors import InvalidInputError
+
+    prepare = live_transcriber_module.prepare
+
+    def bounded(pool, model_id, default_model, options):
+        if options.initial_prompt and len(options.initial_prompt.encode()) > 1000:
+            raise InvalidInputError("'prompt' is longer than 1000 bytes.", input="prompt")
+        return prepare(pool, model_id, default_model, options)
+
+    monkeypatch.setattr(live_transcriber_module, "prepare", bounded)
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        ws.send_json({"type": "session.update", "event_id": "p1", "session": {"type": "transcription", "audio": {
+            "input": {"transcription": {"prompt": "fox " * 1000}}}}})
+        error = checked(ws.receive_json())["error"]
+        assert (error["param"], error["event_id"]) == ("session.audio.input.transcription.prompt", "p1")
+        ws.send_json({"type": "session.update", "session": {"type": "transcription", "audio": {
+            "input": {"transcription": {"prompt": "foxes"}}}}})
+        assert checked(ws.receive_json())["session"]["audio"]["input"]["transcription"]["prompt"] == "foxes"
