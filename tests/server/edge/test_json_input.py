@@ -27,7 +27,8 @@ def test_nesting_beyond_the_bound_is_an_invalid_json_error(depth):
     with pytest.raises(InvalidInputError) as refused:
         load_json(nested(depth), what="The event", input="body")
     assert refused.value.code == "invalid_json" and refused.value.input == "body"
-    assert refused.value.message == f"The event is nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and objects."
+    message = f"The event is nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and objects."
+    assert refused.value.message == message
 
 
 def test_many_brackets_side_by_side_are_not_depth():
