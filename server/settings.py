@@ -153,8 +153,9 @@ class Settings(BaseSettings):
     realtime_max_audio_speed: float = Field(
         4.0,
         ge=0,
-        description="A realtime session's audio is read no faster than this many times real time once "
-        "STT_REALTIME_AUDIO_BURST_S is spent (its next frames wait); 0: no bound.",
+        description="A realtime session's audio is taken in no faster than this many times real time once "
+        "STT_REALTIME_AUDIO_BURST_S is spent: a faster append gets an error (input_audio_too_fast) and is dropped; "
+        "0: no bound.",
     )
     realtime_audio_burst_s: float = Field(
         30.0,

@@ -1,6 +1,6 @@
 """How fast a live session's audio is taken in: no faster than ``speed`` times real time once an allowance of
-``burst_s`` seconds is spent (a token bucket of audio seconds). A client that sends faster waits before its next
-append is read, so that one session sending minutes of audio in seconds cannot flood the model with turns."""
+``burst_s`` seconds is spent (a token bucket of audio seconds), so that one session sending minutes of audio in
+seconds cannot flood the model with turns."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from core import metrics
 from core.audio import SAMPLE_RATE
-from core.errors import InvalidInputError, STTError, TooLargeError
+from core.errors import InvalidInputError, OverloadedError, STTError, TooLargeError
 from core.vad import OPENAI_SERVER_VAD
 
 from .events import (
@@ -51,31 +51,6 @@ class _Audio:
         self.start = 0
         self.end = 0
         self._chunks: list[np.ndarray] = []
-
-    @property
-    def audio_seconds(self) -> float:
-        """Audio the client has sent in this session."""
-        return self.samples_received / SAMPLE_RATE
-
-    async def make_room(self, seconds: float) -> None:
-        """Wait until ``seconds`` more audio may come in: no faster than the pace the limits allow, and while the
-        ended turns waiting for their transcript hold less than ``max_buffer_s`` of audio. TooLargeError for one
-        append longer than the pace's allowance."""
-        limits = self._live.limits
-        wait = self._pacer.wait_s(seconds)
-        if wait == math.inf:
-            raise TooLargeError(
-                f"One append may carry at most {limits.audio_burst_s:.0f} s of audio; this one carries "
-                f"{seconds:.1f} s: send it in smaller pieces.",
-                input="audio",
-                code="input_audio_append_too_large",
-            )
-        if wait:
-            await asyncio.sleep(wait)
-        self._pacer.take(seconds)
-        while self._pending_samples >= limits.max_buffer_s * SAMPLE_RATE and not self._closed:
-            self._final_done.clear()
-            await self._final_done.wait()
 
     def append(self, samples: np.ndarray) -> None:
         self._chunks.append(samples)
@@ -173,9 +148,10 @@ class LiveSession:
         return self.samples_received / SAMPLE_RATE
 
     async def make_room(self, seconds: float) -> None:
-        """Wait until ``seconds`` more audio may come in: no faster than the pace the limits allow, and while the
-        ended turns waiting for their transcript hold less than ``max_buffer_s`` of audio. TooLargeError for one
-        append longer than the pace's allowance."""
+        """Take ``seconds`` more audio in, or refuse it: OverloadedError when it comes faster than the pace the
+        limits allow (the append is dropped; nothing waits, since a server that stops reading a fast sender stops
+        reading its pings too), TooLargeError for one append longer than the pace's allowance. Then wait while the
+        ended turns waiting for their transcript hold ``max_buffer_s`` of audio (the model is behind)."""
         limits = self._live.limits
         wait = self._pacer.wait_s(seconds)
         if wait == math.inf:
@@ -186,7 +162,14 @@ class LiveSession:
                 code="input_audio_append_too_large",
             )
         if wait:
-            await asyncio.sleep(wait)
+            raise OverloadedError(
+                f"Audio is coming in faster than {limits.max_audio_speed:g} times real time (after "
+                f"{limits.audio_burst_s:.0f} s ahead of it): this append was dropped. Send audio as it is captured, "
+                "or no faster than that.",
+                input="audio",
+                code="input_audio_too_fast",
+                retry_after_s=wait,
+            )
         self._pacer.take(seconds)
         while self._pending_samples >= limits.max_buffer_s * SAMPLE_RATE and not self._closed:
             self._final_done.clear()

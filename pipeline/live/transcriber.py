@@ -41,7 +41,8 @@ class LiveLimits:
     """Uncommitted audio a session may hold: a turn this long is ended; in manual mode, appends are refused. Also
     the audio of ended turns waiting for their transcript: beyond, the session takes no more audio until one is done."""
     max_audio_speed: float = 4.0
-    """A session's audio is taken in no faster than this many times real time (0: no bound) ..."""
+    """A session's audio is taken in no faster than this many times real time (0: no bound): faster appends are
+    refused ..."""
     audio_burst_s: float = 30.0
     """... once this much audio has come in ahead of real time; one append may carry no more than this."""
     finals_per_session: int = 1

@@ -178,7 +178,7 @@ async def _handle(
     event_type = event.get("type")
     if event_type == "input_audio_buffer.append":
         payload = event.get("audio")
-        await session.make_room(audio.seconds_in(payload))  # the client's next frames wait meanwhile
+        await session.make_room(audio.seconds_in(payload))  # or refused: faster than the pace, or too long
         session.append(audio.decode(payload))
     elif event_type == "input_audio_buffer.commit":
         session.commit()

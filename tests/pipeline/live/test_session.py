@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.audio import SAMPLE_RATE
-from core.errors import InvalidInputError, TooLargeError
+from core.errors import InvalidInputError, OverloadedError, TooLargeError
 from pipeline.live import (
     Cleared,
     Committed,
@@ -336,3 +336,20 @@ def test_a_session_prepares_its_configuration_once_not_per_decode(fake_models, m
     events = run(go())
     assert sum(isinstance(e, TranscriptDelta) for e in events) >= 2  # several partial decodes, one final
     assert [options.initial_prompt for options in prepared] == ["foxes"]
+
+
+def test_audio_faster_than_the_pace_is_refused_and_dropped_once_the_allowance_is_spent(fake_models):
+    async def go():
+        live = live_transcriber(fake_models, max_audio_speed=1.0, audio_burst_s=2.0)
+        session = LiveSession(live, LiveConfig(turn_detection=None), lambda e: None)
+        for _ in range(2):  # the allowance: two seconds ahead of real time
+            await session.make_room(1.0)
+            session.append(silence(1.0))
+        with pytest.raises(OverloadedError) as refused:
+            await session.make_room(1.0)
+        await session.close()
+        return refused.value, session.audio_seconds
+
+    refused, taken = run(go())
+    assert (refused.code, refused.input) == ("input_audio_too_fast", "audio") and taken == 2.0
+    assert 0.9 < refused.retry_after_s <= 1.0 and "faster than 1 times real time" in refused.message

@@ -458,3 +458,20 @@ def test_what_the_preparation_refuses_in_a_session_update_is_named_by_its_place_
         ws.send_json({"type": "session.update", "session": {"type": "transcription", "audio": {
             "input": {"transcription": {"prompt": "foxes"}}}}})
         assert checked(ws.receive_json())["session"]["audio"]["input"]["transcription"]["prompt"] == "foxes"
+
+
+def test_audio_faster_than_the_pace_gets_an_error_per_dropped_append_and_the_session_goes_on(fake_models, v1_app,
+                                                                                              http):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, max_audio_speed=2.0, audio_burst_s=2.0)))
+    second = base64.b64encode(pcm24(silence(1.0)).tobytes()).decode()
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        for _ in range(3):
+            ws.send_json({"type": "input_audio_buffer.append", "audio": second, "event_id": "fast"})
+        error = checked(ws.receive_json())["error"]
+        assert (error["type"], error["code"], error["param"]) == ("rate_limit_error", "input_audio_too_fast", "audio")
+        assert error["event_id"] == "fast" and "faster than 2 times real time" in error["message"]
+        send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800, pause_s=0.06)  # under twice real time
+        assert events_until(ws, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
