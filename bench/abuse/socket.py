@@ -111,11 +111,16 @@ def many_sockets(target: Target, sockets: int = 100) -> Outcome:
 
 
 def live_flood(
-    target: Target, minutes: float = 10.0, chunk_s: float = 0.5, file_every_s: float = 1.0, solo_runs: int = 3
+    target: Target,
+    minutes: float = 10.0,
+    speed: float | None = None,
+    chunk_s: float = 0.5,
+    file_every_s: float = 1.0,
+    solo_runs: int = 3,
 ) -> Outcome:
-    """One session sends ``minutes`` of speech (corpus utterances back to back) as fast as the server takes it,
-    while another client posts a short file every ``file_every_s``: the file requests' statuses and latencies
-    (against the same file alone, before), the session's pace and turns."""
+    """One session sends ``minutes`` of speech (corpus utterances back to back) at ``speed`` times real time (None:
+    as fast as it can), reading its events, while another client posts a short file every ``file_every_s``: the file
+    requests' statuses and latencies (against the same file alone, before), the session's appends and turns."""
     from bench.corpus import assemble, english_short_utterances
     from bench.realtime import to_pcm24
 
@@ -137,10 +142,13 @@ def live_flood(
         poster = threading.Thread(target=_post_while, args=(post, flooding, file_every_s, files), daemon=True)
         poster.start()
         started, step = time.monotonic(), int(chunk_s * PCM_BYTES_PER_S) // 2 * 2
-        for first in range(0, len(pcm), step):
+        for index, first in enumerate(range(0, len(pcm), step)):
+            if speed and (ahead := started + index * chunk_s / speed - time.monotonic()) > 0:
+                time.sleep(ahead)
             ws.send(json.dumps({"type": "input_audio_buffer.append",
                                 "audio": base64.b64encode(pcm[first : first + step]).decode()}))
         sent_s = time.monotonic() - started
+        appends = index + 1
         deadline = time.monotonic() + 600
         while events["committed"] > events["completed"] + events["failed"] and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -149,13 +157,14 @@ def live_flood(
         ws.close()
     latencies = [latency for _, latency in files]
     audio_s = len(pcm) / PCM_BYTES_PER_S
+    errors = ", ".join(f"{n} {kind}" for kind, n in events.items() if kind.startswith("error "))
     return Outcome(
         statuses=[f"file {status}" for status, _ in files]
         + [f"turn {kind}" for kind in ("completed", "failed") for _ in range(events[kind])],
-        notes=f"{audio_s:.0f} s of speech sent in {sent_s:.1f} s ({audio_s / sent_s:.1f}x real time); turns "
-        f"committed {events['committed']}, completed {events['completed']}, failed {events['failed']}, errors "
-        f"{events['error']}; the file alone {statistics.median(solo):.2f} s (median of {solo_runs}), during the "
-        f"flood median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s ({len(files)} requests)",
+        notes=f"{audio_s:.0f} s of speech in {appends} appends sent in {sent_s:.1f} s ({audio_s / sent_s:.1f}x real "
+        f"time); errors: {errors or 'none'}; turns committed {events['committed']}, completed {events['completed']}, "
+        f"failed {events['failed']}; the file alone {statistics.median(solo):.2f} s (median of {solo_runs}), during "
+        f"the flood median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s ({len(files)} requests)",
     )
 
 
@@ -178,7 +187,7 @@ def _count_events(ws: Any, events: Counter[str]) -> None:
         while True:
             event = json.loads(ws.recv())
             kind = event["type"].rsplit(".", 1)[-1]
-            events[kind if event["type"] != "error" else "error"] += 1
+            events[kind if event["type"] != "error" else f"error {event['error']['code']}"] += 1
     except ConnectionClosed:
         return
 
@@ -252,7 +261,10 @@ CASES = [
     Case("socket_flood_not_reading", non_reading_flooder,
          "closed before +100 MB (30 x 15 MiB frames, then small ones, never reading)"),
     Case("socket_100_sessions", many_sockets, "the excess refused with a clear error"),
-    Case("socket_live_flood_10min", live_flood, "no 429 for other clients' file requests"),
+    Case("socket_live_flood_10min", live_flood,
+         "no 429 for other clients' file requests (10 min of speech sent as fast as the client can)"),
+    Case("socket_live_4x_10min", partial(live_flood, speed=4.0),
+         "no 429 for other clients' file requests (10 min of speech at the fastest pace taken in, 4x)"),
     Case("socket_malformed_frames", malformed_frames, "an error event for each, the session lives on"),
     Case("socket_other_origin", other_origin, "403 for another origin; the own page served"),
 ]

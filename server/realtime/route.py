@@ -155,7 +155,7 @@ async def _serve(websocket: WebSocket, connection: Connection, session: LiveSess
             connection.send(error_event("Send client events as JSON text frames, not binary.", code="invalid_value"))
             continue
         try:
-            event = load_json(message["text"], what="The event")
+            event = load_json(message["text"])
         except STTError as exc:
             connection.send(domain_error_event(exc))
             continue

@@ -66,8 +66,9 @@ def test_a_page_of_another_origin_is_refused_and_the_own_page_is_not(target):
 
 
 def test_one_session_flooding_live_audio_does_not_fail_other_clients_files(target):
-    outcome = abuse.live_flood(target, minutes=1.0, file_every_s=0.3, solo_runs=1)
+    outcome = abuse.live_flood(target, minutes=1.5, file_every_s=0.3, solo_runs=1)
     counted = Counter(outcome.statuses)
     files = {status: n for status, n in counted.items() if status.startswith("file")}
     assert set(files) == {"file 200"}, outcome.notes
-    assert counted["turn completed"] >= 5 and not counted["turn failed"], outcome.notes
+    assert counted["turn completed"] >= 3 and not counted["turn failed"], outcome.notes
+    assert "input_audio_too_fast" in outcome.notes  # what came beyond 30 s ahead of 4x real time

@@ -1,50 +1,76 @@
-"""The depth-checked JSON loader: plain JSON parses, bad or deeply nested JSON is a domain error, never a
-RecursionError."""
+"""``server/edge/json_input.py``: JSON read within a depth and a count of values, checked before it is parsed, with
+errors that name a field and never a character offset."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
-from core.errors import InvalidInputError
-from server.edge.json_input import MAX_JSON_DEPTH, load_json, nesting_depth
+from server.edge.json_input import MAX_DEPTH, MAX_VALUES, JSONInputError, load_json
 
 
-def nested(depth: int) -> str:
-    return "[" * depth + "]" * depth
+def _refused(text: str | bytes, param: str | None = None) -> JSONInputError:
+    with pytest.raises(JSONInputError) as caught:
+        load_json(text, param)
+    assert caught.value.code == "invalid_json"
+    return caught.value
 
 
-def test_plain_json_parses_as_json_loads_does():
-    text = json.dumps({"type": "session.update", "session": {"audio": {"input": {"format": [1, {"a": None}]}}}})
-    assert load_json(text) == json.loads(text)
-    assert load_json(text.encode()) == json.loads(text)
-    assert load_json(nested(MAX_JSON_DEPTH)) == json.loads(nested(MAX_JSON_DEPTH))
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_json_within_the_bounds_is_parsed_as_json_loads_does(as_bytes):
+    value = {"a": [1, 2.5, None, True, {"b": '[[{,\\"}}]'}], "c": "é\u2028", "d": [[[]]]}
+    text = json.dumps(value)
+    assert load_json(text.encode() if as_bytes else text) == value
+    nested = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    assert load_json(nested) == json.loads(nested)
+    many = "[" + ",".join(["0"] * MAX_VALUES) + "]"  # one container and MAX_VALUES - 1 commas
+    assert len(load_json(many)) == MAX_VALUES
+    _refused("[" + ",".join(["0"] * (MAX_VALUES + 1)) + "]")
 
 
-@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 500, 100_000])
-def test_nesting_beyond_the_bound_is_an_invalid_json_error(depth):
-    with pytest.raises(InvalidInputError) as refused:
-        load_json(nested(depth), what="The event", input="body")
-    assert refused.value.code == "invalid_json" and refused.value.input == "body"
-    message = f"The event is nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and objects."
-    assert refused.value.message == message
+def test_brackets_and_commas_inside_strings_do_not_count():
+    text = json.dumps({"text": "[{" * (10 * MAX_DEPTH) + "," * (2 * MAX_VALUES), "quote": 'a "[" b'})
+    assert load_json(text)["text"].startswith("[{[{")
 
 
-def test_many_brackets_side_by_side_are_not_depth():
-    flat = json.dumps([[i] for i in range(1000)] + [{"k": [1]}])
-    assert len(load_json(flat)) == 1001
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_deeper_than_the_bound_names_the_top_level_member_or_the_given_field(as_bytes):
+    deep = '{"model": "whisper-1", "messages": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}"
+    error = _refused(deep.encode() if as_bytes else deep)
+    assert error.input == "messages" and error.message == f"The JSON is nested more than {MAX_DEPTH} levels deep."
+    assert _refused(deep, "chunking_strategy").input == "chunking_strategy"
+    assert _refused("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)).input is None  # no member to name
 
 
-@pytest.mark.parametrize("text", ["not json", "{", '{"a": 1,}', b"\xff\xfe", ""])
-def test_what_is_not_json_is_an_invalid_json_error_that_does_not_repeat_the_input(text):
-    with pytest.raises(InvalidInputError) as refused:
-        load_json(text, what="The body")
-    assert refused.value.code == "invalid_json" and refused.value.message.startswith("The body is not valid JSON: ")
-    assert "not json" not in refused.value.message
+def test_a_nesting_that_would_exhaust_the_parsers_recursion_is_a_400_not_a_recursion_error():
+    depth = 50 * sys.getrecursionlimit()
+    error = _refused('{"session": ' + "[" * depth + "]" * depth + "}")
+    assert error.input == "session" and "nested" in error.message
+    assert _refused('{"a": ' + '{"a": ' * depth + "1" + "}" * depth + "}", "chunking_strategy").input == (
+        "chunking_strategy"
+    )
 
 
-def test_nesting_depth_counts_arrays_and_objects_and_stops_early():
-    assert nesting_depth(1, 10) == 0
-    assert nesting_depth({"a": [1, {"b": []}]}, 10) == 4
-    assert nesting_depth(json.loads(nested(50)), 5) == 6
+def test_more_values_than_the_bound_are_refused_before_they_are_parsed(monkeypatch):
+    """Eight million empty objects would take half a gigabyte once parsed: the scan refuses them unparsed."""
+    monkeypatch.setattr(json, "loads", lambda *_: pytest.fail("parsed"))
+    error = _refused(b'{"model": "x", "messages": [' + b"{}," * 8_000_000 + b"{}]}")
+    assert error.input == "messages" and error.message == f"The JSON holds more than {MAX_VALUES} values."
+    assert _refused("[" * 100_000 + "]" * 100_000).message == f"The JSON is nested more than {MAX_DEPTH} levels deep."
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"model": "whisper-1", "messages": [', '{"a": "unterminated', "", "{'a': 1}", "[1,]", b"\xff\xfe{\x00", "NaN,"],
+)
+def test_text_that_is_not_json_names_the_given_field_or_none_and_no_offset(text):
+    error = _refused(text)
+    assert error.input is None and error.message.startswith("The JSON is not valid")
+    assert _refused(text, "chunking_strategy").input == "chunking_strategy"
+
+
+def test_the_message_says_where_in_words_not_as_a_param():
+    error = _refused('{"model": "whisper-1", "messages": [')
+    assert error.message == "The JSON is not valid: Expecting value (line 1, column 37)."

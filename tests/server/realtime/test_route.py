@@ -300,7 +300,8 @@ def test_deeply_nested_frames_get_an_error_event_and_the_session_lives_on(http):
         for depth in (40, 100_000):
             ws.send_text('{"type": "session.update", "session": ' + "[" * depth + "]" * depth + "}")
             error = checked(ws.receive_json())["error"]
-            assert error["code"] == "invalid_json" and "nested too deeply" in error["message"]
+            assert error["code"] == "invalid_json" and "nested more than 32 levels" in error["message"]
+            assert error["param"] == "session"  # the member the nesting is in
         ws.send_text("{" * 50_000)
         assert checked(ws.receive_json())["error"]["code"] == "invalid_json"
         send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800)
