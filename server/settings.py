@@ -145,7 +145,8 @@ class Settings(BaseSettings):
         gt=0,
         description="Uncommitted audio a realtime session may hold: a server-VAD turn this long is ended; "
         "in manual mode, further appends get an error until the client commits or clears. Also the audio of ended "
-        "turns a session may have waiting for their transcripts: beyond, its next frames wait.",
+        "turns a session may have waiting for their transcripts: beyond, appends get an error "
+        "(transcription_backlog_full) until one is done.",
     )
     realtime_partial_interval_ms: float = Field(
         300.0, ge=0, description="Shortest time between two partial decodes of one live turn (the fastest cadence)."
@@ -177,6 +178,13 @@ class Settings(BaseSettings):
         description="Comma-separated origins of web pages (https://app.example.com) that may open /v1/realtime, "
         "besides the server's own pages and localhost; * allows any. Clients that send no Origin (SDKs) are not "
         "browsers and are always let through.",
+    )
+    realtime_max_message_mb: float = Field(
+        4.0,
+        gt=0,
+        description="Largest client event (MiB) the realtime socket reads; a bigger message closes the socket with "
+        "1009 before it is read. One append carries at most STT_REALTIME_AUDIO_BURST_S of audio (30 s of PCM: 1.9 MB "
+        "of base64).",
     )
     realtime_max_send_queue_mb: float = Field(
         4.0,

@@ -27,14 +27,17 @@ def ws_url(target: Target) -> str:
     return target.url.replace("http://", "ws://", 1) + PATH
 
 
-def open_socket(target: Target, *, origin: str | None = None, max_queue: int | None = 16) -> Any:
+def open_socket(
+    target: Target, *, origin: str | None = None, max_queue: int | None = 16, keepalive: bool = True
+) -> Any:
     """A WebSocket to the realtime route with the target's key (``max_queue``: events the client takes off the
-    network before its reads; once that many wait, it reads no more until the caller does)."""
+    network before its reads; once that many wait, it reads no more until the caller does; ``keepalive``: whether
+    it pings the server)."""
     from websockets.sync.client import connect
 
     return connect(
         ws_url(target), additional_headers=target.headers, origin=origin, max_size=None, max_queue=max_queue,
-        open_timeout=60, close_timeout=5,
+        open_timeout=60, close_timeout=5, ping_interval=20 if keepalive else None,
     )
 
 
@@ -60,7 +63,7 @@ def non_reading_flooder(
 ) -> Outcome:
     """``big_frames`` frames of ``{"type": "AAA…"}`` (``frame_mib`` MiB each: an unknown type the server used to
     echo whole), then small unknown events, without reading a single event; then it reads what is left."""
-    ws = open_socket(target, max_queue=1)
+    ws = open_socket(target, max_queue=1, keepalive=False)  # its own pings would time out first: it never reads
     big = '{"type": "' + "A" * int(frame_mib * 2**20) + '"}'
     sent_big = sent_small = 0
     stopped = "sent everything"
@@ -258,8 +261,10 @@ def other_origin(target: Target) -> Outcome:
 
 
 CASES = [
-    Case("socket_flood_not_reading", non_reading_flooder,
-         "closed before +100 MB (30 x 15 MiB frames, then small ones, never reading)"),
+    Case("socket_flood_15mib_frames", non_reading_flooder,
+         "closed before +100 MB (30 frames of 15 MiB, then small ones, never reading)"),
+    Case("socket_flood_not_reading", partial(non_reading_flooder, frame_mib=3.9),
+         "closed before +100 MB (30 frames of 3.9 MiB, under the message bound, then small ones, never reading)"),
     Case("socket_100_sessions", many_sockets, "the excess refused with a clear error"),
     Case("socket_live_flood_10min", live_flood,
          "no 429 for other clients' file requests (10 min of speech sent as fast as the client can)"),

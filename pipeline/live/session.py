@@ -121,7 +121,6 @@ class LiveSession:
         self._final_slots = asyncio.Semaphore(live.limits.finals_per_session)
         self._pending_samples = 0
         """Audio of the ended turns whose transcript has not been emitted yet."""
-        self._final_done = asyncio.Event()
         live.sessions.take(client)  # last: a session refused here holds nothing
         self._client = client
         metrics.LIVE_SESSIONS.inc()
@@ -147,11 +146,11 @@ class LiveSession:
         """Audio the client has sent in this session."""
         return self.samples_received / SAMPLE_RATE
 
-    async def make_room(self, seconds: float) -> None:
-        """Take ``seconds`` more audio in, or refuse it: OverloadedError when it comes faster than the pace the
-        limits allow (the append is dropped; nothing waits, since a server that stops reading a fast sender stops
-        reading its pings too), TooLargeError for one append longer than the pace's allowance. Then wait while the
-        ended turns waiting for their transcript hold ``max_buffer_s`` of audio (the model is behind)."""
+    def admit_audio(self, seconds: float) -> None:
+        """Take ``seconds`` more audio in, or refuse it (the append is dropped): OverloadedError when it comes faster
+        than the pace the limits allow, or while the ended turns waiting for their transcript hold ``max_buffer_s``
+        of audio (the model is behind); TooLargeError for one append longer than the pace's allowance. Nothing
+        waits: a server that stopped reading a client's frames would stop reading its pings too, and time it out."""
         limits = self._live.limits
         wait = self._pacer.wait_s(seconds)
         if wait == math.inf:
@@ -170,10 +169,16 @@ class LiveSession:
                 code="input_audio_too_fast",
                 retry_after_s=wait,
             )
+        if self._pending_samples >= limits.max_buffer_s * SAMPLE_RATE:
+            raise OverloadedError(
+                f"The transcripts of this session are {self._pending_samples / SAMPLE_RATE:.0f} s of audio behind, "
+                f"the most a session may be ({limits.max_buffer_s:.0f} s): this append was dropped. Try again once "
+                "the next transcript has come.",
+                input="audio",
+                code="transcription_backlog_full",
+                retry_after_s=1.0,
+            )
         self._pacer.take(seconds)
-        while self._pending_samples >= limits.max_buffer_s * SAMPLE_RATE and not self._closed:
-            self._final_done.clear()
-            await self._final_done.wait()
 
     def append(self, samples: np.ndarray) -> None:
         """16 kHz float32 audio, continuing the session's timeline."""
@@ -273,7 +278,6 @@ class LiveSession:
             await self._final_transcript(turn, audio, previous, ended_at)
         finally:
             self._pending_samples -= len(audio)
-            self._final_done.set()
 
     async def _final_transcript(
         self, turn: _Turn, audio: np.ndarray, previous: asyncio.Task | None, ended_at: float

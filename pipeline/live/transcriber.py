@@ -39,7 +39,7 @@ class LiveLimits:
     """Longer turns get no more partials (one decode window); their final decode handles any length."""
     max_buffer_s: float = 120.0
     """Uncommitted audio a session may hold: a turn this long is ended; in manual mode, appends are refused. Also
-    the audio of ended turns waiting for their transcript: beyond, the session takes no more audio until one is done."""
+    the audio of ended turns waiting for their transcript: beyond, the session refuses audio until one is done."""
     max_audio_speed: float = 4.0
     """A session's audio is taken in no faster than this many times real time (0: no bound): faster appends are
     refused ..."""

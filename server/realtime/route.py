@@ -164,7 +164,7 @@ async def _serve(websocket: WebSocket, connection: Connection, session: LiveSess
             continue
         event_id = event.get("event_id")
         try:
-            config, audio = await _handle(event, session, config, audio, connection)
+            config, audio = _handle(event, session, config, audio, connection)
         except STTError as exc:
             fields = SESSION_UPDATE_FIELDS if event.get("type") == "session.update" else {}
             connection.send(domain_error_event(exc, event_id, fields))
@@ -172,13 +172,13 @@ async def _serve(websocket: WebSocket, connection: Connection, session: LiveSess
             connection.send(_validation_error(exc, event_id))
 
 
-async def _handle(
+def _handle(
     event: dict[str, Any], session: LiveSession, config: SessionConfig, audio: AppendDecoder, connection: Connection
 ) -> tuple[SessionConfig, AppendDecoder]:
     event_type = event.get("type")
     if event_type == "input_audio_buffer.append":
         payload = event.get("audio")
-        await session.make_room(audio.seconds_in(payload))  # or refused: faster than the pace, or too long
+        session.admit_audio(audio.seconds_in(payload))  # or refused: too fast, too long, or the model is behind
         session.append(audio.decode(payload))
     elif event_type == "input_audio_buffer.commit":
         session.commit()

@@ -1,8 +1,8 @@
 """The realtime socket under abuse, against a real ``bentoml serve`` with small bounds (``bench/abuse/socket.py``
-runs the same cases at the issue's sizes): a client that floods and never reads is closed with 1008 and its
-memory stays bounded; sessions over the key's bound are refused with a clear error; malformed frames get error
-events and the session lives on; a page of another origin is refused; one session flooding live audio does not make
-other clients' file requests fail."""
+runs the same cases at the issue's sizes): a message over the bound closes the socket before it is read; a client
+that floods and never reads is closed with 1008 and its memory stays bounded; sessions over the key's bound are
+refused with a clear error; malformed frames get error events and the session lives on; a page of another origin is
+refused; one session flooding live audio does not make other clients' file requests fail."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def socket_server(corpus_dir):
         "STT_API_KEYS": KEY,
         "STT_REALTIME_MAX_SESSIONS_PER_KEY": "3",
         "STT_REALTIME_MAX_SEND_QUEUE_MB": "0.5",
+        "STT_REALTIME_MAX_MESSAGE_MB": "1",
         # A model queue a dozen live turns ended at once would fill: the session keeps its turns to itself.
         "STT_MAX_QUEUED_PER_MODEL": "4",
         "STT_REALTIME_PARTIAL_SLOTS": "2",
@@ -41,9 +42,16 @@ def target(socket_server, corpus_dir) -> Target:
         yield Target(socket_server.url, KEY, corpus_dir, Path(work))
 
 
+def test_a_message_over_the_bound_closes_the_socket_before_it_is_read(socket_server, target):
+    with MemoryProbe(socket_server.process.pid) as probe:
+        outcome = abuse.non_reading_flooder(target, big_frames=4, frame_mib=8, small_frames=0)
+    assert outcome.statuses == ["close 1009"], outcome.notes
+    assert probe.peak_above_start_mb < 50
+
+
 def test_a_client_that_floods_and_never_reads_is_closed_with_1008_and_costs_little_memory(socket_server, target):
     with MemoryProbe(socket_server.process.pid) as probe:
-        outcome = abuse.non_reading_flooder(target, big_frames=4, frame_mib=8, small_frames=100_000)
+        outcome = abuse.non_reading_flooder(target, big_frames=8, frame_mib=0.9, small_frames=100_000)
     assert outcome.statuses == ["close 1008"], outcome.notes
     assert "not reading" in outcome.notes
     assert probe.peak_above_start_mb < 100

@@ -270,34 +270,35 @@ def test_a_sessions_ended_turns_wait_in_the_session_one_final_decode_at_a_time(f
     assert len(commits) == 12 and completed == commits
 
 
-def test_more_audio_waits_while_ended_turns_hold_the_buffer_limit(fake_models):
-    live = live_transcriber(fake_models, max_buffer_s=2.0)
+def test_audio_is_refused_while_ended_turns_hold_the_buffer_limit(fake_models):
+    live = live_transcriber(fake_models, max_buffer_s=2.5)
     fake_models.gate = threading.Event()
 
     async def go():
         session = LiveSession(live, LiveConfig(turn_detection=None), lambda e: None)
-        for _ in range(3):  # 3 s of ended turns waiting for the model, over the 2 s limit
-            await session.make_room(1.0)
+        for _ in range(3):  # 3 s of ended turns waiting for the model, over the 2.5 s limit
+            session.admit_audio(1.0)
             session.append(tone(1.0))
             session.commit()
-        waiting = asyncio.create_task(session.make_room(0.1))
-        done, _ = await asyncio.wait({waiting}, timeout=0.3)
-        held = not done
+        with pytest.raises(OverloadedError) as refused:
+            session.admit_audio(0.1)
         fake_models.gate.set()
-        await waiting
         await session.finish()
+        session.admit_audio(0.1)  # the transcripts have come: audio is taken again
         await session.close()
-        return held
+        return refused.value
 
-    assert run(go())
+    refused = run(go())
+    assert (refused.code, refused.input, refused.retry_after_s) == ("transcription_backlog_full", "audio", 1.0)
+    assert "3 s of audio behind" in refused.message
 
 
 def test_one_append_longer_than_the_pace_allows_is_refused(fake_models):
     async def go():
         session = LiveSession(live_transcriber(fake_models, audio_burst_s=5.0), LiveConfig(), lambda e: None)
-        await session.make_room(5.0)
+        session.admit_audio(5.0)
         with pytest.raises(TooLargeError) as refused:
-            await session.make_room(5.5)
+            session.admit_audio(5.5)
         await session.close()
         return refused.value
 
@@ -343,10 +344,10 @@ def test_audio_faster_than_the_pace_is_refused_and_dropped_once_the_allowance_is
         live = live_transcriber(fake_models, max_audio_speed=1.0, audio_burst_s=2.0)
         session = LiveSession(live, LiveConfig(turn_detection=None), lambda e: None)
         for _ in range(2):  # the allowance: two seconds ahead of real time
-            await session.make_room(1.0)
+            session.admit_audio(1.0)
             session.append(silence(1.0))
         with pytest.raises(OverloadedError) as refused:
-            await session.make_room(1.0)
+            session.admit_audio(1.0)
         await session.close()
         return refused.value, session.audio_seconds
 
