@@ -199,7 +199,7 @@ def _count_events(ws: Any, events: Counter[str]) -> None:
 
 
 def malformed_frames(target: Target) -> Outcome:
-    """Frames that are not events (deep nesting, broken JSON, binary, a non-object, a 1 MiB type, an object as
+    """Frames that are not events (deep nesting, broken JSON, binary, a non-object, a 512 KiB type, an object as
     event_id), each answered with an error event; then a spoken turn, which the session still transcribes."""
     from bench.corpus import english_short_utterances
     from bench.realtime import padded, to_pcm24
@@ -213,7 +213,7 @@ def malformed_frames(target: Target) -> Outcome:
         "not json",
         b"\x00\x01binary",
         "[1, 2]",
-        json.dumps({"type": "A" * 2**20}),
+        json.dumps({"type": "A" * 2**19}),
         json.dumps({"type": "response.create", "event_id": {"an": "object"}}),
     ]
     ws = open_socket(target)
