@@ -6,6 +6,9 @@ one queue, in order. Bad input (malformed JSON, an unknown event, invalid base64
 longer than ``STT_REALTIME_MAX_SESSION_S`` gets a ``session_expired`` error and is closed. A session over the
 server's or the API key's bound on open sessions gets a ``session_limit_reached`` error and is closed (1013). A
 browser page of another origin than the allowed ones (``server.realtime.origin``) is refused at the handshake.
+Audio faster than the session's pace, or while its transcripts are far behind, is refused append by append (the
+session never stops reading: pings travel behind the data); a client that stops reading our events is closed
+(``connection.Connection``).
 """
 
 from __future__ import annotations
