@@ -32,6 +32,7 @@ from server.collaborators import Collaborators, RouteSettings, bind
 from server.edge.auth import ApiKeyMiddleware
 from server.edge.error_middleware import OpenAIErrorMiddleware
 from server.edge.upload_limit import UploadLimitMiddleware
+from server.edge.websocket_limits import limit_websocket_messages
 from server.edge.uploads import UploadPath
 from server.observability import request_log
 from server.openai_app import create_openai_app
@@ -39,6 +40,8 @@ from server.web.page import app as web_page_app
 from server.wiring import build_chat, build_live_transcriber, build_transcriber, models_to_preload
 
 logger = logging.getLogger("stt.service")
+# Before BentoML's worker builds uvicorn's configuration: the largest WebSocket message uvicorn reads.
+limit_websocket_messages(int(settings.realtime_max_message_mb * 2**20))
 # The /v1 app, mounted on the class below; the service binds its collaborators when it starts.
 openai_app = create_openai_app()
 

@@ -29,6 +29,10 @@ class RouteSettings:
 class RealtimeSettings:
     max_session_s: float = 3600.0
     limits: LiveLimits = LiveLimits()
+    max_send_queue_bytes: int = 4 * 2**20
+    """Server events that may wait for a client that does not read them; beyond, its socket is closed (1008)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Web pages that may open the socket besides the server's own and localhost's (``*``: any)."""
 
 
 @dataclass(frozen=True)

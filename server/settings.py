@@ -144,10 +144,53 @@ class Settings(BaseSettings):
         120.0,
         gt=0,
         description="Uncommitted audio a realtime session may hold: a server-VAD turn this long is ended; "
-        "in manual mode, further appends get an error until the client commits or clears.",
+        "in manual mode, further appends get an error until the client commits or clears. Also the audio of ended "
+        "turns a session may have waiting for their transcripts: beyond, appends get an error "
+        "(transcription_backlog_full) until one is done.",
     )
     realtime_partial_interval_ms: float = Field(
         300.0, ge=0, description="Shortest time between two partial decodes of one live turn (the fastest cadence)."
+    )
+    realtime_max_audio_speed: float = Field(
+        4.0,
+        ge=0,
+        description="A realtime session's audio is taken in no faster than this many times real time once "
+        "STT_REALTIME_AUDIO_BURST_S is spent: a faster append gets an error (input_audio_too_fast) and is dropped; "
+        "0: no bound.",
+    )
+    realtime_audio_burst_s: float = Field(
+        30.0,
+        gt=0,
+        description="Audio a realtime session may send ahead of that pace at once; one append longer than this gets "
+        "an error (input_audio_append_too_large).",
+    )
+    realtime_max_sessions: int = Field(
+        32, ge=0, description="Realtime sessions one worker serves at once; beyond, session_limit_reached. 0: no bound."
+    )
+    realtime_max_sessions_per_key: int = Field(
+        16,
+        ge=0,
+        description="Realtime sessions one API key may have open at once (per worker); beyond, session_limit_reached. "
+        "0: no bound. Without API keys only the server's bound applies.",
+    )
+    realtime_allowed_origins: str = Field(
+        "",
+        description="Comma-separated origins of web pages (https://app.example.com) that may open /v1/realtime, "
+        "besides the server's own pages and localhost; * allows any. Clients that send no Origin (SDKs) are not "
+        "browsers and are always let through.",
+    )
+    realtime_max_message_mb: float = Field(
+        4.0,
+        gt=0,
+        description="Largest client event (MiB) the realtime socket reads; a bigger message closes the socket with "
+        "1009 before it is read. One append carries at most STT_REALTIME_AUDIO_BURST_S of audio (30 s of PCM: 1.9 MB "
+        "of base64).",
+    )
+    realtime_max_send_queue_mb: float = Field(
+        4.0,
+        gt=0,
+        description="Server events (MiB of JSON) that may wait for a realtime client that does not read them; "
+        "beyond, its socket is closed with 1008 and a reason.",
     )
     realtime_partial_slots: int = Field(
         0,

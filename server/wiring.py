@@ -13,6 +13,7 @@ from pipeline.transcriber import Transcriber
 from strategies.base import DEFAULT_BATCH_SIZE, RuntimeContext
 
 from .collaborators import ChatSettings, RealtimeSettings
+from .realtime.origin import allowed_origins
 from .settings import Settings
 
 EMBEDDED_DIARIZER_MODEL = "embedded:resemblyzer-ge2e"
@@ -86,7 +87,13 @@ def build_live_transcriber(transcriber: Transcriber, settings: Settings) -> tupl
             partial_interval_s=settings.realtime_partial_interval_ms / 1000,
             partial_slots=settings.realtime_partial_slots,
             max_buffer_s=settings.realtime_max_buffer_s,
+            max_audio_speed=settings.realtime_max_audio_speed,
+            audio_burst_s=settings.realtime_audio_burst_s,
+            max_sessions=settings.realtime_max_sessions,
+            max_sessions_per_client=settings.realtime_max_sessions_per_key,
         ),
+        max_send_queue_bytes=int(settings.realtime_max_send_queue_mb * 2**20),
+        allowed_origins=allowed_origins(settings.realtime_allowed_origins),
     )
     return LiveTranscriber(transcriber.pool, transcriber.default_model, realtime.limits), realtime
 

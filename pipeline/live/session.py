@@ -6,6 +6,7 @@ the shared ``LiveTranscriber`` (``pipeline.live.transcriber``)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import threading
 import time
@@ -17,7 +18,7 @@ import numpy as np
 
 from core import metrics
 from core.audio import SAMPLE_RATE
-from core.errors import InvalidInputError, STTError, TooLargeError
+from core.errors import InvalidInputError, OverloadedError, STTError, TooLargeError
 from core.vad import OPENAI_SERVER_VAD
 
 from .events import (
@@ -31,6 +32,7 @@ from .events import (
     TranscriptFailed,
 )
 from .logprobs import token_logprobs, words_logprobs
+from .pacing import AudioPacer
 from .transcriber import LiveConfig, LiveTranscriber
 from .turns import LocalAgreement, TurnDetector
 
@@ -94,9 +96,12 @@ class _Turn:
 
 
 class LiveSession:
-    """One client's live transcription. Call from one event loop; ``emit`` is called on it with each event."""
+    """One client's live transcription. Call from one event loop; ``emit`` is called on it with each event.
+    ``client`` names who opened it (the server passes its API key's name), for the sessions one client may have."""
 
-    def __init__(self, live: LiveTranscriber, config: LiveConfig, emit: Callable[[LiveEvent], None]) -> None:
+    def __init__(
+        self, live: LiveTranscriber, config: LiveConfig, emit: Callable[[LiveEvent], None], client: str | None = None
+    ) -> None:
         self._live = live
         self._emit = emit
         self._request = live.prepare(config)
@@ -111,6 +116,13 @@ class LiveSession:
         self._last_final: asyncio.Task | None = None
         self._closed = False
         self.turns = 0
+        self.samples_received = 0
+        self._pacer = AudioPacer(live.limits.max_audio_speed, live.limits.audio_burst_s)
+        self._final_slots = asyncio.Semaphore(live.limits.finals_per_session)
+        self._pending_samples = 0
+        """Audio of the ended turns whose transcript has not been emitted yet."""
+        live.sessions.take(client)  # last: a session refused here holds nothing
+        self._client = client
         metrics.LIVE_SESSIONS.inc()
 
     @property
@@ -129,6 +141,45 @@ class LiveSession:
             self._detector.in_speech = self._heard_speech = self._turn is not None
         self.config = config
 
+    @property
+    def audio_seconds(self) -> float:
+        """Audio the client has sent in this session."""
+        return self.samples_received / SAMPLE_RATE
+
+    def admit_audio(self, seconds: float) -> None:
+        """Take ``seconds`` more audio in, or refuse it (the append is dropped): OverloadedError when it comes faster
+        than the pace the limits allow, or while the ended turns waiting for their transcript hold ``max_buffer_s``
+        of audio (the model is behind); TooLargeError for one append longer than the pace's allowance. Nothing
+        waits: a server that stopped reading a client's frames would stop reading its pings too, and time it out."""
+        limits = self._live.limits
+        wait = self._pacer.wait_s(seconds)
+        if wait == math.inf:
+            raise TooLargeError(
+                f"One append may carry at most {limits.audio_burst_s:.0f} s of audio; this one carries "
+                f"{seconds:.1f} s: send it in smaller pieces.",
+                input="audio",
+                code="input_audio_append_too_large",
+            )
+        if wait:
+            raise OverloadedError(
+                f"Audio is coming in faster than {limits.max_audio_speed:g} times real time (after "
+                f"{limits.audio_burst_s:.0f} s ahead of it): this append was dropped. Send audio as it is captured, "
+                "or no faster than that.",
+                input="audio",
+                code="input_audio_too_fast",
+                retry_after_s=wait,
+            )
+        if self._pending_samples >= limits.max_buffer_s * SAMPLE_RATE:
+            raise OverloadedError(
+                f"The transcripts of this session are {self._pending_samples / SAMPLE_RATE:.0f} s of audio behind, "
+                f"the most a session may be ({limits.max_buffer_s:.0f} s): this append was dropped. Try again once "
+                "the next transcript has come.",
+                input="audio",
+                code="transcription_backlog_full",
+                retry_after_s=1.0,
+            )
+        self._pacer.take(seconds)
+
     def append(self, samples: np.ndarray) -> None:
         """16 kHz float32 audio, continuing the session's timeline."""
         limit_s = self._live.limits.max_buffer_s
@@ -139,6 +190,7 @@ class LiveSession:
                 code="input_audio_buffer_full",
             )
         self._audio.append(samples)
+        self.samples_received += len(samples)
         for edge in self._detector.feed(samples):
             if self.config.turn_detection is None:
                 self._heard_speech = self._heard_speech or edge.started
@@ -194,6 +246,7 @@ class LiveSession:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._turn = None
         self._audio = _Audio()
+        self._live.sessions.release(self._client)
         metrics.LIVE_SESSIONS.dec()
 
     # ------------------------------------------------------------------ turns
@@ -216,14 +269,24 @@ class LiveSession:
         self._emit(Committed(turn.item_id, self._previous_item))
         self._previous_item = turn.item_id
         self.turns += 1
+        self._pending_samples += len(audio)
         previous, ended_at = self._last_final, time.monotonic()
         self._last_final = self._spawn(self._finalize(turn, audio, previous, ended_at))
 
     async def _finalize(self, turn: _Turn, audio: np.ndarray, previous: asyncio.Task | None, ended_at: float) -> None:
+        try:
+            await self._final_transcript(turn, audio, previous, ended_at)
+        finally:
+            self._pending_samples -= len(audio)
+
+    async def _final_transcript(
+        self, turn: _Turn, audio: np.ndarray, previous: asyncio.Task | None, ended_at: float
+    ) -> None:
         model = self.model_id
         events: list[LiveEvent]
         try:
-            result, options = await self._live.decode(self._request, audio, True, threading.Event())
+            async with self._final_slots:  # the session's other ended turns wait here, not in the model's queue
+                result, options = await self._live.decode(self._request, audio, True, threading.Event())
             transcript, language = result.text.strip(), options.language or result.language
             sent = len(turn.agreement.confirmed)
             logprobs = token_logprobs(result) if self._request.options.logprobs else None

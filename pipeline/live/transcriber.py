@@ -24,6 +24,7 @@ from core.vad import OPENAI_SERVER_VAD, VadSettings
 from ..longform import MAX_CLIP_S, transcribe_long
 from ..pool import ModelPool
 from ..preparation import PreparedRequest, decoding_options, prepare
+from .capacity import SessionCapacity
 from .turns import SpeechProbabilities, silero_probabilities
 
 
@@ -37,7 +38,19 @@ class LiveLimits:
     max_partial_audio_s: float = MAX_CLIP_S - 2
     """Longer turns get no more partials (one decode window); their final decode handles any length."""
     max_buffer_s: float = 120.0
-    """Uncommitted audio a session may hold: a turn this long is ended; in manual mode, appends are refused."""
+    """Uncommitted audio a session may hold: a turn this long is ended; in manual mode, appends are refused. Also
+    the audio of ended turns waiting for their transcript: beyond, the session refuses audio until one is done."""
+    max_audio_speed: float = 4.0
+    """A session's audio is taken in no faster than this many times real time (0: no bound): faster appends are
+    refused ..."""
+    audio_burst_s: float = 30.0
+    """... once this much audio has come in ahead of real time; one append may carry no more than this."""
+    finals_per_session: int = 1
+    """Final decodes one session may have in the model's queue; its other ended turns wait in the session."""
+    max_sessions: int = 32
+    """Sessions open at once; 0: no bound."""
+    max_sessions_per_client: int = 16
+    """Sessions one client (one API key) may have open at once; 0: no bound."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,8 @@ class LiveConfig:
 
 
 class LiveTranscriber:
-    """What every live session shares: the model pool, the default model, the limits, the partial slots."""
+    """What every live session shares: the model pool, the default model, the limits, the partial slots, the count of
+    open sessions."""
 
     def __init__(
         self,
@@ -66,6 +80,7 @@ class LiveTranscriber:
         self.default_model = default_model
         self.limits = limits
         self.vad = vad
+        self.sessions = SessionCapacity(limits.max_sessions, limits.max_sessions_per_client)
         self._threads = anyio.CapacityLimiter(256)
         self._finals = 0
         self._partials = 0

@@ -14,6 +14,9 @@ from ..web.page import is_public as is_public_page
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz"})
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
+KEY_NAME_SCOPE = "stt.api_key_name"
+"""Where an authorized request's scope names its key, for limits per key: ``key-<n>``, the key's place in the list,
+never the key itself. Absent when no keys are configured."""
 
 
 class ApiKeyMiddleware:
@@ -30,7 +33,9 @@ class ApiKeyMiddleware:
         token = _bearer_token(scope)
         if token is None and scope["type"] == "websocket":
             token = _subprotocol_token(scope)
-        if self._authorized(token):
+        key_number = self._key_number(token)
+        if key_number is not None:
+            scope[KEY_NAME_SCOPE] = f"key-{key_number}"
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
@@ -45,12 +50,13 @@ class ApiKeyMiddleware:
         )
         await response(scope, receive, send)
 
-    def _authorized(self, token: bytes | None) -> bool:
+    def _key_number(self, token: bytes | None) -> int | None:
+        """The place in the list of the key ``token`` is; None when it is none of them."""
         if token is None:
-            return False
+            return None
         # Compare against every key, always, so timing reveals neither a match nor which key.
         matches = [hmac.compare_digest(token, key) for key in self.keys]
-        return any(matches)
+        return matches.index(True) if any(matches) else None
 
 
 def _is_open(path: str) -> bool:

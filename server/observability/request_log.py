@@ -1,4 +1,5 @@
-"""One JSON line per transcription request: id, model, audio and processing seconds, status.
+"""One JSON line per transcription request (id, model, audio and processing seconds, status), and one per live
+session when it ends (model, seconds of audio, turns, how it ended).
 
 Transcripts and audio never appear unless the operator turns on ``STT_LOG_TRANSCRIPTS`` for debugging.
 """
@@ -60,4 +61,23 @@ def log_request(
         record["error_code"] = error_code
     if text is not None:
         record["text"] = text
+    logger.info(json.dumps(record, ensure_ascii=False))
+
+
+def log_live_session(
+    *, model: str, outcome: str, audio_s: float, turns: int, session_s: float, error_code: str | None = None
+) -> None:
+    """A realtime session has ended: ``outcome`` says how (``closed`` by the client, ``expired``, ``fell_behind``
+    when the client stopped reading, ``refused`` before it started, ``interrupted`` by the server stopping, ``failed``
+    by an error of the server's)."""
+    record: dict[str, Any] = {
+        "event": "realtime_session",
+        "model": model,
+        "outcome": outcome,
+        "audio_s": round(audio_s, 3),
+        "turns": turns,
+        "session_s": round(session_s, 3),
+    }
+    if error_code:
+        record["error_code"] = error_code
     logger.info(json.dumps(record, ensure_ascii=False))

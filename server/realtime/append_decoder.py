@@ -13,6 +13,7 @@ from ..edge.data_urls import decode_base64
 from .session_config import AudioFormat
 
 PCM_RATE = 24_000
+_BYTES_PER_SECOND = {"audio/pcm": 2 * PCM_RATE, "audio/pcmu": G711_SAMPLE_RATE, "audio/pcma": G711_SAMPLE_RATE}
 
 
 class AppendDecoder:
@@ -21,6 +22,13 @@ class AppendDecoder:
     def __init__(self, audio_format: AudioFormat) -> None:
         self.format = audio_format
         self._resampler = PcmToModelRate(PCM_RATE if audio_format == "audio/pcm" else G711_SAMPLE_RATE)
+
+    def seconds_in(self, payload: object) -> float:
+        """The audio an append's ``audio`` carries, from the length of its base64 alone (0 for a payload that is not
+        a string: ``decode`` refuses it)."""
+        if not isinstance(payload, str):
+            return 0.0
+        return len(payload) * 3 / 4 / _BYTES_PER_SECOND[self.format]
 
     def decode(self, payload: object) -> np.ndarray:
         """16 kHz float32 samples of one append's ``audio``; InvalidInputError for anything else."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from core.errors import STTError
@@ -22,6 +23,10 @@ from ..edge.errors import body_of
 from ..audio.formats import tokens_json
 
 TRANSCRIPTION = "conversation.item.input_audio_transcription"
+MAX_ECHOED_CHARS = 64
+"""What an error event repeats of a client's value (an unknown event type, its ``event_id``) is cut to this length."""
+MAX_MESSAGE_CHARS = 1000
+"""An error message is cut to this length, whatever input it quotes."""
 
 
 def _event(event_type: str, **fields: Any) -> dict[str, Any]:
@@ -35,14 +40,37 @@ def session_event(event_type: str, session: dict[str, Any]) -> dict[str, Any]:
 
 def error_event(
     message: str, error_type: str = "invalid_request_error", code: str | None = None, param: str | None = None,
-    client_event_id: str | None = None,
+    client_event_id: object = None,
 ) -> dict[str, Any]:
-    error = {"type": error_type, "code": code, "message": message, "param": param, "event_id": client_event_id}
+    error = {
+        "type": error_type,
+        "code": code,
+        "message": _cut(message, MAX_MESSAGE_CHARS),
+        "param": param,
+        "event_id": client_event_id_of(client_event_id),
+    }
     return _event("error", error=error)
 
 
-def domain_error_event(exc: STTError, client_event_id: str | None = None) -> dict[str, Any]:
-    error = body_of(exc)["error"]
+def client_event_id_of(value: object) -> str | None:
+    """The client's ``event_id`` as an error event may repeat it: a string, cut to ``MAX_ECHOED_CHARS``; else None."""
+    return _cut(value, MAX_ECHOED_CHARS) if isinstance(value, str) else None
+
+
+def shown(value: object) -> str:
+    """A client's value quoted in a message: its ``repr``, cut to ``MAX_ECHOED_CHARS``."""
+    return _cut(repr(value), MAX_ECHOED_CHARS)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def domain_error_event(
+    exc: STTError, client_event_id: object = None, fields: Mapping[str, str] = {}
+) -> dict[str, Any]:
+    """An ``error`` event for a domain error, its input named as ``fields`` say the client sent it."""
+    error = body_of(exc, fields)["error"]
     return error_event(error["message"], error["type"], error["code"], error["param"], client_event_id)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import audioop
 import base64
+import socket
 import time
 
 import httpx
@@ -160,7 +161,10 @@ def test_clients_that_hang_up_mid_turn_leave_nothing_behind(live_server, http, u
         for start in range(0, len(data) * 2 // 3, 9600):  # 200 ms pieces, two thirds of the speech
             ws.send(f'{{"type": "input_audio_buffer.append", "audio": "{base64.b64encode(data[start:start + 9600]).decode()}"}}')
             time.sleep(0.02)
-        ws.socket.close()  # vanish without a closing handshake
+        # Vanish without a closing handshake. shutdown first: close() alone sends nothing while the client's own
+        # thread is blocked reading the socket (Linux), so the server would see the client only at its ping timeout.
+        ws.socket.shutdown(socket.SHUT_RDWR)
+        ws.socket.close()
 
     def five_hang_ups_then_settle() -> tuple[str, list[dict]]:
         for _ in range(5):

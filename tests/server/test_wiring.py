@@ -86,3 +86,20 @@ print("ok")
     done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_the_realtime_settings_reach_the_live_transcriber_and_the_route(monkeypatch: pytest.MonkeyPatch):
+    from server.wiring import build_live_transcriber
+
+    monkeypatch.setenv("STT_DEVICE", "cpu")
+    monkeypatch.setenv("STT_REALTIME_MAX_SESSIONS", "7")
+    monkeypatch.setenv("STT_REALTIME_MAX_SESSIONS_PER_KEY", "3")
+    monkeypatch.setenv("STT_REALTIME_MAX_SEND_QUEUE_MB", "0.5")
+    monkeypatch.setenv("STT_REALTIME_MAX_AUDIO_SPEED", "2.5")
+    monkeypatch.setenv("STT_REALTIME_AUDIO_BURST_S", "12")
+    monkeypatch.setenv("STT_REALTIME_ALLOWED_ORIGINS", "https://app.example.com,http://intranet:8080")
+    live, realtime = build_live_transcriber(build_transcriber(Settings()), Settings())
+    assert (live.sessions.max_sessions, live.sessions.max_per_client) == (7, 3)
+    assert (live.limits.max_audio_speed, live.limits.audio_burst_s) == (2.5, 12.0)
+    assert realtime.max_send_queue_bytes == 2**19
+    assert realtime.allowed_origins == ("https://app.example.com", "http://intranet:8080")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.audio import SAMPLE_RATE
-from core.errors import InvalidInputError, TooLargeError
+from core.errors import InvalidInputError, OverloadedError, TooLargeError
 from pipeline.live import (
     Cleared,
     Committed,
@@ -235,3 +235,122 @@ def test_an_engine_without_logprobs_fails_the_turn_with_a_clear_error(fake_model
     failed = events[-1]
     assert isinstance(failed, TranscriptFailed) and failed.error.input == "token_logprobs"
     assert "log-probabilities" in str(failed.error)
+
+
+# ---------------------------------------------------------------------- one session's share of the model
+
+
+def test_a_sessions_ended_turns_wait_in_the_session_one_final_decode_at_a_time(fake_models):
+    """Turns ended faster than the model transcribes them wait in the session, not in the model's queue: the pool
+    sees one final decode of the session at a time, and the transcripts still come in the order of the turns."""
+    pool = talking_pool(fake_models)
+    live = live_transcriber(fake_models, pool, partial_slots=1)
+    fake_models.gate = threading.Event()
+    leases = []
+
+    async def go():
+        events = []
+        session = LiveSession(live, LiveConfig(turn_detection=None), events.append)
+        for _ in range(12):
+            session.append(tone(0.5))
+            session.commit()
+        for _ in range(10):
+            await asyncio.sleep(0.02)
+            leases.append(pool.state("talker").leases)
+        fake_models.gate.set()
+        await session.finish()
+        await session.close()
+        return events
+
+    events = run(go())
+    pool.close()
+    assert max(leases) <= 2  # one final decode, and at most one partial (the partial slots)
+    commits = [e.item_id for e in events if isinstance(e, Committed)]
+    completed = [e.item_id for e in events if isinstance(e, TranscriptCompleted)]
+    assert len(commits) == 12 and completed == commits
+
+
+def test_audio_is_refused_while_ended_turns_hold_the_buffer_limit(fake_models):
+    live = live_transcriber(fake_models, max_buffer_s=2.5)
+    fake_models.gate = threading.Event()
+
+    async def go():
+        session = LiveSession(live, LiveConfig(turn_detection=None), lambda e: None)
+        for _ in range(3):  # 3 s of ended turns waiting for the model, over the 2.5 s limit
+            session.admit_audio(1.0)
+            session.append(tone(1.0))
+            session.commit()
+        with pytest.raises(OverloadedError) as refused:
+            session.admit_audio(0.1)
+        fake_models.gate.set()
+        await session.finish()
+        session.admit_audio(0.1)  # the transcripts have come: audio is taken again
+        await session.close()
+        return refused.value
+
+    refused = run(go())
+    assert (refused.code, refused.input, refused.retry_after_s) == ("transcription_backlog_full", "audio", 1.0)
+    assert "3 s of audio behind" in refused.message
+
+
+def test_one_append_longer_than_the_pace_allows_is_refused(fake_models):
+    async def go():
+        session = LiveSession(live_transcriber(fake_models, audio_burst_s=5.0), LiveConfig(), lambda e: None)
+        session.admit_audio(5.0)
+        with pytest.raises(TooLargeError) as refused:
+            session.admit_audio(5.5)
+        await session.close()
+        return refused.value
+
+    refused = run(go())
+    assert refused.code == "input_audio_append_too_large" and refused.input == "audio"
+    assert "at most 5 s of audio" in refused.message
+
+
+def test_the_session_counts_the_audio_it_was_sent(fake_models):
+    async def go():
+        session = LiveSession(live_transcriber(fake_models), LiveConfig(), lambda e: None)
+        await stream(session, tone(1.25))
+        await session.close()
+        return session.audio_seconds
+
+    assert run(go()) == 1.25
+
+
+def test_a_session_prepares_its_configuration_once_not_per_decode(fake_models, monkeypatch):
+    """The prompt and the rest of a session's options go through the one preparation when the session starts and
+    when it is updated; its partial and final decodes reuse what was prepared."""
+    import pipeline.live.transcriber as transcriber_module
+
+    prepared = []
+    prepare = transcriber_module.prepare
+    monkeypatch.setattr(transcriber_module, "prepare", lambda *a: prepared.append(a[-1]) or prepare(*a))
+
+    async def go():
+        events = []
+        session = LiveSession(live_transcriber(fake_models), LiveConfig(prompt="foxes"), events.append)
+        await stream(session, np.concatenate([silence(0.5), tone(2.0), silence(1.0)]))
+        await session.finish()
+        await session.close()
+        return events
+
+    events = run(go())
+    assert sum(isinstance(e, TranscriptDelta) for e in events) >= 2  # several partial decodes, one final
+    assert [options.initial_prompt for options in prepared] == ["foxes"]
+
+
+def test_audio_faster_than_the_pace_is_refused_and_dropped_once_the_allowance_is_spent(fake_models):
+    async def go():
+        live = live_transcriber(fake_models, max_audio_speed=1.0, audio_burst_s=2.0)
+        session = LiveSession(live, LiveConfig(turn_detection=None), lambda e: None)
+        for _ in range(2):  # the allowance: two seconds ahead of real time
+            session.admit_audio(1.0)
+            session.append(silence(1.0))
+        with pytest.raises(OverloadedError) as refused:
+            session.admit_audio(1.0)
+        await session.close()
+        return refused.value, session.audio_seconds
+
+    refused, taken = run(go())
+    assert (refused.code, refused.input) == ("input_audio_too_fast", "audio") and taken == 2.0
+    assert 0.9 < refused.retry_after_s <= 1.0 and "faster than 1 times real time" in refused.message

@@ -6,6 +6,7 @@ from __future__ import annotations
 import audioop
 import base64
 import json
+import logging
 import time
 
 import numpy as np
@@ -162,9 +163,11 @@ def test_bad_input_gets_error_events_and_the_session_goes_on(http):
             (json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
                 "turn_detection": {"type": "semantic_vad"}}}}}), "invalid_value", None),
             (json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
-                "transcription": {"model": "no-such-model"}}}}}), "model_not_found", "model"),
+                "transcription": {"model": "no-such-model"}}}}}), "model_not_found",
+                "session.audio.input.transcription.model"),
             (json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
-                "transcription": {"language": "klingon"}}}}}), "invalid_value", "language"),
+                "transcription": {"language": "klingon"}}}}}), "invalid_value",
+                "session.audio.input.transcription.language"),
         ]
         for text, code, param in bad:
             ws.send_text(text)
@@ -289,3 +292,187 @@ def test_without_include_events_have_no_logprobs_and_an_unknown_include_is_an_er
         events = events_until(ws, "conversation.item.input_audio_transcription.completed")
     assert not any("logprobs" in e for e in events)
     assert events[-1]["transcript"] == " ".join(WORDS[:6])
+
+
+def test_deeply_nested_frames_get_an_error_event_and_the_session_lives_on(http):
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        for depth in (40, 100_000):
+            ws.send_text('{"type": "session.update", "session": ' + "[" * depth + "]" * depth + "}")
+            error = checked(ws.receive_json())["error"]
+            assert error["code"] == "invalid_json" and "nested more than 32 levels" in error["message"]
+            assert error["param"] == "session"  # the member the nesting is in
+        ws.send_text("{" * 50_000)
+        assert checked(ws.receive_json())["error"]["code"] == "invalid_json"
+        send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800)
+        assert events_until(ws, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
+
+
+def test_error_events_repeat_only_a_short_part_of_what_the_client_sent(http):
+    huge = "A" * 2_000_000
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        ws.send_json({"type": huge, "event_id": huge})
+        error = checked(ws.receive_json())["error"]
+        assert error["param"] == "type" and len(error["message"]) < 400
+        assert error["event_id"] == "A" * 63 + "…"
+        for event_id in ({"nested": "object"}, 7, ["x"]):
+            ws.send_json({"type": "response.create", "event_id": event_id})
+            assert checked(ws.receive_json())["error"]["event_id"] is None
+        ws.send_json({"type": "session.update", "session": {"type": "transcription", "audio": {
+            "input": {"transcription": {"model": huge}}}}})
+        error = checked(ws.receive_json())["error"]
+        assert error["code"] == "model_not_found" and len(error["message"]) <= 1000
+
+
+def session_limit_refusal(ws) -> dict:
+    """The error event a session over a bound gets, then the close (1013: try again later)."""
+    error = checked(ws.receive_json())["error"]
+    with pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()
+    assert closed.value.code == 1013
+    return error
+
+
+def test_sessions_over_the_servers_bound_get_an_error_event_and_a_1013_close(fake_models, v1_app, http):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, max_sessions=2)))
+    with http.websocket_connect(URL) as first, http.websocket_connect(URL) as second:
+        for ws in (first, second):
+            assert checked(ws.receive_json())["type"] == "session.created"
+        with http.websocket_connect(URL) as third:
+            error = session_limit_refusal(third)
+        assert (error["type"], error["code"]) == ("rate_limit_error", "session_limit_reached")
+        assert "already serves 2 realtime sessions" in error["message"]
+    with http.websocket_connect(URL) as again:  # the first two have closed
+        assert checked(again.receive_json())["type"] == "session.created"
+
+
+def test_sessions_over_one_keys_bound_are_refused_and_other_keys_are_not(fake_models, v1_app, mounted):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, max_sessions_per_client=1)))
+    key = {"one": {"Authorization": "Bearer sk-one"}, "two": {"Authorization": "Bearer sk-two"}}
+    with TestClient(ApiKeyMiddleware(mounted, keys=["sk-one", "sk-two"])) as client:
+        with client.websocket_connect(URL, headers=key["one"]) as first:
+            assert checked(first.receive_json())["type"] == "session.created"
+            with client.websocket_connect(URL, subprotocols=["realtime", "openai-insecure-api-key.sk-one"]) as same:
+                error = session_limit_refusal(same)
+            assert error["code"] == "session_limit_reached" and "Your API key already has 1" in error["message"]
+            with client.websocket_connect(URL, headers=key["two"]) as other:
+                assert checked(other.receive_json())["type"] == "session.created"
+
+
+def test_a_page_of_another_origin_is_refused_at_the_handshake_and_the_own_page_is_not(http):
+    from starlette.testclient import WebSocketDenialResponse
+
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with http.websocket_connect(URL, headers={"Origin": "https://evil.example"}):
+            pass
+    assert denied.value.status_code == 403
+    error = denied.value.json()["error"]
+    assert error["code"] == "origin_not_allowed" and "'https://evil.example'" in error["message"]
+    for origin in ("http://testserver", "http://localhost:5173"):  # the server's own page; a page on localhost
+        with http.websocket_connect(URL, headers={"Origin": origin}) as ws:
+            assert checked(ws.receive_json())["type"] == "session.created"
+
+
+def test_the_operator_may_allow_other_origins(fake_models, v1_app, http):
+    from server.collaborators import RealtimeSettings, bind
+
+    bind(v1_app, Collaborators(
+        live=live_transcriber(fake_models), realtime_settings=RealtimeSettings(allowed_origins=("https://app.example",))
+    ))
+    with http.websocket_connect(URL, headers={"Origin": "https://app.example"}) as ws:
+        assert checked(ws.receive_json())["type"] == "session.created"
+
+
+def test_an_append_longer_than_the_pace_allows_gets_an_error_and_the_session_goes_on(fake_models, v1_app, http):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, audio_burst_s=3.0)))
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        too_long = base64.b64encode(pcm24(silence(3.5)).tobytes()).decode()
+        ws.send_json({"type": "input_audio_buffer.append", "audio": too_long, "event_id": "big"})
+        error = checked(ws.receive_json())["error"]
+        assert (error["code"], error["param"], error["event_id"]) == ("input_audio_append_too_large", "audio", "big")
+        assert "at most 3 s of audio" in error["message"]
+        send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800)
+        assert events_until(ws, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
+
+
+def session_log_lines(caplog) -> list[dict]:
+    return [json.loads(r.getMessage()) for r in caplog.records
+            if r.name == "stt.requests" and '"realtime_session"' in r.getMessage()]
+
+
+def test_every_session_leaves_one_request_log_line_when_it_ends(fake_models, v1_app, http, caplog):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, max_sessions=1)))
+    with caplog.at_level(logging.INFO, logger="stt.requests"):
+        with http.websocket_connect(URL) as ws:
+            checked(ws.receive_json())
+            send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800)
+            events_until(ws, "conversation.item.input_audio_transcription.completed")
+            with http.websocket_connect(URL) as refused:
+                session_limit_refusal(refused)
+            ws.close()  # as a real client does: the session sees the disconnect (leaving the block cancels it)
+            for _ in range(200):
+                if len(session_log_lines(caplog)) == 2:
+                    break
+                time.sleep(0.01)
+        with pytest.raises(Exception):
+            with http.websocket_connect(URL, headers={"Origin": "https://evil.example"}):
+                pass
+    refused, served, other_page = session_log_lines(caplog)
+    assert served["model"] == "talker" and served["outcome"] == "closed" and served["turns"] == 1
+    assert abs(served["audio_s"] - 2.3) < 0.05 and served["session_s"] > 0
+    assert (refused["outcome"], refused["error_code"], refused["turns"]) == ("refused", "session_limit_reached", 0)
+    assert (other_page["outcome"], other_page["error_code"]) == ("refused", "origin_not_allowed")
+
+
+def test_what_the_preparation_refuses_in_a_session_update_is_named_by_its_place_in_the_session(
+    http, monkeypatch
+):
+    """The session's prompt goes through the one request preparation (which bounds prompts); what it refuses there
+    is named where the session carries it. (The preparation's own bound is stood in for here.)"""
+    import pipeline.live.transcriber as live_transcriber_module
+    from core.errors import InvalidInputError
+
+    prepare = live_transcriber_module.prepare
+
+    def bounded(pool, model_id, default_model, options):
+        if options.initial_prompt and len(options.initial_prompt.encode()) > 1000:
+            raise InvalidInputError("'prompt' is longer than 1000 bytes.", input="prompt")
+        return prepare(pool, model_id, default_model, options)
+
+    monkeypatch.setattr(live_transcriber_module, "prepare", bounded)
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        ws.send_json({"type": "session.update", "event_id": "p1", "session": {"type": "transcription", "audio": {
+            "input": {"transcription": {"prompt": "fox " * 1000}}}}})
+        error = checked(ws.receive_json())["error"]
+        assert (error["param"], error["event_id"]) == ("session.audio.input.transcription.prompt", "p1")
+        ws.send_json({"type": "session.update", "session": {"type": "transcription", "audio": {
+            "input": {"transcription": {"prompt": "foxes"}}}}})
+        assert checked(ws.receive_json())["session"]["audio"]["input"]["transcription"]["prompt"] == "foxes"
+
+
+def test_audio_faster_than_the_pace_gets_an_error_per_dropped_append_and_the_session_goes_on(fake_models, v1_app,
+                                                                                              http):
+    from server.collaborators import bind
+
+    bind(v1_app, Collaborators(live=live_transcriber(fake_models, max_audio_speed=2.0, audio_burst_s=2.0)))
+    second = base64.b64encode(pcm24(silence(1.0)).tobytes()).decode()
+    with http.websocket_connect(URL) as ws:
+        checked(ws.receive_json())
+        for _ in range(3):
+            ws.send_json({"type": "input_audio_buffer.append", "audio": second, "event_id": "fast"})
+        error = checked(ws.receive_json())["error"]
+        assert (error["type"], error["code"], error["param"]) == ("rate_limit_error", "input_audio_too_fast", "audio")
+        assert error["event_id"] == "fast" and "faster than 2 times real time" in error["message"]
+        send_audio(ws, pcm24(speech(1.0)).tobytes(), chunk_bytes=4800, pause_s=0.06)  # under twice real time
+        assert events_until(ws, "conversation.item.input_audio_transcription.completed")[-1]["transcript"]
