@@ -64,7 +64,7 @@ class Transcriber:
             if is_silent(audio):
                 result = _empty_result(audio, request.options)
             else:
-                with self.pool.use(request.spec) as lease:
+                with self.pool.use(request.spec, audio_s=len(audio) / SAMPLE_RATE) as lease:
                     decode = partial(lease.decode, cancelled=cancelled)
                     decoding, probability = decoding_options(lease, audio, request.options)
                     result = transcribe_long(audio, decoding, decode, batch_size=None)
@@ -159,7 +159,7 @@ class TranscriptionStream:
         try:
             decoded: list[Segment] = []
             if not is_silent(audio):
-                with self._pool.use(self._request.spec) as lease:
+                with self._pool.use(self._request.spec, audio_s=self.duration) as lease:
                     options, self.language_probability = decoding_options(lease, audio, self._request.options)
                     for segment in stream_long(audio, options, lease.decode):
                         decoded.append(segment)

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Longest wait for the clips a batch expects (as many as arrived during the previous batch).",
     )
+    max_queue_wait_s: float = Field(
+        60.0,
+        ge=0,
+        description="Longest a transcription request may be expected to wait for its model beyond its own decoding, "
+        "estimated from the audio admitted before it and the model's measured speed; a request over it gets 429 at "
+        "once, with Retry-After. 0: no bound.",
+    )
     pin_preloaded: bool = Field(True, description="Preloaded models are never evicted or reaped.")
     api_keys: SecretStr | None = Field(
         None, description="Comma-separated API keys; when set, every route but health checks needs one."

@@ -58,6 +58,7 @@ def build_transcriber(settings: Settings) -> Transcriber:
         max_clips_per_request=settings.max_clips_per_request
         or ((settings.max_batch_size or DEFAULT_BATCH_SIZE) if runtime.device == "cuda" else None),
         max_batch_wait_s=settings.max_batch_wait_ms / 1000,
+        max_estimated_wait_s=settings.max_queue_wait_s or None,
         pin_preloaded=settings.pin_preloaded,
         load_retry_after_s=settings.model_load_retry_s,
         self_check=self_check_enabled(settings, runtime.device),
