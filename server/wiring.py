@@ -6,7 +6,7 @@ from __future__ import annotations
 from core.devices import Device, memory_budget_bytes, resolve_device
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
-from pipeline.chat import Chat
+from pipeline.chat import Chat, ChatLimits
 from pipeline.live import LiveLimits, LiveTranscriber
 from pipeline.pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
@@ -100,7 +100,11 @@ def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, Chat
         remote_audio_timeout_s=settings.chat_remote_audio_timeout_s,
         max_completion_tokens=settings.chat_max_completion_tokens,
     )
-    return Chat(transcriber), chat_settings
+    limits = ChatLimits(
+        max_audio_parts=settings.chat_max_audio_parts,
+        max_audio_s=settings.chat_max_audio_s or settings.max_audio_duration_s,
+    )
+    return Chat(transcriber, limits), chat_settings
 
 
 def models_to_preload(transcriber: Transcriber) -> list[str]:
