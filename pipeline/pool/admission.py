@@ -72,7 +72,7 @@ class Admission:
         wait = extra_wait_s(remaining, work_s, speed)
         if wait <= self.max_wait_s:
             return
-        retry = wait_falls_to_s(remaining, work_s, speed, self.max_wait_s)
+        retry = round(wait_falls_to_s(remaining, work_s, speed, self.max_wait_s), 3)  # no 9.000001 s: 10 s
         raise OverloadedError(
             f"The model {self.model_id!r} has {sum(remaining):.0f} s of audio from {len(remaining)} requests to "
             f"decode (about {speed:.0f} s of audio a second): this request's {work_s:.0f} s would wait about "
