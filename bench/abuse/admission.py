@@ -68,10 +68,20 @@ def without_retry_after(answers: list[Answer]) -> int:
     return sum(1 for a in answers if a.status in (429, 503) and a.retry_after is None)
 
 
-def long_files_and_a_short_request(
+@dataclass(frozen=True)
+class BehindLongFiles:
+    solo_s: float
+    """The short request alone (median of ``SOLO_RUNS``, after a warm-up)."""
+    long_answers: list[Answer]
+    short_answer: Answer
+    """The short request sent behind the long files."""
+
+
+def send_long_files_and_a_short_request(
     target: Target, files: int = LONG_FILES, file_s: float = LONG_FILE_S, short_after_s: float = SHORT_AFTER_S
-) -> Outcome:
-    """``files`` long files sent at once, then a short request: how long it took against its solo time."""
+) -> BehindLongFiles:
+    """The short request alone, then ``files`` long files sent at once and the short request ``short_after_s``
+    later."""
     short = short_utterance(target).path
     long_path = long_file(target, file_s)
     limits = httpx.Limits(max_connections=files + 2)
@@ -83,6 +93,13 @@ def long_files_and_a_short_request(
             time.sleep(short_after_s)
             behind = transcribe(http, short)
             long_answers = [f.result() for f in longs]
+    return BehindLongFiles(solo, long_answers, behind)
+
+
+def long_files_and_a_short_request(target: Target) -> Outcome:
+    """``LONG_FILES`` long files sent at once, then a short request: how long it took against its solo time."""
+    run = send_long_files_and_a_short_request(target)
+    solo, long_answers, behind = run.solo_s, run.long_answers, run.short_answer
     bound = 3 * solo + 2
     refused = [a for a in long_answers if a.status in (429, 503)]
     served = [a for a in long_answers if a.status == 200]
@@ -112,14 +129,19 @@ def wav_bytes(seconds: float, utterance: Utterance) -> bytes:
     return buffer.getvalue()
 
 
-def chat_with_many_audio_parts(target: Target, parts: int = CHAT_PARTS, part_s: float = CHAT_PART_S) -> Outcome:
+def send_chat_with_audio_parts(target: Target, parts: int, part_s: float = CHAT_PART_S) -> httpx.Response:
     """One chat request whose user message holds ``parts`` audio parts of ``part_s`` each."""
     data = base64.b64encode(wav_bytes(part_s, short_utterance(target))).decode()
     content = [{"type": "input_audio", "input_audio": {"data": data, "format": "wav"}} for _ in range(parts)]
     body = {"model": "whisper-1", "messages": [{"role": "user", "content": content}]}
-    started = time.perf_counter()
     with httpx.Client(base_url=target.url, headers=target.headers, timeout=3600) as http:
-        response = http.post("/v1/chat/completions", json=body)
+        return http.post("/v1/chat/completions", json=body)
+
+
+def chat_with_many_audio_parts(target: Target) -> Outcome:
+    """``CHAT_PARTS`` audio parts of ``CHAT_PART_S`` in one chat request."""
+    started = time.perf_counter()
+    response = send_chat_with_audio_parts(target, CHAT_PARTS)
     seconds = time.perf_counter() - started
     error = response.json().get("error") if response.status_code >= 400 else None
     said = f"param {error.get('param')!r}: {error.get('message')}" if error else f"{len(response.content)} bytes"
