@@ -11,7 +11,7 @@ from functools import partial
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE, AudioSource, decode_audio, is_silent
+from core.audio import SAMPLE_RATE, AudioSource, decode_audio, declared_duration_s, is_silent
 from core.devices import release_memory
 from core.errors import InvalidInputError, ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
@@ -119,7 +119,10 @@ class Transcriber:
         self, source: AudioSource, model_id: str | None, options: TranscribeOptions
     ) -> tuple[PreparedRequest, np.ndarray]:
         """The request prepared (checked before its audio is decoded), and its audio."""
-        return prepare(self.pool, model_id, self.default_model, options), self.decode(source)
+        request = prepare(self.pool, model_id, self.default_model, options)
+        if (declared_s := declared_duration_s(source)) is not None:
+            self.pool.check_admission(request.spec, declared_s)  # a request its model would refuse: before decoding
+        return request, self.decode(source)
 
     def decode(self, source: AudioSource) -> np.ndarray:
         """An upload's audio (16 kHz mono), within the duration limit, in one of the service's decode slots."""

@@ -126,6 +126,14 @@ class ModelPool:
             if idle:
                 empty_cuda_cache()
 
+    def check_admission(self, spec: ModelSpec, audio_s: float) -> None:
+        """Refuse now (``OverloadedError`` with ``retry_after_s``) a request of ``audio_s`` that its model would
+        refuse for its wait: before its audio is decoded, from the duration its file declares. Admits nothing: the
+        lease checks again with the decoded duration."""
+        admission = self.admission(spec.id)
+        if admission is not None:
+            admission.check(audio_s)
+
     def _lease(self, spec: ModelSpec, audio_s: float | None = None) -> tuple[Slot, Share]:
         with self._lock:
             slot = self._slots.get(spec.id)
