@@ -120,9 +120,8 @@ class Transcriber:
     ) -> tuple[PreparedRequest, np.ndarray]:
         """The request prepared (checked before its audio is decoded), and its audio."""
         request = prepare(self.pool, model_id, self.default_model, options)
-        if (declared_s := declared_duration_s(source)) is not None:
-            self.pool.check_admission(request.spec, declared_s)  # a request its model would refuse: before decoding
-        return request, self.decode(source)
+        with self.pool.reserved(request.spec, declared_duration_s(source)):  # refused before decoding if too late
+            return request, self.decode(source)
 
     def decode(self, source: AudioSource) -> np.ndarray:
         """An upload's audio (16 kHz mono), within the duration limit, in one of the service's decode slots."""

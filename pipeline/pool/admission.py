@@ -37,11 +37,6 @@ class Admission:
             self._admitted.add(share)
             return share
 
-    def check(self, work_s: float) -> None:
-        """``OverloadedError`` if a request of ``work_s`` would be refused now; nothing is admitted."""
-        with self._lock:
-            self._check(work_s)
-
     def leave(self, share: Share) -> None:
         with self._lock:
             self._admitted.discard(share)

@@ -126,13 +126,20 @@ class ModelPool:
             if idle:
                 empty_cuda_cache()
 
-    def check_admission(self, spec: ModelSpec, audio_s: float) -> None:
-        """Refuse now (``OverloadedError`` with ``retry_after_s``) a request of ``audio_s`` that its model would
-        refuse for its wait: before its audio is decoded, from the duration its file declares. Admits nothing: the
-        lease checks again with the decoded duration."""
-        admission = self.admission(spec.id)
-        if admission is not None:
-            admission.check(audio_s)
+    @contextmanager
+    def reserved(self, spec: ModelSpec, audio_s: float | None) -> Iterator[None]:
+        """Admit a request of ``audio_s`` (the duration its file declares) while its audio decodes, before the
+        lease: refused at once (``OverloadedError``) when its wait would be over the bound, and counted meanwhile,
+        so that requests arriving together are not all admitted to the decoder. None: nothing to reserve."""
+        admission = self.admission(spec.id) if audio_s is not None else None
+        if admission is None or audio_s is None:
+            yield
+            return
+        share = admission.admit(audio_s)
+        try:
+            yield
+        finally:
+            admission.leave(share)
 
     def _lease(self, spec: ModelSpec, audio_s: float | None = None) -> tuple[Slot, Share]:
         with self._lock:

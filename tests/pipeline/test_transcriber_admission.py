@@ -56,3 +56,31 @@ def test_a_file_that_declares_no_duration_is_checked_once_decoded(transcriber, t
     with transcriber.pool.use(transcriber.registry.get("asr"), audio_s=10.0):
         with pytest.raises(OverloadedError):
             transcriber.transcribe(mp3, None, TranscribeOptions())
+
+
+def test_requests_that_arrive_together_are_not_all_admitted_to_the_decoder(transcriber, wav_bytes, monkeypatch):
+    import threading
+
+    decoding, go_on = threading.Event(), threading.Event()
+    decode = transcriber.decode
+
+    def slow_decode(source):
+        decoding.set()
+        assert go_on.wait(10)
+        return decode(source)
+
+    monkeypatch.setattr(transcriber, "decode", slow_decode)
+    first: list[object] = []
+    thread = threading.Thread(
+        target=lambda: first.append(transcriber.transcribe(io.BytesIO(wav_bytes(10.0)), None, TranscribeOptions())),
+        daemon=True,
+    )
+    thread.start()
+    assert decoding.wait(10)
+    # The first request's 10 s are counted while they decode: a second of 3 s would wait 3 s.
+    with pytest.raises(OverloadedError):
+        transcriber.transcribe(io.BytesIO(wav_bytes(3.0)), None, TranscribeOptions())
+    go_on.set()
+    thread.join(10)
+    assert first and first[0].transcription.text == "asr heard 10.0s"
+    assert transcriber.pool.admission("asr").queued_audio_s() == 0.0, "nothing is left counted"
