@@ -157,8 +157,9 @@ class ModelPool:
             capacity = limits.inflight(slot.engine) * limits.batch_size(slot.engine) + limits.max_queued_per_model
             if slot.leases >= capacity:
                 retry_after_s = slot.admission.first_leaves_in_s() if slot.admission is not None else None
+                when = f"in {max(retry_after_s, 1):.0f} s" if retry_after_s is not None else "shortly"
                 raise OverloadedError(
-                    f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again shortly.",
+                    f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again {when}.",
                     input="model",
                     retry_after_s=retry_after_s,
                 )

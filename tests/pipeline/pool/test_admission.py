@@ -153,4 +153,5 @@ def test_a_full_queue_says_when_to_try_again(fake_models):
             with pool.use(spec, audio_s=1.0):
                 pass
     assert refused.value.retry_after_s == pytest.approx(4.0)  # 20 s each: 40 s of audio at 10 s/s
+    assert "try again in 4 s" in refused.value.message  # what a realtime error event, which has no header, says
     pool.close()
