@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 3000
-HOST ?= 0.0.0.0
+# Without API keys every route is open to whoever can reach the server: listen on this machine only, unless HOST
+# says otherwise. With keys (STT_API_KEYS), on every interface. The container image runs BentoML's own entry point,
+# which keeps 0.0.0.0.
+HOST ?= $(if $(STT_API_KEYS),0.0.0.0,127.0.0.1)
 BIN := $(VENV)/bin
 
 .PHONY: serve test build bench clean

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse  # noqa: E402
 from core.types import Task
 from server.audio.transcribe_route import TranscribeForm, TranscribeResponse, transcribe_upload
 from server.collaborators import Collaborators, RouteSettings, bind
-from server.edge.auth import ApiKeyMiddleware
+from server.edge.auth import ApiKeyMiddleware, open_access_warning
 from server.edge.error_middleware import OpenAIErrorMiddleware
 from server.edge.upload_limit import UploadLimitMiddleware
 from server.edge.websocket_limits import limit_websocket_messages
@@ -60,6 +60,8 @@ openai_app = create_openai_app()
 class SpeechToText:
     def __init__(self) -> None:
         request_log.configure(settings.log_level)
+        if warning := open_access_warning(settings.api_key_list):
+            logger.warning(warning)
         self.transcriber = build_transcriber(settings)
         self.pool = self.transcriber.pool
         self.route_settings = RouteSettings(settings.admin_api, settings.log_transcripts, settings.request_timeout_s)

@@ -97,6 +97,23 @@ def decode_audio(
         return _decode_stream(container, stream, sample_rate, limits, declared_s)
 
 
+def declared_duration_s(source: AudioSource) -> float | None:
+    """The duration the file's headers state, read without decoding (a file object is rewound): None when they
+    state none, or the file cannot be opened (decoding it says why). A fast estimate only: a file may lie."""
+    if _is_file_object(source):
+        source.seek(0)
+    try:
+        container = av.open(source if _is_file_object(source) else str(source), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError):
+        return None
+    try:
+        with container:
+            return _declared_duration_s(container, container.streams.audio[0]) if container.streams.audio else None
+    finally:
+        if _is_file_object(source):
+            source.seek(0)
+
+
 SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS
 
 

@@ -11,7 +11,7 @@ from functools import partial
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE, AudioSource, decode_audio, is_silent
+from core.audio import SAMPLE_RATE, AudioSource, decode_audio, declared_duration_s, is_silent
 from core.devices import release_memory
 from core.errors import InvalidInputError, ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
@@ -64,7 +64,7 @@ class Transcriber:
             if is_silent(audio):
                 result = _empty_result(audio, request.options)
             else:
-                with self.pool.use(request.spec) as lease:
+                with self.pool.use(request.spec, audio_s=len(audio) / SAMPLE_RATE) as lease:
                     decode = partial(lease.decode, cancelled=cancelled)
                     decoding, probability = decoding_options(lease, audio, request.options)
                     result = transcribe_long(audio, decoding, decode, batch_size=None)
@@ -119,7 +119,9 @@ class Transcriber:
         self, source: AudioSource, model_id: str | None, options: TranscribeOptions
     ) -> tuple[PreparedRequest, np.ndarray]:
         """The request prepared (checked before its audio is decoded), and its audio."""
-        return prepare(self.pool, model_id, self.default_model, options), self.decode(source)
+        request = prepare(self.pool, model_id, self.default_model, options)
+        with self.pool.reserved(request.spec, declared_duration_s(source)):  # refused before decoding if too late
+            return request, self.decode(source)
 
     def decode(self, source: AudioSource) -> np.ndarray:
         """An upload's audio (16 kHz mono), within the duration limit, in one of the service's decode slots."""
@@ -159,7 +161,7 @@ class TranscriptionStream:
         try:
             decoded: list[Segment] = []
             if not is_silent(audio):
-                with self._pool.use(self._request.spec) as lease:
+                with self._pool.use(self._request.spec, audio_s=self.duration) as lease:
                     options, self.language_probability = decoding_options(lease, audio, self._request.options)
                     for segment in stream_long(audio, options, lease.decode):
                         decoded.append(segment)

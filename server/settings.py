@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Longest wait for the clips a batch expects (as many as arrived during the previous batch).",
     )
+    max_queue_wait_s: float = Field(
+        60.0,
+        ge=0,
+        description="Longest a transcription request may be expected to wait for its model beyond its own decoding, "
+        "estimated from the audio admitted before it and the model's measured speed; a request over it gets 429 at "
+        "once, with Retry-After. 0: no bound.",
+    )
     pin_preloaded: bool = Field(True, description="Preloaded models are never evicted or reaped.")
     api_keys: SecretStr | None = Field(
         None, description="Comma-separated API keys; when set, every route but health checks needs one."
@@ -206,6 +213,18 @@ class Settings(BaseSettings):
         "input_audio and data: URLs.",
     )
     chat_remote_audio_timeout_s: float = Field(30.0, gt=0, description="Longest a remote audio_url fetch may take.")
+    chat_max_audio_parts: int = Field(
+        16,
+        ge=1,
+        description="Audio parts one chat request may carry in all its messages (400 naming messages beyond), counted "
+        "before any is decoded: each part is decoded and transcribed on its own.",
+    )
+    chat_max_audio_s: float = Field(
+        0,
+        ge=0,
+        description="Seconds of audio one chat request may carry in all its parts, added up as they decode (400 "
+        "naming messages beyond); 0: STT_MAX_AUDIO_DURATION_S.",
+    )
     chat_max_completion_tokens: int = Field(
         4096, ge=1, description="Most tokens a chat model may write per request; also the limit when a request sets none."
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from core.devices import Device, memory_budget_bytes, resolve_device
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
-from pipeline.chat import Chat
+from pipeline.chat import Chat, ChatLimits
 from pipeline.live import LiveLimits, LiveTranscriber
 from pipeline.pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
@@ -59,6 +59,7 @@ def build_transcriber(settings: Settings) -> Transcriber:
         max_clips_per_request=settings.max_clips_per_request
         or ((settings.max_batch_size or DEFAULT_BATCH_SIZE) if runtime.device == "cuda" else None),
         max_batch_wait_s=settings.max_batch_wait_ms / 1000,
+        max_estimated_wait_s=settings.max_queue_wait_s or None,
         pin_preloaded=settings.pin_preloaded,
         load_retry_after_s=settings.model_load_retry_s,
         self_check=self_check_enabled(settings, runtime.device),
@@ -106,7 +107,11 @@ def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, Chat
         remote_audio_timeout_s=settings.chat_remote_audio_timeout_s,
         max_completion_tokens=settings.chat_max_completion_tokens,
     )
-    return Chat(transcriber), chat_settings
+    limits = ChatLimits(
+        max_audio_parts=settings.chat_max_audio_parts,
+        max_audio_s=settings.chat_max_audio_s or settings.max_audio_duration_s,
+    )
+    return Chat(transcriber, limits), chat_settings
 
 
 def models_to_preload(transcriber: Transcriber) -> list[str]:

@@ -9,6 +9,7 @@ turns requests into :class:`ChatRequest` and results into OpenAI's shapes.
 """
 
 from .completion import Chat
+from .limits import ChatLimits
 from .stop_scanner import StopScanner
 from .stream import ChatItem, ChatStream
 from .types import AudioPart, ChatEnd, ChatMessage, ChatRequest, ChatResult, ChatUsage, FinishReason, Part, Role
@@ -18,6 +19,7 @@ __all__ = [
     "Chat",
     "ChatEnd",
     "ChatItem",
+    "ChatLimits",
     "ChatMessage",
     "ChatRequest",
     "ChatResult",

@@ -17,6 +17,7 @@ from strategies.base import ChatEngine, ChatTurn, GenerationOptions
 
 from ..pool import ModelLease, ModelPool
 from ..transcriber import Transcriber
+from .limits import AudioAllowance
 from .part_errors import naming_the_part
 from .stop_scanner import StopScanner
 from .stream import ChatItem, ChatStream, Emit
@@ -24,19 +25,25 @@ from .types import ChatEnd, ChatRequest, ChatResult, ChatUsage, FinishReason
 
 
 def generated_answer(
-    transcriber: Transcriber, spec: ModelSpec, request: ChatRequest, cancelled: threading.Event | None
+    transcriber: Transcriber,
+    spec: ModelSpec,
+    request: ChatRequest,
+    cancelled: threading.Event | None,
+    allowance: AudioAllowance,
 ) -> ChatResult:
     """The whole answer, written on this thread. Setting ``cancelled`` stops the model and fails the request."""
     items: list[ChatItem] = []
-    generated_stream(transcriber, spec, request).produce(items.append, cancelled or threading.Event())
+    generated_stream(transcriber, spec, request, allowance).produce(items.append, cancelled or threading.Event())
     end = items.pop()
     assert isinstance(end, ChatEnd)
     return ChatResult(spec.id, "".join(item for item in items if isinstance(item, str)), end)
 
 
-def generated_stream(transcriber: Transcriber, spec: ModelSpec, request: ChatRequest) -> ChatStream:
-    """The conversation decoded now; the model runs when the stream is produced."""
-    turns, audio_seconds = _decoded_turns(transcriber, request)
+def generated_stream(
+    transcriber: Transcriber, spec: ModelSpec, request: ChatRequest, allowance: AudioAllowance
+) -> ChatStream:
+    """The conversation decoded now (its audio within ``allowance``); the model runs when the stream is produced."""
+    turns, audio_seconds = _decoded_turns(transcriber, request, allowance)
     options = GenerationOptions(
         max_new_tokens=request.max_tokens, temperature=request.temperature, top_p=request.top_p, seed=request.seed
     )
@@ -83,10 +90,11 @@ def _generate(
     emit(ChatEnd(reason, usage, audio_seconds, time.perf_counter() - started))
 
 
-def _decoded_turns(transcriber: Transcriber, request: ChatRequest) -> tuple[list[ChatTurn], float]:
+def _decoded_turns(
+    transcriber: Transcriber, request: ChatRequest, allowance: AudioAllowance
+) -> tuple[list[ChatTurn], float]:
     """The conversation with every audio part decoded (16 kHz mono float32), and the seconds of audio."""
     turns: list[ChatTurn] = []
-    seconds = 0.0
     for message in request.messages:
         parts: list[str | np.ndarray] = []
         for part in message.parts:
@@ -95,17 +103,10 @@ def _decoded_turns(transcriber: Transcriber, request: ChatRequest) -> tuple[list
                 continue
             with naming_the_part(part.input):
                 audio = transcriber.decode(io.BytesIO(part.data))  # the uploads' decode slots
-            seconds += len(audio) / SAMPLE_RATE
+            allowance.add(len(audio) / SAMPLE_RATE)
             parts.append(audio)
         turns.append(ChatTurn(message.role, tuple(parts)))
-    limit = transcriber.max_audio_duration_s
-    if limit is not None and seconds > limit:
-        raise InvalidInputError(
-            f"The request's audio lasts {seconds:.0f} seconds in all, over the limit of {limit:g} seconds.",
-            input="messages",
-            code="audio_too_long",
-        )
-    return turns, seconds
+    return turns, allowance.used_s
 
 
 def _chat_engine(lease: ModelLease) -> ChatEngine:

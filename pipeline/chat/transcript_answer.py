@@ -14,6 +14,7 @@ from core.registry import ModelSpec
 from core.types import Transcription, TranscribeOptions
 
 from ..transcriber import Transcriber, TranscriptionStream
+from .limits import AudioAllowance
 from .part_errors import naming_the_part
 from .stop_scanner import StopScanner
 from .stream import ChatStream, Emit
@@ -21,9 +22,14 @@ from .types import ChatEnd, ChatMessage, ChatRequest, ChatResult, ChatUsage
 
 
 def transcript_answer(
-    transcriber: Transcriber, spec: ModelSpec, request: ChatRequest, cancelled: threading.Event | None
+    transcriber: Transcriber,
+    spec: ModelSpec,
+    request: ChatRequest,
+    cancelled: threading.Event | None,
+    allowance: AudioAllowance,
 ) -> ChatResult:
-    """The whole transcript; setting ``cancelled`` drops what is not decoded yet."""
+    """The whole transcript, part by part while the parts' audio is within ``allowance``; setting ``cancelled`` drops
+    what is not decoded yet."""
     message, prompt = _transcription_input(spec, request)
     options = _transcribe_options(prompt, request)
     transcriptions: list[Transcription] = []
@@ -31,6 +37,7 @@ def transcript_answer(
     for audio in message.audio:
         with naming_the_part(audio.input):
             result = transcriber.transcribe(io.BytesIO(audio.data), spec.id, options, cancelled=cancelled)
+        allowance.add(result.transcription.duration)
         transcriptions.append(result.transcription)
         processing_s += result.processing_s
     scanner = StopScanner(request.stop)
@@ -44,14 +51,18 @@ def transcript_answer(
     return ChatResult(spec.id, text, end)
 
 
-def transcript_stream(transcriber: Transcriber, spec: ModelSpec, request: ChatRequest) -> ChatStream:
-    """Every audio part checked and decoded now; the transcript is produced segment by segment."""
+def transcript_stream(
+    transcriber: Transcriber, spec: ModelSpec, request: ChatRequest, allowance: AudioAllowance
+) -> ChatStream:
+    """Every audio part checked and decoded now (within ``allowance``); the transcript is produced segment by
+    segment."""
     message, prompt = _transcription_input(spec, request)
     streams = []
     for audio in message.audio:
         with naming_the_part(audio.input):
             source = io.BytesIO(audio.data)
             streams.append(transcriber.open_stream(source, spec.id, _transcribe_options(prompt, request)))
+        allowance.add(streams[-1].duration)
     return ChatStream(spec.id, lambda emit, stopped: _produce(streams, request.stop, emit, stopped))
 
 

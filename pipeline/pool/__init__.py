@@ -3,7 +3,11 @@
 - A request holds a lease on its model from admission to the end of inference: a leased model is never
   unloaded. Requests beyond what the batches and the queue hold are refused instead of piling up (``pool``).
 - Each ASR model decodes through its own batcher: concurrent requests' clips share batches, on the model's own
-  inference threads (``batcher``); a diarizer runs one request at a time (``lease``).
+  inference threads, the request that has had the least served first (``batcher``, ``share``); a diarizer runs
+  one request at a time (``lease``).
+- A request that brings audio to an ASR model is admitted only if its estimated wait, from the audio admitted before
+  it and the model's measured speed, is within the bound; otherwise it is refused at once with the time after which
+  it would not be (``admission``, ``fair_share``, ``throughput``).
 - Models load on first use, or at start-up when preloaded, once however many requests ask; with the start-up
   check on, a model must decode a second of silence before it counts as loaded (``loading``).
 - Several models stay resident while they fit the budget and, on a GPU, the memory really free; when a load

@@ -6,10 +6,12 @@ to ``max_batch_size`` clips with the same decoding options, and makes one ``tran
 several workers (engine workers that decode in parallel), a worker takes only its share of the waiting clips
 while others are free.
 
-Batches are shared fairly: clips are taken round-robin across the requests waiting, so a short request
-behind a long file joins the next batch instead of waiting for every clip of the file; and one request has
-at most ``request_window`` clips (a batch's worth, by default) queued at a time. When one of a request's clips fails, its other queued
-clips are withdrawn: nobody is waiting for them any more.
+Batches are shared fairly: each clip taken goes to the request that has had the least audio taken so far (its
+``Share``; among equals, the one whose clip has waited longest), so a short request that arrives behind thirty long
+files joins the next batch instead of waiting behind every clip they have queued, and requests in progress
+otherwise take turns. One request has at most ``request_window`` clips (a batch's worth, by default) queued at a
+time. When one of a request's clips fails, its other queued clips are withdrawn: nobody is waiting for them any
+more.
 
 How long to wait for company is adaptive: the batcher expects as many clips as arrived during the previous
 batch cycle, and waits (at most ``max_wait_s`` from when a worker is free) only until that many are there. A
@@ -28,10 +30,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
 from core.errors import RequestCancelled
 from core.types import Transcription, TranscribeOptions
 
 from ..longform import ClipDecoder
+from .share import Share
 
 
 CANCEL_POLL_S = 0.25
@@ -41,8 +45,8 @@ CANCEL_POLL_S = 0.25
 class _Pending:
     clip: np.ndarray
     options: TranscribeOptions
-    owner: object = None
-    """The request the clip belongs to: batches take clips round-robin across owners."""
+    share: Share = field(default_factory=Share)
+    """The request the clip belongs to: batches take clips from the requests that have had the least."""
     future: Future = field(default_factory=Future)
     queued_at: float = field(default_factory=time.monotonic)
 
@@ -84,9 +88,10 @@ class ClipBatcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, clip: np.ndarray, options: TranscribeOptions, owner: object = None) -> Future:
-        """A future for the clip's transcription (timestamps relative to the clip)."""
-        pending = _Pending(clip, options, owner)
+    def submit(self, clip: np.ndarray, options: TranscribeOptions, share: Share | None = None) -> Future:
+        """A future for the clip's transcription (timestamps relative to the clip); ``share``: the request it
+        belongs to (None: a request of its own)."""
+        pending = _Pending(clip, options, share or Share())
         with self._ready:
             if self._closed:
                 raise BatcherClosed("the model is shutting down")
@@ -96,20 +101,25 @@ class ClipBatcher:
         return pending.future
 
     def decode(
-        self, clips: Sequence[np.ndarray], options: TranscribeOptions, cancelled: threading.Event | None = None
+        self,
+        clips: Sequence[np.ndarray],
+        options: TranscribeOptions,
+        cancelled: threading.Event | None = None,
+        share: Share | None = None,
     ) -> list[Transcription]:
         """``transcribe_clips`` through the batcher: the clips may share batches with other requests'.
 
         At most ``request_window`` of them are queued at a time; when one fails, or ``cancelled`` is set (the
-        client has gone), the rest are withdrawn.
+        client has gone), the rest are withdrawn. ``share``: the request's, across all its calls (None: these
+        clips are a request of their own).
         """
-        owner = object()
+        share = share or Share()
         queued: deque[Future] = deque()
         results: list[Transcription] = []
         try:
             for clip in clips:
                 _check(cancelled)
-                queued.append(self.submit(clip, options, owner))
+                queued.append(self.submit(clip, options, share))
                 if len(queued) >= self.request_window:
                     results.append(_result(queued.popleft(), cancelled))
             while queued:
@@ -151,18 +161,18 @@ class ClipBatcher:
             if len(results) != len(live):
                 raise RuntimeError(f"the engine returned {len(results)} results for {len(live)} clips")
         except BaseException as exc:  # every waiter must hear about it, whatever it is
-            self._withdraw({id(p.owner) for p in live if p.owner is not None})
+            self._withdraw({id(p.share) for p in live})
             for pending in live:
                 pending.future.set_exception(exc)
         else:
             for pending, result in zip(live, results):
                 pending.future.set_result(result)
 
-    def _withdraw(self, owners: set[int]) -> None:
+    def _withdraw(self, shares: set[int]) -> None:
         """Cancel the queued clips of requests that just failed: nobody will wait for them."""
         with self._ready:
-            withdrawn = [p for p in self._queue if id(p.owner) in owners]
-            self._queue = [p for p in self._queue if id(p.owner) not in owners]
+            withdrawn = [p for p in self._queue if id(p.share) in shares]
+            self._queue = [p for p in self._queue if id(p.share) not in shares]
         for pending in withdrawn:
             pending.future.cancel()
 
@@ -189,9 +199,9 @@ class ClipBatcher:
                     return None
                 self._free_workers -= 1  # given back after the (empty) batch, like any other
                 return []
-            oldest = self._queue[0]
-            like = [p for p in self._queue if p.options == oldest.options]
-            batch = _round_robin(like, self._share(len(like)))
+            first = _least_served(self._queue)
+            like = [p for p in self._queue if p.options == first.options]
+            batch = _least_served_first(like, self._batch_size(len(like)))
             taken = {id(p) for p in batch}
             self._queue = [p for p in self._queue if id(p) not in taken]
             if not self._leftovers:  # a new cycle: expect as many clips as arrived during the last one
@@ -201,7 +211,7 @@ class ClipBatcher:
             self._free_workers -= 1
             return batch
 
-    def _share(self, waiting: int) -> int:
+    def _batch_size(self, waiting: int) -> int:
         """This worker's batch size: the waiting clips spread over the free workers, this one included, so
         that four clips on two free workers are two parallel batches of two, not one of four beside an idle
         worker (on a CPU, one thread per worker, parallel workers beat a bigger batch)."""
@@ -225,17 +235,24 @@ def _result(future: Future, cancelled: threading.Event | None) -> Transcription:
             _check(cancelled)
 
 
-def _round_robin(candidates: list[_Pending], size: int) -> list[_Pending]:
-    """Up to ``size`` clips, one from each request in turn (requests in order of their oldest clip)."""
-    by_owner: dict[int, deque[_Pending]] = {}
+def _least_served(queue: list[_Pending]) -> _Pending:
+    """The oldest clip of the request that has had the least taken so far (among equals, the oldest clip)."""
+    return min(queue, key=lambda pending: pending.share.taken_s)  # min keeps the first of equals: queue order
+
+
+def _least_served_first(candidates: list[_Pending], size: int) -> list[_Pending]:
+    """Up to ``size`` clips, each from the request that has had the least taken so far, counting the clips taken
+    here (among equals, the request whose oldest clip comes first); each request's clips in order."""
+    lanes: dict[int, deque[_Pending]] = {}
     for pending in candidates:  # queue order: each request's clips stay in order, oldest request first
-        by_owner.setdefault(id(pending.owner) if pending.owner is not None else id(pending), deque()).append(pending)
-    lanes = list(by_owner.values())
+        lanes.setdefault(id(pending.share), deque()).append(pending)
+    waiting = list(lanes.values())
     batch: list[_Pending] = []
-    while lanes and len(batch) < size:
-        for lane in lanes:
-            batch.append(lane.popleft())
-            if len(batch) == size:
-                break
-        lanes = [lane for lane in lanes if lane]
+    while waiting and len(batch) < size:
+        lane = min(waiting, key=lambda lane: lane[0].share.taken_s)
+        pending = lane.popleft()
+        pending.share.taken_s += len(pending.clip) / SAMPLE_RATE
+        batch.append(pending)
+        if not lane:
+            waiting.remove(lane)
     return batch

@@ -11,15 +11,18 @@ from core.types import DiarizeOptions, SpeakerTurn, Transcription, TranscribeOpt
 from strategies.base import ASREngine, ModelEngine
 from strategies.diarization.base import Diarizer
 
+from .share import Share
 from .slot import Slot
 
 
 class ModelLease:
     """A request's hold on one loaded model: its registry entry, its engine, and how to run it."""
 
-    def __init__(self, slot: Slot) -> None:
+    def __init__(self, slot: Slot, share: Share | None = None) -> None:
         self._slot = slot
         self.spec = slot.spec
+        self.share = share or Share()
+        """The request's share of the model: every decode through this lease is one request to the batcher."""
 
     @property
     def engine(self) -> ModelEngine:
@@ -36,7 +39,7 @@ class ModelLease:
     ) -> list[Transcription]:
         """``transcribe_clips`` through the model's batcher: the clips may share batches with other requests'."""
         assert self._slot.batcher is not None, f"{self.spec.id} is not a transcription model"
-        return self._slot.batcher.decode(clips, options, cancelled)
+        return self._slot.batcher.decode(clips, options, cancelled, self.share)
 
     @property
     def diarizer(self) -> Diarizer:

@@ -23,6 +23,9 @@ class PoolLimits:
     """Clips one request may have queued at a time; None: one per engine worker (a long file keeps every worker
     busy, and a short request behind it waits for one clip at most)."""
     max_batch_wait_s: float = 0.05
+    max_estimated_wait_s: float | None = None
+    """A request whose estimated wait for its model is longer is refused at once (429 with Retry-After); None: no
+    bound (``admission``)."""
     pin_preloaded: bool = True
     load_retry_after_s: float = 30.0
     self_check: bool = False

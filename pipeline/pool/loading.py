@@ -40,8 +40,10 @@ def _load_locked(slot: Slot, limits: PoolLimits, device: str, budget: MemoryBudg
     model_id = slot.spec.id
     if slot.engine.is_loaded:
         return False
-    if slot.failure is not None and time.monotonic() - slot.failed_at < limits.load_retry_after_s:
-        raise ModelUnavailableError(slot.failure.message, input="model")
+    since_failure = time.monotonic() - slot.failed_at
+    if slot.failure is not None and since_failure < limits.load_retry_after_s:
+        retry_after_s = limits.load_retry_after_s - since_failure  # when the load will be tried again
+        raise ModelUnavailableError(slot.failure.message, input="model", retry_after_s=retry_after_s)
     budget.reserve(slot, limits, device)
     started = time.perf_counter()
     try:
@@ -58,7 +60,7 @@ def _load_locked(slot: Slot, limits: PoolLimits, device: str, budget: MemoryBudg
             if isinstance(exc, SelfCheckFailed)
             else f"The model {model_id!r} is registered but could not be loaded: {load_failure_reason(exc)}"
         )
-        slot.failure = ModelUnavailableError(message, input="model")
+        slot.failure = ModelUnavailableError(message, input="model", retry_after_s=limits.load_retry_after_s)
         slot.failed_at = time.monotonic()
         raise slot.failure from exc
     seconds = time.perf_counter() - started

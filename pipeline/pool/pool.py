@@ -17,6 +17,7 @@ from functools import partial
 import numpy as np
 
 from core import metrics
+from core.audio import SAMPLE_RATE
 from core.devices import empty_cuda_cache, release_memory
 from core.errors import ModelUnavailableError, OverloadedError
 from core.registry import ModelRegistry, ModelSpec
@@ -24,13 +25,16 @@ from core.types import Transcription, TranscribeOptions
 from strategies.base import ASREngine, ModelEngine, RuntimeContext
 from strategies.factory import create_engine
 
+from .admission import Admission
 from .batcher import ClipBatcher
 from .eviction import idle_past
 from .lease import ModelLease
 from .limits import PoolLimits
 from .loading import ensure_loaded
 from .memory_budget import MemoryBudget
+from .share import Share
 from .slot import ModelState, Slot
+from .throughput import Throughput
 
 logger = logging.getLogger(__name__)
 EngineFactory = Callable[[ModelSpec, RuntimeContext], ModelEngine]
@@ -104,13 +108,17 @@ class ModelPool:
                     self._slots[model_id].pinned = True
 
     @contextmanager
-    def use(self, spec: ModelSpec) -> Iterator[ModelLease]:
-        """Lease the model, loading it if needed; it stays loaded while the lease is held."""
-        slot = self._lease(spec)
+    def use(self, spec: ModelSpec, audio_s: float | None = None) -> Iterator[ModelLease]:
+        """Lease the model, loading it if needed; it stays loaded while the lease is held. ``audio_s``: the seconds
+        of audio the request brings to a transcription model, which admits it only if its estimated wait is within
+        the bound (``admission``); None: a request that is not counted (a live turn, the start-up check)."""
+        slot, share = self._lease(spec, audio_s)
         try:
             ensure_loaded(slot, self.limits, self.runtime.device, self._budget)
-            yield ModelLease(slot)
+            yield ModelLease(slot, share)
         finally:
+            if slot.admission is not None:
+                slot.admission.leave(share)
             with self._lock:
                 slot.leases -= 1
                 slot.last_used = time.monotonic()
@@ -118,7 +126,22 @@ class ModelPool:
             if idle:
                 empty_cuda_cache()
 
-    def _lease(self, spec: ModelSpec) -> Slot:
+    @contextmanager
+    def reserved(self, spec: ModelSpec, audio_s: float | None) -> Iterator[None]:
+        """Admit a request of ``audio_s`` (the duration its file declares) while its audio decodes, before the
+        lease: refused at once (``OverloadedError``) when its wait would be over the bound, and counted meanwhile,
+        so that requests arriving together are not all admitted to the decoder. None: nothing to reserve."""
+        admission = self.admission(spec.id) if audio_s is not None else None
+        if admission is None or audio_s is None:
+            yield
+            return
+        share = admission.admit(audio_s)
+        try:
+            yield
+        finally:
+            admission.leave(share)
+
+    def _lease(self, spec: ModelSpec, audio_s: float | None = None) -> tuple[Slot, Share]:
         with self._lock:
             slot = self._slots.get(spec.id)
         if slot is None:
@@ -133,24 +156,32 @@ class ModelPool:
             limits = self.limits
             capacity = limits.inflight(slot.engine) * limits.batch_size(slot.engine) + limits.max_queued_per_model
             if slot.leases >= capacity:
+                retry_after_s = slot.admission.first_leaves_in_s() if slot.admission is not None else None
+                when = f"in {max(retry_after_s, 1):.0f} s" if retry_after_s is not None else "shortly"
                 raise OverloadedError(
-                    f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again shortly.",
+                    f"The model {spec.id!r} has {slot.leases} requests in progress or queued; try again {when}.",
                     input="model",
+                    retry_after_s=retry_after_s,
                 )
+            share = Share()
+            if audio_s is not None and slot.admission is not None:
+                share = slot.admission.admit(audio_s)  # refused at once when it would wait too long
             slot.leases += 1
             self._used_since_idle = True
-            return slot
+            return slot, share
 
     def _new_slot(self, spec: ModelSpec) -> Slot:
         slot = Slot(spec, self._factory(spec, self.runtime), batcher=None)
         if isinstance(slot.engine, ASREngine):
+            workers = self.limits.inflight(slot.engine)
+            slot.admission = Admission(spec.id, Throughput(workers), self.limits.max_estimated_wait_s)
             slot.batcher = ClipBatcher(
                 partial(self._run_batch, slot),
                 max_batch_size=self.limits.batch_size(slot.engine),
                 max_wait_s=self.limits.max_batch_wait_s,
-                workers=self.limits.inflight(slot.engine),
+                workers=workers,
                 name=f"infer-{spec.id}",
-                request_window=self.limits.max_clips_per_request or self.limits.inflight(slot.engine),
+                request_window=self.limits.max_clips_per_request or workers,
             )
         return slot
 
@@ -160,9 +191,13 @@ class ModelPool:
             slot.running_batches += 1
         try:
             engine = slot.engine
-            assert isinstance(engine, ASREngine)
+            assert isinstance(engine, ASREngine) and slot.admission is not None
             metrics.BATCH_SIZE.labels(model=slot.spec.id).observe(len(clips))
-            return engine.transcribe_clips(clips, options)
+            started = time.perf_counter()
+            results = engine.transcribe_clips(clips, options)
+            audio_s = sum(len(clip) for clip in clips) / SAMPLE_RATE
+            slot.admission.throughput.record(audio_s, time.perf_counter() - started)
+            return results
         finally:
             with self._lock:
                 slot.running_batches -= 1
@@ -204,6 +239,13 @@ class ModelPool:
         with self._lock:
             slot = self._slots.get(model_id)
             return slot.multilingual if slot is not None else None
+
+    def admission(self, model_id: str) -> Admission | None:
+        """The transcription model's admission (what it has admitted, its measured speed); None for other kinds of
+        model, or one no request has used yet."""
+        with self._lock:
+            slot = self._slots.get(model_id)
+            return slot.admission if slot is not None else None
 
     def state(self, model_id: str) -> ModelState | None:
         """The model's state; None when no request has used it yet."""

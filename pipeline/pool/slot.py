@@ -12,6 +12,7 @@ from core.errors import ModelUnavailableError
 from core.registry import ModelSpec
 from strategies.base import ModelEngine
 
+from .admission import Admission
 from .batcher import ClipBatcher
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ class Slot:
     batcher: ClipBatcher | None
     """ASR models: runs every decode on the model's own threads (stable threads keep per-thread allocator
     caches from piling up)."""
+    admission: Admission | None = None
+    """ASR models: the requests admitted with their audio, the model's measured speed, the bound on the wait."""
     load_lock: threading.Lock = field(default_factory=threading.Lock)
     run_lock: threading.Lock = field(default_factory=threading.Lock)
     """Diarizers: one diarization at a time."""

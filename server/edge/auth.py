@@ -59,6 +59,16 @@ class ApiKeyMiddleware:
         return matches.index(True) if any(matches) else None
 
 
+def open_access_warning(keys: list[str]) -> str | None:
+    """What the service says at start when no API keys are set; None when they are."""
+    if keys:
+        return None
+    return (
+        "No API keys are set (STT_API_KEYS): every route is open to whoever can reach this server. `make serve` "
+        "listens on 127.0.0.1 only unless HOST is set; set STT_API_KEYS before serving on a network."
+    )
+
+
 def _is_open(path: str) -> bool:
     """Health checks, and the web page with its static files (the API calls the page makes need a key)."""
     return path.rstrip("/") in OPEN_PATHS or is_public_page(path)

@@ -1,14 +1,19 @@
 """Rewrites BentoML's own error bodies (input validation, internal errors) into OpenAI's error shape,
-so every route answers errors as ``{"error": {"message", "type", "param", "code"}}``."""
+so every route answers errors as ``{"error": {"message", "type", "param", "code"}}``; and gives every 429 and 503 that
+says nothing of when to retry (BentoML's ``/readyz`` while the models load, anything raised as a bare HTTP status) a
+``Retry-After``."""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_body, validation_message
+from .errors import DEFAULT_RETRY_AFTER_S, error_body, validation_message
+
+_RETRY_STATUSES = (429, 503)
 
 
 class OpenAIErrorMiddleware:
@@ -49,8 +54,15 @@ async def _send_rewritten(send: Send, start: Message, body: bytes) -> None:
         headers = list(start.get("headers", []))
     else:
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(new_body)).encode())]
-    await send({**start, "headers": headers})
+    await send({**start, "headers": with_retry_after(status, headers)})
     await send({"type": "http.response.body", "body": new_body, "more_body": False})
+
+
+def with_retry_after(status: int, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers, with a ``Retry-After`` on a 429 or 503 that has none."""
+    if status not in _RETRY_STATUSES or any(name.lower() == b"retry-after" for name, _ in headers):
+        return headers
+    return [*headers, (b"retry-after", str(math.ceil(DEFAULT_RETRY_AFTER_S)).encode())]
 
 
 def openai_error_from(status: int, body: bytes) -> bytes | None:

@@ -6,7 +6,9 @@ index route, so ``/`` is this page; BentoML's Swagger page, which it serves at `
 ``/docs`` (it loads ``./docs.json`` and ``./static_content/``, which BentoML keeps serving where they were).
 
 The page and its assets are public (``is_public``): static files with nothing secret in them, so that a browser
-can load the page and ask for the API key that the ``/v1`` calls it makes need.
+can load the page and ask for the API key that the ``/v1`` calls it makes need. So are BentoML's docs page, the
+OpenAPI description it shows (``/docs.json``, BentoML's) and its static files, so that ``/docs`` opens in a browser
+when keys are set; the API calls made from it still need a key.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 ASSETS_PATH = "/ui"
 PAGE_PATHS = frozenset({"/", "/index.html"})
 DOCS_PATH = "/docs"
+DOCS_PATHS = frozenset({DOCS_PATH, "/docs.json"})
+DOCS_ASSET_FOLDERS = ("/static_content/", "/assets/")
+"""Where BentoML serves its docs page's files: Swagger UI's, or its newer UI's."""
 
 # Only this origin's own files and API: no CDN, no inline script. Microphone audio plays back from blob: URLs.
 CONTENT_SECURITY_POLICY = (
@@ -38,8 +43,12 @@ PAGE_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"
 
 
 def is_public(path: str) -> bool:
-    """The page and its static assets, which need no API key (the API calls they make do)."""
-    return path in PAGE_PATHS or path.startswith(ASSETS_PATH + "/")
+    """The page, BentoML's docs page and their static files, which need no API key (the API calls they make do).
+    A path that climbs out of its folder (``..``) is never public, whatever it starts with."""
+    if ".." in path.split("/"):
+        return False
+    folders = (ASSETS_PATH + "/", *DOCS_ASSET_FOLDERS)
+    return path in PAGE_PATHS or path in DOCS_PATHS or path.startswith(folders)
 
 
 async def _page(_: Request) -> Response:

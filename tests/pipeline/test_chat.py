@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidInputError, ModelNotFoundError, RequestCancelled, TooLargeError, UnsupportedAudioError
-from pipeline.chat import AudioPart, Chat, ChatEnd, ChatItem, ChatMessage, ChatRequest, ChatStream, StopScanner
+from pipeline.chat import (
+    AudioPart, Chat, ChatEnd, ChatItem, ChatLimits, ChatMessage, ChatRequest, ChatStream, StopScanner,
+)
 from strategies.base import GenerationOptions
 from tests.fakes import FakeChatEngine, FakeModels
 from tests.support.transcribers import chat_transcriber
@@ -277,3 +279,44 @@ def test_a_chat_models_audio_is_decoded_in_the_uploads_decode_slots(fake_models,
             slots.release()
     worker.join(30)
     assert finished.is_set() and taken == [True]
+
+
+# ------------------------------------------------------------------------------------------------ audio limits
+
+
+def test_too_many_audio_parts_are_refused_before_any_is_decoded(fake_models, wav_bytes):
+    chat = Chat(chat_transcriber(fake_models), ChatLimits(max_audio_parts=3))
+    parts = tuple(audio_part(b"not audio at all", 0, i) for i in range(4))  # never decoded: no decoding error
+    for model in ("asr", "speech-llm"):
+        for call in (chat.complete, chat.open_stream):
+            with pytest.raises(InvalidInputError) as error:
+                call(request(ChatMessage("user", parts), model=model))
+            assert error.value.input == "messages" and error.value.code == "too_many_audio_parts"
+            assert "4 audio parts; at most 3" in error.value.message
+    earlier = ChatMessage("user", parts[:2])  # every message's parts count, the history's too
+    with pytest.raises(InvalidInputError, match="4 audio parts"):
+        chat.complete(request(earlier, ChatMessage("user", parts[2:]), model="speech-llm"))
+    assert fake_models.loads == [] and fake_models.chat_engines == []
+    good = tuple(audio_part(wav_bytes(0.5), 0, i) for i in range(3))
+    assert chat.complete(request(ChatMessage("user", good))).text == "asr heard 0.5s asr heard 0.5s asr heard 0.5s"
+
+
+def test_audio_over_the_requests_total_is_refused_as_the_parts_decode(fake_models, wav_bytes):
+    chat = Chat(chat_transcriber(fake_models), ChatLimits(max_audio_s=2.5))
+    parts = tuple(audio_part(wav_bytes(1.0), 0, i) for i in range(3))
+    undecodable = audio_part(b"not audio at all", 0, 3)  # after the limit is passed: never reached
+    for model in ("asr", "speech-llm"):
+        for call in (chat.complete, chat.open_stream):
+            with pytest.raises(InvalidInputError) as error:
+                call(request(ChatMessage("user", (*parts, undecodable)), model=model))
+            assert error.value.input == "messages" and error.value.code == "audio_too_long"
+            assert "3 seconds in all so far, over the limit of 2.5 seconds" in error.value.message
+    assert chat.complete(request(ChatMessage("user", parts[:2]))).end.audio_seconds == pytest.approx(2.0, abs=0.02)
+
+
+def test_by_default_a_requests_audio_is_limited_to_the_uploads_limit_in_all(fake_models, wav_bytes):
+    chat = Chat(chat_transcriber(fake_models, max_audio_duration_s=2.5))
+    assert chat.limits == ChatLimits(max_audio_parts=None, max_audio_s=2.5)
+    parts = tuple(audio_part(wav_bytes(1.0), 0, i) for i in range(3))
+    with pytest.raises(InvalidInputError, match="over the limit of 2.5 seconds"):
+        chat.complete(request(ChatMessage("user", parts), model="speech-llm"))

@@ -103,3 +103,21 @@ def test_the_realtime_settings_reach_the_live_transcriber_and_the_route(monkeypa
     assert (live.limits.max_audio_speed, live.limits.audio_burst_s) == (2.5, 12.0)
     assert realtime.max_send_queue_bytes == 2**19
     assert realtime.allowed_origins == ("https://app.example.com", "http://intranet:8080")
+
+
+def test_the_wait_bound_and_the_chat_audio_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch):
+    from server.wiring import build_chat
+
+    monkeypatch.setenv("STT_DEVICE", "cpu")
+    monkeypatch.setenv("STT_MAX_AUDIO_DURATION_S", "600")
+    transcriber = build_transcriber(Settings())
+    assert transcriber.pool.limits.max_estimated_wait_s == 60.0
+    chat, _ = build_chat(transcriber, Settings())
+    assert (chat.limits.max_audio_parts, chat.limits.max_audio_s) == (16, 600.0)  # the uploads' limit by default
+    monkeypatch.setenv("STT_MAX_QUEUE_WAIT_S", "0")
+    monkeypatch.setenv("STT_CHAT_MAX_AUDIO_PARTS", "4")
+    monkeypatch.setenv("STT_CHAT_MAX_AUDIO_S", "120")
+    transcriber = build_transcriber(Settings())
+    assert transcriber.pool.limits.max_estimated_wait_s is None  # 0: no bound
+    chat, _ = build_chat(transcriber, Settings())
+    assert (chat.limits.max_audio_parts, chat.limits.max_audio_s) == (4, 120.0)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.pool.batcher import BatcherClosed, ClipBatcher
+from pipeline.pool.share import Share
 from core.types import Transcription, TranscribeOptions
 
 
@@ -167,8 +168,9 @@ def test_batches_take_clips_round_robin_across_requests():
     decoder = RecordingDecoder()
     batcher = ClipBatcher(decoder, max_batch_size=4, max_wait_s=0.2)
     _busy(batcher, decoder)
-    long_file = [batcher.submit(_clip(100 + i), TranscribeOptions(), owner="long") for i in range(6)]
-    short = batcher.submit(_clip(7), TranscribeOptions(), owner="short")
+    long_share, short_share = Share(), Share()
+    long_file = [batcher.submit(_clip(100 + i), TranscribeOptions(), long_share) for i in range(6)]
+    short = batcher.submit(_clip(7), TranscribeOptions(), short_share)
     decoder.release.set()
     assert short.result(5).text == "7"
     [f.result(5) for f in long_file]
@@ -250,4 +252,31 @@ def test_a_lone_free_worker_takes_a_full_batch():
     assert [f.result(5).text for f in futures] == ["1", "2", "3", "4"]
     assert held.result(5).text == "0"
     assert [sizes for sizes, _ in decoder.batches] == [[0], [1, 2, 3, 4]]
+    batcher.close()
+
+
+def test_a_short_request_behind_thirty_long_ones_is_decoded_next():
+    decoder = RecordingDecoder()
+    batcher = ClipBatcher(decoder, max_batch_size=1, max_wait_s=0.0, request_window=2)
+    _busy(batcher, decoder)
+    # Thirty long files, each with two clips queued and a minute of audio already decoded; then a short request.
+    longs = [Share(work_s=300.0, taken_s=60.0) for _ in range(30)]
+    queued = [batcher.submit(_clip(100 + i), TranscribeOptions(), share) for i, share in enumerate(longs * 2)]
+    short = batcher.submit(_clip(7), TranscribeOptions(), Share(work_s=3.0))
+    decoder.release.set()
+    assert short.result(5).text == "7"
+    [f.result(5) for f in queued]
+    assert decoder.batches[1][0] == [7], "the short request goes first, not behind the sixty clips queued before it"
+    # The long files then take turns, in the order they queued.
+    assert [sizes[0] for sizes, _ in decoder.batches[2:]] == list(range(100, 160))
+    batcher.close()
+
+
+def test_a_request_is_one_share_across_its_calls():
+    decoder = RecordingDecoder()
+    batcher = ClipBatcher(decoder, max_batch_size=4, max_wait_s=0.0)
+    share = Share(work_s=2.0)
+    batcher.decode([_clip(16000)], TranscribeOptions(), share=share)  # a stream decodes clip by clip
+    batcher.decode([_clip(8000), _clip(8000)], TranscribeOptions(), share=share)
+    assert share.taken_s == pytest.approx(2.0) and share.remaining_s == 0.0
     batcher.close()

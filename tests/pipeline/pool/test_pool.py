@@ -180,8 +180,10 @@ def test_failed_load_is_503_fails_fast_then_retries_later(fake_models):
     with pytest.raises(ModelUnavailableError) as info:
         _infer(pool, "a")
     assert info.value.kind is ErrorKind.UNAVAILABLE and "not in the Hugging Face cache" in info.value.message
-    with pytest.raises(ModelUnavailableError):
+    assert info.value.retry_after_s == 60  # when the load will be tried again
+    with pytest.raises(ModelUnavailableError) as again:
         _infer(pool, "a")
+    assert 0 < again.value.retry_after_s <= 60
     assert fake_models.loads == ["a"], "a second request within the retry window must not retry the load"
     fake_models.fail_with = None
     _infer(pool, "b")  # other models keep working

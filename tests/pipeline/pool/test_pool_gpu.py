@@ -220,7 +220,7 @@ def test_a_load_that_cannot_fit_in_the_free_gpu_memory_is_refused_with_the_figur
 
 def test_the_free_memory_check_counts_loads_still_under_way(gpu: FakeCuda, fake_models):
     pool = _gpu_pool(fake_models, gpu, {"a": 10 * GiB, "b": 6 * GiB})
-    loading = pool._lease(pool.registry.get("a"))
+    loading, _ = pool._lease(pool.registry.get("a"))
     with pool._lock:
         loading.reserved_bytes = 10 * GiB  # a's load has reserved its bytes and allocated none yet
     with pytest.raises(ModelUnavailableError, match="6144 MiB free"):

@@ -65,13 +65,15 @@ PROTECTED = [
     ("GET", "/v1/models"),
     ("GET", "/v1/models/tiny-en"),
     ("GET", "/metrics"),
-    ("GET", "/docs.json"),
+    ("GET", "/v1/openapi.json"),
 ]
+OPEN_DOCS = ["/docs", "/docs.json", "/static_content/swagger-ui.css"]
+"""BentoML's docs page and what it loads: public like the web page, so that it opens in a browser."""
 
 
 def test_every_route_but_health_is_protected_on_the_real_server(keyed_server, jfk_path):
     with httpx.Client(base_url=keyed_server.url, timeout=120) as http:
-        for route in ("/livez", "/readyz", "/healthz"):
+        for route in ("/livez", "/readyz", "/healthz", *OPEN_DOCS):
             assert http.get(route).status_code == 200, route
         for method, route in PROTECTED:
             for headers in ({}, {"Authorization": "Bearer wrong-key"}):
@@ -86,7 +88,7 @@ def test_every_route_but_health_is_protected_on_the_real_server(keyed_server, jf
                                 data={"model": "freds0"}, headers=good)
         assert unavailable.status_code == 503
         metrics = http.get("/metrics", headers=good).text
-        schema = http.get("/docs.json", headers=good).text + http.get("/v1/openapi.json", headers=good).text
+        schema = http.get("/docs.json").text + http.get("/v1/openapi.json", headers=good).text
     for text in (metrics, schema, unavailable.text, keyed_server.log()):
         assert not any(secret in text for secret in [*KEYS, HF_TOKEN])
 
@@ -111,3 +113,35 @@ def test_bentoml_client_sends_the_key_as_a_bearer_token(keyed_server, jfk_path):
 
     with bentoml.SyncHTTPClient(keyed_server.url, token=KEYS[0], timeout=120) as client:
         assert "country" in client.transcribe(file=jfk_path)["text"]
+
+
+def test_the_service_warns_at_start_when_no_keys_are_set():
+    from server.edge.auth import open_access_warning
+
+    warning = open_access_warning([])
+    assert warning is not None and "STT_API_KEYS" in warning and "127.0.0.1" in warning
+    assert open_access_warning(KEYS) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "host"),
+    [({}, "127.0.0.1"), ({"STT_API_KEYS": "sk-a"}, "0.0.0.0"), ({"HOST": "0.0.0.0"}, "0.0.0.0"),
+     ({"HOST": "192.0.2.7", "STT_API_KEYS": "sk-a"}, "192.0.2.7"), ({"STT_API_KEYS": ""}, "127.0.0.1")],
+)
+def test_make_serve_listens_on_this_machine_only_without_keys(env, host, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[3]
+    clean = {k: v for k, v in os.environ.items() if k not in ("HOST", "STT_API_KEYS")}
+    # -n: print the command only; VENV names a venv whose .installed stamp is newer than the requirements.
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / ".installed").touch()
+    command = subprocess.run(["make", "-n", "-s", "serve", f"VENV={venv}"], cwd=root, env={**clean, **env},
+                             capture_output=True, text=True, check=True).stdout
+    assert f"--host {host} " in command, command

@@ -35,3 +35,31 @@ def test_validation_messages_name_the_parameter():
     assert validation_message([{"loc": ["body", "temperature"], "msg": "not a number", "type": "float_parsing"}]) == (
         "Invalid value for 'temperature': not a number", "temperature")
     assert validation_message([]) == ("Invalid request: invalid input", None)
+
+
+def test_a_429_or_503_that_says_nothing_of_when_to_retry_gets_a_retry_after():
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from server.edge.error_middleware import OpenAIErrorMiddleware
+
+    async def not_ready(_):  # what BentoML's /readyz does while the models load
+        raise HTTPException(503, "Service is not ready because .__is_ready__() returns False.")
+
+    async def busy_with_its_own(_):
+        return JSONResponse({"error": {"message": "busy", "type": "t", "param": None, "code": None}}, 429,
+                            headers={"Retry-After": "7"})
+
+    async def missing(_):
+        return PlainTextResponse("no", 404)
+
+    app = Starlette(routes=[Route("/readyz", not_ready), Route("/busy", busy_with_its_own), Route("/missing", missing)])
+    client = TestClient(OpenAIErrorMiddleware(app))
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.headers["retry-after"] == "1"
+    assert ready.json()["error"]["message"].startswith("Service is not ready")
+    assert client.get("/busy").headers.get_list("retry-after") == ["7"]  # its own, not a second one
+    assert "retry-after" not in client.get("/missing").headers

@@ -76,8 +76,10 @@ def test_no_files_outside_the_static_folder(client):
 
 @pytest.mark.parametrize(
     ("path", "public"),
-    [("/", True), ("/index.html", True), ("/ui/app.js", True), ("/ui/languages.json", True), ("/docs", False),
-     ("/docs.json", False), ("/v1/models", False), ("/uix/app.js", False), ("/transcribe", False)],
+    [("/", True), ("/index.html", True), ("/ui/app.js", True), ("/ui/languages.json", True), ("/docs", True),
+     ("/docs.json", True), ("/static_content/swagger-ui.css", True), ("/assets/style.css", True),
+     ("/v1/models", False), ("/uix/app.js", False), ("/transcribe", False), ("/v1/openapi.json", False),
+     ("/docs/", False), ("/static_content/../v1/models", False), ("/ui/../transcribe", False), ("/metrics", False)],
 )
 def test_which_paths_are_public(path, public):
     assert is_public(path) is public
@@ -92,5 +94,5 @@ def test_the_page_loads_without_a_key_and_its_api_calls_need_one():
     assert client.get("/").status_code == 200
     assert client.get("/ui/app.js").status_code == 200
     assert client.get("/v1/models").status_code == 401
-    assert client.get("/docs").status_code == 401  # the API docs stay behind the key, as before
+    assert client.get("/docs").status_code == 200  # BentoML's docs page opens in a browser too
     assert client.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
