@@ -97,15 +97,6 @@ def decode_audio(
         return _decode_stream(container, stream, sample_rate, limits, declared_s)
 
 
-SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS
-
-
-def is_silent(audio: np.ndarray) -> bool:
-    """No samples, or nothing louder than -60 dBFS: Whisper would only hallucinate words here."""
-    # The peak as max and -min: np.abs would copy the whole audio (hours of it) for one number.
-    return audio.size == 0 or max(float(audio.max()), -float(audio.min())) < SILENCE_PEAK
-
-
 def _is_file_object(source: AudioSource) -> bool:
     return hasattr(source, "read")
 

@@ -11,9 +11,10 @@ from functools import partial
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE, AudioSource, decode_audio, is_silent
+from core.audio import SAMPLE_RATE, AudioSource, decode_audio
 from core.devices import release_memory
 from core.errors import InvalidInputError, ModelUnavailableError, OverloadedError
+from core.no_speech import nothing_to_transcribe
 from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions, TranscriptionResult
 
@@ -61,7 +62,7 @@ class Transcriber:
         request, audio = self._prepare(source, model_id, options)
         started = time.perf_counter()
         try:
-            if is_silent(audio):
+            if nothing_to_transcribe(audio):
                 result = _empty_result(audio, request.options)
             else:
                 with self.pool.use(request.spec) as lease:
@@ -158,7 +159,7 @@ class TranscriptionStream:
             raise RuntimeError("the stream's segments were already read")
         try:
             decoded: list[Segment] = []
-            if not is_silent(audio):
+            if not nothing_to_transcribe(audio):
                 with self._pool.use(self._request.spec) as lease:
                     options, self.language_probability = decoding_options(lease, audio, self._request.options)
                     for segment in stream_long(audio, options, lease.decode):

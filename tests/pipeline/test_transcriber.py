@@ -45,6 +45,16 @@ def test_silence_is_empty_text_without_running_the_model(transcriber, tmp_path, 
     assert list(transcriber.open_stream(silence, "multi", TranscribeOptions()).segments()) == []
 
 
+def test_a_long_steady_hum_is_empty_text_without_running_the_model(transcriber, tmp_path, fake_models):
+    """Not silent (-30 dBFS), but its level never moves: no voice detection, no model."""
+    hum = tone(90.0, 50, amplitude=0.045)
+    path = encode(hum, 16_000, tmp_path / "hum.flac", "flac")
+    result = transcriber.transcribe(path, "multi", TranscribeOptions()).transcription
+    assert result.text == "" and result.segments == [] and result.duration == pytest.approx(90.0, abs=0.01)
+    assert list(transcriber.open_stream(path, "multi", TranscribeOptions()).segments()) == []
+    assert fake_models.loads == []
+
+
 def _strategy(transcriber, model_id):
     with transcriber.pool.use(transcriber.registry.get(model_id)) as lease:
         return lease.engine
