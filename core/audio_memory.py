@@ -53,12 +53,18 @@ class AudioMemoryBudget:
         return reservation
 
     def _resize(
-        self, reservation: AudioReservation, nbytes: int, wait: bool = False, cancelled: threading.Event | None = None
+        self,
+        reservation: AudioReservation,
+        nbytes: int,
+        wait: bool = False,
+        cancelled: threading.Event | None = None,
+        collect: bool = True,
     ) -> None:
         """Set what ``reservation`` holds to ``nbytes``: less at once, more when it fits (after up to ``wait_s``
-        when ``wait``, with one garbage collection first, as audio in a reference cycle is freed only by one)."""
+        when ``wait``, and with ``collect`` after one garbage collection, as audio in a reference cycle is freed
+        only by one)."""
         deadline = time.monotonic() + (self.wait_s if wait else 0.0)
-        collected = False
+        collected = not collect
         with self._changed:
             while nbytes > reservation.bytes and not self._fits(nbytes - reservation.bytes):
                 if cancelled is not None and cancelled.is_set():
@@ -111,17 +117,23 @@ class AudioReservation:
     def cover(
         self, nbytes: int, *, ahead: int = 0, wait: bool = True, cancelled: threading.Event | None = None
     ) -> None:
-        """Hold at least ``nbytes``; growing, take up to ``ahead`` more at once (fewer, larger steps), within the
-        budget's limit. When the budget is full, wait up to its ``wait_s`` (``wait``; setting ``cancelled`` ends the
-        wait with ``RequestCancelled``), then raise ``OverloadedError``; more than the whole budget raises
-        ``TooLargeError`` at once."""
+        """Hold at least ``nbytes``; growing, take up to ``ahead`` more at once if the budget has them free (fewer,
+        larger steps). When the budget cannot give ``nbytes``, wait up to its ``wait_s`` (``wait``; setting
+        ``cancelled`` ends the wait with ``RequestCancelled``), then raise ``OverloadedError``; more than the whole
+        budget raises ``TooLargeError`` at once."""
         if nbytes <= self.bytes:
             return
         limit = self.budget.limit_bytes
         if limit is not None and nbytes > limit:
             raise self.budget._over_limit(nbytes, self.input)
         target = nbytes + ahead if limit is None else min(nbytes + ahead, limit)
-        self.budget._resize(self, target, wait, cancelled)
+        if target > nbytes:
+            try:
+                self.budget._resize(self, target, collect=False)
+                return
+            except OverloadedError:
+                pass  # no room for the step ahead: what is needed, then
+        self.budget._resize(self, nbytes, wait, cancelled)
 
     def shrink_to(self, nbytes: int) -> None:
         if nbytes < self.bytes:

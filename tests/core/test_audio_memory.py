@@ -126,6 +126,11 @@ def test_growing_takes_steps_ahead_within_the_limit():
     with pytest.raises(TooLargeError):
         reservation.cover(11 * MIB)
     assert budget.held_bytes == 10 * MIB
+    reservation.shrink_to(MIB)
+    other = budget.reserve(7 * MIB)
+    reservation.cover(2 * MIB, ahead=4 * MIB, wait=False)  # no room for the step: what is needed
+    assert reservation.bytes == 2 * MIB and budget.held_bytes == 9 * MIB
+    other.release()
 
 
 def test_many_threads_reserving_and_releasing_leave_nothing_held_and_never_pass_the_limit():

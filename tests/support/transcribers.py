@@ -52,7 +52,11 @@ def talking_pool(models: FakeModels, engine_class: type[TalkingEngine] = Talking
     return ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=models.factory_for(engine_class))
 
 
-def live_transcriber(models: FakeModels, pool: ModelPool | None = None, **limits) -> LiveTranscriber:
+def live_transcriber(
+    models: FakeModels, pool: ModelPool | None = None, audio_budget: AudioMemoryBudget | None = None, **limits
+) -> LiveTranscriber:
     """The live transcriber on "talker" (or ``pool``), without pauses between partial transcripts."""
     limits = {"partial_interval_s": 0.0, **limits}
-    return LiveTranscriber(pool or talking_pool(models), "talker", LiveLimits(**limits), vad=energy_vad)
+    return LiveTranscriber(
+        pool or talking_pool(models), "talker", LiveLimits(**limits), vad=energy_vad, audio_budget=audio_budget
+    )
