@@ -46,6 +46,7 @@ def encode_silence(
     codec: str = "flac",
     block_size: int | None = None,
     declare_duration: bool = True,
+    level: int = 0,
 ) -> Path:
     """Encode ``samples`` of digital silence at ``sample_rate`` into ``path`` (the container follows its suffix),
     streaming it: hours cost no memory.
@@ -53,6 +54,7 @@ def encode_silence(
     ``block_size`` sets the encoder's samples per frame (FLAC takes 16..65535, at any rate up to 655,350 Hz,
     1 Hz included): constant subframes make every frame about 14 bytes, which is what decode bombs are made
     of. Without ``declare_duration`` the file is written as through a pipe, so its header states no duration.
+    ``level`` makes every sample that 16-bit value instead of 0: a constant level (328 is -40 dBFS), as small.
     """
     options = {"frame_size": str(block_size)} if block_size else {}
     with path.open("wb") as file:
@@ -60,8 +62,8 @@ def encode_silence(
         with av.open(target, mode="w", format=_FORMATS.get(path.suffix.lower())) as container:
             stream = container.add_stream(codec, rate=sample_rate, layout="mono", options=options)
             step = block_size or 4096
-            zeros = np.zeros((1, step), dtype=np.int16)
-            chunks = (zeros[:, : min(step, samples - start)] for start in range(0, samples, step))
+            constant = np.full((1, step), level, dtype=np.int16)
+            chunks = (constant[:, : min(step, samples - start)] for start in range(0, samples, step))
             _encode_frames(container, stream, chunks, "s16", "mono", sample_rate)
     return path
 

@@ -9,6 +9,10 @@ checked; while decoding, the duration is counted on the source timeline, before 
 checked frame by frame against the duration limit and against a bound on how much the upload may
 expand; and the samples go into a buffer that never holds more than those limits, so the peak memory
 of a decode is about its output, once.
+
+The output can be reserved in the audio memory budget (``core.audio_memory``) between opening the file
+and decoding it: ``open_audio`` reads the header and says what the audio will take (``expected_bytes``),
+and ``AudioUpload.decode`` keeps its reservation ahead of the samples, in steps, as it decodes.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 import av
 import numpy as np
 
+from .audio_memory import AudioReservation
 from .errors import InvalidInputError, TooLargeError, UnsupportedAudioError
 
 SAMPLE_RATE = 16_000
@@ -55,6 +62,9 @@ _BLOCK_SAMPLES = 2**28
 block this big is its own mapping, whose pages become resident only as samples fill them, so a buffer
 within one block holds exactly its output and, shrunk in place at the end, is returned without a copy."""
 
+GROWTH_BYTES = 16 * 2**20
+"""A decode whose length the header does not state reserves its output this much at a time (4.4 minutes)."""
+
 _ESTIMATED_DURATION_FORMATS = frozenset({"mp3", "aac", "ac3", "eac3", "dts", "amr", "amrnb", "amrwb", "loas", "mpeg"})
 """Raw streams with no duration in a header: FFmpeg estimates theirs from the first frame's bitrate, which a
 VBR file without a Xing header can overstate many times, so their durations are checked only as they decode."""
@@ -76,6 +86,16 @@ def decode_audio(
     the limit. Audio that decodes to more than :data:`MAX_EXPANSION` times the file's size (and
     more than :data:`MIN_EXPANSION_BYTES`) raises :class:`InvalidInputError` the same way.
     """
+    with open_audio(source, sample_rate, max_duration_s) as upload:
+        return upload.decode()
+
+
+@contextmanager
+def open_audio(
+    source: AudioSource, sample_rate: int = SAMPLE_RATE, max_duration_s: float | None = None
+) -> Iterator[AudioUpload]:
+    """The upload opened and its header checked (see ``decode_audio`` for the checks and their errors), before
+    any frame is decoded; the file is closed on leaving."""
     size = _size(source)
     if size == 0:
         raise InvalidInputError("The uploaded file is empty.", input="file", code="empty_file")
@@ -94,33 +114,59 @@ def decode_audio(
         declared_s = _declared_duration_s(container, stream)
         if declared_s is not None:
             limits.check(declared_s, declared_s * stream.codec_context.sample_rate)
-        return _decode_stream(container, stream, sample_rate, limits, declared_s)
+        yield AudioUpload(container, stream, sample_rate, limits, declared_s, _estimated_duration_s(container))
 
 
-def declared_duration_s(source: AudioSource) -> float | None:
-    """The duration the file's headers state, read without decoding (a file object is rewound): None when they
-    state none, or the file cannot be opened (decoding it says why). A fast estimate only: a file may lie."""
-    if _is_file_object(source):
-        source.seek(0)
-    try:
-        container = av.open(source if _is_file_object(source) else str(source), mode="r", metadata_errors="ignore")
-    except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError):
-        return None
-    try:
-        with container:
-            return _declared_duration_s(container, container.streams.audio[0]) if container.streams.audio else None
-    finally:
-        if _is_file_object(source):
-            source.seek(0)
+class AudioUpload:
+    """An opened upload whose header passed the checks: what its audio will take, and its decode (once)."""
 
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        stream: av.AudioStream,
+        sample_rate: int,
+        limits: _Limits,
+        declared_s: float | None,
+        estimated_s: float | None,
+    ) -> None:
+        self._container = container
+        self._stream = stream
+        self._sample_rate = sample_rate
+        self._limits = limits
+        self._declared_s = declared_s
+        self._estimated_s = estimated_s
 
-SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS
+    @property
+    def declared_s(self) -> float | None:
+        """The duration the header states (None when it states none: a stream written through a pipe, a raw MP3,
+        whose duration would be FFmpeg's guess from one frame's bitrate). A file may lie: decoding checks it."""
+        return self._declared_s
 
+    @property
+    def expected_bytes(self) -> int:
+        """What the decoded audio will take, as far as the header tells: the duration it declares (and a second of
+        slack for resampling), else FFmpeg's estimate from the bitrate, else one step of :data:`GROWTH_BYTES`; never
+        more than the limits let it reach."""
+        most = self._limits.capacity * 4  # float32
+        seconds = self._declared_s if self._declared_s is not None else self._estimated_s
+        if seconds is None:
+            return min(GROWTH_BYTES, most)
+        return min((math.ceil(seconds * self._sample_rate) + self._sample_rate) * 4, most)
 
-def is_silent(audio: np.ndarray) -> bool:
-    """No samples, or nothing louder than -60 dBFS: Whisper would only hallucinate words here."""
-    # The peak as max and -min: np.abs would copy the whole audio (hours of it) for one number.
-    return audio.size == 0 or max(float(audio.max()), -float(audio.min())) < SILENCE_PEAK
+    def decode(self, reservation: AudioReservation | None = None) -> np.ndarray:
+        """The samples, mono float32 at the sample rate asked for. With ``reservation``, they are decoded only into
+        bytes it holds: it grows ahead of them as ``AudioReservation.cover`` does (waiting, or raising when the
+        budget cannot give more), and the output is held by it until freed; should the decode fail, it is
+        released."""
+        try:
+            audio = _decode_stream(
+                self._container, self._stream, self._sample_rate, self._limits, self._declared_s, reservation
+            )
+            return audio if reservation is None else reservation.hold(audio)
+        except BaseException:
+            if reservation is not None:
+                reservation.release()
+            raise
 
 
 def _is_file_object(source: AudioSource) -> bool:
@@ -152,6 +198,13 @@ def _check_sample_rate(rate: int | None) -> None:
             input="file",
             code="unsupported_sample_rate",
         )
+
+
+def _estimated_duration_s(container: av.container.InputContainer) -> float | None:
+    """FFmpeg's idea of the duration, whatever it rests on (a header, or the first frame's bitrate)."""
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return None
 
 
 def _declared_duration_s(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
@@ -209,19 +262,25 @@ class _Limits:
 
 class _SampleBuffer:
     """Float32 samples appended in place, up to ``capacity``, in blocks of at most :data:`_BLOCK_SAMPLES`:
-    the buffer never copies itself to grow, and reserves no more than it may hold."""
+    the buffer never copies itself to grow, and reserves no more than it may hold. With ``reservation``, the
+    samples it holds are covered by it, :data:`GROWTH_BYTES` at a time."""
 
-    def __init__(self, capacity: int, expected: int | None = None) -> None:
+    def __init__(
+        self, capacity: int, expected: int | None = None, reservation: AudioReservation | None = None
+    ) -> None:
         self.capacity = capacity
         self.size = 0
         self._blocks: list[np.ndarray] = []
         self._free = 0  # unused samples at the end of the last block
         self._next_block = min(capacity, expected) if expected is not None else capacity
+        self._reservation = reservation
 
     def append(self, samples: np.ndarray) -> bool:
         """Copy ``samples`` in; False, copying nothing, when they would pass the capacity."""
         if self.size + len(samples) > self.capacity:
             return False
+        if self._reservation is not None:
+            self._reservation.cover((self.size + len(samples)) * 4, ahead=GROWTH_BYTES)
         while len(samples):
             if not self._free:
                 self._free = min(_BLOCK_SAMPLES, self._next_block, self.capacity - self.size)
@@ -243,6 +302,8 @@ class _SampleBuffer:
             block = blocks.pop()
             block.resize(self.size, refcheck=False)  # realloc shrinks in place: nothing is copied
             return block
+        if self._reservation is not None:  # the output's pages fill as the blocks are copied and freed
+            self._reservation.cover((self.size + min(self.size, _BLOCK_SAMPLES)) * 4)
         joined = np.empty(self.size, dtype=np.float32)
         done = 0
         while blocks:  # free each block once copied: the peak is the output plus one block
@@ -260,11 +321,12 @@ def _decode_stream(
     sample_rate: int,
     limits: _Limits,
     declared_s: float | None,
+    reservation: AudioReservation | None = None,
 ) -> np.ndarray:
     resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
     # An honest header sizes the buffer exactly; the rest of the capacity is reserved only if needed.
     expected = math.ceil(declared_s * sample_rate) + sample_rate if declared_s is not None else None
-    buffer = _SampleBuffer(limits.capacity, expected)
+    buffer = _SampleBuffer(limits.capacity, expected, reservation)
     decoded_any = False
     source_s = 0.0
     source_samples = 0

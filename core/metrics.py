@@ -22,6 +22,11 @@ MODEL_LOAD_SECONDS = Histogram("stt_model_load_seconds", "Time to load a model."
 BATCH_SIZE = Histogram(
     "stt_batch_size", "Clips decoded together per engine call.", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64)
 )
+AUDIO_MEMORY_BYTES = Gauge(
+    "stt_audio_memory_bytes",
+    "Decoded audio that requests and live sessions hold or have reserved (the audio memory budget's use).",
+    multiprocess_mode="livesum",
+)
 RESIDENT_BYTES = Gauge(
     "stt_model_resident_bytes", "Estimated memory held by each loaded model.", ["model"], multiprocess_mode="livesum"
 )

@@ -1,5 +1,9 @@
 """Voice activity detection for every caller: one settings type with its named presets, speech probabilities and
-cuts from the Silero model that faster-whisper ships (ONNX, offline)."""
+cuts from the Silero model that faster-whisper ships (ONNX, offline).
+
+The model reads a file block by block and the cuts are made from its probabilities (one float per 32 ms), so
+detection over hours of audio holds the audio once and one block; the probabilities and the cuts are exactly
+faster-whisper's, which reads the whole file at once (a padded copy, and another with each window's context)."""
 
 from __future__ import annotations
 
@@ -78,32 +82,144 @@ included: a low onset with a lower offset, pauses of up to a second filled. Tune
 recordings (frame-level missed speech + false alarm)."""
 
 
+BLOCK_WINDOWS = 2048
+"""Windows Silero reads per call (65 s of audio): a file is fed to it block by block, so that voice detection
+holds the audio once plus one block (about 5 MB), never a copy of the whole file."""
+_CONTEXT_SAMPLES = 64
+"""Silero v6 reads each window with the last samples of the one before it."""
+_STATE_SHAPE = (1, 1, 128)
+
+
 def window_probabilities(audio: np.ndarray) -> np.ndarray:
     """Silero's speech probability for each 512-sample window of 16 kHz mono ``audio`` (a last partial window is
     zero-padded); the model carries its state from one window to the next within the call."""
+    return _probabilities(audio, -(-audio.size // WINDOW_SAMPLES))
+
+
+def _probabilities(audio: np.ndarray, windows: int) -> np.ndarray:
+    """Silero over the first ``windows`` windows of ``audio`` (zeros past its end), block by block.
+
+    The probabilities are exactly those of faster-whisper's ``SileroVADModel`` over the zero-padded audio at once:
+    its recurrent state and each window's 64 samples of context carry from block to block, and the last window's
+    final 64 samples are zero, as that model leaves them (it writes its context into its input)."""
     from faster_whisper.vad import get_vad_model
 
-    if audio.size % WINDOW_SAMPLES:
-        audio = np.pad(audio, (0, WINDOW_SAMPLES - audio.size % WINDOW_SAMPLES))
-    return np.asarray(get_vad_model()(audio), dtype=np.float32).reshape(-1)
+    session = get_vad_model().session
+    probabilities = np.empty(windows, dtype=np.float32)
+    h = np.zeros(_STATE_SHAPE, dtype=np.float32)
+    c = np.zeros(_STATE_SHAPE, dtype=np.float32)
+    context = np.zeros(_CONTEXT_SAMPLES, dtype=np.float32)
+    block = np.empty((min(BLOCK_WINDOWS, windows), _CONTEXT_SAMPLES + WINDOW_SAMPLES), dtype=np.float32)
+    for first in range(0, windows, BLOCK_WINDOWS):
+        count = min(BLOCK_WINDOWS, windows - first)
+        rows = block[:count]
+        samples = audio[first * WINDOW_SAMPLES : (first + count) * WINDOW_SAMPLES]
+        whole = samples.size // WINDOW_SAMPLES
+        rows[:whole, _CONTEXT_SAMPLES:] = samples[: whole * WINDOW_SAMPLES].reshape(whole, WINDOW_SAMPLES)
+        rows[whole:] = 0.0
+        if rest := samples.size - whole * WINDOW_SAMPLES:
+            rows[whole, _CONTEXT_SAMPLES : _CONTEXT_SAMPLES + rest] = samples[whole * WINDOW_SAMPLES :]
+        rows[0, :_CONTEXT_SAMPLES] = context
+        rows[1:, :_CONTEXT_SAMPLES] = rows[:-1, -_CONTEXT_SAMPLES:]
+        context = rows[-1, -_CONTEXT_SAMPLES:].copy()
+        if first + count == windows:
+            rows[-1, -_CONTEXT_SAMPLES:] = 0.0
+        output, h, c = session.run(None, {"input": rows, "h": h, "c": c})
+        probabilities[first : first + count] = np.asarray(output, dtype=np.float32).reshape(-1)
+    return probabilities
 
 
 def speech_spans(
     audio: np.ndarray, settings: VadSettings, max_speech_s: float = float("inf")
 ) -> list[tuple[int, int]]:
-    """``[start, end)`` sample ranges of speech in 16 kHz mono audio, none longer than ``max_speech_s`` (Silero's
-    own cutter, as faster-whisper runs it)."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    """``[start, end)`` sample ranges of speech in 16 kHz mono audio, none longer than ``max_speech_s``: Silero's
+    own cutter, exactly as faster-whisper's ``get_speech_timestamps`` cuts, over probabilities read block by block.
+    """
+    # faster-whisper pads the audio to whole windows, with a whole window of zeros when it is already whole.
+    probabilities = _probabilities(audio, audio.size // WINDOW_SAMPLES + 1)
+    return cut_speech(probabilities, audio.size, settings, max_speech_s)
 
-    options = VadOptions(
-        threshold=settings.threshold,
-        neg_threshold=settings.silence_threshold,
-        min_speech_duration_ms=settings.min_speech_ms,
-        max_speech_duration_s=max_speech_s,
-        min_silence_duration_ms=settings.silence_duration_ms,
-        speech_pad_ms=settings.prefix_padding_ms,
-    )
-    return [(span["start"], span["end"]) for span in get_speech_timestamps(audio, options, sampling_rate=SAMPLE_RATE)]
+
+def cut_speech(
+    probabilities: np.ndarray, audio_samples: int, settings: VadSettings, max_speech_s: float = float("inf")
+) -> list[tuple[int, int]]:
+    """Speech cut from window probabilities as faster-whisper's ``get_speech_timestamps`` cuts it (its loop, with
+    its arithmetic, so that the clips of every file are the same): speech starts at ``threshold``, ends after
+    ``silence_duration_ms`` below the pause threshold, stretches longer than ``max_speech_s`` are split at their
+    last pause of 98 ms or more, short ones dropped, the rest padded by ``prefix_padding_ms``."""
+    window = WINDOW_SAMPLES
+    pad = SAMPLE_RATE * settings.prefix_padding_ms / 1000
+    max_speech = SAMPLE_RATE * max_speech_s - window - 2 * pad
+    min_speech = SAMPLE_RATE * settings.min_speech_ms / 1000
+    min_silence = SAMPLE_RATE * settings.silence_duration_ms / 1000
+    min_silence_at_max_speech = SAMPLE_RATE * 98 / 1000
+    pause = settings.silence_threshold
+    if pause is None:
+        pause = max(settings.threshold - HYSTERESIS, 0.01)
+    # faster-whisper compares float32 probabilities with these, in float32.
+    threshold, pause = float(np.float32(settings.threshold)), float(np.float32(pause))
+
+    speeches: list[list[int]] = []
+    triggered = False
+    start = None
+    temp_end = prev_end = next_start = 0
+    for i, probability in enumerate(probabilities.tolist()):
+        position = window * i
+        if probability >= threshold and temp_end:
+            temp_end = 0
+            if next_start < prev_end:
+                next_start = position
+        if probability >= threshold and not triggered:
+            triggered, start = True, position
+            continue
+        if triggered and position - start > max_speech:
+            if prev_end:
+                speeches.append([start, prev_end])
+                start = None
+                if next_start < prev_end:  # silence since the last pause, and still no speech
+                    triggered = False
+                else:
+                    start = next_start
+                prev_end = next_start = temp_end = 0
+            else:
+                speeches.append([start, position])
+                start = None
+                prev_end = next_start = temp_end = 0
+                triggered = False
+                continue
+        if probability < pause and triggered:
+            if not temp_end:
+                temp_end = position
+            if position - temp_end > min_silence_at_max_speech:
+                prev_end = temp_end
+            if position - temp_end < min_silence:
+                continue
+            if temp_end - start > min_speech:
+                speeches.append([start, temp_end])
+            start = None
+            prev_end = next_start = temp_end = 0
+            triggered = False
+    if start is not None and audio_samples - start > min_speech:
+        speeches.append([start, audio_samples])
+    return _padded(speeches, pad, audio_samples)
+
+
+def _padded(speeches: list[list[int]], pad: float, audio_samples: int) -> list[tuple[int, int]]:
+    """Each stretch padded by ``pad`` samples on both sides; two closer than twice that share the gap."""
+    for i, speech in enumerate(speeches):
+        if i == 0:
+            speech[0] = int(max(0, speech[0] - pad))
+        if i != len(speeches) - 1:
+            gap = speeches[i + 1][0] - speech[1]
+            if gap < 2 * pad:
+                speech[1] += int(gap // 2)
+                speeches[i + 1][0] = int(max(0, speeches[i + 1][0] - gap // 2))
+            else:
+                speech[1] = int(min(audio_samples, speech[1] + pad))
+                speeches[i + 1][0] = int(max(0, speeches[i + 1][0] - pad))
+        else:
+            speech[1] = int(min(audio_samples, speech[1] + pad))
+    return [(start, end) for start, end in speeches]
 
 
 def load_vad_model() -> None:

@@ -1,5 +1,6 @@
-"""One transcription request from end to end: prepare it (``pipeline.preparation``), decode the audio once,
-run the model (and the diarizer), clean up. Returns the types every route shares."""
+"""One transcription request from end to end: prepare it (``pipeline.preparation``), decode the audio once (its
+bytes reserved in the audio memory budget first), skip what holds nothing to transcribe, run the model (and the
+diarizer), clean up. Returns the types every route shares."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from functools import partial
 
 import numpy as np
 
-from core.audio import SAMPLE_RATE, AudioSource, decode_audio, declared_duration_s, is_silent
+from core.audio import SAMPLE_RATE, AudioSource, AudioUpload, open_audio
+from core.audio_memory import AudioMemoryBudget
 from core.devices import release_memory
 from core.errors import InvalidInputError, ModelUnavailableError, OverloadedError
+from core.no_speech import nothing_to_transcribe
 from core.registry import ModelRegistry, ModelSpec
 from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions, TranscriptionResult
 
@@ -32,6 +35,7 @@ class Transcriber:
         max_audio_duration_s: float | None = None,
         diarizer_id: str | None = None,
         max_concurrent_decodes: int = 2,
+        audio_budget: AudioMemoryBudget | None = None,
     ) -> None:
         self.pool = pool
         self.registry: ModelRegistry = pool.registry
@@ -40,7 +44,9 @@ class Transcriber:
         self.diarizer_id = diarizer_id
         """The registry id of the diarizer; None when diarization is switched off."""
         self._decode_slots = threading.BoundedSemaphore(max_concurrent_decodes)
-        """Uploads decoded at once: decoding is CPU-bound, and each one holds its decoded audio in memory."""
+        """Uploads decoded at once: decoding is CPU-bound."""
+        self.audio_budget = audio_budget or AudioMemoryBudget()
+        """The memory all requests' decoded audio may take (None: counted, unlimited)."""
 
     def resolve(self, model_id: str | None) -> ModelSpec:
         """The transcription model a request names, or the default one."""
@@ -58,10 +64,10 @@ class Transcriber:
         ``cancelled`` (the client has gone) withdraws the clips not yet decoded."""
         keep_words = options.word_timestamps
         options = self._check_diarize(options, diarize)
-        request, audio = self._prepare(source, model_id, options)
+        request, audio = self._prepare(source, model_id, options, cancelled)
         started = time.perf_counter()
         try:
-            if is_silent(audio):
+            if nothing_to_transcribe(audio):
                 result = _empty_result(audio, request.options)
             else:
                 with self.pool.use(request.spec, audio_s=len(audio) / SAMPLE_RATE) as lease:
@@ -116,17 +122,34 @@ class Transcriber:
         return attribute_speakers(result, turns, keep_words)
 
     def _prepare(
-        self, source: AudioSource, model_id: str | None, options: TranscribeOptions
+        self,
+        source: AudioSource,
+        model_id: str | None,
+        options: TranscribeOptions,
+        cancelled: threading.Event | None = None,
     ) -> tuple[PreparedRequest, np.ndarray]:
         """The request prepared (checked before its audio is decoded), and its audio."""
         request = prepare(self.pool, model_id, self.default_model, options)
-        with self.pool.reserved(request.spec, declared_duration_s(source)):  # refused before decoding if too late
-            return request, self.decode(source)
+        with open_audio(source, max_duration_s=self.max_audio_duration_s) as upload:
+            with self.pool.reserved(request.spec, upload.declared_s):  # refused before decoding if too late
+                return request, self._decode(upload, cancelled)
 
-    def decode(self, source: AudioSource) -> np.ndarray:
-        """An upload's audio (16 kHz mono), within the duration limit, in one of the service's decode slots."""
-        with self._decode_slots:
-            return decode_audio(source, max_duration_s=self.max_audio_duration_s)
+    def decode(self, source: AudioSource, cancelled: threading.Event | None = None) -> np.ndarray:
+        """An upload's audio (16 kHz mono), within the duration limit. Its bytes are reserved in the audio memory
+        budget once the header is read, before it takes one of the service's decode slots: a request that waits
+        for memory (briefly, then 429; setting ``cancelled`` ends the wait) holds no slot. The audio keeps its
+        bytes in the budget until it is freed."""
+        with open_audio(source, max_duration_s=self.max_audio_duration_s) as upload:
+            return self._decode(upload, cancelled)
+
+    def _decode(self, upload: AudioUpload, cancelled: threading.Event | None) -> np.ndarray:
+        reservation = self.audio_budget.reserve(upload.expected_bytes, cancelled=cancelled)
+        try:
+            with self._decode_slots:
+                return upload.decode(reservation)
+        except BaseException:
+            reservation.release()
+            raise
 
 
 SpeakerAttribution = Callable[[Transcription, np.ndarray], Transcription]
@@ -160,7 +183,7 @@ class TranscriptionStream:
             raise RuntimeError("the stream's segments were already read")
         try:
             decoded: list[Segment] = []
-            if not is_silent(audio):
+            if not nothing_to_transcribe(audio):
                 with self._pool.use(self._request.spec, audio_s=self.duration) as lease:
                     options, self.language_probability = decoding_options(lease, audio, self._request.options)
                     for segment in stream_long(audio, options, lease.decode):

@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     max_concurrent_decodes: int = Field(
         0, ge=0, description="Uploads decoded to audio at once; 0: one per core this process may run on."
     )
+    audio_memory_budget_mb: float = Field(
+        1024,
+        gt=0,
+        description="Memory (MiB) that decoded audio (16 kHz float32: 230 MB an hour) may take across every request "
+        "at once: files, streams, chat audio parts, live sessions. A request reserves its audio's bytes before it "
+        "is decoded; when they do not fit it waits up to 5 s, then gets 429 with Retry-After; audio that alone "
+        "needs more gets 413. The default holds 4.6 hours: the longest accepted audio, and room beside it.",
+    )
     model_self_check: Literal["auto", "on", "off"] = Field(
         "auto",
         description="After loading a model, decode one second of silence with it, so that a model that loads but "

@@ -3,6 +3,10 @@ sessions and the chat flow from the settings."""
 
 from __future__ import annotations
 
+import logging
+
+from core.audio import SAMPLE_RATE
+from core.audio_memory import AudioMemoryBudget
 from core.devices import Device, memory_budget_bytes, resolve_device
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
@@ -17,6 +21,7 @@ from .realtime.origin import allowed_origins
 from .settings import Settings
 
 EMBEDDED_DIARIZER_MODEL = "embedded:resemblyzer-ge2e"
+logger = logging.getLogger(__name__)
 
 
 def diarizer_spec(settings: Settings) -> ModelSpec | None:
@@ -71,7 +76,23 @@ def build_transcriber(settings: Settings) -> Transcriber:
         settings.max_audio_duration_s,
         diarizer_id=diarizer.id if diarizer else None,
         max_concurrent_decodes=settings.decode_slot_count,
+        audio_budget=audio_memory_budget(settings),
     )
+
+
+def audio_memory_budget(settings: Settings) -> AudioMemoryBudget:
+    """The memory decoded audio may take across requests; a warning when it cannot hold the longest audio accepted."""
+    budget = AudioMemoryBudget(int(settings.audio_memory_budget_mb * 2**20))
+    longest = (settings.max_audio_duration_s + 1) * SAMPLE_RATE * 4
+    if budget.limit_bytes is not None and longest > budget.limit_bytes:
+        logger.warning(
+            "STT_AUDIO_MEMORY_BUDGET_MB=%g holds %.0f s of audio, less than STT_MAX_AUDIO_DURATION_S=%g: longer "
+            "audio gets 413",
+            settings.audio_memory_budget_mb,
+            budget.limit_bytes / (SAMPLE_RATE * 4),
+            settings.max_audio_duration_s,
+        )
+    return budget
 
 
 def self_check_enabled(settings: Settings, device: Device) -> bool:
@@ -96,7 +117,10 @@ def build_live_transcriber(transcriber: Transcriber, settings: Settings) -> tupl
         max_send_queue_bytes=int(settings.realtime_max_send_queue_mb * 2**20),
         allowed_origins=allowed_origins(settings.realtime_allowed_origins),
     )
-    return LiveTranscriber(transcriber.pool, transcriber.default_model, realtime.limits), realtime
+    live = LiveTranscriber(
+        transcriber.pool, transcriber.default_model, realtime.limits, audio_budget=transcriber.audio_budget
+    )
+    return live, realtime
 
 
 def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, ChatSettings]:

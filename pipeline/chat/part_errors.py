@@ -16,5 +16,6 @@ def naming_the_part(where: str) -> Iterator[None]:
     except STTError as exc:
         if exc.input != "file":
             raise
-        labelled = type(exc)(exc.message.replace("The uploaded file", "The audio"), input=where, code=exc.code)
+        message = exc.message.replace("The uploaded file", "The audio")
+        labelled = type(exc)(message, input=where, code=exc.code, retry_after_s=exc.retry_after_s)
         raise labelled from exc

@@ -18,6 +18,7 @@ import numpy as np
 
 from core import metrics
 from core.audio import SAMPLE_RATE
+from core.audio_memory import AudioReservation
 from core.errors import InvalidInputError, OverloadedError, STTError, TooLargeError
 from core.vad import OPENAI_SERVER_VAD
 
@@ -38,6 +39,12 @@ from .turns import LocalAgreement, TurnDetector
 
 MIN_COMMIT_S = 0.1
 """OpenAI refuses to commit less than 100 ms of audio."""
+_BUDGET_STEP = SAMPLE_RATE * 4
+"""A session's buffer takes the audio memory budget a second (64 KB) at a time."""
+
+
+def _bytes(samples: int) -> int:
+    return samples * 4  # float32
 
 
 def new_id(prefix: str) -> str:
@@ -45,14 +52,17 @@ def new_id(prefix: str) -> str:
 
 
 class _Audio:
-    """Uncommitted 16 kHz audio: samples ``[start, end)`` of the session's timeline."""
+    """Uncommitted 16 kHz audio: samples ``[start, end)`` of the session's timeline, held in the audio memory budget
+    (growing a second ahead; appends the budget cannot hold are refused at once, with ``OverloadedError``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reservation: AudioReservation) -> None:
         self.start = 0
         self.end = 0
         self._chunks: list[np.ndarray] = []
+        self._reservation = reservation
 
     def append(self, samples: np.ndarray) -> None:
+        self._reservation.cover(_bytes(self.end + len(samples) - self.start), ahead=_BUDGET_STEP, wait=False)
         self._chunks.append(samples)
         self.end += len(samples)
 
@@ -71,6 +81,14 @@ class _Audio:
         rest = self.samples(sample)
         self._chunks = [rest.copy()] if len(rest) else []
         self.start = sample
+        if self._reservation.bytes > _bytes(self.end - self.start) + 2 * _BUDGET_STEP:
+            self._reservation.shrink_to(_bytes(self.end - self.start) + _BUDGET_STEP)
+
+    def release(self) -> None:
+        """Drop the samples and give their bytes back."""
+        self._chunks = []
+        self.start = self.end
+        self._reservation.release()
 
     @property
     def seconds(self) -> float:
@@ -106,7 +124,7 @@ class LiveSession:
         self._emit = emit
         self._request = live.prepare(config)
         self.config = config
-        self._audio = _Audio()
+        self._audio = _Audio(live.audio_budget.reserve(0, input="audio", wait=False))
         self._detector = TurnDetector(config.turn_detection or OPENAI_SERVER_VAD, live.vad)
         self._heard_speech = False
         """Manual mode: whether the buffer holds speech yet (partials of silence would be hallucinations)."""
@@ -245,7 +263,7 @@ class LiveSession:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._turn = None
-        self._audio = _Audio()
+        self._audio.release()
         self._live.sessions.release(self._client)
         metrics.LIVE_SESSIONS.dec()
 
@@ -263,28 +281,43 @@ class LiveSession:
         self._abandon_partial(turn)
         if stopped:
             self._emit(SpeechStopped(turn.item_id, _ms(end)))
-        audio = self._audio.samples(turn.start, end).copy()
+        audio = self._held_copy(turn.start, end)
         self._audio.drop_before(end)
         self._heard_speech = False
         self._emit(Committed(turn.item_id, self._previous_item))
         self._previous_item = turn.item_id
         self.turns += 1
-        self._pending_samples += len(audio)
+        pending = end - turn.start
+        self._pending_samples += pending
         previous, ended_at = self._last_final, time.monotonic()
-        self._last_final = self._spawn(self._finalize(turn, audio, previous, ended_at))
+        self._last_final = self._spawn(self._finalize(turn, audio, pending, previous, ended_at))
 
-    async def _finalize(self, turn: _Turn, audio: np.ndarray, previous: asyncio.Task | None, ended_at: float) -> None:
+    def _held_copy(self, start: int, end: int) -> np.ndarray | STTError:
+        """The turn's samples, copied out of the buffer for its final decode and held in the audio memory budget
+        until it is done; the budget's refusal when it cannot hold them (the turn then fails)."""
+        samples = self._audio.samples(start, end)
+        try:
+            reservation = self._live.audio_budget.reserve(samples.nbytes, input="audio", wait=False)
+        except STTError as exc:
+            return exc
+        return reservation.hold(samples.copy())
+
+    async def _finalize(
+        self, turn: _Turn, audio: np.ndarray | STTError, pending: int, previous: asyncio.Task | None, ended_at: float
+    ) -> None:
         try:
             await self._final_transcript(turn, audio, previous, ended_at)
         finally:
-            self._pending_samples -= len(audio)
+            self._pending_samples -= pending
 
     async def _final_transcript(
-        self, turn: _Turn, audio: np.ndarray, previous: asyncio.Task | None, ended_at: float
+        self, turn: _Turn, audio: np.ndarray | STTError, previous: asyncio.Task | None, ended_at: float
     ) -> None:
         model = self.model_id
         events: list[LiveEvent]
         try:
+            if isinstance(audio, STTError):
+                raise audio
             async with self._final_slots:  # the session's other ended turns wait here, not in the model's queue
                 result, options = await self._live.decode(self._request, audio, True, threading.Event())
             transcript, language = result.text.strip(), options.language or result.language

@@ -18,6 +18,7 @@ from functools import partial
 import anyio
 import numpy as np
 
+from core.audio_memory import AudioMemoryBudget
 from core.types import Transcription, TranscribeOptions
 from core.vad import OPENAI_SERVER_VAD, VadSettings
 
@@ -75,12 +76,15 @@ class LiveTranscriber:
         default_model: str,
         limits: LiveLimits = LiveLimits(),
         vad: SpeechProbabilities = silero_probabilities,
+        audio_budget: AudioMemoryBudget | None = None,
     ) -> None:
         self.pool = pool
         self.default_model = default_model
         self.limits = limits
         self.vad = vad
         self.sessions = SessionCapacity(limits.max_sessions, limits.max_sessions_per_client)
+        self.audio_budget = audio_budget or AudioMemoryBudget()
+        """The memory decoded audio may take, shared with file requests: sessions' buffers and ended turns."""
         self._threads = anyio.CapacityLimiter(256)
         self._finals = 0
         self._partials = 0
@@ -110,7 +114,9 @@ class LiveTranscriber:
         else:
             self._partials += 1
         try:
-            run = partial(self._decode_blocking, request, audio, final, cancelled)
+            # A worker thread keeps its last job's arguments while it idles: the audio goes in a box it empties.
+            run = partial(self._decode_blocking, request, [audio], final, cancelled)
+            del audio
             return await anyio.to_thread.run_sync(run, limiter=self._threads, abandon_on_cancel=True)
         finally:
             cancelled.set()  # a no-op once done; on cancellation, the batcher withdraws the clips still queued
@@ -120,8 +126,9 @@ class LiveTranscriber:
                 self._partials -= 1
 
     def _decode_blocking(
-        self, request: PreparedRequest, audio: np.ndarray, final: bool, cancelled: threading.Event
+        self, request: PreparedRequest, box: list[np.ndarray], final: bool, cancelled: threading.Event
     ) -> tuple[Transcription, TranscribeOptions]:
+        audio = box.pop()
         with self.pool.use(request.spec) as lease:
             self._workers = lease.asr.workers
             options, _ = decoding_options(lease, audio, request.options)

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.audio import MAX_EXPANSION, SAMPLE_RATE, decode_audio, is_silent
-from core.errors import ErrorKind, InvalidInputError, TooLargeError, UnsupportedAudioError
+from core.audio import GROWTH_BYTES, MAX_EXPANSION, SAMPLE_RATE, decode_audio, open_audio
+from core.audio_memory import AudioMemoryBudget
+from core.errors import ErrorKind, InvalidInputError, OverloadedError, TooLargeError, UnsupportedAudioError
 from bench.audio_files import encode, encode_silence
 from tests.support.audio import tone
 
@@ -118,13 +119,7 @@ def test_a_valid_file_with_zero_samples_decodes_to_nothing(tmp_path: Path):
         w.setframerate(16_000)
         w.writeframes(b"")
     audio = decode_audio(path)
-    assert audio.size == 0 and is_silent(audio)
-
-
-def test_silence_detection(jfk_audio):
-    assert is_silent(np.zeros(16_000, dtype=np.float32))
-    assert is_silent(np.full(16_000, 1e-4, dtype=np.float32))
-    assert not is_silent(jfk_audio)
+    assert audio.size == 0 and audio.dtype == np.float32
 
 
 # Decode bombs: a few kilobytes that describe hours of audio, or a rate that resampling multiplies.
@@ -247,3 +242,64 @@ def test_the_buffer_joins_blocks_when_the_audio_outgrows_one(monkeypatch, jfk_pa
     monkeypatch.setattr("core.audio._BLOCK_SAMPLES", 10_000)
     assert np.array_equal(decode_audio(jfk_path), jfk_audio)
     assert np.array_equal(decode_audio(jfk_path, max_duration_s=12), jfk_audio)
+
+
+# The audio memory budget: what an upload will take is known from its header, and the decode stays within what
+# its reservation holds.
+
+
+def test_the_header_tells_what_the_audio_will_take(tmp_path: Path):
+    declared = _silence(tmp_path / "declared.flac", 8000, 600, block_size=4096)
+    with open_audio(declared) as upload:
+        assert upload.expected_bytes == (600 + 1) * SAMPLE_RATE * 4  # at 16 kHz, and a second of slack
+    undeclared = _silence(tmp_path / "undeclared.flac", 8000, 600, block_size=4096, declare_duration=False)
+    with open_audio(undeclared) as upload:
+        assert upload.expected_bytes == GROWTH_BYTES  # a first step
+    with open_audio(undeclared, max_duration_s=60) as upload:
+        assert upload.expected_bytes == (60 + 1) * SAMPLE_RATE * 4  # the step, within what the limit allows
+
+
+def test_a_decoded_upload_holds_its_reservation_until_the_audio_is_freed(jfk_path: Path, jfk_audio: np.ndarray):
+    budget = AudioMemoryBudget(64 * MB)
+    with open_audio(jfk_path) as upload:
+        reservation = budget.reserve(upload.expected_bytes)
+        audio = upload.decode(reservation)
+    assert np.array_equal(audio, jfk_audio) and budget.held_bytes == audio.nbytes
+    del audio
+    assert budget.held_bytes == 0
+
+
+def test_a_decode_that_outgrows_its_reservation_takes_more(tmp_path: Path):
+    # Ten minutes with no duration in the header: 38 MB, three steps of 16 MiB.
+    path = _silence(tmp_path / "undeclared.flac", 16_000, 600, block_size=4096, declare_duration=False)
+    budget = AudioMemoryBudget(64 * MB)
+    with open_audio(path) as upload:
+        audio = upload.decode(budget.reserve(upload.expected_bytes))
+    assert audio.size == 600 * SAMPLE_RATE and budget.held_bytes == audio.nbytes
+
+
+@pytest.mark.parametrize(
+    ("limit_mb", "taken_mb", "error"), [(20, 0, TooLargeError), (64, 40, OverloadedError)],
+    ids=["more than the whole budget", "more than is free"],
+)
+def test_a_decode_that_cannot_grow_stops_and_gives_its_reservation_back(
+    tmp_path: Path, limit_mb: int, taken_mb: int, error: type
+):
+    path = _silence(tmp_path / "undeclared.flac", 16_000, 600, block_size=4096, declare_duration=False)
+    budget = AudioMemoryBudget(limit_mb * MB, wait_s=0.05)
+    budget.reserve(taken_mb * MB)
+    with open_audio(path) as upload:
+        reservation = budget.reserve(upload.expected_bytes)
+        with pytest.raises(error):
+            upload.decode(reservation)
+    assert budget.held_bytes == taken_mb * MB
+
+
+def test_a_decode_that_fails_gives_its_reservation_back(tmp_path: Path):
+    path = _silence(tmp_path / "undeclared.flac", 16_000, 120, block_size=4096, declare_duration=False)
+    budget = AudioMemoryBudget(64 * MB)
+    with open_audio(path, max_duration_s=60) as upload:
+        reservation = budget.reserve(upload.expected_bytes)
+        with pytest.raises(TooLargeError):
+            upload.decode(reservation)
+    assert budget.held_bytes == 0

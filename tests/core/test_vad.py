@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from core.audio import SAMPLE_RATE, decode_audio
 from core.vad import (
+    BLOCK_WINDOWS,
     DIARIZATION_VAD,
     HYSTERESIS,
     LONG_FORM_VAD,
@@ -18,12 +20,31 @@ from core.vad import (
     OPENAI_SERVER_VAD,
     WINDOW_SAMPLES,
     VadSettings,
+    cut_speech,
     speech_spans,
     window_probabilities,
 )
 
 PRESETS = [LONG_FORM_VAD, OPENAI_SERVER_VAD, DIARIZATION_VAD]
 SILENCE = np.zeros(2 * SAMPLE_RATE, dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus_audio(manifest) -> list[np.ndarray]:
+    """Every recording of the corpus, decoded."""
+    return [decode_audio(utterance.path) for utterance in manifest]
+
+
+@pytest.fixture(scope="module")
+def concatenation(corpus_audio) -> np.ndarray:
+    """The whole corpus end to end: 13 minutes, a dozen of Silero's blocks."""
+    return np.concatenate(corpus_audio)
+
+
+@pytest.fixture(scope="module")
+def long_file(concatenation) -> np.ndarray:
+    """Six and a bit blocks (6.5 minutes) of the concatenation, ending in a partial window."""
+    return concatenation[: 6 * BLOCK_WINDOWS * WINDOW_SAMPLES + 1000].copy()
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +122,87 @@ def test_the_bounds_are_inclusive_and_only_the_realtime_route_caps_the_durations
     VadSettings(threshold=0.0, prefix_padding_ms=0, silence_duration_ms=0)
     VadSettings(threshold=1.0, silence_threshold=1.0)
     VadSettings(prefix_padding_ms=2 * MAX_SESSION_DURATION_MS, silence_duration_ms=2 * MAX_SESSION_DURATION_MS)
+
+
+def _faster_whisper_options(settings: VadSettings, max_speech_s: float):
+    from faster_whisper.vad import VadOptions
+
+    return VadOptions(
+        threshold=settings.threshold,
+        neg_threshold=settings.silence_threshold,
+        min_speech_duration_ms=settings.min_speech_ms,
+        max_speech_duration_s=max_speech_s,
+        min_silence_duration_ms=settings.silence_duration_ms,
+        speech_pad_ms=settings.prefix_padding_ms,
+    )
+
+
+def _faster_whisper_spans(audio: np.ndarray, settings: VadSettings, max_speech_s: float) -> list[tuple[int, int]]:
+    """faster-whisper's own cutter over the whole audio at once (it pads a copy; the copy here keeps the caller's
+    audio out of its reach)."""
+    from faster_whisper.vad import get_speech_timestamps
+
+    options = _faster_whisper_options(settings, max_speech_s)
+    return [(s["start"], s["end"]) for s in get_speech_timestamps(audio.copy(), options, sampling_rate=SAMPLE_RATE)]
+
+
+def test_probabilities_read_block_by_block_are_those_of_the_whole_file_at_once(long_file):
+    from faster_whisper.vad import get_vad_model
+
+    for audio in (long_file, long_file[: 3 * BLOCK_WINDOWS * WINDOW_SAMPLES]):  # ragged, and whole blocks
+        whole = np.pad(audio, (0, -audio.size % WINDOW_SAMPLES))
+        expected = np.asarray(get_vad_model()(whole)).reshape(-1)
+        np.testing.assert_array_equal(window_probabilities(audio), expected)
+
+
+def test_the_long_form_clips_of_a_long_file_are_faster_whispers(long_file):
+    assert speech_spans(long_file, LONG_FORM_VAD, 30.0) == _faster_whisper_spans(long_file, LONG_FORM_VAD, 30.0)
+
+
+PLANS = [
+    (LONG_FORM_VAD, 30.0),
+    (OPENAI_SERVER_VAD, float("inf")),
+    (OPENAI_SERVER_VAD, 3.0),
+    (DIARIZATION_VAD, float("inf")),
+    (VadSettings(threshold=0.3, prefix_padding_ms=0, silence_duration_ms=100, min_speech_ms=200), 1.0),
+]
+
+
+def test_the_cutter_cuts_every_recording_as_faster_whisper_does(monkeypatch, corpus_audio, concatenation):
+    """The same probabilities (the test above) cut the same way: faster-whisper's cutter, fed the probabilities
+    read here, against ``cut_speech``, for every recording of the corpus and their concatenation, under each
+    preset and a few extremes (short stretches split, short ones dropped, no padding)."""
+    import faster_whisper.vad as faster_whisper_vad
+
+    recordings = [*corpus_audio, concatenation]
+    # As faster-whisper pads: to whole windows, with a whole window of zeros when the audio is already whole.
+    read = [window_probabilities(np.pad(a, (0, WINDOW_SAMPLES - a.size % WINDOW_SAMPLES))) for a in recordings]
+    for audio, probabilities in zip(recordings, read):
+        monkeypatch.setattr(faster_whisper_vad, "get_vad_model", lambda p=probabilities: (lambda padded: p))
+        for settings, max_speech_s in PLANS:
+            options = _faster_whisper_options(settings, max_speech_s)
+            expected = faster_whisper_vad.get_speech_timestamps(audio, options, sampling_rate=SAMPLE_RATE)
+            spans = cut_speech(probabilities, audio.size, settings, max_speech_s)
+            assert spans == [(s["start"], s["end"]) for s in expected], (audio.size, settings, max_speech_s)
+
+
+def test_voice_detection_holds_one_block_beside_the_audio_never_a_copy_of_it(long_file):
+    """numpy reports its buffers to tracemalloc: the peak during detection over 6.5 minutes (25 MB of samples) is
+    a block's worth (5 MB), where reading the file at once padded it (a copy) and gave each window its context
+    (another)."""
+    tracemalloc.start()
+    try:
+        speech_spans(long_file, LONG_FORM_VAD, 30.0)
+        window_probabilities(long_file)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert long_file.nbytes > 24 * 2**20
+    assert peak < 8 * 2**20, f"{peak / 2**20:.1f} MiB"
+
+
+def test_the_callers_audio_is_left_as_it_was(utterance):
+    audio = utterance[: 4 * WINDOW_SAMPLES].copy()
+    window_probabilities(audio)
+    speech_spans(audio, OPENAI_SERVER_VAD)
+    np.testing.assert_array_equal(audio, utterance[: 4 * WINDOW_SAMPLES])

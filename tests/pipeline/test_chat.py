@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
 import numpy as np
 import pytest
 
-from core.errors import InvalidInputError, ModelNotFoundError, RequestCancelled, TooLargeError, UnsupportedAudioError
+from core.audio_memory import AudioMemoryBudget
+from core.errors import (
+    InvalidInputError,
+    ModelNotFoundError,
+    OverloadedError,
+    RequestCancelled,
+    TooLargeError,
+    UnsupportedAudioError,
+)
 from pipeline.chat import (
     AudioPart, Chat, ChatEnd, ChatItem, ChatLimits, ChatMessage, ChatRequest, ChatStream, StopScanner,
 )
@@ -101,6 +110,43 @@ def test_audio_over_the_duration_limit_names_the_part(fake_models, wav_bytes):
         with pytest.raises(TooLargeError) as error:
             chat.complete(request(ChatMessage("user", (audio_part(wav_bytes(), 0, 0),)), model=model))
         assert error.value.input == "messages.[0].content.[0]" and error.value.code == "audio_too_long"
+
+
+def test_audio_parts_are_held_in_the_audio_budget_until_the_answer_is_written(fake_models, wav_bytes):
+    budget = AudioMemoryBudget(2**20)
+    chat = Chat(chat_transcriber(fake_models, audio_budget=budget))
+    parts = (audio_part(wav_bytes(2.0), 0, 0), audio_part(wav_bytes(1.0), 0, 1))
+    fake_models.chat_gate = threading.Event()  # the model stops after its first word
+    answering = threading.Thread(target=chat.complete, args=(request(ChatMessage("user", parts), model="speech-llm"),))
+    answering.start()
+    deadline = time.monotonic() + 10
+    while not fake_models.chat_engines or not _engine(fake_models).calls:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert budget.held_bytes == 3 * 16_000 * 4
+    fake_models.chat_gate.set()
+    answering.join(10)
+    _engine(fake_models).calls.clear()  # the fake's record of what it was given holds the audio too
+    assert budget.held_bytes == 0
+    assert chat.complete(request(ChatMessage("user", parts))).text == "asr heard 2.0s asr heard 1.0s"
+    assert budget.held_bytes == 0
+
+
+def test_a_part_the_audio_budget_cannot_hold_names_the_part(fake_models, wav_bytes):
+    budget = AudioMemoryBudget(2**20, wait_s=0.05)
+    chat = Chat(chat_transcriber(fake_models, audio_budget=budget))
+    long = ChatMessage("user", (audio_part(wav_bytes(1.0), 0, 0), audio_part(wav_bytes(20.0), 0, 1)))
+    for model in ("asr", "speech-llm"):
+        with pytest.raises(TooLargeError) as error:
+            chat.complete(request(long, model=model))
+        assert error.value.input == "messages.[0].content.[1]" and error.value.code == "audio_over_memory_budget"
+    del error  # its traceback held the first part's audio, in a reference cycle: the budget collects it when full
+    holder = budget.reserve(2**20 - 50_000)
+    with pytest.raises(OverloadedError) as busy:
+        chat.complete(request(ChatMessage("user", (audio_part(wav_bytes(1.0), 0, 0),)), model="speech-llm"))
+    assert busy.value.input == "messages.[0].content.[0]" and busy.value.retry_after_s
+    holder.release()
+    assert budget.held_bytes == 0
 
 
 def test_models_that_cannot_chat_are_refused(chat):

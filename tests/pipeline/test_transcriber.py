@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.errors import InvalidInputError, ModelNotFoundError, ModelUnavailableError
+from core.audio_memory import AudioMemoryBudget
+from core.errors import (
+    InvalidInputError,
+    ModelNotFoundError,
+    ModelUnavailableError,
+    OverloadedError,
+    RequestCancelled,
+    TooLargeError,
+)
 from core.model_files import HubAccess
 from pipeline.pool import ModelPool
 from core.registry import ModelRegistry, ModelSpec
@@ -43,6 +53,16 @@ def test_silence_is_empty_text_without_running_the_model(transcriber, tmp_path, 
     assert result.text == "" and result.segments == [] and result.duration == pytest.approx(3.0, abs=0.01)
     assert fake_models.loads == []
     assert list(transcriber.open_stream(silence, "multi", TranscribeOptions()).segments()) == []
+
+
+def test_a_long_steady_hum_is_empty_text_without_running_the_model(transcriber, tmp_path, fake_models):
+    """Not silent (-30 dBFS), but its level never moves: no voice detection, no model."""
+    hum = tone(90.0, 50, amplitude=0.045)
+    path = encode(hum, 16_000, tmp_path / "hum.flac", "flac")
+    result = transcriber.transcribe(path, "multi", TranscribeOptions()).transcription
+    assert result.text == "" and result.segments == [] and result.duration == pytest.approx(90.0, abs=0.01)
+    assert list(transcriber.open_stream(path, "multi", TranscribeOptions()).segments()) == []
+    assert fake_models.loads == []
 
 
 def _strategy(transcriber, model_id):
@@ -187,10 +207,10 @@ def test_uploads_are_decoded_a_few_at_a_time(transcriber, wav, monkeypatch):
     import threading
     import time
 
-    import pipeline.transcriber as module
+    from core.audio import AudioUpload
 
     active, peak, lock = [0], [0], threading.Lock()
-    real_decode = module.decode_audio
+    real_decode = AudioUpload.decode
 
     def slow_decode(*args, **kwargs):
         with lock:
@@ -201,7 +221,7 @@ def test_uploads_are_decoded_a_few_at_a_time(transcriber, wav, monkeypatch):
             active[0] -= 1
         return real_decode(*args, **kwargs)
 
-    monkeypatch.setattr(module, "decode_audio", slow_decode)
+    monkeypatch.setattr(AudioUpload, "decode", slow_decode)
     limited = Transcriber(transcriber.pool, default_model="multi", max_concurrent_decodes=2)
     threads = [threading.Thread(target=limited.transcribe, args=(wav, "multi", TranscribeOptions())) for _ in range(6)]
     for thread in threads:
@@ -222,3 +242,96 @@ def test_a_cancelled_request_stops_decoding_its_remaining_clips(transcriber, lon
         transcriber.transcribe(long_concat.path, "multi", TranscribeOptions(), cancelled=cancelled)
     assert _strategy(transcriber, "multi").batches == [], "no clip was decoded for nobody"
     assert transcriber.transcribe(long_concat.path, "multi", TranscribeOptions()).transcription.text
+
+
+# The audio memory budget: a request's decoded audio is held in it from before the decode until the audio is freed.
+
+MIB = 2**20
+
+
+def _bytes_of(seconds: float) -> int:
+    return int(seconds * 16_000) * 4
+
+
+def _wait_until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)
+
+
+def _budgeted(transcriber: Transcriber, limit: int, wait_s: float, decodes: int = 2) -> Transcriber:
+    budget = AudioMemoryBudget(limit, wait_s=wait_s)
+    return Transcriber(
+        transcriber.pool, "multi", diarizer_id="speakers", max_concurrent_decodes=decodes, audio_budget=budget
+    )
+
+
+def test_a_requests_audio_is_held_while_it_runs_and_given_back_on_every_path(transcriber, wav, fake_models):
+    budgeted = _budgeted(transcriber, MIB, wait_s=0.05)
+    budget = budgeted.audio_budget
+    fake_models.gate = threading.Event()  # the model holds the request in flight
+    running = threading.Thread(target=budgeted.transcribe, args=(wav, "multi", TranscribeOptions()))
+    running.start()
+    _wait_until(lambda: _strategy(transcriber, "multi").calls)
+    assert budget.held_bytes == _bytes_of(2.0)
+    fake_models.gate.set()
+    running.join(10)
+    assert budget.held_bytes == 0, "answered"
+
+    fake_models.fail_with = RuntimeError("no weights")
+    with pytest.raises(ModelUnavailableError):
+        budgeted.transcribe(wav, "pt-model", TranscribeOptions())
+    assert budget.held_bytes == 0, "the model failed"
+
+    cancelled = threading.Event()
+    cancelled.set()
+    with pytest.raises(RequestCancelled):
+        budgeted.transcribe(wav, "multi", TranscribeOptions(), cancelled=cancelled)
+    assert budget.held_bytes == 0, "the client left"
+
+    stream = budgeted.open_stream(wav, "multi", TranscribeOptions())
+    assert budget.held_bytes == _bytes_of(2.0)
+    assert list(stream.segments())
+    assert budget.held_bytes == 0, "streamed"
+    stream = budgeted.open_stream(wav, "multi", TranscribeOptions())
+    del stream
+    assert budget.held_bytes == 0, "a stream never read"
+
+
+def test_a_full_budget_refuses_with_a_retry_after_and_audio_over_the_whole_budget_is_too_large(
+    transcriber, wav, wav_bytes, tmp_path
+):
+    budgeted = _budgeted(transcriber, MIB, wait_s=0.05)
+    holder = budgeted.audio_budget.reserve(MIB - _bytes_of(2.0))
+    with pytest.raises(OverloadedError) as caught:
+        budgeted.transcribe(wav, "multi", TranscribeOptions())  # 2 s and a second of slack: 188 KiB
+    assert caught.value.code == "audio_memory_full" and caught.value.retry_after_s
+    holder.release()
+    assert budgeted.transcribe(wav, "multi", TranscribeOptions()).transcription.text
+    long = tmp_path / "long.wav"
+    long.write_bytes(wav_bytes(20.0))  # 1.3 MB once decoded
+    with pytest.raises(TooLargeError) as caught:
+        budgeted.transcribe(long, "multi", TranscribeOptions())
+    assert caught.value.code == "audio_over_memory_budget" and caught.value.input == "file"
+    assert budgeted.audio_budget.held_bytes == 0
+
+
+def test_a_request_waiting_for_memory_holds_no_decode_slot(transcriber, wav_bytes, tmp_path):
+    """One decode slot: a five-second file that waits for room lets a two-second file that fits decode first."""
+    budgeted = _budgeted(transcriber, MIB, wait_s=30, decodes=1)
+    holder = budgeted.audio_budget.reserve(700 * 1024)
+    five, two = tmp_path / "five.wav", tmp_path / "two.wav"
+    five.write_bytes(wav_bytes(5.0))
+    two.write_bytes(wav_bytes(2.0))
+    condition, in_wait = budgeted.audio_budget._changed, threading.Event()
+    original_wait = condition.wait
+    condition.wait = lambda timeout=None: (in_wait.set(), original_wait(timeout))[1]
+    waiting = threading.Thread(target=budgeted.transcribe, args=(five, "multi", TranscribeOptions()))
+    waiting.start()
+    assert in_wait.wait(10)
+    assert budgeted.transcribe(two, "multi", TranscribeOptions()).transcription.text == "multi heard 2.0s"
+    assert waiting.is_alive(), "the five-second file is still waiting for memory"
+    holder.release()
+    waiting.join(10)
+    assert not waiting.is_alive() and budgeted.audio_budget.held_bytes == 0

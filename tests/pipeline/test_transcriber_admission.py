@@ -34,8 +34,10 @@ def transcriber(fake_models: FakeModels) -> Iterator[Transcriber]:
 
 def test_a_request_over_the_wait_bound_is_refused_before_its_audio_is_decoded(transcriber, wav_bytes, monkeypatch):
     decoded: list[object] = []
-    decode = transcriber.decode
-    monkeypatch.setattr(transcriber, "decode", lambda source: decoded.append(source) or decode(source))
+    decode = transcriber._decode  # every request's audio is decoded here, once its header is read
+    monkeypatch.setattr(
+        transcriber, "_decode", lambda upload, cancelled: decoded.append(upload) or decode(upload, cancelled)
+    )
     with transcriber.pool.use(transcriber.registry.get("asr"), audio_s=10.0):  # 10 s ahead
         with pytest.raises(OverloadedError) as refused:
             transcriber.transcribe(io.BytesIO(wav_bytes(3.0)), None, TranscribeOptions())  # would wait 3 s
@@ -62,14 +64,14 @@ def test_requests_that_arrive_together_are_not_all_admitted_to_the_decoder(trans
     import threading
 
     decoding, go_on = threading.Event(), threading.Event()
-    decode = transcriber.decode
+    decode = transcriber._decode
 
-    def slow_decode(source):
+    def slow_decode(upload, cancelled):
         decoding.set()
         assert go_on.wait(10)
-        return decode(source)
+        return decode(upload, cancelled)
 
-    monkeypatch.setattr(transcriber, "decode", slow_decode)
+    monkeypatch.setattr(transcriber, "_decode", slow_decode)
     first: list[object] = []
     thread = threading.Thread(
         target=lambda: first.append(transcriber.transcribe(io.BytesIO(wav_bytes(10.0)), None, TranscribeOptions())),

@@ -36,3 +36,12 @@ def test_invalid_device_is_rejected(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("STT_DEVICE", "tpu")
     with pytest.raises(ValueError):
         Settings()
+
+
+def test_the_audio_memory_budget_is_a_gibibyte_unless_set(monkeypatch: pytest.MonkeyPatch):
+    assert Settings().audio_memory_budget_mb == 1024
+    monkeypatch.setenv("STT_AUDIO_MEMORY_BUDGET_MB", "2048")
+    assert Settings().audio_memory_budget_mb == 2048
+    monkeypatch.setenv("STT_AUDIO_MEMORY_BUDGET_MB", "0")
+    with pytest.raises(ValueError):
+        Settings()

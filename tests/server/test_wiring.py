@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from server.wiring import build_transcriber, models_to_preload
+from server.wiring import build_chat, build_live_transcriber, build_transcriber, models_to_preload
 from core.errors import ModelNotFoundError
 from server.settings import Settings
 
@@ -21,6 +21,20 @@ def test_builds_from_settings_without_loading_anything(monkeypatch: pytest.Monke
     assert pool.runtime.device == "cpu" and pool.runtime.hub.token == "hf_x"
     assert pool.limits.memory_budget_bytes == 3 * 2**30 and pool.limits.max_queued_per_model == 5
     assert models_to_preload(transcriber) == ["tiny-en"]
+
+
+def test_files_chat_and_live_sessions_share_one_audio_memory_budget(monkeypatch: pytest.MonkeyPatch, caplog):
+    monkeypatch.setenv("STT_DEVICE", "cpu")
+    settings = Settings()
+    transcriber = build_transcriber(settings)
+    assert transcriber.audio_budget.limit_bytes == 1024 * 2**20
+    live, _ = build_live_transcriber(transcriber, settings)
+    chat, _ = build_chat(transcriber, settings)
+    assert live.audio_budget is transcriber.audio_budget and chat.transcriber is transcriber
+    assert "STT_AUDIO_MEMORY_BUDGET_MB" not in caplog.text
+    monkeypatch.setenv("STT_AUDIO_MEMORY_BUDGET_MB", "100")  # 27 minutes, under the 4 hours accepted
+    assert build_transcriber(Settings()).audio_budget.limit_bytes == 100 * 2**20
+    assert "STT_AUDIO_MEMORY_BUDGET_MB=100 holds 1638 s of audio" in caplog.text
 
 
 def test_fraction_budget_is_a_share_of_ram(monkeypatch: pytest.MonkeyPatch):

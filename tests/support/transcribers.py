@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.audio_memory import AudioMemoryBudget
 from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from pipeline.live import LiveLimits, LiveTranscriber
@@ -25,10 +26,18 @@ def chat_registry() -> ModelRegistry:
     )
 
 
-def chat_transcriber(models: FakeModels, max_audio_duration_s: float | None = None) -> Transcriber:
+def chat_transcriber(
+    models: FakeModels, max_audio_duration_s: float | None = None, audio_budget: AudioMemoryBudget | None = None
+) -> Transcriber:
     """A transcription model "asr" (the default), a chat model "speech-llm" and a diarizer "speakers", all fakes."""
     pool = ModelPool(chat_registry(), RuntimeContext("cpu", HubAccess()), factory=models.engine)
-    return Transcriber(pool, default_model="asr", max_audio_duration_s=max_audio_duration_s, diarizer_id="speakers")
+    return Transcriber(
+        pool,
+        default_model="asr",
+        max_audio_duration_s=max_audio_duration_s,
+        diarizer_id="speakers",
+        audio_budget=audio_budget,
+    )
 
 
 def energy_vad(windows: np.ndarray) -> np.ndarray:
@@ -43,7 +52,11 @@ def talking_pool(models: FakeModels, engine_class: type[TalkingEngine] = Talking
     return ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=models.factory_for(engine_class))
 
 
-def live_transcriber(models: FakeModels, pool: ModelPool | None = None, **limits) -> LiveTranscriber:
+def live_transcriber(
+    models: FakeModels, pool: ModelPool | None = None, audio_budget: AudioMemoryBudget | None = None, **limits
+) -> LiveTranscriber:
     """The live transcriber on "talker" (or ``pool``), without pauses between partial transcripts."""
     limits = {"partial_interval_s": 0.0, **limits}
-    return LiveTranscriber(pool or talking_pool(models), "talker", LiveLimits(**limits), vad=energy_vad)
+    return LiveTranscriber(
+        pool or talking_pool(models), "talker", LiveLimits(**limits), vad=energy_vad, audio_budget=audio_budget
+    )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from core.audio import SAMPLE_RATE
+from core.audio_memory import AudioMemoryBudget
 from core.errors import InvalidInputError, OverloadedError, TooLargeError
 from pipeline.live import (
     Cleared,
@@ -118,6 +119,57 @@ def test_manual_buffer_has_a_limit(fake_models):
             session.append(silence(0.2))
         assert full.value.code == "input_audio_buffer_full"
         await session.close()
+
+    run(go())
+
+
+def test_a_sessions_buffer_and_its_ended_turns_are_held_in_the_audio_budget_until_done(fake_models):
+    budget = AudioMemoryBudget()
+    second = SAMPLE_RATE * 4  # bytes
+
+    async def go():
+        session = LiveSession(
+            live_transcriber(fake_models, audio_budget=budget), LiveConfig(turn_detection=None), lambda e: None
+        )
+        session.append(tone(3.0))
+        assert 3 * second <= budget.held_bytes <= 4 * second  # the buffer, a second ahead
+        fake_models.gate = threading.Event()  # the turn's final decode waits
+        session.commit()  # the buffer is emptied (and keeps a second ahead); the committed turn's copy is held
+        assert 3 * second <= budget.held_bytes <= 4 * second
+        await asyncio.sleep(0.05)
+        fake_models.gate.set()
+        await session.finish()
+        assert budget.held_bytes <= second, "the turn's copy was let go once transcribed"
+        session.append(tone(1.0))
+        await session.close()
+        assert budget.held_bytes == 0
+
+    run(go())
+
+
+def test_audio_the_budget_cannot_hold_is_refused_and_the_session_lives_on(fake_models):
+    budget = AudioMemoryBudget(2**20)
+    second = SAMPLE_RATE * 4
+
+    async def go():
+        events = []
+        live = live_transcriber(fake_models, audio_budget=budget)
+        session = LiveSession(live, LiveConfig(turn_detection=None), events.append)
+        others = budget.reserve(2**20 - 3 * second)  # file requests hold the rest
+        session.append(tone(2.0))
+        with pytest.raises(OverloadedError) as full:
+            session.append(tone(1.5))
+        assert full.value.input == "audio" and full.value.retry_after_s
+        session.commit()  # the turn's copy does not fit beside the buffer: the turn fails, the session goes on
+        await session.finish()
+        assert isinstance(events[-1], TranscriptFailed) and events[-1].error.code == "audio_memory_full"
+        others.release()
+        session.append(tone(1.0))
+        session.commit()
+        await session.finish()
+        assert isinstance(events[-1], TranscriptCompleted)
+        await session.close()
+        assert budget.held_bytes == 0
 
     run(go())
 
