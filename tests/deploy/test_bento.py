@@ -37,11 +37,3 @@ def test_hf_token_is_a_runtime_env_and_never_stored(bento_dir: Path):
         if path.is_file():
             assert b"hf_do_not_bake" not in path.read_bytes(), path
 
-
-def test_bentocloud_deployment_file():
-    config = yaml.safe_load((ROOT / "deploy" / "bentocloud.yaml").read_text())
-    assert config["bento"].startswith("speech-to-text") and "hf-token" in config["secrets"]
-    service = config["services"]["speech-to-text"]  # the entry service's name in service.py
-    assert service["instance_type"].startswith("gpu.")
-    assert service["scaling"] == {"min_replicas": 0, "max_replicas": 4}
-    assert not any(env["name"] == "HF_TOKEN" for env in config.get("envs", [])), "the token comes from a secret"
