@@ -20,7 +20,14 @@ if docker image inspect "$TAG" >/dev/null 2>&1; then
 fi
 
 rootfs="$(mktemp -d /var/tmp/standin-rootfs.XXXXXX)"
-trap 'rm -rf "$rootfs"' EXIT
+cleanup() {
+  # debootstrap mounts /proc and /sys in the target while it installs; a failed run may leave them there.
+  for mount in "$rootfs/proc" "$rootfs/sys"; do
+    if mountpoint -q "$mount"; then umount -R "$mount" || umount -l "$mount"; fi
+  done
+  rm -rf --one-file-system "$rootfs"
+}
+trap cleanup EXIT
 
 debootstrap --variant=minbase \
   --include=python3.11,python3.11-dev,python3-pip,python3-venv,ca-certificates \

@@ -10,9 +10,9 @@ from importlib.metadata import version
 
 import pytest
 
+from bench.containers import docker
 from tests.container.docker import (
     build_image,
-    docker,
     ensure_base_image,
     image_size_bytes,
     local_torch_cpu_wheel,

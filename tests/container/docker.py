@@ -1,5 +1,5 @@
-"""Docker as the container tests use it: the CLI, images built with deploy/build-image.sh, containers run on the
-host's network and bound to 127.0.0.1, and a stand-in PyTorch CPU index served from this machine's wheel."""
+"""Docker as the container tests use it: the base image or its stand-in, the images built with
+deploy/build-image.sh, code run in them, and a stand-in PyTorch CPU index served from this machine's wheel."""
 
 from __future__ import annotations
 
@@ -13,26 +13,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from bench.server import ROOT, free_port
-
-DOCKER = shutil.which("docker")
+from bench.containers import DOCKER, docker
+from bench.server import ROOT
 BUILD_IMAGE = ROOT / "deploy" / "build-image.sh"
 STANDIN_BASE = ROOT / "tests" / "container" / "build_standin_base.sh"
 BASE_IMAGE = "python:3.11-slim"
 UNBAKED_SECRET = "hf_do_not_bake_into_the_image"
 """In the build's environment as HF_TOKEN: it must appear nowhere in the image."""
-
-
-def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([DOCKER or "docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
-    return result
 
 
 def why_docker_cannot_run() -> str | None:
@@ -96,52 +85,6 @@ def run_in_image(tag: str, code: str, *docker_options: str, timeout: float = 300
     return result.stdout
 
 
-@dataclass
-class Container:
-    name: str
-    url: str
-
-    def logs(self) -> str:
-        result = docker("logs", self.name, check=False)
-        return result.stdout + result.stderr
-
-    def inspect(self, template: str) -> str:
-        return docker("inspect", self.name, "--format", template).stdout.strip()
-
-    def wait_until_ready(self, timeout_s: float = 600) -> float:
-        """Seconds from now until /readyz answers 200."""
-        started = time.monotonic()
-        while time.monotonic() - started < timeout_s:
-            if self.inspect("{{.State.Running}}") != "true":
-                raise AssertionError(f"{self.name} exited:\n{self.logs()[-4000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return time.monotonic() - started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise AssertionError(f"{self.name} not ready after {timeout_s} s:\n{self.logs()[-4000:]}")
-
-
-def serve_args(port: int) -> list[str]:
-    """The image's entrypoint passes options to `bentoml serve`: on the host's network, loopback only."""
-    return ["--host", "127.0.0.1", "--port", str(port)]
-
-
-@contextmanager
-def running_container(tag: str, volume: str, *docker_options: str, port: int | None = None) -> Iterator[Container]:
-    """`docker run` as users run it, on the host's network: read-only root, a tmpfs for /tmp, the Hugging Face
-    cache as a named volume. Removed afterwards."""
-    port = port or free_port()
-    name = f"stt-test-{port}"
-    docker("run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp:rw,size=2g",
-           "-v", f"{volume}:/root/.cache/huggingface", *docker_options, tag, *serve_args(port))
-    try:
-        yield Container(name, f"http://127.0.0.1:{port}")
-    finally:
-        docker("rm", "-f", "-v", name, check=False)
-
-
 def local_torch_cpu_wheel(version: str) -> Path | None:
     """This machine's torch CPU wheel (pip's find-links here), the stand-in for PyTorch's CPU index."""
     folders = [p for p in os.environ.get("PIP_FIND_LINKS", "").split() if os.path.isdir(p)] + ["/opt/wheels"]
@@ -164,8 +107,14 @@ def torch_cpu_index(wheel: Path) -> Iterator[str]:
     (root / "simple" / "torch" / "index.html").write_text(
         f'<!DOCTYPE html><html><body><a href="../../{quoted}">{wheel.name}</a></body></html>\n'
     )
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,7 +1,7 @@
-"""compose.yaml, the local dev loop: Debian's docker-compose validates it, and its CPU service starts from this
-checkout's source in the built image and transcribes. Here the service runs on the host's network instead of
-publishing its port (Docker has no bridge network on this project's machines): the test drops `ports` and sets
-`network_mode: host` in a copy, and changes nothing else."""
+"""compose.yaml, the local dev loop: its CPU service starts from this checkout's source in the built image and
+transcribes (tests/deploy/test_compose_file.py validates the file). Here the service runs on the host's network
+instead of publishing its port (Docker has no bridge network on this project's machines): the test drops `ports`
+and sets `network_mode: host` in a copy, and changes nothing else."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import openai
 import pytest
 import yaml
 
+from bench.containers import docker
 from bench.server import ROOT, free_port
-from tests.container.docker import docker
 from tests.support.audio import JFK_PHRASE
 
 COMPOSE = shutil.which("docker-compose")
@@ -34,19 +34,6 @@ def compose_cli() -> str:
     if COMPOSE is None:
         pytest.skip("no docker-compose on the PATH (apt-get install docker-compose)")
     return COMPOSE
-
-
-def test_docker_compose_validates_it_with_and_without_the_gpu_profile(compose_cli: str):
-    for profile in ([], ["--profile", "gpu"]):
-        result = compose(*profile, "-f", "compose.yaml", "config", "-q")
-        assert result.returncode == 0, result.stderr
-
-
-def test_the_gpu_service_reserves_the_gpus_and_the_cpu_service_none():
-    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
-    devices = services["speech-to-text-gpu"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
-    assert services["speech-to-text-gpu"]["profiles"] == ["gpu"] and "deploy" not in services["speech-to-text"]
 
 
 @pytest.fixture(scope="module")

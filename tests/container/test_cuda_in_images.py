@@ -5,6 +5,7 @@ CPU image holds no CUDA library at all."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -52,21 +53,27 @@ def test_ctranslate2_counts_no_cuda_device_without_an_error_and_torch_sees_none(
 
 
 def test_the_gpu_image_holds_one_cuda_major_per_library(gpu_probe: dict):
-    """cuBLAS 12 is the only CUDA 12 package (for CTranslate2); every other CUDA library is one of torch's, under
-    nvidia/cu13 (CUDA 13)."""
-    cu12 = [name for name in gpu_probe["nvidia_packages"] if name.endswith("-cu12")]
-    assert cu12 == ["nvidia-cublas-cu12"], gpu_probe["nvidia_packages"]
-    assert not [name for name in gpu_probe["nvidia_packages"] if name.endswith("-cu11")]
-    outside_cu13 = [path for path in gpu_probe["cuda_files"] if not path.startswith("nvidia/cu13/")]
-    assert outside_cu13 and all(path.startswith("nvidia/cublas/lib/libcublas") and ".so.12" in path
-                                for path in outside_cu13), outside_cu13
+    """Torch's CUDA libraries are all CUDA 13 builds (nvidia/cu13, with cuDNN, cuSPARSELt, NCCL and NVSHMEM of their
+    -cu13 packages); the only CUDA 12 package is cuBLAS 12, for CTranslate2. (Triton's wheel carries a CUPTI of its
+    own inside triton/, on no loader path.)"""
+    suffixed = {name: name.rsplit("-cu", 1)[1] for name in gpu_probe["nvidia_packages"]
+                if re.search(r"-cu\d+$", name)}
+    assert {name for name, major in suffixed.items() if major != "13"} == {"nvidia-cublas-cu12"}, suffixed
+    torchs = ("nvidia/cu13/", "nvidia/cudnn/", "nvidia/cusparselt/", "nvidia/nccl/", "nvidia/nvshmem/")
+    others = [path for path in gpu_probe["cuda_files"] if not path.startswith((*torchs, "triton/"))]
+    assert others == ["nvidia/cublas/lib/libcublas.so.12", "nvidia/cublas/lib/libcublasLt.so.12"], others
+    site_packages = "/app/.venv/lib/python3.11/site-packages/"
+    loaded = [path.removeprefix(site_packages) for path in gpu_probe["loaded"]]
+    assert all(path.startswith(torchs) or path in others for path in loaded), loaded
 
 
 def test_the_cpu_image_holds_no_cuda_library(cpu_image: str, gpu_image: str):
     probe = _probe(cpu_image)
     print("\nCPU image:", json.dumps(probe, indent=1))
     assert probe["torch_cuda"] is None and probe["ct2_cuda_devices"] == 0
-    assert probe["nvidia_packages"] == [] and probe["cuda_files"] == [] and probe["loaded"] == []
+    # nvidia-ml-py is NVML's Python binding (the model pool asks NVML for GPU memory): no CUDA library.
+    assert probe["nvidia_packages"] == ["nvidia-ml-py"], probe["nvidia_packages"]
+    assert probe["cuda_files"] == [] and probe["loaded"] == []
     cpu, gpu = image_size_bytes(cpu_image), image_size_bytes(gpu_image)
     print(f"sizes: CPU {cpu / 1e9:.2f} GB, GPU {gpu / 1e9:.2f} GB")
     assert cpu < gpu / 2
