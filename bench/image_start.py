@@ -6,7 +6,8 @@ Each repetition starts each arm afresh, in turn (so that drift in the machine's 
 as users run them (`docker run` on the host's network, read-only root, a tmpfs for /tmp, a new named volume for
 the Hugging Face cache, bound to 127.0.0.1), the baseline as `bench.server.running_server` runs it. It measures
 the seconds from start until /readyz answers 200 (the preloaded model, tiny.en, in memory), the memory after
-transcribing the JFK clip once (the container's memory for an image, the process tree's RSS for the baseline),
+transcribing the JFK clip and diarizing a 30 s call (the resident memory of the server's processes, summed, for
+every arm: tiny.en and the diarizer loaded),
 and the seconds `docker stop` takes (SIGTERM; the server drains and unloads its models). It prints min / median /
 max of each. Build the images first (`make image`, `make image VARIANT=cpu`).
 """
@@ -27,19 +28,26 @@ from bench.server import running_server
 from bench.throughput import spread
 
 JFK = "en/jfk_inaugural_1961_excerpt.flac"
+CALL = "multi/pyannote_sample.wav"
 
 
-def transcribe_once(url: str) -> None:
-    with (audio_dir() / JFK).open("rb") as f:
-        response = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": f}, data={"model": "whisper-1"},
-                              timeout=600)
-    response.raise_for_status()
+def transcribe_and_diarize(url: str) -> None:
+    """The JFK clip transcribed, then a 30 s two-party call diarized (which loads the diarizer)."""
+    for path, response_format in ((JFK, "json"), (CALL, "diarized_json")):
+        with (audio_dir() / path).open("rb") as f:
+            response = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": f},
+                                  data={"model": "whisper-1", "response_format": response_format}, timeout=600)
+        response.raise_for_status()
 
 
-def container_memory_mib(name: str) -> float:
-    usage = docker("stats", "--no-stream", "--format", "{{.MemUsage}}", name).stdout.split("/")[0].strip()
-    number, unit = float(usage.rstrip("KMGiB")), usage.lstrip("0123456789.")
-    return number * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
+def rss_mib(pids: list[int]) -> float:
+    """Resident memory of the server's processes, summed (as the baseline's process tree is)."""
+    return sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
+
+
+def container_pids(name: str) -> list[int]:
+    """The container's processes as this machine sees them (Docker's `top` answers in the host's PID space)."""
+    return [int(line.split()[0]) for line in docker("top", name, "-eo", "pid").stdout.splitlines()[1:]]
 
 
 def image_run(image: str) -> tuple[float, float, float]:
@@ -50,8 +58,8 @@ def image_run(image: str) -> tuple[float, float, float]:
         with running_container(image, volume) as container:
             container.wait_until_ready()
             ready_s = time.monotonic() - started
-            transcribe_once(container.url)
-            memory = container_memory_mib(container.name)
+            transcribe_and_diarize(container.url)
+            memory = rss_mib(container_pids(container.name))
             stopping = time.monotonic()
             docker("stop", "-t", "30", container.name, timeout=90)
             return ready_s, memory, time.monotonic() - stopping
@@ -63,9 +71,9 @@ def baseline_run() -> tuple[float, float, float]:
     started = time.monotonic()
     with running_server() as server:
         ready_s = time.monotonic() - started
-        transcribe_once(server.url)
-        tree = [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children(recursive=True)]
-        memory = sum(p.memory_info().rss for p in tree) / 2**20
+        transcribe_and_diarize(server.url)
+        root = psutil.Process(server.process.pid)
+        memory = rss_mib([root.pid, *(child.pid for child in root.children(recursive=True))])
         stopping = time.monotonic()
     return ready_s, memory, time.monotonic() - stopping
 
