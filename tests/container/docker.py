@@ -17,11 +17,15 @@ from pathlib import Path
 
 from bench.containers import DOCKER, docker
 from bench.server import ROOT
+
 BUILD_IMAGE = ROOT / "deploy" / "build-image.sh"
 STANDIN_BASE = ROOT / "tests" / "container" / "build_standin_base.sh"
 BASE_IMAGE = "python:3.11-slim"
 UNBAKED_SECRET = "hf_do_not_bake_into_the_image"
 """In the build's environment as HF_TOKEN: it must appear nowhere in the image."""
+TORCH_CPU_INDEX_PORT = 39427
+"""The stand-in index's port. Its URL is a build argument of the CPU image's dependency layer, so a port that
+changed from run to run would rebuild that layer (about 10 minutes here) instead of taking it from Docker's cache."""
 
 
 def why_docker_cannot_run() -> str | None:
@@ -107,6 +111,7 @@ def torch_cpu_index(wheel: Path) -> Iterator[str]:
     (root / "simple" / "torch" / "index.html").write_text(
         f'<!DOCTYPE html><html><body><a href="../../{quoted}">{wheel.name}</a></body></html>\n'
     )
+
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(root), **kwargs)
@@ -114,7 +119,10 @@ def torch_cpu_index(wheel: Path) -> Iterator[str]:
         def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", TORCH_CPU_INDEX_PORT), Handler)
+    except OSError:  # the port is taken: any free one (the build then misses Docker's cache for that layer)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
