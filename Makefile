@@ -8,7 +8,7 @@ PORT ?= 3000
 HOST ?= $(if $(STT_API_KEYS),0.0.0.0,127.0.0.1)
 BIN := $(VENV)/bin
 
-.PHONY: serve test build bench clean
+.PHONY: serve test build image image-test bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,18 @@ test: $(BIN)/.installed
 
 build: $(BIN)/.installed
 	$(BIN)/bentoml build
+
+# The Bento and its image: `make image` (GPU image, speech-to-text:gpu) or `make image VARIANT=cpu`
+# (speech-to-text:cpu). CONTAINERIZE_OPTS go to `bentoml containerize` (`--opt network=host` where Docker has no
+# bridge network). docs/deploy.md.
+VARIANT ?= gpu
+CONTAINERIZE_OPTS ?=
+image: $(BIN)/.installed
+	PATH=$(abspath $(BIN)):$$PATH deploy/build-image.sh $(VARIANT) $(CONTAINERIZE_OPTS)
+
+# Builds both images and runs them as users do (tests/container; Docker needed, else the tests skip and say why).
+image-test: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -m container tests/container $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# Runs as root while the Bento image is built. The server runs as the `bentoml` user, yet the
-# documented cache volume is mounted at /root/.cache/huggingface: make that path reachable and
-# owned by `bentoml`, so a fresh named volume starts writable.
+# The GPU image's setup script (bentofile.yaml): runs as root in the builder stage of deploy/Dockerfile.template,
+# after the virtual environment /app/.venv is installed; the image then copies that environment.
 set -euo pipefail
-mkdir -p /root/.cache/huggingface
-chmod 711 /root
-chown -R bentoml:bentoml /root/.cache
 
 # One CUDA major per library. torch==2.13.0 from PyPI is a CUDA 13 build and installs its own CUDA 13 libraries
 # (cuda-toolkit 13.0.3, nvidia-cudnn-cu13, under nvidia/cu13/lib). ctranslate2==4.8.5 is a CUDA 12 build

@@ -1,5 +1,5 @@
 """Fixtures every test folder shares (fakes, audio, the corpus, real weights, the real server, the Bento) and the
-markers (slow, browser, real_weights), applied at the end of this file."""
+markers (slow, browser, real_weights, container), applied at the end of this file."""
 
 from __future__ import annotations
 
@@ -189,25 +189,36 @@ def server(corpus_dir: Path, e2e_registry: Path):
         yield running
 
 
-@pytest.fixture(scope="session")
-def bento_dir(tmp_path_factory) -> Path:
-    """The Bento, built once (offline) with a token in the environment that must not be baked in."""
-    home = tmp_path_factory.mktemp("bentoml-home")
+def _build_bento(home: Path, bentofile: str, name: str) -> Path:
+    """Builds a Bento offline into ``home`` with a token in the environment that must not be baked in."""
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "True", "HF_TOKEN": "hf_do_not_bake"}
     result = subprocess.run(
-        [str(BENTOML), "build", "--output", "tag"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        [str(BENTOML), "build", "-f", bentofile, "--output", "tag"], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    versions = [p for p in (home / "bentos" / "speech-to-text").iterdir() if p.name != "latest"]
+    versions = [p for p in (home / "bentos" / name).iterdir() if p.name != "latest"]
     assert len(versions) == 1
     return versions[0]
+
+
+@pytest.fixture(scope="session")
+def bento_dir(tmp_path_factory) -> Path:
+    """The Bento of the GPU image (bentofile.yaml), built once."""
+    return _build_bento(tmp_path_factory.mktemp("bentoml-home"), "bentofile.yaml", "speech-to-text")
+
+
+@pytest.fixture(scope="session")
+def cpu_bento_dir(tmp_path_factory) -> Path:
+    """The Bento of the CPU image (bentofile.cpu.yaml), built once."""
+    return _build_bento(tmp_path_factory.mktemp("bentoml-home"), "bentofile.cpu.yaml", "speech-to-text-cpu")
 
 
 # ------------------------------------------------------------------------------------------------------ markers
 # pytest.ini registers them; they are applied here, and nowhere else. Tests that take more than a few seconds were
 # measured with `make test PYTEST_ARGS="--durations=0"`; a new slow test goes into SLOW_TESTS.
 
-SLOW_FIXTURES = {"bento_dir", "keyed_server"}
+SLOW_FIXTURES = {"bento_dir", "cpu_bento_dir", "keyed_server"}
 """A Bento build, or a real server started outside ``tests/e2e``."""
 
 REAL_WEIGHTS_FIXTURES = {
@@ -279,6 +290,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         end_to_end = module.startswith("e2e/")  # each starts a real `bentoml serve` (on tiny.en) or uses one
         if module == "e2e/test_web_page_browser.py":
             item.add_marker(pytest.mark.browser)
+        if module.startswith("container/"):  # builds the images (minutes) and runs them
+            item.add_marker(pytest.mark.container)
+            item.add_marker(pytest.mark.slow)
         if end_to_end or fixtures & SLOW_FIXTURES or name in SLOW_TESTS.get(module, ()):
             item.add_marker(pytest.mark.slow)
         if end_to_end or fixtures & REAL_WEIGHTS_FIXTURES or name in REAL_WEIGHTS_TESTS.get(module, ()):
