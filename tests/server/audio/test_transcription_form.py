@@ -78,10 +78,16 @@ def test_server_vad_out_of_bounds_says_which_bound(value, message):
     assert caught.value.message == "chunking_strategy." + message
 
 
-def test_the_file_route_caps_no_duration():
-    assert chunking_of('{"type": "server_vad", "silence_duration_ms": 20000}', NO_FIELDS) == VadSettings(
-        silence_duration_ms=20_000
-    )
+def test_the_file_route_caps_the_durations_as_the_realtime_route_does():
+    """One bound for both routes (``core.vad.MAX_DURATION_MS``): a padding of 10^9 ms made every clip the whole file."""
+    most = '{"type": "server_vad", "prefix_padding_ms": 10000, "silence_duration_ms": 10000}'
+    assert chunking_of(most, NO_FIELDS) == VadSettings(prefix_padding_ms=10_000, silence_duration_ms=10_000)
+    for name in ("prefix_padding_ms", "silence_duration_ms"):
+        for raw in (10_001, 10**9):
+            with pytest.raises(InvalidInputError) as caught:
+                chunking_of(f'{{"type": "server_vad", "{name}": {raw}}}', NO_FIELDS)
+            assert caught.value.input == "chunking_strategy"
+            assert caught.value.message == f"chunking_strategy.{name} must be at most 10000."
 
 
 def test_bracket_fields_are_checked_too():
