@@ -8,7 +8,6 @@ field of ``TranscriptionForm``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from core.errors import InvalidInputError
 from core.types import DiarizeOptions, TranscribeOptions
 from core.vad import OPENAI_SERVER_VAD, VadSettings
 
+from ..edge.json_input import JSONInputError, load_json
 from .formats import DIARIZED_FORMATS, RESPONSE_FORMATS
 from ..models.names import requested_model
 from .speaker_references import known_speakers_of
@@ -113,9 +113,11 @@ def chunking_of(value: str | None, fields: dict[str, str | None]) -> VadSettings
         return None
     else:
         try:
-            config = json.loads(value)
-        except ValueError:
-            raise _invalid_chunking("use 'auto' or a JSON object such as {\"type\": \"server_vad\"}.") from None
+            config = load_json(value, "chunking_strategy")
+        except JSONInputError as exc:
+            raise _invalid_chunking(
+                f"{exc.message} Use 'auto' or a JSON object such as {{\"type\": \"server_vad\"}}."
+            ) from None
     if not isinstance(config, dict):
         raise _invalid_chunking("use 'auto' or a JSON object such as {\"type\": \"server_vad\"}.")
     if config.get("type") != "server_vad":

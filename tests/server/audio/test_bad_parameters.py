@@ -27,6 +27,12 @@ PARAMETER_CASES = [
     ("/v1/audio/transcriptions",
      {"chunking_strategy[type]": "server_vad", "chunking_strategy[prefix_padding_ms]": "-5"}, 400, "chunking_strategy"),
     ("/v1/audio/transcriptions", {"response_format": "jsonl", "stream": "true"}, 400, "stream"),
+    ("/v1/audio/transcriptions", {"chunking_strategy": "[" * 100_000 + "]" * 100_000}, 400, "chunking_strategy"),
+    ("/v1/audio/transcriptions", {"chunking_strategy": '{"type": "server_vad", "prefix_padding_ms": 1000000000}'},
+     400, "chunking_strategy"),
+    ("/v1/audio/transcriptions",
+     {"chunking_strategy[type]": "server_vad", "chunking_strategy[silence_duration_ms]": "10001"}, 400,
+     "chunking_strategy"),
 ]
 
 

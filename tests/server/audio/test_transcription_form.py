@@ -203,3 +203,19 @@ def test_references_must_hold_2_to_10_seconds(seconds, wav_bytes):
 def test_references_of_exactly_2_and_10_seconds_are_taken(seconds, wav_bytes):
     (speaker,) = _known(["agent"], [_voice_url(wav_bytes, seconds)])().speakers.known_speakers
     assert speaker.audio.size == pytest.approx(seconds * 16_000, abs=2)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('{"type": "server_vad", "threshold": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested more than 32 levels"),
+        ('{"type": "server_vad", "x": ' + '{"a": ' * 40 + "1" + "}" * 40 + "}", "nested more than 32 levels"),
+        ('{"type": "server_vad", "threshold": [' + "0," * 20_000 + "0]}", "more than 10000 values"),
+        ('{"type": "server_vad", "threshold": 0.5', "not valid: Expecting ',' delimiter (line 1, column 40)"),
+    ],
+)
+def test_json_too_deep_too_large_or_cut_short_is_a_400_naming_chunking_strategy(value, reason):
+    """A deep nesting was a RecursionError (500): the JSON is read by the server's one bounded loader."""
+    with pytest.raises(InvalidInputError) as caught:
+        chunking_of(value, NO_FIELDS)
+    assert caught.value.input == "chunking_strategy" and reason in caught.value.message
