@@ -27,7 +27,7 @@ from ..observability.metering import metered
 from ..sse import EventSource, Payload, StreamEnd, event_stream
 from ..streaming import Emit
 from .messages import AudioLimits, read_messages
-from .schemas import ChatCompletionRequest, ChunkWriter, completion_body, completion_id
+from .schemas import ChunkWriter, completion_body, completion_id, read_request, request_body_openapi
 
 logger = logging.getLogger("stt.chat")
 router = APIRouter()
@@ -37,14 +37,14 @@ ChatSettingsDep = Annotated[ChatSettings, Depends(get_chat_settings)]
 RouteSettingsDep = Annotated[RouteSettings, Depends(get_route_settings)]
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", openapi_extra=request_body_openapi())
 async def create_chat_completion(
     request: Request,
-    body: ChatCompletionRequest,
     chat: ChatDep,
     settings: ChatSettingsDep,
     route_settings: RouteSettingsDep,
 ) -> Response:
+    body = read_request(await _body_bytes(request))
     model_id = requested_model(body.model)
     with metered(chat.registry, model_id or chat.default_model, route_settings.log_transcripts) as meter:
         body.check_supported()
@@ -72,6 +72,15 @@ async def create_chat_completion(
         )
         meter.succeeded(result.end.audio_seconds, result.end.processing_s, result.text)
         return JSONResponse(completion_body(completion_id(), result.model_id, result.text, result.end))
+
+
+async def _body_bytes(request: Request) -> bytearray:
+    """The request's body, kept by nobody else: it is let go once read (``Request.body()`` would keep it, base64 audio
+    and all, for as long as the answer takes)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+    return body
 
 
 class _Chunks(EventSource[ChatItem]):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, AnyStr
+from typing import Any
 
 from core.errors import InvalidInputError
 
@@ -44,7 +44,7 @@ class _Shape:
     member_start: int | None
 
 
-def load_json(text: str | bytes, param: str | None = None) -> Any:
+def load_json(text: str | bytes | bytearray, param: str | None = None) -> Any:
     """``text`` parsed, within ``MAX_DEPTH`` and ``MAX_VALUES``; ``JSONInputError`` (400) naming ``param``, else the
     top-level member at fault (or no field, for text that is not JSON at all)."""
     shape = _scan(text)
@@ -68,10 +68,10 @@ def load_json(text: str | bytes, param: str | None = None) -> Any:
         raise JSONInputError("The JSON is not valid: it is not UTF-8 text.", input=param) from None
 
 
-def _scan(text: AnyStr) -> _Shape:
+def _scan(text: str | bytes | bytearray) -> _Shape:
     """Depth and values of ``text``, counted up to one past each bound (strings skipped whole); text that is not
     JSON is left for the parser to describe."""
-    kind = type(text)
+    kind = str if isinstance(text, str) else bytes
     opening, closing, comma = ("[{", "]}", ",") if kind is str else (b"[{", b"]}", b",")
     containers = text.count(opening[:1]) + text.count(opening[1:])
     if containers <= MAX_DEPTH and containers + text.count(comma) <= MAX_VALUES:  # in strings or not: within bounds
@@ -103,11 +103,11 @@ def _scan(text: AnyStr) -> _Shape:
         position += 1
 
 
-def _member(text: AnyStr, shape: _Shape) -> str | None:
+def _member(text: str | bytes | bytearray, shape: _Shape) -> str | None:
     """The name of the top-level member the scan stopped in, when the text is an object."""
     if shape.member_start is None:
         return None
-    match = _MEMBER_KEY[type(text)].match(text, shape.member_start)
+    match = _MEMBER_KEY[str if isinstance(text, str) else bytes].match(text, shape.member_start)
     if match is None:
         return None
     key = match[1] if isinstance(match[1], str) else match[1].decode("utf-8", "replace")

@@ -279,6 +279,41 @@ def test_model_errors(http, wav64):
     assert error_of(no_model, 400)["param"] == "model"
 
 
+@pytest.mark.parametrize(
+    ("body", "param", "words"),
+    [
+        (b'{"model": "whisper-1", "messages": [', None, "not valid: Expecting value (line 1, column 37)"),
+        (b'{"model": "whisper-1", "messages": [{"role": "user", "content": "unterminated', None, "Unterminated string"),
+        (b"", None, "not valid"),
+        (b'{"model": "whisper-1", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "messages",
+         "nested more than 32 levels"),
+        (b'{"model": "whisper-1", "metadata": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b', "messages": []}', "metadata",
+         "nested more than 32 levels"),
+        (b'{"model": "whisper-1", "messages": [' + b"{}," * 1_000_000 + b"{}]}", "messages", "more than 10000 values"),
+    ],
+)
+def test_json_cut_short_too_deep_or_too_large_is_a_400_naming_a_field_never_an_offset(http, body, param, words):
+    """Truncated JSON named ``param: "36"`` (a character offset); deep nesting was a RecursionError (500)."""
+    response = http.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    error = error_of(response, 400)
+    assert (error["param"], error["type"], error["code"]) == (param, "invalid_request_error", "invalid_json")
+    assert words in error["message"], error
+
+
+def test_the_body_is_read_as_json_whatever_its_content_type_says(http, wav64):
+    body = json.dumps({"model": "whisper-1", "messages": [audio_message(wav64)]})
+    for headers in ({}, {"content-type": "text/plain"}):
+        assert http.post("/v1/chat/completions", content=body, headers=headers).status_code == 200
+
+
+def test_the_openapi_schema_still_describes_the_request_body(http):
+    operation = http.get("/v1/openapi.json").json()["paths"]["/chat/completions"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"model", "messages"}
+    assert schema["properties"]["messages"]["items"]["properties"]["role"] == {"title": "Role", "type": "string"}
+    assert "$ref" not in json.dumps(schema)
+
+
 def test_the_sdk_raises_typed_errors_with_the_param(sdk, wav64):
     with pytest.raises(openai.BadRequestError) as error:
         sdk.chat.completions.create(model="whisper-1", messages=[audio_message(wav64)], n=2)
