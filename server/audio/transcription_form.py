@@ -69,8 +69,6 @@ def granularities_of(values: list[str] | None, response_format: str) -> frozense
 
 
 INCLUDABLE = frozenset({"logprobs"})
-MAX_KEYWORD_CHARACTERS = 500
-"""All keywords together: Whisper reads them in its prompt, which holds about 220 tokens."""
 
 
 def logprobs_of(include: list[str] | None, response_format: str) -> bool:
@@ -85,15 +83,9 @@ def logprobs_of(include: list[str] | None, response_format: str) -> bool:
 
 
 def keywords_of(values: list[str] | None) -> tuple[str, ...]:
-    """``keywords[]``: words and names to bias decoding towards, blank ones dropped, each once."""
-    keywords = tuple(dict.fromkeys(value.strip() for value in values or [] if value.strip()))
-    if sum(len(keyword) + 2 for keyword in keywords) > MAX_KEYWORD_CHARACTERS:
-        raise InvalidInputError(
-            f"keywords are too long: at most {MAX_KEYWORD_CHARACTERS} characters in all (Whisper reads them in its "
-            "prompt, which holds about 220 tokens).",
-            input="keywords",
-        )
-    return keywords
+    """``keywords[]``: words and names to bias decoding towards, blank ones dropped, each once (their bounds are the
+    request preparation's, ``pipeline.preparation.check_keywords``)."""
+    return tuple(dict.fromkeys(value.strip() for value in values or [] if value.strip()))
 
 
 def _invalid_chunking(message: str) -> InvalidInputError:

@@ -53,7 +53,7 @@ async def create_chat_completion(
             settings.max_audio_bytes, settings.allow_remote_audio_urls, settings.remote_audio_timeout_s
         )
         chat_request = ChatRequest(
-            messages=await read_messages(body.messages, limits),
+            messages=await read_messages(body.messages, limits, settings.max_text_bytes),
             model_id=model_id,
             max_tokens=body.token_limit(settings.max_completion_tokens),
             temperature=body.temperature,

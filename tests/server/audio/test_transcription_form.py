@@ -172,12 +172,22 @@ def test_names_and_references_go_in_pairs(wav_bytes):
 
 @pytest.mark.parametrize(
     "names",
-    [["a", "b", "c", "d", "e"], ["agent", "agent"], [""], ["   "], ["x" * 65], ["SPEAKER_01"]],
-    ids=["five", "twice", "empty", "blank", "long", "generated-label"],
+    [["a", "b", "c", "d", "e"], ["agent", "agent"], [""], ["   "], ["x" * 65], ["SPEAKER_01"], ["ag\x00ent"],
+     ["agent\u202eevil"], ["ag\u2066ent"], ["two\nlines"], ["bell\x07"]],
+    ids=["five", "twice", "empty", "blank", "long", "generated-label", "nul", "right-to-left-override", "isolate",
+         "line-break", "control"],
 )
 def test_bad_names_name_known_speaker_names(names, wav_bytes):
     url = _voice_url(wav_bytes, 3.0)
     assert _param_of(_known(names, [url] * len(names))) == "known_speaker_names"
+
+
+def test_a_bad_name_is_refused_before_any_reference_is_decoded(monkeypatch, wav_bytes):
+    from server.audio import speaker_references
+
+    monkeypatch.setattr(speaker_references, "decode_audio", lambda *_, **__: pytest.fail("decoded"))
+    url = _voice_url(wav_bytes, 3.0)
+    assert _param_of(_known(["agent", "cust\u202eomer"], [url, url])) == "known_speaker_names"
 
 
 @pytest.mark.parametrize(
