@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from fastapi import Form
+from fastapi import Form, Request
 
 from core.errors import InvalidInputError
 from core.types import DiarizeOptions, TranscribeOptions
@@ -39,6 +39,14 @@ class TranscriptionForm:
     stream: bool
     speakers: DiarizeOptions | None
     """Set for diarized formats."""
+
+
+async def one_file(request: Request) -> None:
+    """The audio routes take one ``file`` part: a second one is refused (a dependency of both routes), where it was
+    ignored without a word."""
+    files = (await request.form()).getlist("file")  # the form FastAPI has already read
+    if len(files) > 1:
+        raise InvalidInputError(f"Send one file per request, not {len(files)}.", input="file")
 
 
 def check_common(response_format: str, temperature: float) -> None:
