@@ -1,5 +1,6 @@
 """What a server's processes hold and spend: the resident memory and CPU time of every process of its session
-(``bentoml serve`` and its workers), sampled from ``/proc``."""
+(``bentoml serve``) and of their descendants (its workers, which BentoML starts in sessions of their own), sampled
+from ``/proc``."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def session_pids(session: int) -> list[int]:
-    """The processes whose session id is ``session`` (a server started with ``start_new_session``)."""
-    pids = []
+    """The processes whose session id is ``session`` (a server started with ``start_new_session``), and their
+    descendants in other sessions (BentoML's workers call ``setsid``)."""
+    parents: dict[int, int] = {}
+    pids: set[int] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -22,9 +25,15 @@ def session_pids(session: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        parents[int(entry.name)] = int(fields[1])  # field 4 of stat: the parent
         if int(fields[3]) == session:  # field 6 of stat: the session id
-            pids.append(int(entry.name))
-    return pids
+            pids.add(int(entry.name))
+    grown = True
+    while grown:
+        children = {pid for pid, parent in parents.items() if parent in pids and pid not in pids}
+        pids |= children
+        grown = bool(children)
+    return sorted(pids)
 
 
 def _stat(pid: int) -> tuple[int, float]:
