@@ -22,6 +22,7 @@ from pipeline.chat import Chat, ChatEnd, ChatItem, ChatRequest, ChatStream
 from ..collaborators import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
 from ..edge.disconnect import run_while_connected
 from ..edge.errors import error_body
+from ..edge.json_input import json_text
 from ..models.names import requested_model
 from ..observability.metering import metered
 from ..sse import EventSource, Payload, StreamEnd, event_stream
@@ -44,7 +45,7 @@ async def create_chat_completion(
     settings: ChatSettingsDep,
     route_settings: RouteSettingsDep,
 ) -> Response:
-    body = read_request(await _body_bytes(request))
+    body = read_request(await _body_text(request))
     model_id = requested_model(body.model)
     with metered(chat.registry, model_id or chat.default_model, route_settings.log_transcripts) as meter:
         body.check_supported()
@@ -74,13 +75,19 @@ async def create_chat_completion(
         return JSONResponse(completion_body(completion_id(), result.model_id, result.text, result.end))
 
 
-async def _body_bytes(request: Request) -> bytearray:
-    """The request's body, kept by nobody else: it is let go once read (``Request.body()`` would keep it, base64 audio
-    and all, for as long as the answer takes)."""
-    body = bytearray()
+async def _body_text(request: Request) -> str:
+    """The request's body as text, its bytes let go once decoded (``Request.body()`` would keep them, base64 audio and
+    all, for as long as the answer takes), so that parsing holds the text and its result, never the bytes beside
+    them (``edge.json_input.json_text``). With a ``Content-Length`` (the upload limit has checked it) the buffer is
+    allocated once at its size: grown piece by piece, a large one is copied as it grows and held twice meanwhile."""
+    declared = request.headers.get("content-length", "")
+    body = bytearray(int(declared)) if declared.isdigit() else bytearray()
+    filled = 0
     async for chunk in request.stream():
-        body += chunk
-    return body
+        body[filled : filled + len(chunk)] = chunk  # within the declared size: in place; past it, appended
+        filled += len(chunk)
+    del body[filled:]
+    return json_text(body)
 
 
 class _Chunks(EventSource[ChatItem]):

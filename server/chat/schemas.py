@@ -113,7 +113,7 @@ class ChatCompletionRequest(BaseModel):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
-def read_request(body: bytes | bytearray) -> ChatCompletionRequest:
+def read_request(body: str) -> ChatCompletionRequest:
     """The request a body holds, read by the server's bounded JSON loader (``edge.json_input``: too deep, too many
     values or not JSON at all is a 400 that names no character offset) and checked against the schema (a 400 naming
     the field)."""

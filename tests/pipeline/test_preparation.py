@@ -12,7 +12,9 @@ from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import TranscribeOptions
 from pipeline.pool import ModelPool
-from pipeline.preparation import MAX_PROMPT_BYTES, PreparedRequest, decoding_options, prepare, transcription_model
+from pipeline.preparation import (
+    MAX_PROMPT_BYTES, PreparedRequest, TextBudget, decoding_options, prepare, transcription_model,
+)
 from strategies.base import RuntimeContext
 from tests.fakes import FakeModels, FakeASREngine
 
@@ -136,3 +138,16 @@ def test_keywords_are_counted_without_separators(pool):
     prepare(pool, "multi", "multi", TranscribeOptions(keywords=ten))
     error = _refused(pool, TranscribeOptions(keywords=(*ten, "x")))
     assert error.input == "keywords" and "at most 500 characters" in error.message
+
+
+def test_a_text_budget_takes_pieces_until_one_goes_over_and_names_it():
+    budget = TextBudget(10)
+    assert budget.take("ééé", "messages.[0].content") == "ééé"  # 6 bytes
+    with pytest.raises(InvalidInputError) as info:
+        budget.take("abcde", "messages.[1].content.[2].text")
+    assert (info.value.input, info.value.code) == ("messages.[1].content.[2].text", "string_above_max_length")
+    assert info.value.message == "The request's text is larger than the limit of 10 bytes in UTF-8."
+    assert budget.take("abcd", "messages.[1].content.[3].text") == "abcd" and budget.used == 10
+    with pytest.raises(InvalidInputError) as info:
+        TextBudget(2**16).take("half a pair: \ud83d", "messages.[0].content")
+    assert info.value.input == "messages.[0].content" and "lone surrogate" in info.value.message
