@@ -76,9 +76,10 @@ def chat_text_25mb(target: Target) -> Outcome:
     return _outcome(_chat(target, json.dumps({"model": "whisper-1", "messages": [message]}).encode()))
 
 
-def realtime_prompt_8mb(target: Target) -> Outcome:
-    """A ``session.update`` whose prompt is 8 MB: an ``error`` event naming the prompt, and the session lives on (a
-    second update is answered ``session.updated``)."""
+def realtime_prompt(target: Target, size: int = REALTIME_PROMPT_BYTES) -> Outcome:
+    """A ``session.update`` whose prompt is ``size`` bytes: an ``error`` event naming the prompt, and the session lives
+    on (a second update is answered ``session.updated``); or, for a message over the socket's own bound, a close."""
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
     url = target.url.replace("http://", "ws://") + "/v1/realtime?intent=transcription"
@@ -90,14 +91,18 @@ def realtime_prompt_8mb(target: Target) -> Outcome:
     statuses: list[str] = []
     notes = ""
     with connect(url, additional_headers=target.headers, max_size=None, open_timeout=30) as socket:
-        statuses.append(json.loads(socket.recv(timeout=30))["type"])
-        socket.send(update("A" * REALTIME_PROMPT_BYTES))
-        event = json.loads(socket.recv(timeout=TIMEOUT_S))
-        error = event.get("error") or {}
-        statuses.append(f"{event['type']} {error.get('param')}" if error else event["type"])
-        notes = str(error.get("message", ""))[:120]
-        socket.send(update("Kennedy"))
-        statuses.append(json.loads(socket.recv(timeout=30))["type"])
+        try:
+            statuses.append(json.loads(socket.recv(timeout=30))["type"])
+            socket.send(update("A" * size))
+            event = json.loads(socket.recv(timeout=TIMEOUT_S))
+            error = event.get("error") or {}
+            statuses.append(f"{event['type']} {error.get('param')}" if error else event["type"])
+            notes = str(error.get("message", ""))[:120]
+            socket.send(update("Kennedy"))
+            statuses.append(json.loads(socket.recv(timeout=30))["type"])
+        except ConnectionClosed as closed:
+            statuses.append(f"close {closed.rcvd.code if closed.rcvd else None}")
+            notes = closed.rcvd.reason if closed.rcvd else ""
     return Outcome(statuses, notes)
 
 
@@ -133,7 +138,7 @@ def _case(name: str, run: Callable[[Target], Outcome], target: str) -> Case:
 CASES = [
     _case("prompt-8mib", prompt_8mib, "400 prompt, before tokenising; RSS +<= 50 MB"),
     _case("chat-text-25mb", chat_text_25mb, "400 messages.[0].content.[1].text, before tokenising; RSS +<= 50 MB"),
-    _case("realtime-prompt-8mb", realtime_prompt_8mb, "error event naming the prompt, session lives; RSS +<= 50 MB"),
+    _case("realtime-prompt-8mb", realtime_prompt, "error event naming the prompt, session lives; RSS +<= 50 MB"),
     _case("chunking-deep", chunking_deep, "400 chunking_strategy (was a 500: RecursionError)"),
     _case("chunking-padding-1e9", chunking_padding, "400 chunking_strategy (was 200 after 53-94 s of CPU)"),
     _case("chat-json-truncated", chat_truncated, "400 with no param (was param \"36\", an offset)"),
