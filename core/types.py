@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from .audio import SAMPLE_RATE
 from .errors import InvalidInputError
+from .text import check_characters
 from .vad import VadSettings
 
 Task = Literal["transcribe", "translate"]
@@ -36,22 +37,14 @@ class TranscribeOptions:
 @dataclass(frozen=True, eq=False)
 class KnownSpeaker:
     """A speaker to name by voice (OpenAI's ``known_speaker_names[]`` and ``known_speaker_references[]``): a short
-    name and 2 to 10 seconds of the speaker's voice, 16 kHz mono float32."""
+    name on one line (no control or bidirectional-override characters: it is shown in every response and log) and 2
+    to 10 seconds of the speaker's voice, 16 kHz mono float32."""
 
     name: str
     audio: np.ndarray = field(repr=False)
 
     def __post_init__(self) -> None:
-        if not self.name.strip() or len(self.name) > MAX_SPEAKER_NAME_CHARACTERS:
-            raise InvalidInputError(
-                f"Each of known_speaker_names[] must be 1 to {MAX_SPEAKER_NAME_CHARACTERS} characters.",
-                input="known_speaker_names",
-            )
-        if GENERATED_SPEAKER_LABEL.fullmatch(self.name):
-            raise InvalidInputError(
-                f"{self.name!r} cannot name a known speaker: it is how unknown speakers are labelled.",
-                input="known_speaker_names",
-            )
+        check_speaker_name(self.name)
         seconds = self.audio.size / SAMPLE_RATE
         if not MIN_REFERENCE_S - _ROUNDING_S <= seconds <= MAX_REFERENCE_S + _ROUNDING_S:
             raise InvalidInputError(
@@ -59,6 +52,22 @@ class KnownSpeaker:
                 f"must be {MIN_REFERENCE_S:g} to {MAX_REFERENCE_S:g} seconds.",
                 input="known_speaker_references",
             )
+
+
+def check_speaker_name(name: str) -> None:
+    """A known speaker's name: 1 to ``MAX_SPEAKER_NAME_CHARACTERS`` characters on one line, no control or
+    bidirectional-override character, not a generated label; InvalidInputError naming ``known_speaker_names``."""
+    if not name.strip() or len(name) > MAX_SPEAKER_NAME_CHARACTERS:
+        raise InvalidInputError(
+            f"Each of known_speaker_names[] must be 1 to {MAX_SPEAKER_NAME_CHARACTERS} characters.",
+            input="known_speaker_names",
+        )
+    check_characters(name, "known_speaker_names", lines=False)
+    if GENERATED_SPEAKER_LABEL.fullmatch(name):
+        raise InvalidInputError(
+            f"{name!r} cannot name a known speaker: it is how unknown speakers are labelled.",
+            input="known_speaker_names",
+        )
 
 
 MAX_KNOWN_SPEAKERS = 4

@@ -21,10 +21,10 @@ HYSTERESIS = 0.15
 
 MIN_THRESHOLD, MAX_THRESHOLD = 0.0, 1.0
 """``threshold`` is a probability: the bound of both routes' ``server_vad``."""
-MIN_DURATION_MS = 0
-"""The lower bound of ``prefix_padding_ms`` and ``silence_duration_ms`` on both routes."""
-MAX_SESSION_DURATION_MS = 10_000
-"""Their upper bound on the realtime route; the file route sets none."""
+MIN_DURATION_MS, MAX_DURATION_MS = 0, 10_000
+"""The bounds of ``prefix_padding_ms`` and ``silence_duration_ms`` on both routes (a file's ``chunking_strategy``
+and a realtime session's ``turn_detection``): ten seconds of padding or of pause is already more than any cutting
+needs, and an unbounded padding makes every clip the whole file."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class VadSettings:
         for name in ("prefix_padding_ms", "silence_duration_ms", "min_speech_ms"):
             if getattr(self, name) < MIN_DURATION_MS:
                 raise ValueError(f"{name} must not be negative.")
+        for name in ("prefix_padding_ms", "silence_duration_ms"):
+            if getattr(self, name) > MAX_DURATION_MS:
+                raise ValueError(f"{name} must be at most {MAX_DURATION_MS}.")
         if self.silence_threshold is not None and not MIN_THRESHOLD <= self.silence_threshold <= MAX_THRESHOLD:
             raise ValueError(f"silence_threshold must be between {MIN_THRESHOLD:g} and {MAX_THRESHOLD:g}.")
 

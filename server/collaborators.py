@@ -43,6 +43,8 @@ class ChatSettings:
     remote_audio_timeout_s: float = 30.0
     max_completion_tokens: int = 4096
     """The most tokens a chat model may write for one request, and what it may write when the request says none."""
+    max_text_bytes: int = 64 * 2**10
+    """Text one request's messages may carry in all, in UTF-8 (``STT_CHAT_MAX_TEXT_BYTES``)."""
 
 
 @dataclass(frozen=True)

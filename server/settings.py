@@ -236,6 +236,12 @@ class Settings(BaseSettings):
     chat_max_completion_tokens: int = Field(
         4096, ge=1, description="Most tokens a chat model may write per request; also the limit when a request sets none."
     )
+    chat_max_text_bytes: int = Field(
+        64 * 2**10,
+        ge=1,
+        description="Text one chat request's messages may carry in all (UTF-8 bytes), refused with 400 naming the "
+        "part that goes over before any of it is tokenised.",
+    )
 
 
 @lru_cache(maxsize=1)

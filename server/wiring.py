@@ -130,6 +130,7 @@ def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, Chat
         allow_remote_audio_urls=settings.chat_allow_remote_audio_urls,
         remote_audio_timeout_s=settings.chat_remote_audio_timeout_s,
         max_completion_tokens=settings.chat_max_completion_tokens,
+        max_text_bytes=settings.chat_max_text_bytes,
     )
     limits = ChatLimits(
         max_audio_parts=settings.chat_max_audio_parts,

@@ -26,6 +26,7 @@ from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions, 
 from .base import DEFAULT_BATCH_SIZE, ASREngine
 from .token_logprobs import spread_over_segments, token_logprobs
 from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, compression_ratio, decode_with_fallback
+from .whisper.prompt import previous_text_tokens
 
 BEAM_SIZE = 5
 BEST_OF = 5
@@ -87,6 +88,8 @@ class CTranslate2Strategy(ASREngine):
             revision=self.spec.revision,
             use_auth_token=hub.token,
         )
+        # Text is encoded as text: a prompt holding "<|endoftext|>" writes those characters, not Whisper's token.
+        self._model.hf_tokenizer.encode_special_tokens = True
 
     def detect_language_probability(self, audio: np.ndarray) -> tuple[str | None, float | None]:
         assert self._model is not None, "detect_language() before load()"
@@ -145,13 +148,13 @@ class CTranslate2Strategy(ASREngine):
     # ------------------------------------------------------------------ decoding
 
     def _prompts(self, tokenizers: list[Tokenizer], options: TranscribeOptions) -> list[list[int]]:
-        """Each clip's decoder prompt: the keywords (faster-whisper's hotwords) and the request's prompt as
-        previous text, then the clip's start tokens."""
+        """Each clip's decoder prompt: the keywords (faster-whisper's hotwords) and the end of the request's prompt
+        as previous text (whisper.prompt: 223 tokens in all, where faster-whisper would take 223 of each), then the
+        clip's start tokens."""
         assert self._model is not None
         tokenizer = tokenizers[0]  # the prompt text does not depend on the language
-        previous = tokenizer.encode(" " + options.initial_prompt.strip()) if options.initial_prompt else []
-        hotwords = ", ".join(options.keywords) or None
-        return [self._model.get_prompt(t, previous_tokens=previous, hotwords=hotwords) for t in tokenizers]
+        previous = previous_text_tokens(tokenizer.encode, options.keywords, options.initial_prompt)
+        return [self._model.get_prompt(t, previous_tokens=previous) for t in tokenizers]
 
     def _decode_with_fallback(
         self,

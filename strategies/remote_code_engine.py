@@ -23,7 +23,7 @@ from .token_logprobs import spread_over_segments
 from .torch_util import module_bytes, torch_dtype
 from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, compression_ratio, decode_with_fallback
 from .whisper.probe import SpeechProbe, probe_speech
-from .whisper.prompt import language_setting, prompt_text, whisper_prefix
+from .whisper.prompt import language_setting, transformers_prompt_ids, whisper_prefix
 from .whisper.sampling import SampledDecoding, sample_decode
 from .whisper.scoring import forced_average_logprob, text_token_logprobs
 
@@ -119,9 +119,8 @@ class RemoteCodeStrategy(ASREngine):
         return results
 
     def _prompt_ids(self, options: TranscribeOptions) -> list[int]:
-        """``<|startofprev|>`` and the keywords and prompt (whisper.prompt.prompt_text), or nothing."""
-        text = prompt_text(options.keywords, options.initial_prompt)
-        return [int(t) for t in self._processor.get_prompt_ids(text)] if text else []
+        """``<|startofprev|>`` and the keywords, then the end of the request's prompt (whisper.prompt), or nothing."""
+        return transformers_prompt_ids(self._processor.tokenizer, options.keywords, options.initial_prompt)
 
     def _request_config(self, options: TranscribeOptions, languages: list[str]) -> GenerationConfig:
         config = copy.deepcopy(self._generation_config)

@@ -21,7 +21,7 @@ from .torch_util import module_bytes, torch_dtype
 from .whisper.alignment import token_times
 from .whisper.judge import THRESHOLDS
 from .whisper.probe import probe_speech
-from .whisper.prompt import language_setting, prompt_text
+from .whisper.prompt import language_setting, transformers_prompt_ids
 from .whisper.scoring import text_token_logprobs
 from .whisper.segments import segments_from_words
 
@@ -99,11 +99,9 @@ class TransformersStrategy(ASREngine):
         )
 
     def _prompt_ids(self, options: TranscribeOptions) -> torch.Tensor | None:
-        """The keywords, then the request's prompt, as Whisper's previous text (whisper.prompt.prompt_text)."""
-        text = prompt_text(options.keywords, options.initial_prompt)
-        if text is None:
-            return None
-        return torch.as_tensor(self._processor.get_prompt_ids(text), device=self._pipe.device)
+        """``<|startofprev|>`` and the keywords, then the end of the request's prompt (whisper.prompt), or None."""
+        ids = transformers_prompt_ids(self._processor.tokenizer, options.keywords, options.initial_prompt)
+        return torch.as_tensor(ids, device=self._pipe.device) if ids else None
 
     def _generate_kwargs(self, options: TranscribeOptions, languages: Sequence[str], gate: bool) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"num_beams": BEAM_SIZE}
@@ -263,3 +261,4 @@ def _segment(index: int, chunk: dict[str, Any], duration: float) -> Segment:
 def _word(chunk: dict[str, Any], duration: float) -> Word:
     start, end = _span(chunk, duration)
     return Word(start=start, end=end, word=chunk["text"])
+

@@ -16,7 +16,7 @@ from .case import Case, Target
 from .probe import MemoryProbe
 
 API_KEY = "sk-abuse"
-CASE_MODULES: tuple[str, ...] = ("memory", "admission", "socket")
+CASE_MODULES: tuple[str, ...] = ("memory", "admission", "socket", "text")
 """The modules of this package that hold cases (each a ``CASES`` list), in the order they run."""
 
 

@@ -13,6 +13,7 @@ from core.errors import InvalidInputError
 from core.registry import ModelSpec
 from core.types import Transcription, TranscribeOptions
 
+from ..preparation import check_prompt
 from ..transcriber import Transcriber, TranscriptionStream
 from .limits import AudioAllowance
 from .part_errors import naming_the_part
@@ -98,8 +99,11 @@ def _produce(streams: list[TranscriptionStream], stops: Sequence[str], emit: Emi
 
 
 def _transcription_input(spec: ModelSpec, request: ChatRequest) -> tuple[ChatMessage, str | None]:
-    """The last user message, which must hold audio, and its text as the transcription prompt."""
-    message = next((m for m in reversed(request.messages) if m.role == "user"), None)
+    """The last user message, which must hold audio, and its text as the transcription prompt (within the prompt's
+    bounds, naming the message)."""
+    index, message = next(
+        ((i, m) for i, m in reversed(list(enumerate(request.messages))) if m.role == "user"), (None, None)
+    )
     if message is None or not message.audio:
         raise InvalidInputError(
             f"The model {spec.id!r} is a transcription model: it answers with the transcript of the audio in the "
@@ -112,7 +116,9 @@ def _transcription_input(spec: ModelSpec, request: ChatRequest) -> tuple[ChatMes
             f"The model {spec.id!r} is a transcription model: its temperature must be between 0 and 1.",
             input="temperature",
         )
-    return message, message.text.strip() or None
+    prompt = message.text.strip() or None
+    check_prompt(prompt, f"messages.[{index}].content")
+    return message, prompt
 
 
 def _transcribe_options(prompt: str | None, request: ChatRequest) -> TranscribeOptions:

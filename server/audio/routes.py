@@ -23,7 +23,7 @@ from ..observability.metering import RequestMeter, metered
 from .formats import DIARIZED_FORMATS, MEDIA_TYPES, render
 from .speaker_references import MAX_REFERENCE_FIELD_BYTES
 from .transcribe_call import transcribe_metered
-from .transcription_form import TranscriptionForm, check_common, transcription_form
+from .transcription_form import TranscriptionForm, check_common, one_file, transcription_form
 from .transcription_stream import transcription_stream
 
 router = APIRouter()
@@ -48,7 +48,11 @@ async def _respond(
     return PlainTextResponse(body, media_type=MEDIA_TYPES[response_format])
 
 
-@router.post("/audio/transcriptions", form_limits={"max_part_size": MAX_REFERENCE_FIELD_BYTES})
+@router.post(
+    "/audio/transcriptions",
+    form_limits={"max_part_size": MAX_REFERENCE_FIELD_BYTES},
+    dependencies=[Depends(one_file)],
+)
 async def create_transcription(
     request: Request,
     transcriber: TranscriberDep,
@@ -71,7 +75,7 @@ async def create_transcription(
         )
 
 
-@router.post("/audio/translations")
+@router.post("/audio/translations", dependencies=[Depends(one_file)])
 async def create_translation(
     request: Request,
     transcriber: TranscriberDep,

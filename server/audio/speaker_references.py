@@ -10,7 +10,7 @@ import numpy as np
 
 from core.audio import decode_audio
 from core.errors import InvalidInputError, STTError, TooLargeError
-from core.types import MAX_KNOWN_SPEAKERS, MAX_REFERENCE_S, MIN_REFERENCE_S, KnownSpeaker
+from core.types import MAX_KNOWN_SPEAKERS, MAX_REFERENCE_S, MIN_REFERENCE_S, KnownSpeaker, check_speaker_name
 
 from ..edge.data_urls import decode_base64, parse_data_url, unwrapped
 
@@ -56,6 +56,8 @@ def known_speakers_of(
         raise InvalidInputError(
             f"At most {MAX_KNOWN_SPEAKERS} known speakers can be given, not {len(names)}.", input="known_speaker_names"
         )
+    for name in names:  # before any decoding
+        check_speaker_name(name.strip())
     return tuple(
         KnownSpeaker(name.strip(), _reference_audio(index, url))
         for index, (name, url) in enumerate(zip(names, references, strict=True))

@@ -8,16 +8,16 @@ field of ``TranscriptionForm``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
-from fastapi import Form
+from fastapi import Form, Request
 
 from core.errors import InvalidInputError
 from core.types import DiarizeOptions, TranscribeOptions
 from core.vad import OPENAI_SERVER_VAD, VadSettings
 
+from ..edge.json_input import JSONInputError, load_json
 from .formats import DIARIZED_FORMATS, RESPONSE_FORMATS
 from ..models.names import requested_model
 from .speaker_references import known_speakers_of
@@ -39,6 +39,14 @@ class TranscriptionForm:
     stream: bool
     speakers: DiarizeOptions | None
     """Set for diarized formats."""
+
+
+async def one_file(request: Request) -> None:
+    """The audio routes take one ``file`` part: a second one is refused (a dependency of both routes), where it was
+    ignored without a word."""
+    files = (await request.form()).getlist("file")  # the form FastAPI has already read
+    if len(files) > 1:
+        raise InvalidInputError(f"Send one file per request, not {len(files)}.", input="file")
 
 
 def check_common(response_format: str, temperature: float) -> None:
@@ -69,8 +77,6 @@ def granularities_of(values: list[str] | None, response_format: str) -> frozense
 
 
 INCLUDABLE = frozenset({"logprobs"})
-MAX_KEYWORD_CHARACTERS = 500
-"""All keywords together: Whisper reads them in its prompt, which holds about 220 tokens."""
 
 
 def logprobs_of(include: list[str] | None, response_format: str) -> bool:
@@ -85,15 +91,9 @@ def logprobs_of(include: list[str] | None, response_format: str) -> bool:
 
 
 def keywords_of(values: list[str] | None) -> tuple[str, ...]:
-    """``keywords[]``: words and names to bias decoding towards, blank ones dropped, each once."""
-    keywords = tuple(dict.fromkeys(value.strip() for value in values or [] if value.strip()))
-    if sum(len(keyword) + 2 for keyword in keywords) > MAX_KEYWORD_CHARACTERS:
-        raise InvalidInputError(
-            f"keywords are too long: at most {MAX_KEYWORD_CHARACTERS} characters in all (Whisper reads them in its "
-            "prompt, which holds about 220 tokens).",
-            input="keywords",
-        )
-    return keywords
+    """``keywords[]``: words and names to bias decoding towards, blank ones dropped, each once (their bounds are the
+    request preparation's, ``pipeline.preparation.check_keywords``)."""
+    return tuple(dict.fromkeys(value.strip() for value in values or [] if value.strip()))
 
 
 def _invalid_chunking(message: str) -> InvalidInputError:
@@ -113,9 +113,11 @@ def chunking_of(value: str | None, fields: dict[str, str | None]) -> VadSettings
         return None
     else:
         try:
-            config = json.loads(value)
-        except ValueError:
-            raise _invalid_chunking("use 'auto' or a JSON object such as {\"type\": \"server_vad\"}.") from None
+            config = load_json(value, "chunking_strategy")
+        except JSONInputError as exc:
+            raise _invalid_chunking(
+                f"{exc.message} Use 'auto' or a JSON object such as {{\"type\": \"server_vad\"}}."
+            ) from None
     if not isinstance(config, dict):
         raise _invalid_chunking("use 'auto' or a JSON object such as {\"type\": \"server_vad\"}.")
     if config.get("type") != "server_vad":

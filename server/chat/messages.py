@@ -3,7 +3,8 @@
 
 Errors name the part at fault the way OpenAI does (``messages.[0].content.[1].input_audio.data``). The audio of
 one request may not exceed the upload limit once decoded from base64; a remote ``http(s)`` URL is fetched only
-when the operator allows it (no server-side fetching by default), within the same limit and a timeout.
+when the operator allows it (no server-side fetching by default), within the same limit and a timeout. Its text
+may not exceed ``STT_CHAT_MAX_TEXT_BYTES`` in all, measured before it is copied or tokenised.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 
 from core.errors import InvalidInputError, TooLargeError
 from pipeline.chat import AudioPart, ChatMessage, Part, Role
+from pipeline.preparation import TextBudget
 
 from ..edge.data_urls import decode_base64, decoded_size, parse_data_url, unwrapped
 from .schemas import RequestMessage
@@ -51,12 +53,21 @@ class _Budget:
         self.used += size
 
 
-async def read_messages(messages: Sequence[RequestMessage], limits: AudioLimits) -> tuple[ChatMessage, ...]:
-    budget = _Budget(limits.max_bytes)
-    return tuple([await _message(i, message, limits, budget) for i, message in enumerate(messages)])
+@dataclass
+class _Budgets:
+    audio: _Budget
+    text: TextBudget
 
 
-async def _message(index: int, message: RequestMessage, limits: AudioLimits, budget: _Budget) -> ChatMessage:
+async def read_messages(
+    messages: Sequence[RequestMessage], limits: AudioLimits, max_text_bytes: int
+) -> tuple[ChatMessage, ...]:
+    """The messages, their audio within ``limits`` and their text within ``max_text_bytes`` in all (UTF-8)."""
+    budgets = _Budgets(_Budget(limits.max_bytes), TextBudget(max_text_bytes))
+    return tuple([await _message(i, message, limits, budgets) for i, message in enumerate(messages)])
+
+
+async def _message(index: int, message: RequestMessage, limits: AudioLimits, budgets: _Budgets) -> ChatMessage:
     where = f"messages.[{index}]"
     role = ROLES.get(message.role)
     if role is None:
@@ -74,18 +85,18 @@ async def _message(index: int, message: RequestMessage, limits: AudioLimits, bud
             raise InvalidInputError(f"A {message.role} message needs content.", input=f"{where}.content")
         return ChatMessage(role, ())
     if isinstance(content, str):
-        return ChatMessage(role, (content,))
-    parts = [await _part(f"{where}.content.[{j}]", role, part, limits, budget) for j, part in enumerate(content)]
+        return ChatMessage(role, (budgets.text.take(content, f"{where}.content"),))
+    parts = [await _part(f"{where}.content.[{j}]", role, part, limits, budgets) for j, part in enumerate(content)]
     return ChatMessage(role, tuple(parts))
 
 
-async def _part(where: str, role: Role, part: dict[str, Any], limits: AudioLimits, budget: _Budget) -> Part:
+async def _part(where: str, role: Role, part: dict[str, Any], limits: AudioLimits, budgets: _Budgets) -> Part:
     kind = part.get("type")
     if kind == "text" or (kind == "refusal" and role == "assistant"):
         text = part.get(kind)
         if not isinstance(text, str):
             raise InvalidInputError(f"A {kind} part needs a string '{kind}'.", input=f"{where}.{kind}")
-        return text
+        return budgets.text.take(text, f"{where}.{kind}")
     if kind not in ("input_audio", "audio_url"):
         raise InvalidInputError(
             f"Unsupported content part type {kind!r}: use text, input_audio or audio_url.", input=f"{where}.type"
@@ -93,8 +104,8 @@ async def _part(where: str, role: Role, part: dict[str, Any], limits: AudioLimit
     if role != "user":
         raise InvalidInputError(f"Audio is only accepted in user messages, not in {role} messages.", input=where)
     if kind == "input_audio":
-        return AudioPart(_input_audio(f"{where}.input_audio", part.get("input_audio"), budget), where)
-    return AudioPart(await _audio_url(f"{where}.audio_url", part.get("audio_url"), limits, budget), where)
+        return AudioPart(_input_audio(f"{where}.input_audio", part.get("input_audio"), budgets.audio), where)
+    return AudioPart(await _audio_url(f"{where}.audio_url", part.get("audio_url"), limits, budgets.audio), where)
 
 
 def _input_audio(where: str, value: Any, budget: _Budget) -> bytes:

@@ -22,12 +22,13 @@ from pipeline.chat import Chat, ChatEnd, ChatItem, ChatRequest, ChatStream
 from ..collaborators import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
 from ..edge.disconnect import run_while_connected
 from ..edge.errors import error_body
+from ..edge.json_input import json_text
 from ..models.names import requested_model
 from ..observability.metering import metered
 from ..sse import EventSource, Payload, StreamEnd, event_stream
 from ..streaming import Emit
 from .messages import AudioLimits, read_messages
-from .schemas import ChatCompletionRequest, ChunkWriter, completion_body, completion_id
+from .schemas import ChunkWriter, completion_body, completion_id, read_request, request_body_openapi
 
 logger = logging.getLogger("stt.chat")
 router = APIRouter()
@@ -37,14 +38,14 @@ ChatSettingsDep = Annotated[ChatSettings, Depends(get_chat_settings)]
 RouteSettingsDep = Annotated[RouteSettings, Depends(get_route_settings)]
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", openapi_extra=request_body_openapi())
 async def create_chat_completion(
     request: Request,
-    body: ChatCompletionRequest,
     chat: ChatDep,
     settings: ChatSettingsDep,
     route_settings: RouteSettingsDep,
 ) -> Response:
+    body = read_request(await _body_text(request))
     model_id = requested_model(body.model)
     with metered(chat.registry, model_id or chat.default_model, route_settings.log_transcripts) as meter:
         body.check_supported()
@@ -53,7 +54,7 @@ async def create_chat_completion(
             settings.max_audio_bytes, settings.allow_remote_audio_urls, settings.remote_audio_timeout_s
         )
         chat_request = ChatRequest(
-            messages=await read_messages(body.messages, limits),
+            messages=await read_messages(body.messages, limits, settings.max_text_bytes),
             model_id=model_id,
             max_tokens=body.token_limit(settings.max_completion_tokens),
             temperature=body.temperature,
@@ -72,6 +73,21 @@ async def create_chat_completion(
         )
         meter.succeeded(result.end.audio_seconds, result.end.processing_s, result.text)
         return JSONResponse(completion_body(completion_id(), result.model_id, result.text, result.end))
+
+
+async def _body_text(request: Request) -> str:
+    """The request's body as text, its bytes let go once decoded (``Request.body()`` would keep them, base64 audio and
+    all, for as long as the answer takes), so that parsing holds the text and its result, never the bytes beside
+    them (``edge.json_input.json_text``). With a ``Content-Length`` (the upload limit has checked it) the buffer is
+    allocated once at its size: grown piece by piece, a large one is copied as it grows and held twice meanwhile."""
+    declared = request.headers.get("content-length", "")
+    body = bytearray(int(declared)) if declared.isdigit() else bytearray()
+    filled = 0
+    async for chunk in request.stream():
+        body[filled : filled + len(chunk)] = chunk  # within the declared size: in place; past it, appended
+        filled += len(chunk)
+    del body[filled:]
+    return json_text(body)
 
 
 class _Chunks(EventSource[ChatItem]):

@@ -7,10 +7,13 @@ import secrets
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import InvalidInputError
 from pipeline.chat import ChatEnd, ChatUsage
+
+from ..edge.errors import validation_message
+from ..edge.json_input import load_json
 
 MAX_STOP_SEQUENCES = 4
 
@@ -108,6 +111,33 @@ class ChatCompletionRequest(BaseModel):
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
+
+
+def read_request(body: str) -> ChatCompletionRequest:
+    """The request a body holds, read by the server's bounded JSON loader (``edge.json_input``: too deep, too many
+    values or not JSON at all is a 400 that names no character offset) and checked against the schema (a 400 naming
+    the field)."""
+    try:
+        return ChatCompletionRequest.model_validate(load_json(body))
+    except ValidationError as exc:
+        message, param = validation_message(list(exc.errors()))
+        raise InvalidInputError(message, input=param) from None
+
+
+def request_body_openapi() -> dict[str, Any]:
+    """The route's request body in the OpenAPI schema (the route reads the body itself): ``ChatCompletionRequest``'s
+    JSON schema, its definitions inlined."""
+    schema = ChatCompletionRequest.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inlined(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inlined(definitions[node["$ref"].rsplit("/", 1)[1]])
+            return {key: inlined(value) for key, value in node.items()}
+        return [inlined(value) for value in node] if isinstance(node, list) else node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inlined(schema)}}}}
 
 
 def completion_id() -> str:

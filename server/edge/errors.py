@@ -87,6 +87,9 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     first = errors[0] if errors else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     param = location[0] if location else None
+    if first.get("type") == "json_invalid":  # FastAPI's location is a character offset, not a parameter
+        reason = (first.get("ctx") or {}).get("error") or first.get("msg", "invalid JSON")
+        return f"The JSON is not valid: {reason}.", None
     if param is None:
         return f"Invalid request: {first.get('msg', 'invalid input')}", None
     if first.get("type") == "missing":

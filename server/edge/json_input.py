@@ -5,7 +5,8 @@ Both are checked on the text, before it is parsed: Python's parser recurses once
 a ``RecursionError``, and anything that walks the result recurses too), and every value is a Python object many
 times the size of its text (``[{},{},...]`` is 64 bytes of memory for every 3 bytes of body). Strings are skipped
 whole by the scan, so a body of base64 audio costs one pass of a regular expression. Errors carry the request field
-at fault (the one given, else the top-level member the fault lies in), never a character offset.
+at fault (the one given, else the top-level member the fault lies in), never a character offset as ``param`` (the
+message says where, in lines and columns).
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ holds about five thousand; ten thousand parse into about a megabyte of Python ob
 
 _STRUCTURE = r"""(?:[^"\[\]{},]++|"(?:[^"\\]++|\\.)*+")*+"""
 """Everything up to the next bracket or comma outside a string (possessive: a failed string never backtracks)."""
-_SKIP = {str: re.compile(_STRUCTURE, re.DOTALL), bytes: re.compile(_STRUCTURE.encode(), re.DOTALL)}
-_KEY = r"""\s*("(?:[^"\\]++|\\.)*+")\s*:"""
-_MEMBER_KEY = {str: re.compile(_KEY, re.DOTALL), bytes: re.compile(_KEY.encode(), re.DOTALL)}
+_SKIP = re.compile(_STRUCTURE, re.DOTALL)
+_MEMBER_KEY = re.compile(r"""\s*("(?:[^"\\]++|\\.)*+")\s*:""", re.DOTALL)
 
 
 class JSONInputError(InvalidInputError):
@@ -44,7 +44,7 @@ class _Shape:
     member_start: int | None
 
 
-def load_json(text: str | bytes | bytearray, param: str | None = None) -> Any:
+def load_json(text: str, param: str | None = None) -> Any:
     """``text`` parsed, within ``MAX_DEPTH`` and ``MAX_VALUES``; ``JSONInputError`` (400) naming ``param``, else the
     top-level member at fault (or no field, for text that is not JSON at all)."""
     shape = _scan(text)
@@ -64,35 +64,41 @@ def load_json(text: str | bytes | bytearray, param: str | None = None) -> Any:
         ) from None
     except RecursionError:  # not reachable within MAX_DEPTH: a last guard
         raise JSONInputError("The JSON is nested too deeply.", input=param) from None
-    except ValueError:  # bytes in no encoding JSON allows
+
+
+def json_text(data: bytes | bytearray, param: str | None = None) -> str:
+    """A body's bytes as the text ``load_json`` reads (JSON is UTF-8); ``JSONInputError`` for other bytes. A caller
+    that lets the bytes go once this returns never holds them beside the parsed result: the text and the bytes, then
+    the text and the result, twice the body at most (``json.loads`` given bytes decodes a copy of them, and
+    pydantic-core's parser a copy of every string, both held with the bytes: three times)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
         raise JSONInputError("The JSON is not valid: it is not UTF-8 text.", input=param) from None
 
 
-def _scan(text: str | bytes | bytearray) -> _Shape:
+def _scan(text: str) -> _Shape:
     """Depth and values of ``text``, counted up to one past each bound (strings skipped whole); text that is not
     JSON is left for the parser to describe."""
-    kind = str if isinstance(text, str) else bytes
-    opening, closing, comma = ("[{", "]}", ",") if kind is str else (b"[{", b"]}", b",")
-    containers = text.count(opening[:1]) + text.count(opening[1:])
-    if containers <= MAX_DEPTH and containers + text.count(comma) <= MAX_VALUES:  # in strings or not: within bounds
-        return _Shape(containers, containers + text.count(comma), None)
-    skip = _SKIP[kind]
+    containers = text.count("[") + text.count("{")
+    if containers <= MAX_DEPTH and containers + text.count(",") <= MAX_VALUES:  # in strings or not: within bounds
+        return _Shape(containers, containers + text.count(","), None)
     depth = values = 0
     member_start: int | None = None
     position, end = 0, len(text)
     while True:
-        position = skip.match(text, position).end()  # type: ignore[union-attr]
+        position = _SKIP.match(text, position).end()  # type: ignore[union-attr]
         if position >= end:
             return _Shape(depth, values, member_start)
-        char = text[position : position + 1]
-        if char in opening:
+        char = text[position]
+        if char in "[{":
             depth += 1
             values += 1
             if depth == 1:
                 member_start = position + 1
-        elif char in closing:
+        elif char in "]}":
             depth -= 1
-        elif char == comma:
+        elif char == ",":
             values += 1
             if depth == 1:
                 member_start = position + 1
@@ -103,15 +109,14 @@ def _scan(text: str | bytes | bytearray) -> _Shape:
         position += 1
 
 
-def _member(text: str | bytes | bytearray, shape: _Shape) -> str | None:
+def _member(text: str, shape: _Shape) -> str | None:
     """The name of the top-level member the scan stopped in, when the text is an object."""
     if shape.member_start is None:
         return None
-    match = _MEMBER_KEY[str if isinstance(text, str) else bytes].match(text, shape.member_start)
+    match = _MEMBER_KEY.match(text, shape.member_start)
     if match is None:
         return None
-    key = match[1] if isinstance(match[1], str) else match[1].decode("utf-8", "replace")
     try:
-        return json.decoder.scanstring(key, 1)[0]  # the key's value, escapes undone
+        return json.decoder.scanstring(match[1], 1)[0]  # the key's value, escapes undone
     except ValueError:
         return None

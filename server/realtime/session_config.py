@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.vad import (
-    MAX_SESSION_DURATION_MS,
+    MAX_DURATION_MS,
     MAX_THRESHOLD,
     MIN_DURATION_MS,
     MIN_THRESHOLD,
@@ -50,8 +50,8 @@ class TranscriptionUpdate(_Lenient):
 class TurnDetectionUpdate(_Lenient):
     type: Literal["server_vad"]
     threshold: float | None = Field(None, ge=MIN_THRESHOLD, le=MAX_THRESHOLD)
-    prefix_padding_ms: int | None = Field(None, ge=MIN_DURATION_MS, le=MAX_SESSION_DURATION_MS)
-    silence_duration_ms: int | None = Field(None, ge=MIN_DURATION_MS, le=MAX_SESSION_DURATION_MS)
+    prefix_padding_ms: int | None = Field(None, ge=MIN_DURATION_MS, le=MAX_DURATION_MS)
+    silence_duration_ms: int | None = Field(None, ge=MIN_DURATION_MS, le=MAX_DURATION_MS)
 
 
 class InputUpdate(_Lenient):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,9 @@ from core.model_files import HubAccess
 from core.registry import ModelRegistry, ModelSpec
 from core.types import TranscribeOptions
 from pipeline.pool import ModelPool
-from pipeline.preparation import PreparedRequest, decoding_options, prepare, transcription_model
+from pipeline.preparation import (
+    MAX_PROMPT_BYTES, PreparedRequest, TextBudget, decoding_options, prepare, transcription_model,
+)
 from strategies.base import RuntimeContext
 from tests.fakes import FakeModels, FakeASREngine
 
@@ -85,3 +89,65 @@ def test_the_leased_model_refuses_what_its_engine_cannot_give(pool, fake_models)
         decoding_options(lease, AUDIO, request.options)
     pool.close()
     assert info.value.input == "keywords"
+
+
+# ------------------------------------------------------------------------------------------------ the text bounds
+
+
+def _refused(pool, options: TranscribeOptions) -> InvalidInputError:
+    with pytest.raises(InvalidInputError) as info:
+        prepare(pool, "multi", "multi", options)
+    return info.value
+
+
+def test_a_prompt_over_the_byte_bound_is_refused_before_it_is_copied_or_tokenised(pool, fake_models):
+    """An 8 MiB prompt cost 1.3 GB: it is refused on its length alone, allocating nothing of its size."""
+    prompt = "A" * 8 * 2**20
+    tracemalloc.start()
+    try:
+        error = _refused(pool, TranscribeOptions(initial_prompt=prompt))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.input == "prompt" and "16 KiB" in error.message
+    assert peak < 2**20, f"{peak} bytes allocated to refuse it"
+    assert fake_models.loads == []
+
+
+def test_the_prompt_bound_is_in_utf8_bytes(pool):
+    prepare(pool, "multi", "multi", TranscribeOptions(initial_prompt="A" * MAX_PROMPT_BYTES))
+    prepare(pool, "multi", "multi", TranscribeOptions(initial_prompt="é" * (MAX_PROMPT_BYTES // 2)))
+    assert _refused(pool, TranscribeOptions(initial_prompt="é" * (MAX_PROMPT_BYTES // 2 + 1))).input == "prompt"
+    assert _refused(pool, TranscribeOptions(initial_prompt="😀" * (MAX_PROMPT_BYTES // 4 + 1))).input == "prompt"
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\u202e", "\u202a", "\u2066", "\u2069",
+                                       "\ud800"])
+def test_control_and_bidirectional_override_characters_are_refused_in_prompts_and_keywords(pool, character):
+    assert _refused(pool, TranscribeOptions(initial_prompt=f"Hello {character} world")).input == "prompt"
+    assert _refused(pool, TranscribeOptions(keywords=("fine", f"bad{character}"))).input == "keywords"
+
+
+def test_line_breaks_and_tabs_are_text_in_a_prompt_but_not_in_a_keyword(pool):
+    prepare(pool, "multi", "multi", TranscribeOptions(initial_prompt="Minutes:\n\tAlice\r\nBob", keywords=("Zoë",)))
+    assert _refused(pool, TranscribeOptions(keywords=("two\nlines",))).input == "keywords"
+
+
+def test_keywords_are_counted_without_separators(pool):
+    ten = tuple(f"{i}".rjust(50, "k") for i in range(10))  # 500 characters, 518 with ", " between them
+    prepare(pool, "multi", "multi", TranscribeOptions(keywords=ten))
+    error = _refused(pool, TranscribeOptions(keywords=(*ten, "x")))
+    assert error.input == "keywords" and "at most 500 characters" in error.message
+
+
+def test_a_text_budget_takes_pieces_until_one_goes_over_and_names_it():
+    budget = TextBudget(10)
+    assert budget.take("ééé", "messages.[0].content") == "ééé"  # 6 bytes
+    with pytest.raises(InvalidInputError) as info:
+        budget.take("abcde", "messages.[1].content.[2].text")
+    assert (info.value.input, info.value.code) == ("messages.[1].content.[2].text", "string_above_max_length")
+    assert info.value.message == "The request's text is larger than the limit of 10 bytes in UTF-8."
+    assert budget.take("abcd", "messages.[1].content.[3].text") == "abcd" and budget.used == 10
+    with pytest.raises(InvalidInputError) as info:
+        TextBudget(2**16).take("half a pair: \ud83d", "messages.[0].content")
+    assert info.value.input == "messages.[0].content" and "lone surrogate" in info.value.message

@@ -10,7 +10,10 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from tests.support.engine_checks import batched_and_alone, check_token_logprobs, keyword_changes, transcribe_whole
+from tests.support.engine_checks import (
+    SPECIAL_NAMES, batched_and_alone, check_longest_prompt_leaves_room_to_transcribe, check_token_logprobs,
+    keyword_changes, longest_prompt, transcribe_whole,
+)
 from tests.support.audio import JFK_PHRASE
 
 
@@ -46,6 +49,24 @@ def test_word_timestamps_are_monotonic_and_inside_their_segment(tiny_en, jfk_aud
 def test_prompt_and_fixed_temperature_are_accepted(tiny_en, jfk_audio):
     result = transcribe_whole(tiny_en, jfk_audio, TranscribeOptions(initial_prompt="Kennedy inaugural address.", temperature=0.0))
     assert JFK_PHRASE in normalize(result.text)
+
+
+def test_a_prompt_is_read_as_its_last_223_tokens_after_the_keywords_and_as_text(tiny_en):
+    from faster_whisper.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(tiny_en._model.hf_tokenizer, False, task="transcribe", language="en")
+    options = TranscribeOptions(initial_prompt=longest_prompt(), keywords=("Kennedy",))
+    [prompt] = tiny_en._prompts([tokenizer], options)
+    assert prompt[0] == tokenizer.sot_prev and prompt.index(tokenizer.sot) == 1 + 223
+    assert prompt[1:2] == tokenizer.encode(" Kennedy")  # the keywords first, then the end of the prompt
+    assert prompt[2:224] == tokenizer.encode(" " + longest_prompt())[-222:]
+    [special] = tiny_en._prompts([tokenizer], TranscribeOptions(initial_prompt=SPECIAL_NAMES))
+    previous = special[1 : special.index(tokenizer.sot)]
+    assert all(token < tokenizer.eot for token in previous) and tokenizer.decode(previous) == " " + SPECIAL_NAMES
+
+
+def test_the_longest_prompt_leaves_room_to_transcribe(tiny_en, jfk_audio):
+    assert JFK_PHRASE in check_longest_prompt_leaves_room_to_transcribe(tiny_en, jfk_audio)
 
 
 def test_unload_releases_the_model(jfk_audio):

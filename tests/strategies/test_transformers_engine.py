@@ -14,6 +14,7 @@ from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
 from tests.support.engine_checks import (
+    SPECIAL_NAMES, check_longest_prompt_leaves_room_to_transcribe, longest_prompt,
     batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
 )
 from tests.support.audio import JFK_PHRASE
@@ -140,3 +141,22 @@ def test_a_keyword_brings_a_rare_name_into_the_transcript(hf_engine, corpus_dir)
     audio = decode_audio(corpus_dir / "en" / "ls_to_2414-128291-0002.flac")
     plain, biased = keyword_changes(hf_engine, audio, "Zarathustra")
     assert "zarathustra" not in plain and "zarathustra" in biased
+
+
+def test_a_prompt_is_read_as_its_last_223_tokens_after_the_keywords_and_as_text(hf_engine):
+    tokenizer = hf_engine._processor.tokenizer
+    start = tokenizer.convert_tokens_to_ids("<|startofprev|>")
+    ids = hf_engine._prompt_ids(TranscribeOptions(initial_prompt=longest_prompt(), keywords=("Kennedy",))).tolist()
+    assert ids[0] == start and len(ids) == 1 + 223
+    keyword = tokenizer(" Kennedy", add_special_tokens=False).input_ids
+    assert ids[1 : 1 + len(keyword)] == keyword  # the keywords first, then the end of the prompt
+    assert ids[1 + len(keyword) :] == tokenizer(" " + longest_prompt(), add_special_tokens=False).input_ids[
+        -(223 - len(keyword)) :
+    ]
+    special = hf_engine._prompt_ids(TranscribeOptions(initial_prompt=SPECIAL_NAMES)).tolist()[1:]
+    assert all(token < tokenizer.eos_token_id for token in special)
+    assert tokenizer.decode(special) == " " + SPECIAL_NAMES
+
+
+def test_the_longest_prompt_leaves_room_to_transcribe(hf_engine, jfk_audio):
+    assert JFK_PHRASE in check_longest_prompt_leaves_room_to_transcribe(hf_engine, jfk_audio)

@@ -12,6 +12,7 @@ from core.audio import SAMPLE_RATE, decode_audio
 from core.types import Transcription, TranscribeOptions
 from pipeline.capabilities import pin_language
 from pipeline.longform import transcribe_long
+from pipeline.preparation import MAX_PROMPT_BYTES
 from strategies.base import ASREngine
 
 
@@ -67,3 +68,22 @@ def keyword_changes(engine: ASREngine, audio: np.ndarray, keyword: str) -> tuple
     plain = transcribe_whole(engine, audio, TranscribeOptions())
     biased = transcribe_whole(engine, audio, TranscribeOptions(keywords=(keyword,)))
     return normalize(plain.text), normalize(biased.text)
+
+
+SPECIAL_NAMES = "<|endoftext|> <|notimestamps|>"
+"""Whisper's control tokens by name, as a prompt may hold them: text to read, never tokens to obey."""
+
+
+def longest_prompt() -> str:
+    """A prompt of ``MAX_PROMPT_BYTES``, the most a request may send (about 3,500 tokens), ending on the subject of the
+    JFK clip."""
+    end = " President Kennedy's inaugural address."
+    filler = "The minutes of the last meeting were read and approved without changes. " * 300
+    return filler[: MAX_PROMPT_BYTES - len(end)] + end
+
+
+def check_longest_prompt_leaves_room_to_transcribe(engine: ASREngine, audio: np.ndarray) -> str:
+    """The JFK clip under the longest prompt a request may send: only its last 223 tokens are read, so the decoding
+    keeps the room it needs (a prompt of thousands of tokens fails or leaves none). Returns the transcript."""
+    result = transcribe_whole(engine, audio, TranscribeOptions(initial_prompt=longest_prompt(), keywords=("Kennedy",)))
+    return normalize(result.text)

@@ -220,8 +220,18 @@ def test_keywords_reach_the_engine_once_each_blank_ones_dropped(sdk, wav, collab
     _create(sdk, wav, extra_body={"keywords": ["Kubernetes", " ", "Dvořák", "Kubernetes"]})
     assert _engine(collaborators).calls[-1].keywords == ("Kubernetes", "Dvořák")
     with pytest.raises(openai.BadRequestError) as info:
-        _create(sdk, wav, extra_body={"keywords": [f"name{i:03d}" for i in range(60)]})
+        _create(sdk, wav, extra_body={"keywords": [f"name{i:03d}" for i in range(72)]})  # 504 characters
     assert info.value.body["param"] == "keywords" and "too long" in info.value.body["message"]
+
+
+def test_keywords_are_counted_without_separators_and_refused_with_control_characters(sdk, wav, collaborators):
+    ten = [f"{i}".rjust(50, "k") for i in range(10)]  # 500 characters exactly: separators do not count
+    _create(sdk, wav, extra_body={"keywords": ten})
+    assert _engine(collaborators).calls[-1].keywords == tuple(ten)
+    for keyword in ("Nul\x00l", "right\u202eleft", "tab\tbed", "bell\x07"):
+        with pytest.raises(openai.BadRequestError) as info:
+            _create(sdk, wav, extra_body={"keywords": ["fine", keyword]})
+        assert info.value.body["param"] == "keywords" and "U+" in info.value.body["message"]
 
 
 def test_a_stream_past_its_deadline_is_a_504_as_an_unstreamed_request_is(http, wav, use_route_settings, fake_models):

@@ -78,10 +78,16 @@ def test_server_vad_out_of_bounds_says_which_bound(value, message):
     assert caught.value.message == "chunking_strategy." + message
 
 
-def test_the_file_route_caps_no_duration():
-    assert chunking_of('{"type": "server_vad", "silence_duration_ms": 20000}', NO_FIELDS) == VadSettings(
-        silence_duration_ms=20_000
-    )
+def test_the_file_route_caps_the_durations_as_the_realtime_route_does():
+    """One bound for both routes (``core.vad.MAX_DURATION_MS``): a padding of 10^9 ms made every clip the whole file."""
+    most = '{"type": "server_vad", "prefix_padding_ms": 10000, "silence_duration_ms": 10000}'
+    assert chunking_of(most, NO_FIELDS) == VadSettings(prefix_padding_ms=10_000, silence_duration_ms=10_000)
+    for name in ("prefix_padding_ms", "silence_duration_ms"):
+        for raw in (10_001, 10**9):
+            with pytest.raises(InvalidInputError) as caught:
+                chunking_of(f'{{"type": "server_vad", "{name}": {raw}}}', NO_FIELDS)
+            assert caught.value.input == "chunking_strategy"
+            assert caught.value.message == f"chunking_strategy.{name} must be at most 10000."
 
 
 def test_bracket_fields_are_checked_too():
@@ -166,12 +172,22 @@ def test_names_and_references_go_in_pairs(wav_bytes):
 
 @pytest.mark.parametrize(
     "names",
-    [["a", "b", "c", "d", "e"], ["agent", "agent"], [""], ["   "], ["x" * 65], ["SPEAKER_01"]],
-    ids=["five", "twice", "empty", "blank", "long", "generated-label"],
+    [["a", "b", "c", "d", "e"], ["agent", "agent"], [""], ["   "], ["x" * 65], ["SPEAKER_01"], ["ag\x00ent"],
+     ["agent\u202eevil"], ["ag\u2066ent"], ["two\nlines"], ["bell\x07"]],
+    ids=["five", "twice", "empty", "blank", "long", "generated-label", "nul", "right-to-left-override", "isolate",
+         "line-break", "control"],
 )
 def test_bad_names_name_known_speaker_names(names, wav_bytes):
     url = _voice_url(wav_bytes, 3.0)
     assert _param_of(_known(names, [url] * len(names))) == "known_speaker_names"
+
+
+def test_a_bad_name_is_refused_before_any_reference_is_decoded(monkeypatch, wav_bytes):
+    from server.audio import speaker_references
+
+    monkeypatch.setattr(speaker_references, "decode_audio", lambda *_, **__: pytest.fail("decoded"))
+    url = _voice_url(wav_bytes, 3.0)
+    assert _param_of(_known(["agent", "cust\u202eomer"], [url, url])) == "known_speaker_names"
 
 
 @pytest.mark.parametrize(
@@ -197,3 +213,19 @@ def test_references_must_hold_2_to_10_seconds(seconds, wav_bytes):
 def test_references_of_exactly_2_and_10_seconds_are_taken(seconds, wav_bytes):
     (speaker,) = _known(["agent"], [_voice_url(wav_bytes, seconds)])().speakers.known_speakers
     assert speaker.audio.size == pytest.approx(seconds * 16_000, abs=2)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('{"type": "server_vad", "threshold": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested more than 32 levels"),
+        ('{"type": "server_vad", "x": ' + '{"a": ' * 40 + "1" + "}" * 40 + "}", "nested more than 32 levels"),
+        ('{"type": "server_vad", "threshold": [' + "0," * 20_000 + "0]}", "more than 10000 values"),
+        ('{"type": "server_vad", "threshold": 0.5', "not valid: Expecting ',' delimiter (line 1, column 40)"),
+    ],
+)
+def test_json_too_deep_too_large_or_cut_short_is_a_400_naming_chunking_strategy(value, reason):
+    """A deep nesting was a RecursionError (500): the JSON is read by the server's one bounded loader."""
+    with pytest.raises(InvalidInputError) as caught:
+        chunking_of(value, NO_FIELDS)
+    assert caught.value.input == "chunking_strategy" and reason in caught.value.message

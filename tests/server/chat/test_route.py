@@ -279,6 +279,80 @@ def test_model_errors(http, wav64):
     assert error_of(no_model, 400)["param"] == "model"
 
 
+@pytest.mark.parametrize(
+    ("body", "param", "words"),
+    [
+        (b'{"model": "whisper-1", "messages": [', None, "not valid: Expecting value (line 1, column 37)"),
+        (b'{"model": "whisper-1", "messages": [{"role": "user", "content": "unterminated', None, "Unterminated string"),
+        (b'{"model": "whisper-1", "messages": [{"role": "user", "content": "\xff"}]}', None, "not UTF-8"),
+        (b"", None, "not valid"),
+        (b'{"model": "whisper-1", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "messages",
+         "nested more than 32 levels"),
+        (b'{"model": "whisper-1", "metadata": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b', "messages": []}', "metadata",
+         "nested more than 32 levels"),
+        (b'{"model": "whisper-1", "messages": [' + b"{}," * 1_000_000 + b"{}]}", "messages", "more than 10000 values"),
+    ],
+)
+def test_json_cut_short_too_deep_or_too_large_is_a_400_naming_a_field_never_an_offset(http, body, param, words):
+    """Truncated JSON named ``param: "36"`` (a character offset); deep nesting was a RecursionError (500)."""
+    response = http.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    error = error_of(response, 400)
+    assert (error["param"], error["type"], error["code"]) == (param, "invalid_request_error", "invalid_json")
+    assert words in error["message"], error
+
+
+def test_the_body_is_read_as_json_whatever_its_content_type_says(http, wav64):
+    body = json.dumps({"model": "whisper-1", "messages": [audio_message(wav64)]})
+    for headers in ({}, {"content-type": "text/plain"}):
+        assert http.post("/v1/chat/completions", content=body, headers=headers).status_code == 200
+
+
+def test_text_over_the_requests_bound_is_a_400_naming_the_part_that_goes_over(http, use_chat_settings, wav64):
+    use_chat_settings(ChatSettings(max_audio_bytes=2**20, max_text_bytes=1000))
+    half = "é" * 250  # 500 bytes in UTF-8
+    system = {"role": "system", "content": half}
+    parts = {"role": "user", "content": [*audio_message(wav64, half)["content"], {"type": "text", "text": "é"}]}
+    error = error_of(post(http, model="speech-llm", messages=[system, parts]), 400)
+    assert (error["param"], error["code"]) == ("messages.[1].content.[2].text", "string_above_max_length")
+    assert error["message"] == "The request's text is larger than the limit of 1000 bytes in UTF-8."
+    error = error_of(post(http, model="speech-llm", messages=[{"role": "user", "content": "x" * 1001}]), 400)
+    assert error["param"] == "messages.[0].content"
+    refusal = {"role": "assistant", "content": [{"type": "refusal", "refusal": "x" * 1001}]}
+    error = error_of(post(http, model="speech-llm", messages=[refusal]), 400)
+    assert error["param"] == "messages.[0].content.[0].refusal"
+    assert post(http, model="speech-llm", messages=[system, audio_message(wav64, half)]).status_code == 200
+
+
+def test_a_lone_surrogate_in_chat_text_is_a_400_not_a_tokenizer_failure(http):
+    body = '{"model": "speech-llm", "messages": [{"role": "user", "content": "half a pair: \\ud83d"}]}'
+    error = error_of(http.post("/v1/chat/completions", content=body), 400)
+    assert error["param"] == "messages.[0].content" and "surrogate" in error["message"]
+
+
+def test_a_25_mb_text_part_is_refused_before_any_audio_is_decoded_or_text_tokenised(http, wav64, fake_models):
+    message = audio_message(wav64, "A" * 25_000_000)
+    error = error_of(post(http, model="speech-llm", messages=[message]), 400)
+    assert error["param"] == "messages.[0].content.[1].text" and "64 KiB" in error["message"]
+    assert fake_models.loads == [], "no model was leased"
+
+
+def test_the_text_a_transcription_model_reads_as_its_prompt_is_bounded_as_prompt_is(http, wav64):
+    """``whisper-1`` reads the last user message's text as its prompt: the prompt's bounds, naming the message."""
+    long_prompt = audio_message(wav64, "A" * (16 * 2**10 + 1))
+    error = error_of(post(http, messages=[{"role": "system", "content": "hi"}, long_prompt]), 400)
+    assert error["param"] == "messages.[1].content" and "16 KiB" in error["message"]
+    control = audio_message(wav64, "right-to-left \u202e override")
+    assert error_of(post(http, messages=[control]), 400)["param"] == "messages.[0].content"
+
+
+def test_the_openapi_schema_still_describes_the_request_body(http):
+    operation = http.get("/v1/openapi.json").json()["paths"]["/chat/completions"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"model", "messages"}
+    assert schema["properties"]["messages"]["items"]["properties"]["role"] == {"title": "Role", "type": "string"}
+    assert "$ref" not in json.dumps(schema)
+
+
 def test_the_sdk_raises_typed_errors_with_the_param(sdk, wav64):
     with pytest.raises(openai.BadRequestError) as error:
         sdk.chat.completions.create(model="whisper-1", messages=[audio_message(wav64)], n=2)

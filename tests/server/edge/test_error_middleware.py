@@ -35,6 +35,9 @@ def test_validation_messages_name_the_parameter():
     assert validation_message([{"loc": ["body", "temperature"], "msg": "not a number", "type": "float_parsing"}]) == (
         "Invalid value for 'temperature': not a number", "temperature")
     assert validation_message([]) == ("Invalid request: invalid input", None)
+    truncated = {"type": "json_invalid", "loc": ("body", 36), "msg": "JSON decode error",
+                 "ctx": {"error": "Expecting value"}}
+    assert validation_message([truncated]) == ("The JSON is not valid: Expecting value.", None)  # not param "36"
 
 
 def test_a_429_or_503_that_says_nothing_of_when_to_retry_gets_a_retry_after():

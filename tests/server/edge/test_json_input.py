@@ -8,21 +8,19 @@ import sys
 
 import pytest
 
-from server.edge.json_input import MAX_DEPTH, MAX_VALUES, JSONInputError, load_json
+from server.edge.json_input import MAX_DEPTH, MAX_VALUES, JSONInputError, json_text, load_json
 
 
-def _refused(text: str | bytes, param: str | None = None) -> JSONInputError:
+def _refused(text: str, param: str | None = None) -> JSONInputError:
     with pytest.raises(JSONInputError) as caught:
         load_json(text, param)
     assert caught.value.code == "invalid_json"
     return caught.value
 
 
-@pytest.mark.parametrize("as_bytes", [False, True])
-def test_json_within_the_bounds_is_parsed_as_json_loads_does(as_bytes):
+def test_json_within_the_bounds_is_parsed_as_json_loads_does():
     value = {"a": [1, 2.5, None, True, {"b": '[[{,\\"}}]'}], "c": "é\u2028", "d": [[[]]]}
-    text = json.dumps(value)
-    assert load_json(text.encode() if as_bytes else text) == value
+    assert load_json(json.dumps(value)) == value
     nested = "[" * MAX_DEPTH + "]" * MAX_DEPTH
     assert load_json(nested) == json.loads(nested)
     many = "[" + ",".join(["0"] * MAX_VALUES) + "]"  # one container and MAX_VALUES - 1 commas
@@ -35,10 +33,9 @@ def test_brackets_and_commas_inside_strings_do_not_count():
     assert load_json(text)["text"].startswith("[{[{")
 
 
-@pytest.mark.parametrize("as_bytes", [False, True])
-def test_deeper_than_the_bound_names_the_top_level_member_or_the_given_field(as_bytes):
+def test_deeper_than_the_bound_names_the_top_level_member_or_the_given_field():
     deep = '{"model": "whisper-1", "messages": ' + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "}"
-    error = _refused(deep.encode() if as_bytes else deep)
+    error = _refused(deep)
     assert error.input == "messages" and error.message == f"The JSON is nested more than {MAX_DEPTH} levels deep."
     assert _refused(deep, "chunking_strategy").input == "chunking_strategy"
     assert _refused("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)).input is None  # no member to name
@@ -56,14 +53,15 @@ def test_a_nesting_that_would_exhaust_the_parsers_recursion_is_a_400_not_a_recur
 def test_more_values_than_the_bound_are_refused_before_they_are_parsed(monkeypatch):
     """Eight million empty objects would take half a gigabyte once parsed: the scan refuses them unparsed."""
     monkeypatch.setattr(json, "loads", lambda *_: pytest.fail("parsed"))
-    error = _refused(b'{"model": "x", "messages": [' + b"{}," * 8_000_000 + b"{}]}")
+    error = _refused('{"model": "x", "messages": [' + "{}," * 8_000_000 + "{}]}")
     assert error.input == "messages" and error.message == f"The JSON holds more than {MAX_VALUES} values."
     assert _refused("[" * 100_000 + "]" * 100_000).message == f"The JSON is nested more than {MAX_DEPTH} levels deep."
 
 
 @pytest.mark.parametrize(
     "text",
-    ['{"model": "whisper-1", "messages": [', '{"a": "unterminated', "", "{'a': 1}", "[1,]", b"\xff\xfe{\x00", "NaN,"],
+    ['{"model": "whisper-1", "messages": [', '{"a": "unterminated', "", "{'a': 1}", "[1,]", "NaN,", '{"a": 1} trailing',
+     "\ufeff{}"],
 )
 def test_text_that_is_not_json_names_the_given_field_or_none_and_no_offset(text):
     error = _refused(text)
@@ -74,3 +72,14 @@ def test_text_that_is_not_json_names_the_given_field_or_none_and_no_offset(text)
 def test_the_message_says_where_in_words_not_as_a_param():
     error = _refused('{"model": "whisper-1", "messages": [')
     assert error.message == "The JSON is not valid: Expecting value (line 1, column 37)."
+
+
+def test_an_escaped_member_name_is_named_unescaped():
+    assert _refused('{"mess\\u0061ges": ' + "[" * 40 + "]" * 40 + "}").input == "messages"
+
+
+def test_a_body_is_read_as_utf8_text_or_refused():
+    assert json_text(bytearray('{"a": "é"}'.encode())) == '{"a": "é"}'
+    with pytest.raises(JSONInputError) as caught:
+        json_text(b'{"a": "\xff"}')
+    assert caught.value.input is None and caught.value.message == "The JSON is not valid: it is not UTF-8 text."
