@@ -165,7 +165,7 @@ def test_a_clip_failing_its_first_decoding_is_decoded_again_at_the_next_temperat
     assert second.model_dump() == greedy[1].model_dump() and {s.temperature for s in second.segments} == {0.0}
 
 
-def test_a_clip_failing_at_every_temperature_keeps_its_likeliest_attempt_that_does_not_loop(
+def test_a_clip_failing_at_every_temperature_keeps_the_attempt_missing_the_checks_by_the_least(
     lite_engine, jfk_audio, monkeypatch
 ):
     from strategies import remote_code_engine
