@@ -26,9 +26,6 @@ class Thresholds:
     no_speech_threshold: float = 0.6
     temperature_step: float = 0.2
     max_temperature: float = 1.0
-    token_compression_ratio_threshold: float = 1.35
-    """What transformers' Whisper ``generate`` compares its own compression ratio with: it measures zlib on the
-    token ids, not on the text, and on that measure 1.35 plays the part of compression_ratio_threshold."""
 
     def temperatures(self, start: float | None) -> list[float]:
         """The temperatures to try, from the request's (0 when unset) up to the maximum, step by step."""

@@ -25,10 +25,9 @@ def test_the_temperature_rises_from_the_requested_one(start, schedule):
     assert THRESHOLDS.temperatures(start) == schedule
 
 
-def test_the_thresholds_are_openais_and_transformers_measures_loops_on_token_ids():
+def test_the_thresholds_are_openais():
     assert (THRESHOLDS.compression_ratio_threshold, THRESHOLDS.log_prob_threshold) == (2.4, -1.0)
     assert THRESHOLDS.no_speech_threshold == 0.6
-    assert THRESHOLDS.token_compression_ratio_threshold == 1.35
 
 
 def test_a_likely_varied_decoding_is_kept():
