@@ -197,3 +197,8 @@ def test_references_must_hold_2_to_10_seconds(seconds, wav_bytes):
 def test_references_of_exactly_2_and_10_seconds_are_taken(seconds, wav_bytes):
     (speaker,) = _known(["agent"], [_voice_url(wav_bytes, seconds)])().speakers.known_speakers
     assert speaker.audio.size == pytest.approx(seconds * 16_000, abs=2)
+
+
+def test_a_seed_reaches_the_transcribe_options_and_none_leaves_each_clip_its_own():
+    assert transcription_form(seed=42).options.seed == 42
+    assert transcription_form().options.seed is None
