@@ -10,7 +10,13 @@ from core.registry import ModelSpec
 from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
-from tests.support.engine_checks import batched_and_alone, check_token_logprobs, keyword_changes, transcribe_whole
+from tests.support.engine_checks import (
+    batched_and_alone,
+    check_sampling_is_reproducible,
+    check_token_logprobs,
+    keyword_changes,
+    transcribe_whole,
+)
 from tests.support.audio import JFK_PHRASE
 
 
@@ -142,3 +148,7 @@ def test_a_keyword_brings_a_rare_name_into_the_transcript(tiny_en, corpus_dir):
     audio = decode_audio(corpus_dir / "en" / "ls_to_2414-128291-0002.flac")
     plain, biased = keyword_changes(tiny_en, audio, "Zarathustra")
     assert "zarathustra" not in plain and "zarathustra" in biased
+
+
+def test_sampling_is_reproducible_alone_or_batched_and_a_seed_replaces_the_clips_own(tiny_en, jfk_audio, english_short):
+    check_sampling_is_reproducible(tiny_en, [decode_audio(u.path) for u in english_short[:2]] + [jfk_audio])

@@ -14,7 +14,13 @@ from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
 from tests.support.engine_checks import (
-    batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
+    batched_and_alone,
+    check_sampling_is_reproducible,
+    check_token_logprobs,
+    keyword_changes,
+    late_start,
+    results_together_and_alone,
+    transcribe_whole,
 )
 from tests.support.audio import JFK_PHRASE
 
@@ -140,3 +146,7 @@ def test_a_keyword_brings_a_rare_name_into_the_transcript(hf_engine, corpus_dir)
     audio = decode_audio(corpus_dir / "en" / "ls_to_2414-128291-0002.flac")
     plain, biased = keyword_changes(hf_engine, audio, "Zarathustra")
     assert "zarathustra" not in plain and "zarathustra" in biased
+
+
+def test_sampling_is_reproducible_alone_or_batched_and_a_seed_replaces_the_clips_own(hf_engine, jfk_audio, english_short):
+    check_sampling_is_reproducible(hf_engine, [decode_audio(u.path) for u in english_short[:2]] + [jfk_audio])

@@ -4,6 +4,7 @@ checked against decoding each clip alone."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -67,3 +68,17 @@ def keyword_changes(engine: ASREngine, audio: np.ndarray, keyword: str) -> tuple
     plain = transcribe_whole(engine, audio, TranscribeOptions())
     biased = transcribe_whole(engine, audio, TranscribeOptions(keywords=(keyword,)))
     return normalize(plain.text), normalize(biased.text)
+
+
+def check_sampling_is_reproducible(engine: ASREngine, clips: Sequence[np.ndarray]) -> None:
+    """Clips sampled from the start (temperature 0.6) give the same result every time, batched or alone; a
+    request's ``seed`` replaces each clip's own, alike every time, and another seed draws another decoding."""
+    options = TranscribeOptions(temperature=0.6)
+    together, alone = results_together_and_alone(engine, clips, options)
+    assert all(result["segments"] for result in together)
+    assert {s["temperature"] for result in together for s in result["segments"]} >= {0.6}
+    assert together == alone
+    assert [r.model_dump() for r in engine.transcribe_clips(clips, options)] == together
+    seeded = [replace(options, seed=seed, temperature=1.0) for seed in (7, 7, 8)]
+    first, again, other = ([r.text for r in engine.transcribe_clips(clips, o)] for o in seeded)
+    assert first == again and first != other
