@@ -12,12 +12,13 @@ from strategies.base import RuntimeContext
 from strategies.factory import create_engine
 from tests.support.engine_checks import (
     batched_and_alone,
+    check_a_sentence_said_three_times_stays_three_times,
     check_sampling_is_reproducible,
     check_token_logprobs,
     keyword_changes,
     transcribe_whole,
 )
-from tests.support.audio import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE, said_three_times
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +153,7 @@ def test_a_keyword_brings_a_rare_name_into_the_transcript(tiny_en, corpus_dir):
 
 def test_sampling_is_reproducible_alone_or_batched_and_a_seed_replaces_the_clips_own(tiny_en, jfk_audio, english_short):
     check_sampling_is_reproducible(tiny_en, [decode_audio(u.path) for u in english_short[:2]] + [jfk_audio])
+
+
+def test_a_sentence_said_three_times_comes_back_three_times_with_or_without_a_prompt(tiny_en, jfk_audio):
+    check_a_sentence_said_three_times_stays_three_times(tiny_en, said_three_times(jfk_audio))

@@ -82,3 +82,13 @@ def check_sampling_is_reproducible(engine: ASREngine, clips: Sequence[np.ndarray
     seeded = [replace(options, seed=seed, temperature=1.0) for seed in (7, 7, 8)]
     first, again, other = ([r.text for r in engine.transcribe_clips(clips, o)] for o in seeded)
     assert first == again and first != other
+
+
+def check_a_sentence_said_three_times_stays_three_times(engine: ASREngine, audio: np.ndarray) -> None:
+    """With or without a prompt, the sentence comes back as often as it is said, and the same every time (the
+    prompted first window falls back to sampling: a sampled decoding that adds a repetition must not win)."""
+    for prompt in (None, "A presidential inaugural address."):
+        options = TranscribeOptions(initial_prompt=prompt)
+        text = transcribe_whole(engine, audio, options).text
+        assert normalize(text).count("ask not what your country") == 3, (prompt, text)
+        assert transcribe_whole(engine, audio, options).text == text
