@@ -32,6 +32,9 @@ class TranscribeOptions:
     """Words and names the speaker is likely to say; decoding is biased towards them."""
     logprobs: bool = False
     """Return the log-probability of every text token (``Segment.logprobs``)."""
+    seed: int | None = None
+    """What seeds the sampling of the temperature fallback; None: each clip's own seed, from its audio and the
+    options that change its text (strategies.whisper.seeding)."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -86,28 +86,72 @@ def cut(audio: np.ndarray, clips: Sequence[Clip]) -> list[np.ndarray]:
 
 
 def shift_segments(result: Transcription, clip: Clip, first_id: int) -> list[Segment]:
-    """A clip's segments moved onto the file's timeline (clamped to the clip) and numbered from ``first_id``."""
-    offset, clip_end = clip.offset_s, clip.offset_s + clip.duration_s
+    """A clip's segments moved onto the file's timeline (clamped to the clip) and numbered from ``first_id``; every
+    segment and word lasts at least ``MIN_SPAN_S`` (``lasting``)."""
+    offset, clip_end = clip.offset_s, _ms(clip.offset_s + clip.duration_s)
 
     def on_file(seconds: float) -> float:
-        return round(min(offset + seconds, clip_end), 3)  # to the millisecond: no float noise in the responses
+        return _ms(min(offset + seconds, clip_end))  # to the millisecond: no float noise in the responses
 
+    bounds = (_ms(offset), clip_end)
+    segment_spans = lasting([(on_file(s.start), on_file(s.end)) for s in result.segments], *bounds)
+    word_spans = iter(lasting([(on_file(w.start), on_file(w.end)) for s in result.segments for w in s.words], *bounds))
     segments = []
-    for segment in result.segments:
-        start = on_file(segment.start)
-        words = [word.model_copy(update={"start": on_file(word.start), "end": on_file(word.end)}) for word in segment.words]
+    for segment, (start, end) in zip(result.segments, segment_spans, strict=True):
+        words = [word.model_copy(update=dict(zip(("start", "end"), next(word_spans)))) for word in segment.words]
         segments.append(
             segment.model_copy(
                 update={
                     "id": first_id + len(segments),
                     "seek": round(offset * 100),  # Whisper's seek counts 10 ms frames
                     "start": start,
-                    "end": max(start, on_file(segment.end)),
+                    "end": end,
                     "words": words,
                 }
             )
         )
     return segments
+
+
+MIN_SPAN_S = 0.02
+"""The shortest a segment or word lasts: Whisper's time step. A word Whisper times with no duration (a timestamp
+repeated, or text placed past the end of the audio and clamped there) still takes some time to say."""
+
+
+def lasting(spans: Sequence[tuple[float, float]], start: float, end: float) -> list[tuple[float, float]]:
+    """Spans (in order, within ``start`` to ``end``) that each last at least ``MIN_SPAN_S`` and do not overlap,
+    moved as little as that needs: spans that already do are kept as they are. A span too short grows into the
+    time after it, else into the time before it; where spans are crowded, their neighbours make room."""
+    if not spans:
+        return []
+    if end - start < len(spans) * MIN_SPAN_S:  # no room for them all: share the time out evenly
+        step = (end - start) / len(spans)
+        return [(_ms(start + i * step), _ms(start + (i + 1) * step)) for i in range(len(spans))]
+    grown = [[span_start, span_end] for span_start, span_end in spans]
+    for i, span in enumerate(grown):  # a span too short takes the free time after it, then the free time before it
+        missing = MIN_SPAN_S - (span[1] - span[0])
+        if missing > 0:
+            after = max((grown[i + 1][0] if i + 1 < len(grown) else end) - span[1], 0.0)
+            span[1] += min(after, missing)
+            before = max(span[0] - (grown[i - 1][1] if i else start), 0.0)
+            span[0] -= min(before, missing - min(after, missing))
+    pushed: list[tuple[float, float]] = []
+    cursor = start
+    for span_start, span_end in grown:  # forwards: each span after the one before, long enough
+        span_start = max(span_start, cursor)
+        cursor = max(span_end, span_start + MIN_SPAN_S)
+        pushed.append((span_start, cursor))
+    placed: list[tuple[float, float]] = []
+    cursor = end
+    for span_start, span_end in reversed(pushed):  # backwards: each span before the one after, within the end
+        span_end = min(span_end, cursor)
+        cursor = min(span_start, span_end - MIN_SPAN_S)
+        placed.append((_ms(cursor), _ms(span_end)))
+    return placed[::-1]
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds, 3)
 
 
 def stitch(

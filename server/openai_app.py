@@ -12,6 +12,7 @@ from core.errors import STTError
 
 from .audio import AUDIO_ROUTES
 from .audio import router as audio_router
+from .chat import CHAT_ROUTES
 from .chat import router as chat_router
 from .collaborators import Collaborators, bind
 from .edge.errors import OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, error_body, error_response, validation_message
@@ -35,7 +36,7 @@ def create_openai_app(collaborators: Collaborators | None = None) -> FastAPI:
 
 
 async def _domain_error(request: Request, exc: STTError) -> JSONResponse:
-    statuses = OPENAI_AUDIO_STATUSES if request.scope.get("endpoint") in AUDIO_ROUTES else {}
+    statuses = OPENAI_AUDIO_STATUSES if request.scope.get("endpoint") in (*AUDIO_ROUTES, *CHAT_ROUTES) else {}
     return error_response(exc, OPENAI_FIELDS, statuses=statuses)
 
 

@@ -23,10 +23,12 @@ from core.audio import SAMPLE_RATE
 from core.model_files import local_model_path
 from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions, Word
 
+from . import ctranslate2_sampling
 from .base import DEFAULT_BATCH_SIZE, ASREngine
 from .token_logprobs import spread_over_segments, token_logprobs
 from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, compression_ratio, decode_with_fallback
 from .whisper.prompt import previous_text_tokens
+from .whisper.seeding import clip_seed
 
 BEAM_SIZE = 5
 BEST_OF = 5
@@ -110,7 +112,8 @@ class CTranslate2Strategy(ASREngine):
         }
         clip_tokenizers = [tokenizers[language] for language in languages]
         prompts = self._prompts(clip_tokenizers, options)
-        decodings = self._decode_with_fallback(features, encoder_output, prompts, clip_tokenizers[0], options)
+        seeds = [clip_seed(clip, options) for clip in clips]
+        decodings = self._decode_with_fallback(features, encoder_output, prompts, seeds, clip_tokenizers[0], options)
         durations = [len(clip) / SAMPLE_RATE for clip in clips]
         pieces = [
             [] if decoding.is_silence else self._split(tokenizer, decoding, duration)
@@ -161,45 +164,69 @@ class CTranslate2Strategy(ASREngine):
         features: np.ndarray,
         encoder_output: Any,
         prompts: list[list[int]],
+        seeds: list[int],
         tokenizer: Tokenizer,
         options: TranscribeOptions,
     ) -> list[Decoding]:
         """Every clip decoded at the first temperature; the clips whose output fails Whisper's checks again
         at the next one, together (encoded again: rare, and cheaper than decoding the batch again), until
-        they pass or the temperatures run out."""
+        they pass or the temperatures run out. Above temperature 0 the engine samples itself, each clip from
+        its own seed (ctranslate2_sampling: CTranslate2's own sampling cannot be seeded per request)."""
         assert self._model is not None
         suppress_tokens = get_suppressed_tokens(tokenizer, [-1])  # the same for every language
 
         def decode(pending: list[int], temperature: float) -> list[Decoding]:
             encoded = encoder_output if len(pending) == len(features) else self._model.encode(features[pending])
-            results = self._generate(encoded, [prompts[i] for i in pending], suppress_tokens, temperature)
+            pending_prompts = [prompts[i] for i in pending]
+            if temperature > 0:
+                pending_seeds = [seeds[i] for i in pending]
+                samples = self._sample(
+                    encoded, pending_prompts, pending_seeds, tokenizer.eot, suppress_tokens, temperature
+                )
+                return [_sampled_decoding(tokenizer, sample, temperature) for sample in samples]
+            results = self._generate(encoded, pending_prompts, suppress_tokens)
             return [_decoding(tokenizer, result, temperature) for result in results]
 
         return decode_with_fallback(len(features), THRESHOLDS.temperatures(options.temperature), decode, best_of_failed)
 
-    def _generate(
-        self, encoder_output: Any, prompts: list[list[int]], suppress_tokens: Any, temperature: float
-    ) -> list[Any]:
+    def _generate(self, encoder_output: Any, prompts: list[list[int]], suppress_tokens: Any) -> list[Any]:
+        """Beam search, as faster-whisper decodes at temperature 0."""
         assert self._model is not None
-        if temperature > 0:
-            search: dict[str, Any] = {
-                "beam_size": 1,
-                "num_hypotheses": BEST_OF,
-                "sampling_topk": 0,
-                "sampling_temperature": temperature,
-            }
-        else:
-            search = {"beam_size": BEAM_SIZE, "patience": PATIENCE}
         return self._model.model.generate(
             encoder_output,
             [list(prompt) for prompt in prompts],
+            beam_size=BEAM_SIZE,
+            patience=PATIENCE,
             length_penalty=LENGTH_PENALTY,
             max_length=self._model.max_length,
             suppress_blank=True,
             suppress_tokens=suppress_tokens,
             return_scores=True,
             return_no_speech_prob=True,
-            **search,
+        )
+
+    def _sample(
+        self,
+        encoder_output: Any,
+        prompts: list[list[int]],
+        seeds: list[int],
+        eot: int,
+        suppress_tokens: Any,
+        temperature: float,
+    ) -> list[ctranslate2_sampling.Sample]:
+        """Best of ``BEST_OF`` samples per clip, as faster-whisper samples, drawn from each clip's seed."""
+        assert self._model is not None
+        return ctranslate2_sampling.sample(
+            self._model.model,
+            encoder_output,
+            prompts,
+            temperature,
+            seeds,
+            hypotheses=BEST_OF,
+            eot=eot,
+            max_length=self._model.max_length,
+            suppress_blank=True,
+            suppress_tokens=suppress_tokens,
         )
 
     def _split(self, tokenizer: Tokenizer, decoding: Decoding, duration: float) -> list[dict[str, Any]]:
@@ -299,6 +326,16 @@ def _decoding(tokenizer: Tokenizer, result: Any, temperature: float) -> Decoding
         avg_logprob=cumulative / (len(tokens) + 1),
         compression_ratio=compression_ratio(tokenizer.decode(tokens).strip()),
         no_speech_prob=result.no_speech_prob,
+        temperature=temperature,
+    )
+
+
+def _sampled_decoding(tokenizer: Tokenizer, sample: ctranslate2_sampling.Sample, temperature: float) -> Decoding:
+    return Decoding(
+        tokens=sample.tokens,
+        avg_logprob=sample.avg_logprob,
+        compression_ratio=compression_ratio(tokenizer.decode(sample.tokens).strip()),
+        no_speech_prob=sample.no_speech_prob,
         temperature=temperature,
     )
 

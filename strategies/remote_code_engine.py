@@ -21,16 +21,16 @@ from core.types import Segment, Transcription, TranscribeOptions
 from .base import ASREngine, RuntimeContext
 from .token_logprobs import spread_over_segments
 from .torch_util import module_bytes, torch_dtype
-from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, compression_ratio, decode_with_fallback
-from .whisper.probe import SpeechProbe, probe_speech
+from .whisper.fallback import generated_tokens, judged_decodings, scored
+from .whisper.judge import THRESHOLDS, Decoding
+from .whisper.probe import probe_speech
 from .whisper.prompt import language_setting, transformers_prompt_ids, whisper_prefix
-from .whisper.sampling import SampledDecoding, sample_decode
-from .whisper.scoring import forced_average_logprob, text_token_logprobs
+from .whisper.sampling import SampledDecoding
+from .whisper.scoring import text_token_logprobs
+from .whisper.seeding import clip_seed
 
 DEFAULT_PROCESSOR = "openai/whisper-large-v3"
 CLIP_SAMPLES = 30 * SAMPLE_RATE
-SAMPLING_SEED = 0
-"""Every call seeds each clip's sampling alike: the same clip and options give the same text."""
 
 
 class RemoteCodeStrategy(ASREngine):
@@ -101,9 +101,15 @@ class RemoteCodeStrategy(ASREngine):
         config = self._request_config(options, languages)
         task = getattr(config, "task", None) or "transcribe"
         prefixes = [
-            prompt_ids + whisper_prefix(config, language if self.is_multilingual else None, task) for language in languages
+            prompt_ids + whisper_prefix(config, language if self.is_multilingual else None, task)
+            for language in languages
         ]
-        decodings = self._decode_with_fallback(features, probe, config, prefixes, options.temperature, bool(prompt_ids))
+        # The model's own generate takes nothing but features: a prompted decoding is greedy through sample_decode.
+        first = None if prompt_ids else lambda pending: self._greedy(features, probe.encoder_states, config, prefixes)
+        decodings = judged_decodings(
+            self._model, config, self._processor.tokenizer, probe.encoder_states, prefixes, probe.no_speech_probs,
+            [clip_seed(clip, options) for clip in clips], THRESHOLDS.temperatures(options.temperature), first,
+        )
         results = [
             self._transcription(decoding, len(clip) / SAMPLE_RATE, language)
             for clip, decoding, language in zip(clips, decodings, languages, strict=True)
@@ -124,40 +130,14 @@ class RemoteCodeStrategy(ASREngine):
 
     def _request_config(self, options: TranscribeOptions, languages: list[str]) -> GenerationConfig:
         config = copy.deepcopy(self._generation_config)
+        # One decoding of the clip: generate would otherwise decode again from a transcript's last timestamp,
+        # and append what it heard there (as <|0.00|> ...) to the clip's tokens. The pipeline continues a clip
+        # that stops short (longform.decode_completely).
+        config.force_unique_generate_call = True
         if self.is_multilingual:
             config.task = options.task
             config.language = language_setting(languages)
         return config
-
-    def _decode_with_fallback(
-        self,
-        features: torch.Tensor,
-        probe: SpeechProbe,
-        config: GenerationConfig,
-        prefixes: list[list[int]],
-        first_temperature: float | None,
-        prompted: bool,
-    ) -> list[Decoding]:
-        """Every clip decoded at the first temperature; the clips whose decoding fails Whisper's checks again
-        at the next one, together, until they pass or the temperatures run out. The model's own ``generate`` takes
-        nothing but features, so a decoding with a prompt (``prompted``: the prefixes start with it) is greedy
-        through sample_decode at temperature 0 instead."""
-        generators = [torch.Generator(features.device).manual_seed(SAMPLING_SEED) for _ in prefixes]
-
-        def decode(pending: list[int], temperature: float) -> list[Decoding]:
-            if temperature == 0 and not prompted:  # only ever the first temperature, for every clip
-                decoded = self._greedy(features, probe.encoder_states, config, prefixes)
-            else:
-                states = probe.encoder_states[pending]
-                pending_prefixes = [prefixes[i] for i in pending]
-                pending_generators = [generators[i] for i in pending]
-                decoded = sample_decode(self._model, config, states, pending_prefixes, temperature, pending_generators)
-            return [
-                self._judged(sampled, probe.no_speech_probs[index], temperature, config)
-                for index, sampled in zip(pending, decoded, strict=True)
-            ]
-
-        return decode_with_fallback(len(prefixes), THRESHOLDS.temperatures(first_temperature), decode, best_of_failed)
 
     def _greedy(
         self, features: torch.Tensor, encoder_states: torch.Tensor, config: GenerationConfig, prefixes: list[list[int]]
@@ -166,29 +146,11 @@ class RemoteCodeStrategy(ASREngine):
         with self._generate_lock:  # the options travel on the model object itself
             self._model.generation_config = copy.deepcopy(config)  # generate may change what it is given
             with torch.inference_mode():
-                token_batch = self._model.generate(features).cpu()
-        decoded = []
-        for states, prefix, token_ids in zip(encoder_states, prefixes, token_batch, strict=True):
-            tokens = token_ids[token_ids != config.pad_token_id].tolist()
-            scored = [*tokens, config.eos_token_id]  # Whisper counts the end-of-text token too
-            logprob = forced_average_logprob(self._model, config, states, prefix, scored)
-            decoded.append(SampledDecoding(tokens=tokens, avg_logprob=logprob))
-        return decoded
-
-    def _judged(
-        self, sampled: SampledDecoding, no_speech_prob: float, temperature: float, config: GenerationConfig
-    ) -> Decoding:
-        """The decoding as the judge sees it; its compression ratio is OpenAI's, on the text: the tokens whose ids
-        come before end-of-text's (no timestamp or other special token), as CTranslate2's engine measures it."""
-        text_tokens = [t for t in sampled.tokens if t < config.eos_token_id]
-        text = self._processor.tokenizer.decode(text_tokens).strip()
-        return Decoding(
-            tokens=sampled.tokens,
-            avg_logprob=sampled.avg_logprob,
-            compression_ratio=compression_ratio(text),
-            no_speech_prob=no_speech_prob,
-            temperature=temperature,
-        )
+                sequences = self._model.generate(features).cpu()
+        return [
+            scored(self._model, config, states, prefix, generated_tokens(sequence, len(prefix), config.eos_token_id))
+            for states, prefix, sequence in zip(encoder_states, prefixes, sequences, strict=True)
+        ]
 
     def _transcription(self, decoding: Decoding, duration: float, language: str) -> Transcription:
         segments = [] if decoding.is_silence else self._clip_segments(decoding, duration)  # Whisper's no-speech rule

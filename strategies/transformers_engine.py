@@ -4,6 +4,7 @@ How it decodes, and where Whisper's safeguards hold: docs/engines.md."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,25 +20,17 @@ from .base import ASREngine
 from .token_logprobs import spread_over_segments
 from .torch_util import module_bytes, torch_dtype
 from .whisper.alignment import token_times
-from .whisper.judge import THRESHOLDS
+from .whisper.fallback import generated_tokens, judged_decodings, scored
+from .whisper.judge import THRESHOLDS, Decoding
 from .whisper.probe import probe_speech
-from .whisper.prompt import language_setting, transformers_prompt_ids
+from .whisper.prompt import language_setting, transformers_prompt_ids, whisper_prefix
+from .whisper.sampling import SampledDecoding
 from .whisper.scoring import text_token_logprobs
+from .whisper.seeding import clip_seed
 from .whisper.segments import segments_from_words
 
 CLIP_SAMPLES = 30 * SAMPLE_RATE
 BEAM_SIZE = 5  # what transformers' ASR pipeline uses by default, after OpenAI's Whisper
-# generate's own temperature fallback, judged by Whisper's thresholds on transformers' token-id compression ratio.
-TEMPERATURE_FALLBACK: dict[str, Any] = {
-    "temperature": tuple(THRESHOLDS.temperatures(0.0)),
-    "compression_ratio_threshold": THRESHOLDS.token_compression_ratio_threshold,
-    "logprob_threshold": THRESHOLDS.log_prob_threshold,
-}
-# transformers' no-speech gate; it needs the log-prob threshold even when sampling at one temperature.
-NO_SPEECH_GATE: dict[str, Any] = {
-    "no_speech_threshold": THRESHOLDS.no_speech_threshold,
-    "logprob_threshold": THRESHOLDS.log_prob_threshold,
-}
 
 
 class TransformersStrategy(ASREngine):
@@ -98,25 +91,17 @@ class TransformersStrategy(ASREngine):
             processed.attention_mask.to(model.device),
         )
 
-    def _prompt_ids(self, options: TranscribeOptions) -> torch.Tensor | None:
-        """``<|startofprev|>`` and the keywords, then the end of the request's prompt (whisper.prompt), or None."""
-        ids = transformers_prompt_ids(self._processor.tokenizer, options.keywords, options.initial_prompt)
-        return torch.as_tensor(ids, device=self._pipe.device) if ids else None
+    def _prompt_ids(self, options: TranscribeOptions) -> list[int]:
+        """``<|startofprev|>`` and the keywords, then the end of the request's prompt (whisper.prompt), or nothing."""
+        return transformers_prompt_ids(self._processor.tokenizer, options.keywords, options.initial_prompt)
 
-    def _generate_kwargs(self, options: TranscribeOptions, languages: Sequence[str], gate: bool) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"num_beams": BEAM_SIZE}
+    def _request_config(self, options: TranscribeOptions, languages: Sequence[str]) -> Any:
+        """The model's generation config with what the request's decodings follow: timestamps, language, task."""
+        config = copy.deepcopy(self._pipe.model.generation_config)
+        config.return_timestamps = True
         if self.is_multilingual:
-            kwargs.update(language=language_setting(languages), task=options.task)
-        if options.temperature in (None, 0.0):
-            kwargs.update(TEMPERATURE_FALLBACK)
-        else:
-            kwargs.update(temperature=options.temperature, do_sample=True)
-        if gate:
-            kwargs.update(NO_SPEECH_GATE)
-        prompt_ids = self._prompt_ids(options)
-        if prompt_ids is not None:
-            kwargs["prompt_ids"] = prompt_ids
-        return kwargs
+            config.language, config.task = language_setting(languages), options.task
+        return config
 
     def detect_language_probability(self, audio: np.ndarray) -> tuple[str | None, float | None]:
         assert self._pipe is not None, "detect_language() before load()"
@@ -133,112 +118,107 @@ class TransformersStrategy(ASREngine):
         model = self._pipe.model
         features, attention_mask = self._features(clips)
         prompt_ids = self._prompt_ids(options)
-        probe = probe_speech(
-            model, model.generation_config, features, prompt_ids.tolist() if prompt_ids is not None else ()
-        )
+        probe = probe_speech(model, model.generation_config, features, prompt_ids)
         languages = [options.language or detected or "en" for detected in probe.languages]
-        outputs: list[dict[str, Any] | None] = [None] * len(clips)
-        # A clip whose no-speech probability is at or below the threshold can never be dropped: it needs no gate.
-        speech = [i for i, p in enumerate(probe.no_speech_probs) if not THRESHOLDS.hears_no_speech(p)]
-        doubtful = [i for i, p in enumerate(probe.no_speech_probs) if THRESHOLDS.hears_no_speech(p)]
-        for group, gate in [(speech, False)] + [([i], True) for i in doubtful]:
-            if group:
-                group_languages = [languages[i] for i in group]
-                decoded = self._decode(
-                    features[group], attention_mask[group], probe.encoder_states[group], group_languages, options, gate
-                )
-                for i, output in zip(group, decoded, strict=True):
-                    outputs[i] = output
+        config = self._request_config(options, languages)
+        language_of = (lambda language: language) if self.is_multilingual else (lambda _: None)
+        prefixes = [prompt_ids + whisper_prefix(config, language_of(language), options.task) for language in languages]
+
+        def first(pending: list[int]) -> list[SampledDecoding]:
+            pending_languages = [languages[i] for i in pending]
+            return self._beam_search(
+                features, attention_mask, probe.encoder_states, config, prompt_ids, prefixes, pending_languages,
+                options, pending,
+            )
+
+        decodings = judged_decodings(
+            model, config, self._processor.tokenizer, probe.encoder_states, prefixes, probe.no_speech_probs,
+            [clip_seed(clip, options) for clip in clips], THRESHOLDS.temperatures(options.temperature), first,
+        )
+        num_frames = attention_mask.sum(dim=-1).tolist()
         return [
-            self._transcription(output, len(clip) / SAMPLE_RATE, language, options)
-            for clip, output, language in zip(clips, outputs, languages, strict=True)
+            self._transcription(
+                decoding, len(clip) / SAMPLE_RATE, language, options, config, prefix, states, frames
+            )
+            for clip, decoding, language, prefix, states, frames in zip(
+                clips, decodings, languages, prefixes, probe.encoder_states, num_frames, strict=True
+            )
         ]
 
-    def _decode(
+    def _beam_search(
         self,
         features: torch.Tensor,
         attention_mask: torch.Tensor,
         encoder_states: torch.Tensor,
-        languages: Sequence[str],
+        config: Any,
+        prompt_ids: list[int],
+        prefixes: list[list[int]],
+        languages: list[str],
         options: TranscribeOptions,
-        gate: bool,
-    ) -> list[dict[str, Any] | None]:
-        """One generate call for a batch; per clip the pipeline's output (text, chunks), None when dropped."""
-        word = options.word_timestamps
-        with torch.inference_mode():
-            generated = self._pipe.model.generate(
-                features,
-                attention_mask=attention_mask,
-                return_timestamps=True,
-                return_segments=True,
-                **self._generate_kwargs(options, languages, gate),
-            )
-        num_frames = attention_mask.sum(dim=-1).tolist()
-        outputs: list[dict[str, Any] | None] = []
-        for index, segments in enumerate(generated["segments"]):
-            if not segments:  # the no-speech gate dropped it
-                outputs.append(None)
-                continue
-            tokens = torch.cat([segment["tokens"] for segment in segments])
-            model_output: dict[str, Any] = {"tokens": tokens[None].long().cpu(), "is_last": True}
-            if word or options.logprobs:  # the clip's whole decoder sequence, only for what needs it
-                sequence, prefix_length = self._decoder_sequence(segments)
-            if word:
-                timings = self._token_times(segments, encoder_states[index], num_frames[index], sequence, prefix_length)
-                model_output["token_timestamps"] = timings[None]
-            output = self._pipe.postprocess([model_output], return_timestamps="word" if word else True)
-            if options.logprobs:
-                model = self._pipe.model
-                output["token_logprobs"] = text_token_logprobs(
-                    model, model.generation_config, self._processor.tokenizer, encoder_states[index],
-                    sequence[:prefix_length].tolist(), sequence[prefix_length:].tolist(),
-                )
-            outputs.append(output)
-        return outputs
-
-    def _decoder_sequence(self, segments: list[dict[str, Any]]) -> tuple[torch.Tensor, int]:
-        """A clip's decoder sequence (its prefix, then its text and timestamp tokens, end-of-text excluded) and
-        the prefix's length."""
-        result = segments[0]["result"]  # the clip's whole decoder sequence: prefix, tokens, padding
-        sequence = (result["sequences"] if isinstance(result, dict) else result).long().cpu()
-        prefix_length = int(segments[0]["idxs"][0])
-        ends = (sequence[prefix_length:] == self._pipe.model.generation_config.eos_token_id).nonzero()
-        length = prefix_length + (int(ends[0, 0]) if len(ends) else len(sequence) - prefix_length)
-        return sequence[:length], prefix_length
-
-    def _token_times(
-        self,
-        segments: list[dict[str, Any]],
-        encoder_states: torch.Tensor,
-        num_frames: int,
-        sequence: torch.Tensor,
-        prefix_length: int,
-    ) -> torch.Tensor:
-        """The time of each token of a clip's segments, aligned on the clip alone (whisper.alignment.token_times), so
-        that it does not depend on the other clips of the batch."""
+        pending: list[int],
+    ) -> list[SampledDecoding]:
+        """The first decoding of the clips at ``pending``: one beam-search ``generate`` call, one pass per clip
+        (generate would otherwise decode again from a transcript's last timestamp; the pipeline continues a clip
+        that stops short), each clip's decoding scored afterwards."""
         model = self._pipe.model
-        times = token_times(
-            model,
-            model.generation_config.alignment_heads,
-            encoder_states,
-            sequence.to(encoder_states.device),
-            prefix_length,
-            num_frames,
-        )
-        return torch.cat([times[start:end] for start, end in (segment["idxs"] for segment in segments)])
+        kwargs: dict[str, Any] = {"num_beams": BEAM_SIZE, "temperature": 0.0}
+        if self.is_multilingual:
+            kwargs.update(language=language_setting(languages), task=options.task)
+        if prompt_ids:
+            kwargs["prompt_ids"] = torch.as_tensor(prompt_ids, device=model.device)
+        with torch.inference_mode():
+            sequences = model.generate(
+                features[pending],
+                attention_mask=attention_mask[pending],
+                return_timestamps=True,
+                force_unique_generate_call=True,
+                **kwargs,
+            ).cpu()
+        decoded = []
+        for i, sequence in zip(pending, sequences, strict=True):
+            prefix = prefixes[i]
+            if sequence[: len(prefix)].tolist() != prefix:
+                raise RuntimeError(f"generate started from {sequence[: len(prefix)].tolist()}, not from {prefix}")
+            tokens = generated_tokens(sequence, len(prefix), config.eos_token_id)
+            decoded.append(scored(model, config, encoder_states[i], prefix, tokens))
+        return decoded
 
     def _transcription(
-        self, output: dict[str, Any] | None, duration: float, language: str, options: TranscribeOptions
+        self,
+        decoding: Decoding,
+        duration: float,
+        language: str,
+        options: TranscribeOptions,
+        config: Any,
+        prefix: list[int],
+        encoder_states: torch.Tensor,
+        num_frames: int,
     ) -> Transcription:
-        if output is None:
+        """The clip's text, segments and (when asked) words and token log-probabilities, from its decoding: the
+        ASR pipeline object turns its tokens into text, chunks and word timings (``postprocess``)."""
+        if decoding.is_silence or not decoding.tokens:  # Whisper's no-speech rule
             return Transcription(text="", language=language, duration=duration, segments=[])
+        model = self._pipe.model
+        tokens = torch.tensor(decoding.tokens, dtype=torch.long)
+        model_output: dict[str, Any] = {"tokens": tokens[None], "is_last": True}
+        if options.word_timestamps:
+            sequence = torch.tensor([*prefix, *decoding.tokens], dtype=torch.long, device=encoder_states.device)
+            times = token_times(model, config.alignment_heads, encoder_states, sequence, len(prefix), num_frames)
+            model_output["token_timestamps"] = times[len(prefix) :][None]
+        output = self._pipe.postprocess([model_output], return_timestamps="word" if options.word_timestamps else True)
         chunks = output.get("chunks") or []
         if options.word_timestamps:
             segments = segments_from_words([_word(c, duration) for c in chunks])
         else:
             segments = [_segment(i, c, duration) for i, c in enumerate(c for c in chunks if c["text"].strip())]
-        if "token_logprobs" in output:
-            segments = spread_over_segments(segments, output["token_logprobs"])
+        # Which attempt the text comes from (its scores are left out, as on remote_code: batched float math
+        # changes their last digits, and a clip's result must not depend on the other clips of its batch).
+        segments = [segment.model_copy(update={"temperature": decoding.temperature}) for segment in segments]
+        if options.logprobs:
+            logprobs = text_token_logprobs(
+                model, config, self._processor.tokenizer, encoder_states, prefix, decoding.tokens
+            )
+            segments = spread_over_segments(segments, logprobs)
         return Transcription(text=output["text"].strip(), language=language, duration=duration, segments=segments)
 
     def unload(self) -> None:
@@ -261,4 +241,3 @@ def _segment(index: int, chunk: dict[str, Any], duration: float) -> Segment:
 def _word(chunk: dict[str, Any], duration: float) -> Word:
     start, end = _span(chunk, duration)
     return Word(start=start, end=end, word=chunk["text"])
-

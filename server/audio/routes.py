@@ -85,12 +85,13 @@ async def create_translation(
     prompt: Annotated[str | None, Form()] = None,
     response_format: Annotated[str, Form()] = "json",
     temperature: Annotated[float, Form()] = 0.0,
+    seed: Annotated[int | None, Form()] = None,
 ) -> Response:
     check_common(response_format, temperature)
     if response_format in DIARIZED_FORMATS:
         raise InvalidInputError("Diarized responses are only available for transcriptions.", input="response_format")
     model_id = requested_model(model)
-    options = TranscribeOptions(task="translate", initial_prompt=prompt or None, temperature=temperature)
+    options = TranscribeOptions(task="translate", initial_prompt=prompt or None, temperature=temperature, seed=seed)
     default = transcriber.default_model
     with metered(transcriber.registry, model_id or default, settings.log_transcripts, OPENAI_AUDIO_STATUSES) as meter:
         return await _respond(

@@ -154,6 +154,7 @@ def transcription_form(
     prompt: Annotated[str | None, Form()] = None,
     response_format: Annotated[str, Form()] = "json",
     temperature: Annotated[float, Form()] = 0.0,
+    seed: Annotated[int | None, Form()] = None,
     timestamp_granularities: Annotated[list[str] | None, Form(alias="timestamp_granularities[]")] = None,
     stream: Annotated[bool, Form()] = False,
     chunking_strategy: Annotated[str | None, Form()] = None,
@@ -171,7 +172,8 @@ def transcription_form(
 ) -> TranscriptionForm:
     """The transcription route's form (a FastAPI dependency). ``num_speakers``/``min_speakers``/``max_speakers``
     are extensions that guide diarization (``diarized_json``, ``jsonl``); ``known_speaker_names[]`` with
-    ``known_speaker_references[]`` name the speakers whose voices match (their clips are decoded here)."""
+    ``known_speaker_references[]`` name the speakers whose voices match (their clips are decoded here). ``seed`` (as
+    vLLM takes it) seeds the temperature fallback's sampling instead of the seed drawn from the request itself."""
     check_common(response_format, temperature)
     granularities = granularities_of(timestamp_granularities, response_format)
     vad = chunking_of(
@@ -199,5 +201,6 @@ def transcription_form(
         vad=vad,
         keywords=keywords_of(keywords),
         logprobs=logprobs_of(include, response_format),
+        seed=seed,
     )
     return TranscriptionForm(requested_model(model), options, response_format, granularities, stream, speakers)

@@ -21,7 +21,7 @@ from pipeline.chat import Chat, ChatEnd, ChatItem, ChatRequest, ChatStream
 
 from ..collaborators import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
 from ..edge.disconnect import run_while_connected
-from ..edge.errors import error_body
+from ..edge.errors import OPENAI_AUDIO_STATUSES, error_body
 from ..edge.json_input import json_text
 from ..models.names import requested_model
 from ..observability.metering import metered
@@ -47,7 +47,8 @@ async def create_chat_completion(
 ) -> Response:
     body = read_request(await _body_text(request))
     model_id = requested_model(body.model)
-    with metered(chat.registry, model_id or chat.default_model, route_settings.log_transcripts) as meter:
+    default = chat.default_model
+    with metered(chat.registry, model_id or default, route_settings.log_transcripts, OPENAI_AUDIO_STATUSES) as meter:
         body.check_supported()
         chat.resolve(model_id)  # an unknown model is refused before any audio is read
         limits = AudioLimits(
@@ -88,6 +89,11 @@ async def _body_text(request: Request) -> str:
         filled += len(chunk)
     del body[filled:]
     return json_text(body)
+
+
+CHAT_ROUTES = (create_chat_completion,)
+"""The routes whose errors take OpenAI's audio statuses (``OPENAI_AUDIO_STATUSES``): audio in a message that is
+not audio is a 400, as on ``/v1/audio/*``."""
 
 
 class _Chunks(EventSource[ChatItem]):

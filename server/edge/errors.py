@@ -31,8 +31,9 @@ log-probabilities by ``include[]``)."""
 TRANSCRIBE_FIELDS: Mapping[str, str] = {"model": "model_id"}
 """The same for ``/transcribe``."""
 OPENAI_AUDIO_STATUSES: Mapping[ErrorKind, int] = {ErrorKind.UNSUPPORTED_MEDIA: HTTPStatus.BAD_REQUEST}
-"""Statuses ``/v1/audio/*`` answers differently: OpenAI answers audio it cannot read with 400 (the SDKs'
-``BadRequestError``), where ``/transcribe`` says 415."""
+"""Statuses the ``/v1`` routes that take audio (``/v1/audio/*``, ``/v1/chat/completions``) answer differently:
+OpenAI answers audio it cannot read with 400 ``invalid_request_error`` (the SDKs' ``BadRequestError``), where
+``/transcribe`` says 415."""
 
 
 def status_of(exc: STTError, statuses: Mapping[ErrorKind, int] = {}) -> int:

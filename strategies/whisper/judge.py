@@ -26,9 +26,6 @@ class Thresholds:
     no_speech_threshold: float = 0.6
     temperature_step: float = 0.2
     max_temperature: float = 1.0
-    token_compression_ratio_threshold: float = 1.35
-    """What transformers' Whisper ``generate`` compares its own compression ratio with: it measures zlib on the
-    token ids, not on the text, and on that measure 1.35 plays the part of compression_ratio_threshold."""
 
     def temperatures(self, start: float | None) -> list[float]:
         """The temperatures to try, from the request's (0 when unset) up to the maximum, step by step."""
@@ -80,11 +77,25 @@ class Decoding:
             return False
         return self.loops or self.avg_logprob < THRESHOLDS.log_prob_threshold
 
+    @property
+    def miss(self) -> float:
+        """How far the decoding misses the checks: its compression ratio's excess over the threshold and its
+        log-probability's shortfall under the threshold, each as a fraction of its threshold; the larger of the
+        two (0 or less: it passes both)."""
+        excess = self.compression_ratio / THRESHOLDS.compression_ratio_threshold - 1
+        shortfall = self.avg_logprob / THRESHOLDS.log_prob_threshold - 1
+        return max(excess, shortfall)
+
 
 def best_of_failed(attempts: Sequence[Decoding]) -> Decoding:
-    """When every temperature failed: the likeliest decoding that is not a repetition loop, if any."""
-    not_looping = [a for a in attempts if not a.loops]
-    return max(not_looping or attempts, key=lambda a: a.avg_logprob)
+    """When every temperature failed: the attempt that misses the checks by the least (``Decoding.miss``), the
+    earliest on a tie.
+
+    Not the likeliest: in repeated speech each repetition makes the next one likelier, so among attempts that all
+    repeat, the likeliest is the one that repeats most, an invented repetition included. Nor the likeliest attempt
+    that does not loop, however unlikely: where the speech itself repeats, the attempt that does not is the one
+    that lost its way (a sampled decoding of other words, far under the log-probability threshold)."""
+    return min(attempts, key=lambda a: a.miss)
 
 
 class Judged(Protocol):

@@ -101,9 +101,10 @@ def test_typed_errors(sdk, jfk_files):
     with pytest.raises(openai.BadRequestError) as not_base64:
         sdk.chat.completions.create(model="whisper-1", messages=[audio_message("%%%")])
     assert not_base64.value.param == "messages.[0].content.[0].input_audio.data"
-    with pytest.raises(openai.APIStatusError) as not_audio:
+    with pytest.raises(openai.BadRequestError) as not_audio:  # OpenAI's status for audio it cannot read
         sdk.chat.completions.create(model="whisper-1", messages=[audio_message(base64.b64encode(b"x" * 500).decode())])
-    assert not_audio.value.status_code == 415 and not_audio.value.body["param"] == "messages.[0].content.[0]"
+    assert not_audio.value.status_code == 400 and not_audio.value.param == "messages.[0].content.[0]"
+    assert not_audio.value.type == "invalid_request_error"
     with pytest.raises(openai.NotFoundError):
         sdk.chat.completions.create(model="no-such-model", messages=[audio_message(jfk_files["wav"])])
     with pytest.raises(openai.BadRequestError) as remote:

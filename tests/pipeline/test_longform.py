@@ -6,7 +6,7 @@ import pytest
 from bench.corpus import assemble, utterance_coverage, word_error_rate
 from core.audio import SAMPLE_RATE
 from tests.support.engine_checks import transcribe_whole
-from pipeline.longform import MAX_CLIP_S, Clip, merge_regions, plan_clips, stitch, transcribe_long
+from pipeline.longform import MAX_CLIP_S, MIN_SPAN_S, Clip, lasting, merge_regions, plan_clips, stitch, transcribe_long
 from core.model_files import HubAccess
 from core.registry import ModelSpec
 from core.types import Segment, Transcription, TranscribeOptions, Word
@@ -86,6 +86,42 @@ def test_times_on_the_files_timeline_are_whole_milliseconds():
     segment = stitch(3 * SR, [clip], [result], TranscribeOptions()).segments[0]
     assert (segment.start, segment.end) == (0.3, 0.6)
     assert (segment.words[0].start, segment.words[0].end) == (0.3, 0.6)
+
+
+def test_spans_that_last_and_do_not_overlap_are_kept_as_they_are():
+    spans = [(0.0, 0.4), (0.4, 1.0), (1.5, 2.0)]
+    assert lasting(spans, 0.0, 2.0) == spans
+
+
+@pytest.mark.parametrize(
+    ("spans", "expected"),
+    [
+        ([(1.0, 1.3), (1.3, 1.3), (1.5, 2.0)], [(1.0, 1.3), (1.3, 1.32), (1.5, 2.0)]),  # into the gap after
+        ([(1.0, 1.3), (1.5, 1.5), (1.5, 2.0)], [(1.0, 1.3), (1.48, 1.5), (1.5, 2.0)]),  # into the gap before
+        ([(1.0, 1.3), (1.3, 1.3), (1.3, 2.0)], [(1.0, 1.3), (1.3, 1.32), (1.32, 2.0)]),  # the neighbour makes room
+        ([(9.5, 10.0), (10.0, 10.0), (10.0, 10.0)], [(9.5, 9.96), (9.96, 9.98), (9.98, 10.0)]),  # at the end
+        ([(0.0, 0.0)], [(0.0, 0.02)]),
+    ],
+)
+def test_a_span_with_no_duration_takes_the_time_it_needs_from_beside_it(spans, expected):
+    assert lasting(spans, 0.0, 10.0) == expected
+
+
+def test_spans_with_no_room_share_the_time_out():
+    assert lasting([(5.0, 5.0)] * 4, 5.0, 5.04) == [(5.0, 5.01), (5.01, 5.02), (5.02, 5.03), (5.03, 5.04)]
+
+
+def test_text_past_the_end_of_its_clip_still_lasts_on_the_files_timeline():
+    """Whisper may time text past the end of the audio (it sees 30 s); clamped to the clip's end, it lasted
+    nothing: 9.89-9.89 "Okay."."""
+    clip = Clip(0, int(9.89 * SR))
+    segments = [_segment(8.0, 9.5, " So.", True), _segment(9.89, 10.4, " Okay.", True)]
+    result = Transcription(text=" So. Okay.", language="en", duration=9.89, segments=segments)
+    whole = stitch(20 * SR, [clip], [result], TranscribeOptions())
+    assert [(s.start, s.end) for s in whole.segments] == [(8.0, 9.5), (9.87, 9.89)]
+    words = [w for s in whole.segments for w in s.words]
+    assert all(w.end - w.start >= MIN_SPAN_S - 1e-9 for w in words)
+    assert all(s.end - s.start >= MIN_SPAN_S - 1e-9 for s in whole.segments)
 
 
 def test_long_audio_is_decoded_in_batches_of_the_given_size_and_kept_in_order(corpus_dir, english_short):

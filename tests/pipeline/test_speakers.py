@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.audio import SAMPLE_RATE
 from core.errors import ErrorKind, InvalidInputError
-from core.types import DiarizeOptions, Segment, SpeakerTurn, Transcription, Word
+from core.types import DiarizeOptions, Segment, SpeakerTurn, Transcription, TranscribeOptions, Word
+from pipeline.longform import Clip, stitch
 from pipeline.speakers import assign_speakers, attribute_speakers
 from tests.fakes import FakeDiarizer, FakeModels
 
@@ -99,3 +101,24 @@ def test_a_segment_spanning_two_speakers_is_split_at_the_change():
         (1, "SPEAKER_01", " I agree", 2.2, 3.0),
     ]
     assert all(s.tokens == [] and s.words == [] for s in labelled.segments)
+
+
+def test_a_word_clamped_to_its_clips_end_keeps_a_duration_and_the_turn_it_overlaps():
+    """Whisper timed " Okay." past the end of its clip; clamped there it lasted nothing and, touching two turns
+    and overlapping neither, went to whichever came first: a zero-length segment 9.89-9.89 "Okay."."""
+    words = [(8.0, 9.5, " So."), (9.89, 10.4, " Okay.")]
+    result = Transcription(
+        text="So. Okay.", language="en", duration=9.89,
+        segments=[segment(0, 8.0, 10.4, " So. Okay.", words)],
+    )
+    whole = stitch(20 * SAMPLE_RATE, [Clip(0, int(9.89 * SAMPLE_RATE))], [result], TranscribeOptions())
+    turns = [
+        SpeakerTurn("SPEAKER_00", 7.5, 9.0), SpeakerTurn("SPEAKER_01", 9.0, 9.89), SpeakerTurn("SPEAKER_00", 9.89, 12)
+    ]
+    diarized = attribute_speakers(whole, turns, keep_words=True)
+    assert "".join(s.text for s in diarized.segments).strip() == whole.text
+    spans = [(s.start, s.end) for s in diarized.segments]
+    spans += [(w.start, w.end) for s in diarized.segments for w in s.words]
+    assert all(end > start for start, end in spans), spans
+    okay = diarized.segments[-1]
+    assert okay.text == " Okay." and okay.speaker == "SPEAKER_01" and okay.start < 9.89

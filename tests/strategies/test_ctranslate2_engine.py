@@ -11,10 +11,17 @@ from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
 from tests.support.engine_checks import (
-    SPECIAL_NAMES, batched_and_alone, check_longest_prompt_leaves_room_to_transcribe, check_token_logprobs,
-    keyword_changes, longest_prompt, transcribe_whole,
+    SPECIAL_NAMES,
+    batched_and_alone,
+    check_a_sentence_said_three_times_stays_three_times,
+    check_longest_prompt_leaves_room_to_transcribe,
+    check_sampling_is_reproducible,
+    check_token_logprobs,
+    keyword_changes,
+    longest_prompt,
+    transcribe_whole,
 )
-from tests.support.audio import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE, said_three_times
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +54,8 @@ def test_word_timestamps_are_monotonic_and_inside_their_segment(tiny_en, jfk_aud
 
 
 def test_prompt_and_fixed_temperature_are_accepted(tiny_en, jfk_audio):
-    result = transcribe_whole(tiny_en, jfk_audio, TranscribeOptions(initial_prompt="Kennedy inaugural address.", temperature=0.0))
+    options = TranscribeOptions(initial_prompt="Kennedy inaugural address.", temperature=0.0)
+    result = transcribe_whole(tiny_en, jfk_audio, options)
     assert JFK_PHRASE in normalize(result.text)
 
 
@@ -163,3 +171,11 @@ def test_a_keyword_brings_a_rare_name_into_the_transcript(tiny_en, corpus_dir):
     audio = decode_audio(corpus_dir / "en" / "ls_to_2414-128291-0002.flac")
     plain, biased = keyword_changes(tiny_en, audio, "Zarathustra")
     assert "zarathustra" not in plain and "zarathustra" in biased
+
+
+def test_sampling_is_reproducible_alone_or_batched_and_a_seed_replaces_the_clips_own(tiny_en, jfk_audio, english_short):
+    check_sampling_is_reproducible(tiny_en, [decode_audio(u.path) for u in english_short[:2]] + [jfk_audio])
+
+
+def test_a_sentence_said_three_times_comes_back_three_times_with_or_without_a_prompt(tiny_en, jfk_audio):
+    check_a_sentence_said_three_times_stays_three_times(tiny_en, said_three_times(jfk_audio))

@@ -139,26 +139,26 @@ def test_a_clip_failing_its_first_decoding_is_decoded_again_at_the_next_temperat
     lite_engine, english_short, monkeypatch
 ):
     """Only the failing clip is decoded again, at 0.2; the clip that passed at 0 keeps its greedy decoding."""
-    from strategies import remote_code_engine
+    from strategies.whisper import fallback
 
     clips = _speech_clips(english_short)
     greedy = [lite_engine.transcribe_clips([clip], TranscribeOptions())[0] for clip in clips]
-    scored = remote_code_engine.forced_average_logprob
+    scored = fallback.forced_average_logprob
     calls = iter(range(len(clips)))
     # The first clip's greedy decoding fails the log-prob check (-1.0); the second's is scored as it is.
     monkeypatch.setattr(
-        remote_code_engine,
+        fallback,
         "forced_average_logprob",
         lambda *args: -3.0 if next(calls) == 0 else scored(*args),
     )
     sampled_batches: list[tuple[float, int]] = []
-    sample = remote_code_engine.sample_decode
+    sample = fallback.sample_decode
 
     def spy(model, config, states, prefixes, temperature, generators):
         sampled_batches.append((temperature, len(prefixes)))
         return sample(model, config, states, prefixes, temperature, generators)
 
-    monkeypatch.setattr(remote_code_engine, "sample_decode", spy)
+    monkeypatch.setattr(fallback, "sample_decode", spy)
     first, second = lite_engine.transcribe_clips(clips, TranscribeOptions())
     assert sampled_batches == [(0.2, 1)]
     assert first.segments and {s.temperature for s in first.segments} == {0.2}
@@ -166,14 +166,14 @@ def test_a_clip_failing_its_first_decoding_is_decoded_again_at_the_next_temperat
     assert second.model_dump() == greedy[1].model_dump() and {s.temperature for s in second.segments} == {0.0}
 
 
-def test_a_clip_failing_at_every_temperature_keeps_its_likeliest_attempt_that_does_not_loop(
+def test_a_clip_failing_at_every_temperature_keeps_the_attempt_missing_the_checks_by_the_least(
     lite_engine, jfk_audio, monkeypatch
 ):
-    from strategies import remote_code_engine
+    from strategies.whisper import fallback
     from strategies.whisper.sampling import SampledDecoding
 
     [greedy] = lite_engine.transcribe_clips([jfk_audio], TranscribeOptions())
-    monkeypatch.setattr(remote_code_engine, "forced_average_logprob", lambda *args: -3.0)
+    monkeypatch.setattr(fallback, "forced_average_logprob", lambda *args: -3.0)
     timestamp = lite_engine._generation_config.no_timestamps_token_id + 1
     loop = [timestamp, *[464, 1748] * 100]  # " The" "ory" ... a repetition loop, whatever its log-prob
     logprobs = {0.2: -1.6, 0.4: -1.2, 0.6: -1.05, 0.8: -1.4, 1.0: -2.0}
@@ -186,7 +186,7 @@ def test_a_clip_failing_at_every_temperature_keeps_its_likeliest_attempt_that_do
         tokens = loop if temperature == 0.6 else greedy_tokens
         return [SampledDecoding(tokens=tokens, avg_logprob=logprobs[temperature])]
 
-    monkeypatch.setattr(remote_code_engine, "sample_decode", fake_sample)
+    monkeypatch.setattr(fallback, "sample_decode", fake_sample)
     [result] = lite_engine.transcribe_clips([jfk_audio], TranscribeOptions())
     assert temperatures == [0.2, 0.4, 0.6, 0.8, 1.0]
     assert {s.temperature for s in result.segments} == {0.4}, "the loop at 0.6 is likelier, but it loops"

@@ -14,10 +14,19 @@ from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
 from tests.support.engine_checks import (
-    SPECIAL_NAMES, check_longest_prompt_leaves_room_to_transcribe, longest_prompt,
-    batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
+    SPECIAL_NAMES,
+    batched_and_alone,
+    check_a_sentence_said_three_times_stays_three_times,
+    check_sampling_is_reproducible,
+    check_longest_prompt_leaves_room_to_transcribe,
+    check_token_logprobs,
+    keyword_changes,
+    late_start,
+    longest_prompt,
+    results_together_and_alone,
+    transcribe_whole,
 )
-from tests.support.audio import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE, said_three_times
 
 # "About as well as the ctranslate2 engine": the same weights, beam search in fp32 against beam search in int8.
 MAX_WER_GAP_TO_CTRANSLATE2 = 0.03
@@ -62,7 +71,8 @@ def test_word_timestamps(hf_engine, jfk_audio):
 
 
 def test_initial_prompt_and_sampling_temperature(hf_engine, jfk_audio):
-    prompted = transcribe_whole(hf_engine, jfk_audio, TranscribeOptions(initial_prompt="President Kennedy's inaugural."))
+    options = TranscribeOptions(initial_prompt="President Kennedy's inaugural.")
+    prompted = transcribe_whole(hf_engine, jfk_audio, options)
     assert JFK_PHRASE in normalize(prompted.text)
     assert "inaugural" not in normalize(prompted.text), "the prompt conditions decoding but is not part of the output"
     sampled = transcribe_whole(hf_engine, jfk_audio, TranscribeOptions(temperature=0.2))
@@ -146,17 +156,32 @@ def test_a_keyword_brings_a_rare_name_into_the_transcript(hf_engine, corpus_dir)
 def test_a_prompt_is_read_as_its_last_223_tokens_after_the_keywords_and_as_text(hf_engine):
     tokenizer = hf_engine._processor.tokenizer
     start = tokenizer.convert_tokens_to_ids("<|startofprev|>")
-    ids = hf_engine._prompt_ids(TranscribeOptions(initial_prompt=longest_prompt(), keywords=("Kennedy",))).tolist()
+    ids = hf_engine._prompt_ids(TranscribeOptions(initial_prompt=longest_prompt(), keywords=("Kennedy",)))
     assert ids[0] == start and len(ids) == 1 + 223
     keyword = tokenizer(" Kennedy", add_special_tokens=False).input_ids
     assert ids[1 : 1 + len(keyword)] == keyword  # the keywords first, then the end of the prompt
     assert ids[1 + len(keyword) :] == tokenizer(" " + longest_prompt(), add_special_tokens=False).input_ids[
         -(223 - len(keyword)) :
     ]
-    special = hf_engine._prompt_ids(TranscribeOptions(initial_prompt=SPECIAL_NAMES)).tolist()[1:]
+    special = hf_engine._prompt_ids(TranscribeOptions(initial_prompt=SPECIAL_NAMES))[1:]
     assert all(token < tokenizer.eos_token_id for token in special)
     assert tokenizer.decode(special) == " " + SPECIAL_NAMES
 
 
 def test_the_longest_prompt_leaves_room_to_transcribe(hf_engine, jfk_audio):
     assert JFK_PHRASE in check_longest_prompt_leaves_room_to_transcribe(hf_engine, jfk_audio)
+
+
+def test_sampling_is_reproducible_alone_or_batched_and_a_seed_replaces_the_clips_own(
+    hf_engine, jfk_audio, english_short
+):
+    check_sampling_is_reproducible(hf_engine, [decode_audio(u.path) for u in english_short[:2]] + [jfk_audio])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: with the prompt the third sentence comes back without its first words ('And so, my fellow "
+    "Americans ask not'): no repetition is added, but words at the first window's end are lost",
+)
+def test_a_sentence_said_three_times_comes_back_three_times_with_or_without_a_prompt(hf_engine, jfk_audio):
+    check_a_sentence_said_three_times_stays_three_times(hf_engine, said_three_times(jfk_audio))

@@ -4,6 +4,7 @@ checked against decoding each clip alone."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -16,7 +17,9 @@ from pipeline.preparation import MAX_PROMPT_BYTES
 from strategies.base import ASREngine
 
 
-def transcribe_whole(engine: ASREngine, audio: np.ndarray, options: TranscribeOptions, batch_size: int = 8) -> Transcription:
+def transcribe_whole(
+    engine: ASREngine, audio: np.ndarray, options: TranscribeOptions, batch_size: int = 8
+) -> Transcription:
     """Audio of any length through one engine, as the service runs it: one language, clips in batches."""
     return transcribe_long(audio, pin_language(engine, audio, options), engine.transcribe_clips, batch_size)
 
@@ -87,3 +90,27 @@ def check_longest_prompt_leaves_room_to_transcribe(engine: ASREngine, audio: np.
     keeps the room it needs (a prompt of thousands of tokens fails or leaves none). Returns the transcript."""
     result = transcribe_whole(engine, audio, TranscribeOptions(initial_prompt=longest_prompt(), keywords=("Kennedy",)))
     return normalize(result.text)
+
+
+def check_sampling_is_reproducible(engine: ASREngine, clips: Sequence[np.ndarray]) -> None:
+    """Clips sampled from the start (temperature 0.6) give the same result every time, batched or alone; a
+    request's ``seed`` replaces each clip's own, alike every time, and another seed draws another decoding."""
+    options = TranscribeOptions(temperature=0.6)
+    together, alone = results_together_and_alone(engine, clips, options)
+    assert all(result["segments"] for result in together)
+    assert {s["temperature"] for result in together for s in result["segments"]} >= {0.6}
+    assert together == alone
+    assert [r.model_dump() for r in engine.transcribe_clips(clips, options)] == together
+    seeded = [replace(options, seed=seed, temperature=1.0) for seed in (7, 7, 8)]
+    first, again, other = ([r.text for r in engine.transcribe_clips(clips, o)] for o in seeded)
+    assert first == again and first != other
+
+
+def check_a_sentence_said_three_times_stays_three_times(engine: ASREngine, audio: np.ndarray) -> None:
+    """With or without a prompt, the sentence comes back as often as it is said, and the same every time (the
+    prompted first window falls back to sampling: a sampled decoding that adds a repetition must not win)."""
+    for prompt in (None, "A presidential inaugural address."):
+        options = TranscribeOptions(initial_prompt=prompt)
+        text = transcribe_whole(engine, audio, options).text
+        assert normalize(text).count("ask not what your country") == 3, (prompt, text)
+        assert transcribe_whole(engine, audio, options).text == text

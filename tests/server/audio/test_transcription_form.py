@@ -229,3 +229,8 @@ def test_json_too_deep_too_large_or_cut_short_is_a_400_naming_chunking_strategy(
     with pytest.raises(InvalidInputError) as caught:
         chunking_of(value, NO_FIELDS)
     assert caught.value.input == "chunking_strategy" and reason in caught.value.message
+
+
+def test_a_seed_reaches_the_transcribe_options_and_none_leaves_each_clip_its_own():
+    assert transcription_form(seed=42).options.seed == 42
+    assert transcription_form().options.seed is None

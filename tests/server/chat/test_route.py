@@ -235,7 +235,7 @@ def test_harmless_openai_fields_are_accepted(http, wav64):
     ("message", "status", "param", "code"),
     [
         (audio_message("not base64!!"), 400, "messages.[0].content.[0].input_audio.data", "invalid_base64"),
-        (audio_message(base64.b64encode(b"RIFF but not audio" * 20).decode()), 415, "messages.[0].content.[0]",
+        (audio_message(base64.b64encode(b"RIFF but not audio" * 20).decode()), 400, "messages.[0].content.[0]",
          "unsupported_audio"),
         ({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
          400, "messages.[0].content.[0].type", "invalid_value"),
@@ -252,6 +252,18 @@ def test_harmless_openai_fields_are_accepted(http, wav64):
 def test_bad_messages_name_the_part_at_fault(http, message, status, param, code):
     error = error_of(post(http, messages=[message]), status)
     assert (error["param"], error["code"]) == (param, code), error
+
+
+@pytest.mark.parametrize("model", ["whisper-1", "speech-llm"])
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_audio_that_is_not_audio_is_openais_400_naming_the_part(http, model, stream):
+    """OpenAI answers audio it cannot read with 400 (the SDKs raise BadRequestError only for 400), as
+    /v1/audio/* does; /transcribe keeps its 415."""
+    not_audio = audio_message(base64.b64encode(b"RIFF but not audio" * 20).decode())
+    error = error_of(post(http, model=model, messages=[not_audio], stream=stream), 400)
+    assert (error["param"], error["type"], error["code"]) == (
+        "messages.[0].content.[0]", "invalid_request_error", "unsupported_audio"
+    )
 
 
 def test_audio_outside_user_messages_is_refused(http, wav64):
@@ -359,9 +371,10 @@ def test_the_sdk_raises_typed_errors_with_the_param(sdk, wav64):
     assert error.value.param == "n" and error.value.status_code == 400
     with pytest.raises(openai.NotFoundError):
         sdk.chat.completions.create(model="nope", messages=[audio_message(wav64)])
-    with pytest.raises(openai.APIStatusError) as unsupported:
+    with pytest.raises(openai.BadRequestError) as unsupported:
         sdk.chat.completions.create(model="whisper-1", messages=[audio_message(base64.b64encode(b"x" * 64).decode())])
-    assert unsupported.value.status_code == 415
+    assert unsupported.value.status_code == 400 and unsupported.value.param == "messages.[0].content.[0]"
+    assert unsupported.value.type == "invalid_request_error"
 
 
 def test_remote_urls_are_fetched_only_when_the_operator_allows(http, use_chat_settings, wav64, monkeypatch):
