@@ -14,17 +14,22 @@ _MIN_WEIGHT_S = 1e-3  # so that zero-length words still count when a segment's w
 
 
 def assign_speakers(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) -> list[Segment]:
-    """Every word and segment of a transcript with a speaker.
+    """Every word and segment of a transcript with the speaker of a turn it overlaps; text overlapping no turn
+    is never given a turn it does not overlap.
 
-    A word gets the speaker whose turns overlap it longest, or, overlapping none, the speaker of the
-    nearest turn. A segment gets the speaker holding most of its words' duration, or, without words,
-    the one overlapping it longest (else the nearest). With no turns at all every speaker is None.
+    A word gets the speaker whose turns overlap it longest. A word overlapping no turn (in a pause between turns,
+    or lasting nothing) goes with the nearer of its neighbours in the segment that do overlap one (the one before
+    on a tie), so it never starts a speaker change of its own. A segment gets the speaker holding most of its words'
+    duration; a segment none of whose words overlaps a turn (or without words) gets, with its words, the speaker
+    overlapping the segment longest, or none (None) when no turn overlaps it. With no turns every speaker is None.
     """
     lookup = _TurnLookup(turns)
     attributed = []
     for segment in segments:
-        speakers = lookup.speakers_of([(w.start, w.end) for w in segment.words])
-        words = [w.model_copy(update={"speaker": s}) for w, s in zip(segment.words, speakers, strict=True)]
+        own = _with_neighbours(segment.words, lookup.speakers_of([(w.start, w.end) for w in segment.words]))
+        if not any(own):
+            own = lookup.speakers_of([(segment.start, segment.end)]) * len(segment.words)
+        words = [w.model_copy(update={"speaker": s}) for w, s in zip(segment.words, own, strict=True)]
         speaker = _majority(words) if words else lookup.speakers_of([(segment.start, segment.end)])[0]
         attributed.append(segment.model_copy(update={"speaker": speaker, "words": words}))
     return attributed
@@ -49,8 +54,8 @@ def _split_at_speaker_changes(segment: Segment) -> list[Segment]:
     return [
         segment.model_copy(
             update={
-                "start": run[0].start,
-                "end": run[-1].end,
+                "start": min(w.start for w in run),
+                "end": max(w.end for w in run),
                 "text": "".join(w.word for w in run),
                 "words": run,
                 "speaker": run[0].speaker,
@@ -72,6 +77,7 @@ class _TurnLookup:
         self.owner = np.array([index[t.speaker] for t in turns], dtype=np.int64)
 
     def speakers_of(self, spans: Sequence[tuple[float, float]]) -> list[str | None]:
+        """For each span, the speaker whose turns overlap it longest; None for a span that overlaps no turn."""
         if not spans:
             return []
         if not self.names:
@@ -82,10 +88,29 @@ class _TurnLookup:
         per_speaker = np.zeros((len(spans), len(self.names)))
         for i in range(len(self.names)):
             per_speaker[:, i] = overlap[:, self.owner == i].sum(axis=1)
-        gap = np.maximum(np.maximum(self.starts - e, s - self.ends), 0.0)
-        nearest = self.owner[np.argmin(gap, axis=1)]
-        best = np.where(per_speaker.max(axis=1) > 0, per_speaker.argmax(axis=1), nearest)
-        return [self.names[i] for i in best]
+        best = per_speaker.argmax(axis=1)
+        return [self.names[i] if overlaps else None for i, overlaps in zip(best, per_speaker.max(axis=1) > 0)]
+
+
+def _with_neighbours(words: Sequence[Word], speakers: Sequence[str | None]) -> list[str | None]:
+    """``speakers`` (one per word, None where a word overlaps no turn) with each None replaced by the speaker of the
+    nearer (in time) of the closest words before and after it that have one; the one before on a tie."""
+    known = [i for i, speaker in enumerate(speakers) if speaker is not None]
+    if not known:
+        return list(speakers)
+    filled = list(speakers)
+    for i, speaker in enumerate(speakers):
+        if speaker is not None:
+            continue
+        before = max((k for k in known if k < i), default=None)
+        after = min((k for k in known if k > i), default=None)
+        if before is None or after is None:
+            filled[i] = speakers[after if before is None else before]
+            continue
+        to_before = max(words[i].start - words[before].end, 0.0)
+        to_after = max(words[after].start - words[i].end, 0.0)
+        filled[i] = speakers[before] if to_before <= to_after else speakers[after]
+    return filled
 
 
 def _majority(words: Sequence[Word]) -> str | None:

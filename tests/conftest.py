@@ -236,6 +236,7 @@ SLOW_TESTS = {
         "test_an_unknown_voice_keeps_its_generated_label_and_an_absent_speakers_name_is_unused",
     },
     "pipeline/test_longform.py": {"test_a_long_files_transcript_covers_every_utterance_in_order"},
+    "server/audio/test_formats.py": {"test_no_format_carries_a_span_without_duration_and_speakers_keep_the_words"},
     "strategies/test_ctranslate2_engine.py": {
         "test_a_keyword_brings_a_rare_name_into_the_transcript",
         "test_batched_and_unbatched_decoding_give_the_same_text",

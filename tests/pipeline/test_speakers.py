@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from core.audio import SAMPLE_RATE
@@ -28,18 +29,73 @@ def test_each_word_gets_the_speaker_it_overlaps_most():
     assert result.speaker == "SPEAKER_01"  # 1.1 s of its words against 0.5 s
 
 
-def test_words_in_no_turn_go_to_the_nearest_turn():
+def test_text_overlapping_no_turn_has_no_speaker():
+    # Was: the nearest turn's speaker (SPEAKER_01, SPEAKER_00; SPEAKER_00 for " bye" and SPEAKER_01 for " hm"),
+    # a turn the text does not overlap.
     seg = segment(0, 8.0, 9.0, " um uh", [(8.1, 8.3, " um"), (8.7, 8.9, " uh")])
     [result] = assign_speakers([seg], TURNS)
-    assert [w.speaker for w in result.words] == ["SPEAKER_01", "SPEAKER_00"]
+    assert result.speaker is None and [w.speaker for w in result.words] == [None, None]
     [late] = assign_speakers([segment(1, 20.0, 21.0, " bye", [(20.0, 21.0, " bye")])], TURNS)
-    assert late.speaker == late.words[0].speaker == "SPEAKER_00"
+    assert late.speaker is late.words[0].speaker is None
+    [hm] = assign_speakers([segment(2, 8.2, 8.4, " hm")], TURNS)
+    assert hm.speaker is None
 
 
-def test_segment_without_words_takes_the_most_overlapping_speaker():
-    results = assign_speakers([segment(0, 3.0, 7.0, " hi"), segment(1, 8.2, 8.4, " hm")], TURNS)
-    assert [r.speaker for r in results] == ["SPEAKER_01", "SPEAKER_01"]
-    assert results[0] == Segment(id=0, start=3.0, end=7.0, text=" hi", speaker="SPEAKER_01", words=[])
+def test_a_word_in_a_pause_goes_with_its_nearer_neighbour_in_the_segment():
+    seg = segment(0, 1.0, 9.0, " one two three four",
+                  [(1.0, 3.9, " one"), (4.1, 4.3, " two"), (7.7, 7.9, " three"), (8.2, 9.0, " four")])
+    [result] = assign_speakers([seg], [SpeakerTurn("A", 0.0, 4.0), SpeakerTurn("B", 8.0, 10.0)])
+    assert [w.speaker for w in result.words] == ["A", "A", "B", "B"]
+    [alone] = assign_speakers([segment(1, 4.1, 6.0, " so", [(4.1, 4.3, " so")])], [SpeakerTurn("A", 0.0, 4.5)])
+    assert alone.speaker == alone.words[0].speaker == "A"  # no word overlaps a turn: the segment's speaker
+
+
+def test_a_word_in_a_pause_never_takes_a_turn_it_only_touches():
+    """Was: " um" went to B's turn (the nearest, which it only touches), splitting the segment into A, B, A."""
+    turns = [SpeakerTurn("A", 0.0, 4.0), SpeakerTurn("B", 4.8, 4.95), SpeakerTurn("A", 5.0, 7.0)]
+    transcript = Transcription(
+        text="so um yes", language="en", duration=7.0,
+        segments=[segment(0, 3.0, 6.0, " so um yes", [(3.0, 3.9, " so"), (4.6, 4.8, " um"), (5.0, 6.0, " yes")])],
+    )
+    [whole] = attribute_speakers(transcript, turns, keep_words=True).segments
+    assert whole.speaker == "A" and [w.speaker for w in whole.words] == ["A", "A", "A"]
+
+
+def test_cutting_at_turn_boundaries_never_makes_a_zero_length_piece():
+    """Was: the zero-length " uh" inside B's turn went to B and became a piece 4.5-4.5 of its own."""
+    turns = [SpeakerTurn("A", 0.0, 4.2), SpeakerTurn("B", 4.2, 4.8), SpeakerTurn("A", 4.8, 8.0)]
+    transcript = Transcription(
+        text="so uh yes", language="en", duration=8.0,
+        segments=[segment(0, 3.0, 6.0, " so uh yes", [(3.0, 3.9, " so"), (4.5, 4.5, " uh"), (5.0, 6.0, " yes")])],
+    )
+    [whole] = attribute_speakers(transcript, turns, keep_words=False).segments
+    assert (whole.speaker, whole.start, whole.end, whole.text) == ("A", 3.0, 6.0, " so uh yes")
+
+
+def test_every_piece_overlaps_a_turn_of_its_speaker_and_lasts():
+    """Random turns and words (a tenth of them lasting nothing): each speaker segment overlaps one of its
+    speaker's turns (a segment without a speaker overlaps none), lasts, and the text is the transcript's."""
+    rng = np.random.default_rng(26)
+    for _ in range(200):
+        bounds = np.sort(rng.uniform(0.0, 20.0, size=2 * rng.integers(1, 6)))
+        turns = [SpeakerTurn(str(rng.choice(["A", "B", "C"])), float(a), float(b)) for a, b in bounds.reshape(-1, 2)]
+        times = np.round(np.sort(rng.uniform(0.0, 20.0, size=2 * rng.integers(1, 12))), 2).reshape(-1, 2)
+        spans = [(float(a), float(a if rng.random() < 0.1 else b)) for a, b in times]
+        if all(b <= a for a, b in spans):
+            continue
+        words = [(a, b, f" w{i}") for i, (a, b) in enumerate(spans)]
+        text = "".join(w for _, _, w in words)
+        transcript = Transcription(
+            text=text.strip(), language="en", duration=20.0,
+            segments=[segment(0, spans[0][0], max(b for _, b in spans), text, words)],
+        )
+        pieces = attribute_speakers(transcript, turns, keep_words=True).segments
+        assert "".join(p.text for p in pieces) == text
+        for piece in pieces:
+            assert piece.end > piece.start, (turns, words, pieces)
+            overlap = sum(max(0.0, min(piece.end, t.end) - max(piece.start, t.start))
+                          for t in turns if piece.speaker in (None, t.speaker))
+            assert overlap > 0 if piece.speaker else overlap == 0, (turns, words, piece)
 
 
 def test_overlapping_turns():

@@ -1,14 +1,24 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 import srt
 import webvtt
 
+from core.audio import decode_audio
+from core.model_files import HubAccess
+from core.registry import ModelRegistry, ModelSpec
+from pipeline.known_speakers import diarize_naming_known_speakers
+from pipeline.pool import ModelPool
+from pipeline.transcriber import Transcriber
 from server.audio.formats import (
     render, speaker_turns_with_text, to_diarized_json, to_jsonl, to_srt, to_verbose_json, to_vtt, token_usage,
 )
-from core.types import Segment, Transcription, Word
+from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions, Word
+from strategies.base import RuntimeContext
+from strategies.factory import create_engine
 
 
 def _result() -> Transcription:
@@ -153,3 +163,69 @@ def test_speaker_turns_with_text_merges_consecutive_segments():
 
 def test_speaker_turns_with_text_of_nothing():
     assert speaker_turns_with_text([]) == []
+
+
+# ------------------------------------------------------------------ every timed format on real multi-speaker audio
+# tiny.en (CTranslate2) and the embedded diarizer through the real pipeline, on the corpus's multi-speaker recordings.
+
+RECORDINGS = ["fw_stereo_diarization", "picovoice_falcon_test", "picovoice_leopard_diarization_test",
+              "pyannote_dev00", "pyannote_sample"]
+
+
+@pytest.fixture(scope="module")
+def diarizing_transcriber(tiny_en_dir: Path, embedded_diarizer) -> tuple[Transcriber, ModelPool]:
+    """tiny.en and the session's embedded diarizer in one pool, as the server wires them."""
+    asr = ModelSpec(id="tiny-en", engine="ctranslate2", model=str(tiny_en_dir), language="en")
+    speakers = ModelSpec(id="speakers", engine="embedded_diarizer", model="embedded")
+
+    def factory(spec: ModelSpec, runtime: RuntimeContext):
+        return embedded_diarizer if spec.id == "speakers" else create_engine(spec, runtime)
+
+    pool = ModelPool(ModelRegistry([asr, speakers]), RuntimeContext("cpu", HubAccess()), factory=factory)
+    return Transcriber(pool, default_model="tiny-en", diarizer_id="speakers"), pool
+
+
+def _timed_spans(body: str | dict, response_format: str) -> list[tuple[float, float]]:
+    """The (start, end) of every segment, word, cue or line a response carries."""
+    if response_format in ("verbose_json", "diarized_json"):
+        return [(item["start"], item["end"]) for key in ("segments", "words") for item in body.get(key, [])]
+    if response_format == "jsonl":
+        return [(line["start"], line["end"]) for line in map(json.loads, body.splitlines())]
+    if response_format == "vtt":
+        body = body.replace(".", ",")  # srt's timestamps; a caption's text holds no "-->"
+        return [(c.start.total_seconds(), c.end.total_seconds()) for c in srt.parse(body.removeprefix("WEBVTT\n\n"))]
+    return [(c.start.total_seconds(), c.end.total_seconds()) for c in srt.parse(body)]
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_no_format_carries_a_span_without_duration_and_speakers_keep_the_words(
+    diarizing_transcriber, corpus_dir, name
+):
+    transcriber, pool = diarizing_transcriber
+    path = corpus_dir / "multi" / f"{name}.wav"
+    options = TranscribeOptions(word_timestamps=True)
+    plain = transcriber.transcribe(path, None, options).transcription
+    diarized = transcriber.transcribe(path, None, options, DiarizeOptions()).transcription
+    granularities = {"segment", "word"}
+    for result, formats in ((plain, ("verbose_json", "srt", "vtt")),
+                            (diarized, ("verbose_json", "diarized_json", "srt", "vtt", "jsonl"))):
+        for response_format in formats:
+            spans = _timed_spans(render(result, response_format, "transcribe", granularities), response_format)
+            assert spans and [(a, b) for a, b in spans if b <= a] == [], response_format
+
+    # The same words in the same order, only cut into speakers' turns.
+    words = [w.word for s in plain.segments for w in s.words]
+    assert [w.word for s in diarized.segments for w in s.words] == words
+    for response_format, key in (("diarized_json", "segments"), ("jsonl", None)):
+        body = render(diarized, response_format, "transcribe", granularities)
+        pieces = body[key] if key else [json.loads(line) for line in body.splitlines()]
+        assert " ".join(p["text"] for p in pieces).split() == plain.text.split(), response_format
+
+    # Each speaker segment overlaps a turn of its speaker, one without a speaker overlaps none (the diarizer gives
+    # the same turns for the same audio).
+    with pool.use(pool.registry.get("speakers", kind="diarization")) as lease:
+        turns = diarize_naming_known_speakers(lease, decode_audio(path), DiarizeOptions())
+    for segment in diarized.segments:
+        held = sum(max(0.0, min(segment.end, t.end) - max(segment.start, t.start))
+                   for t in turns if segment.speaker in (None, t.speaker))
+        assert held > 0 if segment.speaker else held == 0, (segment, turns)
