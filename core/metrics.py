@@ -22,6 +22,12 @@ MODEL_LOAD_SECONDS = Histogram("stt_model_load_seconds", "Time to load a model."
 BATCH_SIZE = Histogram(
     "stt_batch_size", "Clips decoded together per engine call.", ["model"], buckets=(1, 2, 4, 8, 16, 32, 64)
 )
+QUEUED_CLIPS = Gauge(
+    "stt_queued_clips",
+    "30 s clips waiting for a model's batcher (not yet in a batch): the queue depth to scale on.",
+    ["model"],
+    multiprocess_mode="livesum",
+)
 RESIDENT_BYTES = Gauge(
     "stt_model_resident_bytes", "Estimated memory held by each loaded model.", ["model"], multiprocess_mode="livesum"
 )

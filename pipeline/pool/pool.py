@@ -151,6 +151,7 @@ class ModelPool:
                 workers=self.limits.inflight(slot.engine),
                 name=f"infer-{spec.id}",
                 request_window=self.limits.max_clips_per_request or self.limits.inflight(slot.engine),
+                queue_depth=metrics.QUEUED_CLIPS.labels(model=spec.id).set,
             )
         return slot
 

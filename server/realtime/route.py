@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, WebSocket
@@ -20,6 +21,7 @@ from core.errors import STTError
 from pipeline.live import LiveSession, LiveTranscriber
 
 from ..collaborators import RealtimeSettings, get_live_transcriber, get_realtime_settings
+from ..edge.drain import GOING_AWAY, SCOPE_KEY, Drain
 from .append_decoder import AppendDecoder
 from .events import domain_error_event, error_event, render, session_event
 from .session_config import SessionConfig, SessionUpdateEvent
@@ -43,6 +45,7 @@ async def realtime(
     connection = _Connection(websocket)
     sender = asyncio.create_task(connection.send_all())
     session: LiveSession | None = None
+    close_code = 1000
     try:
         if intent not in (None, "transcription"):
             connection.send(error_event(
@@ -58,7 +61,10 @@ async def realtime(
             return
         connection.send(session_event("session.created", config.to_openai()))
         try:
-            await asyncio.wait_for(_serve(websocket, connection, session, config), settings.max_session_s)
+            serving = _serve(websocket, connection, session, config)
+            if await asyncio.wait_for(_until_drained(serving, session, websocket.scope.get(SCOPE_KEY)),
+                                      settings.max_session_s):
+                close_code = GOING_AWAY
         except TimeoutError:
             connection.send(error_event(
                 f"Your session hit the maximum duration of {settings.max_session_s:.0f} seconds.",
@@ -67,7 +73,27 @@ async def realtime(
     finally:
         if session is not None:
             await session.close()
-        await connection.finish(sender)
+        await connection.finish(sender, close_code)
+
+
+async def _until_drained(serving: Coroutine[Any, Any, None], session: LiveSession, drain: Drain | None) -> bool:
+    """Serve the session until the client leaves (False), or until the server drains (True): then its open turn is
+    finalised and its transcript sent before the socket closes."""
+    if drain is None:
+        await serving
+        return False
+    served, drained = asyncio.ensure_future(serving), asyncio.ensure_future(drain.wait())
+    try:
+        await asyncio.wait({served, drained}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        drained.cancel()
+    if served.done():
+        served.result()
+        return False
+    served.cancel()
+    await asyncio.gather(served, return_exceptions=True)
+    await session.end()
+    return True
 
 
 async def _serve(websocket: WebSocket, connection: _Connection, session: LiveSession, config: SessionConfig) -> None:
@@ -151,14 +177,14 @@ class _Connection:
             except Exception:  # the client went away mid-send
                 self.gone = True
 
-    async def finish(self, sender: asyncio.Task) -> None:
-        """Send what is queued, then close the connection (unless the client already did)."""
+    async def finish(self, sender: asyncio.Task, code: int = 1000) -> None:
+        """Send what is queued, then close the connection with ``code`` (unless the client already did)."""
         self._queue.put_nowait(None)
         try:
             await sender
         finally:
             if not self.gone:
                 try:
-                    await self._websocket.close()
+                    await self._websocket.close(code)
                 except Exception:
                     pass
