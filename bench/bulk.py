@@ -1,7 +1,7 @@
 """The bulk runner's throughput over 1, 2 and 3 replicas, each pinned to one core with ``taskset``, against one
 replica on both cores; and the manifests, commands and result readers the end-to-end tests share.
 
-    .venv/bin/python -m bench.bulk [--items 60] [--repeats 3] [--inflight 3]
+    .venv/bin/python -m bench.bulk [--items 40] [--repeats 3] [--inflight 3] [--only "2 replicas"]
 
 Every configuration runs the same manifest (the English short utterances of the corpus, repeated to ``--items``)
 through ``python -m bulk run --executor http`` into a fresh output folder, ``--repeats`` times; reported as
@@ -145,7 +145,7 @@ def spread(values: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=60, help="manifest items (the short utterances, repeated)")
+    parser.add_argument("--items", type=int, default=40, help="manifest items (the short utterances, repeated)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--inflight", type=int, default=3, help="requests in flight per replica")
     parser.add_argument("--only", help="run only the configurations whose name contains this")
@@ -160,6 +160,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-bulk-") as directory:
         work = Path(directory)
         manifest = write_manifest(work / "manifest.jsonl", utterances, args.items, bad_entries=False)
+        warm_up = write_manifest(work / "warm-up.jsonl", utterances, 4, bad_entries=False)
         audio_s = sum(u.duration_s for u, _ in zip(itertools.cycle(utterances), range(args.items)))
         print(f"{args.items} items, {audio_s:.0f} s of audio (English short utterances); {args.inflight} requests in "
               f"flight per replica; {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}; "
@@ -169,7 +170,7 @@ def main() -> int:
             if args.only and args.only not in name:
                 continue
             with replicas(cpu_sets) as servers:
-                measure(servers, manifest.path, work, 1, args.inflight)  # warm-up: first decodes, page cache
+                measure(servers, warm_up.path, work, 1, args.inflight)  # first decodes on every replica
                 speeds = measure(servers, manifest.path, work, args.repeats, args.inflight)
             rows.append((name, speeds))
             print(f"| {name} | {spread(speeds)} |", flush=True)
