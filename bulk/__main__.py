@@ -2,12 +2,13 @@
 inprocess``): transcribe every item of a JSONL manifest into one file per id under DIR; run it again to resume.
 
 Exit status: 0 when every item has its result or its recorded failure, 1 when some were left for the next run
-(transient failures past the retries, or an interrupted run), 2 for a manifest that cannot be run, 3 when the run
-was aborted (a 401/403: a wrong or missing API key)."""
+(transient failures past the retries), 2 for a manifest that cannot be run, 3 when the run was aborted (a 401/403: a
+wrong or missing API key), 130 when it was interrupted (Ctrl-C or SIGTERM: what finished is kept)."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -52,8 +53,13 @@ def make_executor(args: argparse.Namespace) -> Executor:
                              max_attempts=min(args.max_attempts, 5), max_audio_bytes=args.max_audio_bytes)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as Ctrl-C does: the results written so far are whole
     executor = make_executor(args)
     try:
         summary = run_bulk(args.manifest, args.out, executor, RunDefaults(args.model, args.response_format),
@@ -64,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except RunAborted as exc:
         print(f"Aborted: {exc} (the key is read from {' or '.join(API_KEY_VARIABLES)})", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        print("Interrupted: run the same command again to resume.", file=sys.stderr)
+        return 130
     finally:
         executor.close()
     print(summary.render())
