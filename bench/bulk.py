@@ -112,7 +112,9 @@ REPLICA_ENV = {"STT_DEVICE": "cpu"}
 
 
 @contextmanager
-def replicas(cpu_sets: Sequence[Sequence[int] | None], env: dict[str, str] | None = None) -> Iterator[list[RunningServer]]:
+def replicas(
+    cpu_sets: Sequence[Sequence[int] | None], env: dict[str, str] | None = None
+) -> Iterator[list[RunningServer]]:
     """One ``bentoml serve`` per entry, pinned to its cores (None: unpinned), started one after another."""
     with ExitStack() as stack:
         yield [stack.enter_context(running_server({**REPLICA_ENV, **(env or {})}, cpus=cpus)) for cpus in cpu_sets]

@@ -56,7 +56,8 @@ class Summary:
             f"{self.audio_s:.1f} s of audio in {self.wall_s:.1f} s: {self.audio_s_per_s:.2f} audio s/s; "
             f"{self.retries} retries",
         ]
-        lines += [f"  {worker}: {self.per_worker[worker]} items ({share:.0%})" for worker, share in self.shares().items()]
+        lines += [f"  {worker}: {self.per_worker[worker]} items ({share:.0%})"
+                  for worker, share in self.shares().items()]
         lines += [f"  {event}" for event in self.events]
         if not self.complete:
             lines.append("Not complete: run the same command again to finish.")

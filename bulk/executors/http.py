@@ -81,18 +81,18 @@ class HttpExecutor:
         self._stop = threading.Event()
 
     def run(self, items: Sequence[Item]) -> Iterator[Outcome]:
-        self._stop = threading.Event()  # one per run: an executor runs again after a run stopped
+        stop = self._stop = threading.Event()  # one per run: an executor runs again after a run stopped
         todo: queue.Queue[Item | None] = queue.Queue()
         for item in items:
             todo.put(item)
         outcomes: queue.Queue[Outcome | BaseException] = queue.Queue()
         workers = [
-            threading.Thread(target=self._work, args=(todo, outcomes), name=f"bulk-http-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(todo, outcomes, stop), name=f"bulk-http-{i}", daemon=True)
             for i in range(min(len(items), len(self.replicas.replicas) * self.options.per_replica_inflight))
         ]
         for _ in workers:
             todo.put(None)
-        prober = threading.Thread(target=self._probe_ejected, args=(self._stop,), name="bulk-readyz", daemon=True)
+        prober = threading.Thread(target=self._probe_ejected, args=(stop,), name="bulk-readyz", daemon=True)
         prober.start()
         for worker in workers:
             worker.start()
@@ -103,22 +103,24 @@ class HttpExecutor:
                     raise outcome
                 yield outcome
         finally:
-            self._stop.set()
+            stop.set()
 
     def close(self) -> None:
         self._stop.set()
         self._client.close()
 
-    def _work(self, todo: queue.Queue[Item | None], outcomes: queue.Queue[Outcome | BaseException]) -> None:
-        while not self._stop.is_set() and (item := todo.get()) is not None:
+    def _work(
+        self, todo: queue.Queue[Item | None], outcomes: queue.Queue[Outcome | BaseException], stop: threading.Event
+    ) -> None:
+        while not stop.is_set() and (item := todo.get()) is not None:
             try:
-                outcomes.put(self._one(item))
+                outcomes.put(self._one(item, stop))
             except BaseException as exc:  # a RunAborted, or a bug: the run stops with it
                 outcomes.put(exc)
-                self._stop.set()
+                stop.set()
                 return
 
-    def _one(self, item: Item) -> Outcome:
+    def _one(self, item: Item, stop: threading.Event) -> Outcome:
         try:
             audio = load_audio(item.audio, self.options.max_audio_bytes)
         except AudioSourceError as exc:
@@ -128,7 +130,7 @@ class HttpExecutor:
         avoid: str | None = None
         reason = ""
         for attempt in range(1, self.options.max_attempts + 1):
-            if self._stop.is_set():
+            if stop.is_set():
                 return GaveUp(item, "the run stopped", attempt - 1)
             if attempt > 1:
                 self._count_retry()
@@ -144,7 +146,10 @@ class HttpExecutor:
             time.sleep(self._backoff(attempt, retry_after))
         return GaveUp(item, reason or "retries exhausted", self.options.max_attempts)
 
-    def _send(self, replica: Replica, item: Item, audio: Audio, attempt: int) -> tuple[Outcome | None, float | None, str]:
+    def _send(
+        self, replica: Replica, item: Item, audio: Audio, attempt: int
+    ) -> tuple[Outcome | None, float | None, str]:
+        """One try: the outcome when it is final, else the ``Retry-After`` the replica asked for and why it failed."""
         route = "translations" if item.task == "translate" else "transcriptions"
         try:
             response = self._client.post(f"{replica.url}/v1/audio/{route}", data=form_fields(item),

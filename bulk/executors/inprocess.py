@@ -60,12 +60,12 @@ class InprocessExecutor:
         self._stop = threading.Event()
 
     def run(self, items: Sequence[Item]) -> Iterator[Outcome]:
-        self._stop = threading.Event()  # one per run: an executor runs again after a run stopped
+        stop = self._stop = threading.Event()  # one per run: an executor runs again after a run stopped
         todo: queue.Queue[Item | None] = queue.Queue()
         for item in items:
             todo.put(item)
         outcomes: queue.Queue[Outcome | BaseException] = queue.Queue()
-        threads = [threading.Thread(target=self._work, args=(todo, outcomes), name=f"bulk-inprocess-{i}", daemon=True)
+        threads = [threading.Thread(target=self._work, args=(todo, outcomes, stop), name=f"bulk-inprocess-{i}", daemon=True)
                    for i in range(min(self.concurrency, len(items)))]
         for thread in threads:
             todo.put(None)
@@ -77,19 +77,21 @@ class InprocessExecutor:
                     raise outcome
                 yield outcome
         finally:
-            self._stop.set()
+            stop.set()
 
     def close(self) -> None:
         self._stop.set()
         self.transcriber.pool.close()
 
-    def _work(self, todo: queue.Queue[Item | None], outcomes: queue.Queue[Outcome | BaseException]) -> None:
-        while not self._stop.is_set() and (item := todo.get()) is not None:
+    def _work(
+        self, todo: queue.Queue[Item | None], outcomes: queue.Queue[Outcome | BaseException], stop: threading.Event
+    ) -> None:
+        while not stop.is_set() and (item := todo.get()) is not None:
             try:
                 outcomes.put(self._one(item))
             except BaseException as exc:  # a bug: the run stops with it
                 outcomes.put(exc)
-                self._stop.set()
+                stop.set()
                 return
 
     def _one(self, item: Item) -> Outcome:
