@@ -4,8 +4,9 @@ replica on both cores; and the manifests, commands and result readers the end-to
     .venv/bin/python -m bench.bulk [--items 40] [--repeats 3] [--inflight 3] [--only "2 replicas"]
 
 Every configuration runs the same manifest (the English short utterances of the corpus, repeated to ``--items``)
-through ``python -m bulk run --executor http`` into a fresh output folder, ``--repeats`` times; reported as
-min / median / max of audio seconds per second of wall time (the runner's own summary). A replica pinned to one core
+through ``python -m bulk run --executor http`` into a fresh output folder, ``--repeats`` times, the configurations
+taking turns within each repeat (every replica is started once, before the first run); reported as min / median /
+max of audio seconds per second of wall time (the runner's own summary). A replica pinned to one core
 runs one engine worker (the engine sizes itself from the cores it may use); the one-replica-on-both-cores baseline
 runs two. On a 2-core machine, expect about 2x from 1 to 2 pinned replicas and nothing more at 3 (the third shares
 core 0 with the first).
@@ -120,25 +121,25 @@ def replicas(
         yield [stack.enter_context(running_server({**REPLICA_ENV, **(env or {})}, cpus=cpus)) for cpus in cpu_sets]
 
 
-CONFIGURATIONS: dict[str, list[list[int] | None]] = {
-    "1 replica, pinned to core 0": [[0]],
-    "2 replicas, pinned to cores 0 and 1": [[0], [1]],
-    "3 replicas, pinned to cores 0, 1 and 0": [[0], [1], [0]],
-    "1 replica on both cores (baseline)": [[0, 1]],
+REPLICAS: dict[str, list[int]] = {"A": [0], "B": [1], "C": [0], "D": [0, 1]}
+"""The replicas the configurations share: A, B and C pinned to one core each (C shares core 0 with A), D on both."""
+CONFIGURATIONS: dict[str, list[str]] = {
+    "1 replica, pinned to core 0": ["A"],
+    "2 replicas, pinned to cores 0 and 1": ["A", "B"],
+    "3 replicas, pinned to cores 0, 1 and 0": ["A", "B", "C"],
+    "1 replica on both cores (baseline)": ["D"],
 }
 
 
-def measure(servers: list[RunningServer], manifest: Path, work: Path, repeats: int, inflight: int) -> list[float]:
-    speeds = []
-    for repeat in range(repeats):
-        out = work / f"out-{time.monotonic_ns()}-{repeat}"
-        done = subprocess.run(bulk_command(manifest, out, "http", [s.url for s in servers],
-                                           "--per-replica-inflight", str(inflight)),
-                              cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        if done.returncode != 0:
-            raise RuntimeError(done.stdout + done.stderr)
-        speeds.append(json.loads((out / "summary.json").read_text())["audio_s_per_s"])
-    return speeds
+def run_once(servers: list[RunningServer], manifest: Path, work: Path, inflight: int) -> float:
+    """One run of the manifest over ``servers`` into a fresh folder: audio seconds per second (the summary's)."""
+    out = work / f"out-{time.monotonic_ns()}"
+    done = subprocess.run(bulk_command(manifest, out, "http", [s.url for s in servers],
+                                       "--per-replica-inflight", str(inflight)),
+                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if done.returncode != 0:
+        raise RuntimeError(done.stdout + done.stderr)
+    return json.loads((out / "summary.json").read_text())["audio_s_per_s"]
 
 
 def spread(values: list[float]) -> str:
@@ -167,15 +168,25 @@ def main() -> int:
         print(f"{args.items} items, {audio_s:.0f} s of audio (English short utterances); {args.inflight} requests in "
               f"flight per replica; {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}; "
               f"audio s/s min / median / max over {args.repeats} runs")
-        rows = []
-        for name, cpu_sets in CONFIGURATIONS.items():
-            if args.only and args.only not in name:
-                continue
-            with replicas(cpu_sets) as servers:
-                measure(servers, warm_up.path, work, 1, args.inflight)  # first decodes on every replica
-                speeds = measure(servers, manifest.path, work, args.repeats, args.inflight)
-            rows.append((name, speeds))
-            print(f"| {name} | {spread(speeds)} |", flush=True)
+        chosen = {name: names for name, names in CONFIGURATIONS.items() if not args.only or args.only in name}
+        needed = sorted({n for names in chosen.values() for n in names})
+        speeds: dict[str, list[float]] = {name: [] for name in chosen}
+        loads: list[float] = []
+        # Every replica runs all along (idle ones cost nothing), and the configurations take turns within each
+        # repeat, so a load that comes and goes on the machine falls on all of them alike.
+        with replicas([REPLICAS[n] for n in needed]) as started:
+            servers = dict(zip(needed, started))
+            for name, names in chosen.items():  # warm-up: every replica decodes a few files first
+                run_once([servers[n] for n in names], warm_up.path, work, args.inflight)
+            for repeat in range(args.repeats):
+                for name, names in chosen.items():
+                    speeds[name].append(run_once([servers[n] for n in names], manifest.path, work, args.inflight))
+                    loads.append(os.getloadavg()[0])
+                print(f"repeat {repeat + 1}: " + ", ".join(f"{v[-1]:.1f}" for v in speeds.values()), flush=True)
+        print("| configuration | audio s/s (min / median / max) |\n|---|---|")
+        for name, values in speeds.items():
+            print(f"| {name} | {spread(values)} |")
+        print(f"1-minute load average after each run: {min(loads):.2f} to {max(loads):.2f}")
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
