@@ -7,16 +7,23 @@ wrong or missing API key), 130 when it was interrupted (Ctrl-C or SIGTERM: what 
 
 from __future__ import annotations
 
-import argparse
-import signal
-import sys
-from pathlib import Path
+import os
 
-from .executors.base import Executor
-from .executors.http import API_KEY_VARIABLES, HttpExecutor, HttpOptions, RunAborted
-from .manifest import ManifestError
-from .outputs import RunDefaults
-from .runner import run_bulk
+# As service.py does, before any engine loads its OpenMP runtime (the inprocess executor runs the engines here):
+# idle OpenMP and OpenBLAS threads spinning after each call take cores from the engine workers.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from .executors.base import Executor  # noqa: E402
+from .executors.http import API_KEY_VARIABLES, HttpExecutor, HttpOptions, RunAborted  # noqa: E402
+from .manifest import ManifestError  # noqa: E402
+from .outputs import RunDefaults  # noqa: E402
+from .runner import run_bulk  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
