@@ -3,7 +3,8 @@
 One connection is one live session. Client events come in as JSON text frames; server events go out through
 one queue, in order. Bad input (malformed JSON, an unknown event, invalid base64, a wrong format) gets an
 ``error`` event and the session goes on. A client that goes away cancels its decodes at once; a session
-longer than ``STT_REALTIME_MAX_SESSION_S`` gets a ``session_expired`` error and is closed.
+longer than ``STT_REALTIME_MAX_SESSION_S`` gets a ``session_expired`` error and is closed. When the worker drains
+(SIGTERM, ``server.edge.drain``), the open turn is finalised, its transcript sent, and the socket closed with 1001.
 """
 
 from __future__ import annotations
