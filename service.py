@@ -30,6 +30,7 @@ from core.types import Task
 from server.audio.transcribe_route import TranscribeForm, TranscribeResponse, transcribe_upload
 from server.collaborators import Collaborators, RouteSettings, bind
 from server.edge.auth import ApiKeyMiddleware, open_access_warning
+from server.edge.drain import DrainMiddleware
 from server.edge.error_middleware import OpenAIErrorMiddleware
 from server.edge.upload_limit import UploadLimitMiddleware
 from server.edge.websocket_limits import limit_websocket_messages
@@ -113,7 +114,9 @@ class SpeechToText:
         return response  # type: ignore[return-value]
 
 
-# Listed outermost first: keys are checked before a byte of the body is read, then its size.
+# Listed outermost first: a draining worker refuses before anything else; keys are checked before a byte of the body
+# is read, then its size.
+SpeechToText.add_asgi_middleware(DrainMiddleware, timeout_s=settings.drain_timeout_s)
 SpeechToText.add_asgi_middleware(ApiKeyMiddleware, keys=settings.api_key_list)
 SpeechToText.add_asgi_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
 SpeechToText.add_asgi_middleware(OpenAIErrorMiddleware)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,10 +68,15 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    env: dict[str, str] | None = None, startup_timeout_s: float = 240, wait_for: str = "/readyz"
+    env: dict[str, str] | None = None,
+    startup_timeout_s: float = 240,
+    wait_for: str = "/readyz",
+    port: int | None = None,
+    cpus: Sequence[int] | None = None,
 ) -> Iterator[RunningServer]:
-    """A ``bentoml serve`` process, once ``wait_for`` answers 200 (``/livez`` for a server not meant to be ready)."""
-    port = free_port()
+    """A ``bentoml serve`` process, once ``wait_for`` answers 200 (``/livez`` for a server not meant to be ready);
+    on ``port`` (a restarted replica keeps its URL) and pinned to ``cpus`` (``taskset``) when given."""
+    port = port or free_port()
     work_dir = Path(tempfile.mkdtemp(prefix="stt-e2e-"))
     tmp_dir = work_dir / "tmp"
     tmp_dir.mkdir()
@@ -86,8 +91,9 @@ def running_server(
         **(env or {}),
     }
     with log_path.open("wb") as log:
+        pinned = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
         process = subprocess.Popen(
-            [str(BENTOML), "serve", "service:SpeechToText", "--host", "127.0.0.1", "--port", str(port)],
+            [*pinned, str(BENTOML), "serve", "service:SpeechToText", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=server_env,
             stdout=log,

@@ -27,6 +27,12 @@ AUDIO_MEMORY_BYTES = Gauge(
     "Decoded audio that requests and live sessions hold or have reserved (the audio memory budget's use).",
     multiprocess_mode="livesum",
 )
+QUEUED_CLIPS = Gauge(
+    "stt_queued_clips",
+    "30 s clips waiting for a model's batcher (not yet in a batch): the queue depth to scale on.",
+    ["model"],
+    multiprocess_mode="livesum",
+)
 RESIDENT_BYTES = Gauge(
     "stt_model_resident_bytes", "Estimated memory held by each loaded model.", ["model"], multiprocess_mode="livesum"
 )

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         description="GPU memory (MiB) a model load must leave free beyond the model's weights, for activations. A "
         "load that would not leave it, in what the GPU really has free, evicts idle models or is refused (503).",
     )
+    drain_timeout_s: float = Field(
+        30.0,
+        ge=0,
+        description="On SIGTERM, how long requests in flight and realtime sessions (their turn finalised) may take to "
+        "finish while /readyz and new requests get 503; those still running then are cancelled and the worker stops.",
+    )
     gpu_count: int = Field(
         1,
         ge=1,

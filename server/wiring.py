@@ -1,104 +1,23 @@
-"""Builds the transcriber (registry, device, model pool, diarizer entry), the live transcriber of realtime
-sessions and the chat flow from the settings."""
+"""Builds, from the settings, the transcriber (through ``pipeline.factory``, which the bulk runner shares), the
+live transcriber of realtime sessions and the chat flow."""
 
 from __future__ import annotations
 
-import logging
-
-from core.audio import SAMPLE_RATE
-from core.audio_memory import AudioMemoryBudget
-from core.devices import Device, memory_budget_bytes, resolve_device
-from core.model_files import HubAccess
-from core.registry import ModelRegistry, ModelSpec
 from pipeline.chat import Chat, ChatLimits
+from pipeline.factory import build_transcriber, diarizer_spec, models_to_preload, self_check_enabled
 from pipeline.live import LiveLimits, LiveTranscriber
-from pipeline.pool import ModelPool, PoolLimits
 from pipeline.transcriber import Transcriber
-from strategies.base import DEFAULT_BATCH_SIZE, RuntimeContext
 
 from .collaborators import ChatSettings, RealtimeSettings
 from .realtime.origin import allowed_origins
 from .settings import Settings
 
-EMBEDDED_DIARIZER_MODEL = "embedded:resemblyzer-ge2e"
-logger = logging.getLogger(__name__)
-
-
-def diarizer_spec(settings: Settings) -> ModelSpec | None:
-    """The registry entry for the configured diarization engine; None when diarization is off."""
-    if settings.diarization_engine == "none":
-        return None
-    if settings.diarization_engine == "pyannote":
-        return ModelSpec(
-            id="pyannote-diarizer",
-            engine="pyannote",
-            model=settings.pyannote_model,
-            description="pyannote.audio speaker diarization pipeline (from the Hugging Face cache).",
-        )
-    return ModelSpec(
-        id="embedded-diarizer",
-        engine="embedded_diarizer",
-        model=EMBEDDED_DIARIZER_MODEL,
-        description="Offline speaker diarization: pyannote's segmentation model, GE2E speaker embeddings, clustering.",
-    )
-
-
-def build_transcriber(settings: Settings) -> Transcriber:
-    diarizer = diarizer_spec(settings)
-    registry = ModelRegistry.from_file(settings.registry_path, extra=[diarizer] if diarizer else [])
-    registry.get(settings.default_model, kind="transcription")  # fail at startup on a default that cannot serve
-    runtime = RuntimeContext(
-        device=resolve_device(settings.device),
-        hub=HubAccess(token=settings.hf_token_value, cache_dir=settings.hf_cache_dir),
-        cpu_threads=settings.cpu_threads,
-        cpu_cores=settings.cpu_cores,
-        engine_workers=settings.engine_workers,
-    )
-    budget = settings.gpu_memory_budget if runtime.device == "cuda" else settings.cpu_memory_budget
-    limits = PoolLimits(
-        memory_budget_bytes=memory_budget_bytes(budget, runtime.device),
-        idle_ttl_s=settings.model_idle_ttl_s,
-        max_inflight_per_model=settings.max_inflight_per_model or None,
-        max_queued_per_model=settings.max_queued_per_model,
-        max_batch_size=settings.max_batch_size or None,
-        max_clips_per_request=settings.max_clips_per_request
-        or ((settings.max_batch_size or DEFAULT_BATCH_SIZE) if runtime.device == "cuda" else None),
-        max_batch_wait_s=settings.max_batch_wait_ms / 1000,
-        max_estimated_wait_s=settings.max_queue_wait_s or None,
-        pin_preloaded=settings.pin_preloaded,
-        load_retry_after_s=settings.model_load_retry_s,
-        self_check=self_check_enabled(settings, runtime.device),
-        gpu_headroom_bytes=int(settings.gpu_load_headroom_mb * 2**20),
-    )
-    return Transcriber(
-        ModelPool(registry, runtime, limits=limits),
-        settings.default_model,
-        settings.max_audio_duration_s,
-        diarizer_id=diarizer.id if diarizer else None,
-        max_concurrent_decodes=settings.decode_slot_count,
-        audio_budget=audio_memory_budget(settings),
-    )
-
-
-def audio_memory_budget(settings: Settings) -> AudioMemoryBudget:
-    """The memory decoded audio may take across requests; a warning when it cannot hold the longest audio accepted."""
-    budget = AudioMemoryBudget(int(settings.audio_memory_budget_mb * 2**20))
-    longest = (settings.max_audio_duration_s + 1) * SAMPLE_RATE * 4
-    if budget.limit_bytes is not None and longest > budget.limit_bytes:
-        logger.warning(
-            "STT_AUDIO_MEMORY_BUDGET_MB=%g holds %.0f s of audio, less than STT_MAX_AUDIO_DURATION_S=%g: longer "
-            "audio gets 413",
-            settings.audio_memory_budget_mb,
-            budget.limit_bytes / (SAMPLE_RATE * 4),
-            settings.max_audio_duration_s,
-        )
-    return budget
-
-
-def self_check_enabled(settings: Settings, device: Device) -> bool:
-    """Whether each load is followed by one second of silence decoded: "auto" checks on GPU, where a CUDA
-    library missing from the image lets a model load and then fail every request."""
-    return settings.model_self_check == "on" or (settings.model_self_check == "auto" and device == "cuda")
+# The transcriber's factory moved down to the pipeline (the bulk runner builds one without the server); the service
+# and the tests still find it here.
+__all__ = [
+    "build_chat", "build_live_transcriber", "build_transcriber", "diarizer_spec", "models_to_preload",
+    "self_check_enabled",
+]
 
 
 def build_live_transcriber(transcriber: Transcriber, settings: Settings) -> tuple[LiveTranscriber, RealtimeSettings]:
@@ -137,8 +56,3 @@ def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, Chat
         max_audio_s=settings.chat_max_audio_s or settings.max_audio_duration_s,
     )
     return Chat(transcriber, limits), chat_settings
-
-
-def models_to_preload(transcriber: Transcriber) -> list[str]:
-    """Entries marked ``preload``, and always the default model."""
-    return [s.id for s in transcriber.registry if s.preload or s.id == transcriber.default_model]

@@ -247,6 +247,14 @@ class LiveSession:
         self._audio.drop_before(self._audio.end)
         self._emit(Cleared())
 
+    async def end(self) -> None:
+        """The server is going away: end the open turn as a pause (server VAD) or a commit (manual mode, once it
+        has heard speech) would, then wait for every committed turn's transcript."""
+        if self._turn is not None and (self.config.turn_detection is not None or self._heard_speech):
+            self._detector.reset()
+            self._end_turn(self._audio.end, stopped=self.config.turn_detection is not None)
+        await self.finish()
+
     async def finish(self) -> None:
         """Wait until every committed turn's transcript has been emitted."""
         while self._last_final is not None and not self._last_final.done():

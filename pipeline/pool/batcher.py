@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -64,6 +64,7 @@ class ClipBatcher:
         workers: int = 1,
         name: str = "batcher",
         request_window: int | None = None,
+        queue_depth: Callable[[int], None] = lambda depth: None,
     ) -> None:
         if max_batch_size < 1 or workers < 1:
             raise ValueError("max_batch_size and workers must be at least 1")
@@ -73,6 +74,8 @@ class ClipBatcher:
         """Clips one request may have queued at a time."""
         self.max_wait_s = max_wait_s
         self._queue: list[_Pending] = []
+        self._queue_depth = queue_depth
+        """Told the clips waiting after each change (the queue-depth gauge)."""
         self._arrivals = 0
         """Clips submitted since the last batch was formed."""
         self._expected = 1
@@ -96,6 +99,7 @@ class ClipBatcher:
             if self._closed:
                 raise BatcherClosed("the model is shutting down")
             self._queue.append(pending)
+            self._queue_depth(len(self._queue))
             self._arrivals += 1
             self._ready.notify_all()
         return pending.future
@@ -134,6 +138,7 @@ class ClipBatcher:
         with self._ready:
             self._closed = True
             abandoned, self._queue = self._queue, []
+            self._queue_depth(0)
             self._ready.notify_all()
         for pending in abandoned:
             pending.future.set_exception(BatcherClosed("the model is shutting down"))
@@ -173,6 +178,7 @@ class ClipBatcher:
         with self._ready:
             withdrawn = [p for p in self._queue if id(p.share) in shares]
             self._queue = [p for p in self._queue if id(p.share) not in shares]
+            self._queue_depth(len(self._queue))
         for pending in withdrawn:
             pending.future.cancel()
 
@@ -204,6 +210,7 @@ class ClipBatcher:
             batch = _least_served_first(like, self._batch_size(len(like)))
             taken = {id(p) for p in batch}
             self._queue = [p for p in self._queue if id(p) not in taken]
+            self._queue_depth(len(self._queue))
             if not self._leftovers:  # a new cycle: expect as many clips as arrived during the last one
                 self._expected = max(1, min(self.max_batch_size, self._arrivals))
                 self._arrivals = 0

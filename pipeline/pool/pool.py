@@ -182,6 +182,7 @@ class ModelPool:
                 workers=workers,
                 name=f"infer-{spec.id}",
                 request_window=self.limits.max_clips_per_request or workers,
+                queue_depth=metrics.QUEUED_CLIPS.labels(model=spec.id).set,
             )
         return slot
 

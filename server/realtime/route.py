@@ -8,7 +8,8 @@ server's or the API key's bound on open sessions gets a ``session_limit_reached`
 browser page of another origin than the allowed ones (``server.realtime.origin``) is refused at the handshake.
 Audio faster than the session's pace, or while its transcripts are far behind, is refused append by append (the
 session never stops reading: pings travel behind the data); a client that stops reading our events is closed
-(``connection.Connection``).
+(``connection.Connection``). When the worker drains (SIGTERM, ``server.edge.drain``), the open turn is finalised,
+its transcript sent, and the socket closed with 1001.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipeline.live import LiveSession, LiveTranscriber
 
 from ..collaborators import RealtimeSettings, get_live_transcriber, get_realtime_settings
 from ..edge.auth import KEY_NAME_SCOPE
+from ..edge.drain import GOING_AWAY, SCOPE_KEY, Drain
 from ..edge.errors import http_error_response
 from ..edge.json_input import load_json
 from ..models.names import requested_model
@@ -86,7 +88,9 @@ async def realtime(
             outcome, error_code = "refused", exc.code
             return
         connection.send(session_event("session.created", config.to_openai()))
-        outcome = await _serve_until_done(websocket, connection, session, config, settings.max_session_s)
+        outcome = await _serve_until_done(
+            websocket, connection, session, config, settings.max_session_s, websocket.scope.get(SCOPE_KEY)
+        )
     except asyncio.CancelledError:  # the server is stopping, or tore the connection down
         outcome = "interrupted"
         raise
@@ -124,23 +128,35 @@ async def _refuse_origin(websocket: WebSocket, origin: str | None) -> None:
 
 
 async def _serve_until_done(
-    websocket: WebSocket, connection: Connection, session: LiveSession, config: SessionConfig, max_session_s: float
+    websocket: WebSocket,
+    connection: Connection,
+    session: LiveSession,
+    config: SessionConfig,
+    max_session_s: float,
+    drain: Drain | None,
 ) -> str:
-    """Serve the client's events until it goes (``closed``), falls behind in reading ours (``fell_behind``), or the
-    session expires (``expired``); the outcome for the request log."""
+    """Serve the client's events until it goes (``closed``), falls behind in reading ours (``fell_behind``), the
+    server drains (``drained``: the open turn is finalised and its transcript sent, then the socket closes with
+    1001), or the session expires (``expired``); the outcome for the request log."""
     serving = asyncio.create_task(_serve(websocket, connection, session, config))
     behind = asyncio.create_task(connection.fell_behind.wait())
+    drained = asyncio.create_task(drain.wait()) if drain is not None else None
+    waits = {serving, behind} | ({drained} if drained is not None else set())
     try:
-        done, _ = await asyncio.wait({serving, behind}, timeout=max_session_s, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waits, timeout=max_session_s, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (serving, behind):
+        for task in waits:
             task.cancel()
-        await asyncio.gather(serving, behind, return_exceptions=True)
+        await asyncio.gather(*waits, return_exceptions=True)
     if serving in done:
         serving.result()
         return "closed"
     if behind in done:
         return "fell_behind"
+    if drained in done:
+        await session.end()
+        connection.close_code = GOING_AWAY
+        return "drained"
     connection.send(error_event(
         f"Your session hit the maximum duration of {max_session_s:.0f} seconds.", code="session_expired"
     ))

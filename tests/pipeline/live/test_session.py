@@ -406,3 +406,21 @@ def test_audio_faster_than_the_pace_is_refused_and_dropped_once_the_allowance_is
     refused, taken = run(go())
     assert (refused.code, refused.input) == ("input_audio_too_fast", "audio") and taken == 2.0
     assert 0.9 < refused.retry_after_s <= 1.0 and "faster than 1 times real time" in refused.message
+
+
+def test_ending_a_session_finalises_its_open_turn(fake_models):
+    async def go(config: LiveConfig, audio: np.ndarray) -> list:
+        events = []
+        session = LiveSession(live_transcriber(fake_models), config, events.append)
+        await stream(session, audio)
+        await session.end()
+        await session.close()
+        return events
+
+    vad_events = run(go(LiveConfig(), np.concatenate([silence(0.5), tone(2.0)])))  # no pause: the turn is open
+    assert [type(e) for e in vad_events].count(TranscriptCompleted) == 1
+    assert isinstance(vad_events[-1], TranscriptCompleted) and SpeechStopped in [type(e) for e in vad_events]
+    manual = run(go(LiveConfig(turn_detection=None), tone(1.0)))
+    assert isinstance(manual[-1], TranscriptCompleted) and Committed in [type(e) for e in manual]
+    nothing_heard = run(go(LiveConfig(turn_detection=None), silence(1.0)))
+    assert not any(isinstance(e, TranscriptCompleted) for e in nothing_heard)

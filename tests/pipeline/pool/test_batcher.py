@@ -280,3 +280,17 @@ def test_a_request_is_one_share_across_its_calls():
     batcher.decode([_clip(8000), _clip(8000)], TranscribeOptions(), share=share)
     assert share.taken_s == pytest.approx(2.0) and share.remaining_s == 0.0
     batcher.close()
+
+
+def test_the_queue_depth_is_reported_as_clips_queue_and_leave():
+    decoder = RecordingDecoder()
+    depths: list[int] = []
+    batcher = ClipBatcher(decoder, max_batch_size=2, max_wait_s=60, queue_depth=depths.append)
+    first = _busy(batcher, decoder)
+    futures = [batcher.submit(_clip(n), TranscribeOptions()) for n in (1, 2, 3)]
+    assert depths[-1] == 3 and max(depths) == 3
+    decoder.release.set()
+    for future in (first, *futures):
+        future.result(30)
+    assert depths[-1] == 0
+    batcher.close()
