@@ -79,8 +79,14 @@ def non_reading_flooder(
     events, code, reason = read_until_closed(ws, timeout_s=60)
     ws.close()
     largest = max((len(json.dumps(e)) for e in events), default=0)
+    if code:
+        status = f"close {code}"
+    else:
+        # The server closed while our frames were still arriving: its kernel answers the unread bytes with a reset,
+        # which can overtake its close frame on the way here.
+        status = "reset while sending" if stopped != "sent everything" else "no close frame"
     return Outcome(
-        statuses=[f"close {code}" if code else "no close frame"],
+        statuses=[status],
         notes=f"{sent_big} x {frame_mib:g} MiB frames and {sent_small} small ones sent, {stopped}; {len(events)} "
         f"events read after, the largest {largest} bytes; close reason: {reason!r}",
     )

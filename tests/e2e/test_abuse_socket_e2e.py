@@ -45,7 +45,9 @@ def target(socket_server, corpus_dir) -> Target:
 def test_a_message_over_the_bound_closes_the_socket_before_it_is_read(socket_server, target):
     with MemoryProbe(socket_server.process.pid) as probe:
         outcome = abuse.non_reading_flooder(target, big_frames=4, frame_mib=8, small_frames=0)
-    assert outcome.statuses == ["close 1009"], outcome.notes
+    # 1009, or a reset that overtook it (the client was still sending); either way the server ended it early.
+    assert outcome.statuses in (["close 1009"], ["reset while sending"]), outcome.notes
+    assert outcome.notes.startswith(("0 x", "1 x", "2 x")), outcome.notes
     assert probe.peak_above_start_mb < 50
 
 
