@@ -7,10 +7,14 @@ two speakers overlapping by 1-2 s, and one to eight speakers for the count estim
 long recording (``--long-minutes``, the synthetic turns repeated) gives the real-time factor and
 the peak memory. Scoring: no collar, overlap counted, optimal speaker mapping. ``--detector`` diarizes with one of
 the older speech detectors instead of the segmentation model (``bench.diarization_detectors``), to compare.
+``--simulated`` also scores the simulated meeting set (``bench.simulated_meetings``: 2-6 speakers, overlap,
+reverberation, noise, a quiet talker), built into ``--simulated-dir`` (default: a temporary folder) or read from it
+when its files are there: per meeting and pooled, told the count (each of 2..6 must come out) and estimating it.
 
 Exits 1 when a target is missed, 2 without a corpus.
 
     .venv/bin/python -m bench.diarization_der [--collar 0.25] [--device cpu] [--long-minutes 30] [--detector asr]
+    .venv/bin/python -m bench.diarization_der --simulated [--simulated-dir DIR] [--skip-synthetic --long-minutes 0]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import json
 import resource
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -47,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--detector", choices=("segmentation", *DETECTORS), default="segmentation", help="where speech is found"
     )
+    parser.add_argument("--simulated", action="store_true", help="also score the simulated meeting set")
+    parser.add_argument("--simulated-dir", type=Path, default=None, help="where the set is (or is built)")
     args = parser.parse_args(argv)
 
     references = sorted((audio_dir() / "multi").glob("*.rttm"))
@@ -77,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         _header()
         for name, (audio, reference) in synthetic_cases(speakers).items():
             failures += _score(diarizer, name, audio, reference, args.collar, None)
+    if args.simulated:
+        failures += _score_simulated(diarizer, args.simulated_dir, args.collar)
     if args.long_minutes > 0 and len(speakers) >= 4:
         failures += _speed(diarizer, speakers, args.long_minutes)
     print()
@@ -101,7 +110,9 @@ def _score(
     reference: list[SpeakerTurn],
     collar: float,
     target: float | None,
+    totals: dict[str, defaultdict[str, float]] | None = None,
 ) -> list[str]:
+    """Scores ``audio`` told the true count and estimating it; ``totals`` (by mode) adds up the seconds."""
     true_count = len({t.speaker for t in reference})
     failures = []
     for mode, num_speakers in (("true", true_count), ("estimated", None)):
@@ -110,14 +121,52 @@ def _score(
         elapsed = time.perf_counter() - started
         scores = diarization_error_rate(reference, hypothesis, collar=collar)
         found = len({t.speaker for t in hypothesis})
-        print(
-            f"{name:24} {mode:9} {f'{found}/{true_count}':>7} {scores['der']:7.1%} {scores['missed']:7.1%} "
-            f"{scores['false_alarm']:7.1%} {scores['confusion']:7.1%} {len(audio) / SAMPLE_RATE / elapsed:6.0f}"
-        )
+        _row(name, mode, f"{found}/{true_count}", scores, len(audio) / SAMPLE_RATE / elapsed)
+        if totals is not None:
+            for key in ("missed_s", "false_alarm_s", "confusion_s", "reference_s"):
+                totals[mode][key] += scores[key]
+            totals[mode]["exact_count"] += found == true_count
+            totals[mode]["recordings"] += 1
         if mode == "true" and target is not None and scores["der"] > target:
             failures.append(f"{name}: DER {scores['der']:.1%} > {target:.0%}")
+        if mode == "true" and totals is not None and found != true_count:
+            failures.append(f"{name}: {found} speakers out, {true_count} given")
         if mode == "estimated" and abs(found - true_count) > 1:
             failures.append(f"{name}: {found} speakers estimated, {true_count} true")
+    return failures
+
+
+def _row(name: str, mode: str, count: str, scores: dict[str, float], rtfx: float | None) -> None:
+    print(
+        f"{name:24} {mode:9} {count:>7} {scores['der']:7.1%} {scores['missed']:7.1%} "
+        f"{scores['false_alarm']:7.1%} {scores['confusion']:7.1%} {'' if rtfx is None else f'{rtfx:6.0f}'}"
+    )
+
+
+def _score_simulated(diarizer: Diarizer, directory: Path | None, collar: float) -> list[str]:
+    """The simulated meeting set, meeting by meeting, then pooled (seconds summed over the set)."""
+    from bench.simulated_meetings import build_meetings
+
+    directory = directory or Path(tempfile.mkdtemp(prefix="simulated-meetings-"))
+    wavs = sorted(directory.glob("meeting_*.wav"))
+    if not wavs or not all(w.with_suffix(".rttm").is_file() for w in wavs):
+        wavs = [m.wav for m in build_meetings(directory)]
+    print(f"\nsimulated meetings ({directory})")
+    _header()
+    totals: dict[str, defaultdict[str, float]] = {"true": defaultdict(float), "estimated": defaultdict(float)}
+    failures = []
+    for wav in wavs:
+        reference = read_rttm(wav.with_suffix(".rttm"))
+        failures += _score(diarizer, wav.stem, decode_audio(wav), reference, collar, None, totals)
+    for mode, total in totals.items():
+        reference_s = max(total["reference_s"], 1e-9)
+        pooled = {
+            "der": (total["missed_s"] + total["false_alarm_s"] + total["confusion_s"]) / reference_s,
+            "missed": total["missed_s"] / reference_s,
+            "false_alarm": total["false_alarm_s"] / reference_s,
+            "confusion": total["confusion_s"] / reference_s,
+        }
+        _row("pooled", mode, f"{total['exact_count']:.0f}/{total['recordings']:.0f}", pooled, None)
     return failures
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -18,13 +18,25 @@ from core.devices import release_memory
 from core.errors import InvalidInputError, ModelUnavailableError, OverloadedError
 from core.no_speech import nothing_to_transcribe
 from core.registry import ModelRegistry, ModelSpec
-from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions, TranscriptionResult
+from core.types import DiarizeOptions, Segment, SpeakerTurn, Transcription, TranscribeOptions, TranscriptionResult
 
 from .known_speakers import diarize_naming_known_speakers
 from .longform import stream_long, transcribe_long
 from .pool import ModelPool
 from .preparation import PreparedRequest, decoding_options, prepare, transcription_model
 from .speakers import attribute_speakers
+
+
+@dataclass(frozen=True)
+class DiarizationResult:
+    """Who spoke when in one upload, without a transcript."""
+
+    turns: list[SpeakerTurn]
+    """Sorted by start; overlapped speech is overlapping turns of different speakers, when the diarizer finds it."""
+    duration: float
+    model_id: str
+    """The diarizer that made the turns."""
+    processing_s: float
 
 
 class Transcriber:
@@ -102,6 +114,34 @@ class Transcriber:
             attribute = partial(self._attribute_speakers, diarize=diarize, keep_words=keep_words)
         return TranscriptionStream(self.pool, request, audio, attribute)
 
+    def diarize(
+        self,
+        source: AudioSource,
+        model_id: str | None,
+        diarize: DiarizeOptions,
+        cancelled: threading.Event | None = None,
+    ) -> DiarizationResult:
+        """Who spoke when, without a transcript: the diarizer ``model_id`` names (None: the server's), on the
+        upload's audio decoded as for a transcription (duration limit, audio memory budget, decode slots)."""
+        spec = self._diarizer_spec(model_id)
+        audio = self._admitted_audio(spec, source, cancelled)
+        started = time.perf_counter()
+        try:
+            duration = len(audio) / SAMPLE_RATE
+            turns = [] if nothing_to_transcribe(audio) else self._diarized_turns(spec, audio, diarize)
+        finally:
+            del audio
+            release_memory()
+        return DiarizationResult(turns, duration, spec.id, time.perf_counter() - started)
+
+    def _diarizer_spec(self, model_id: str | None) -> ModelSpec:
+        """The diarizer a request names (a diarization model of the registry), or the server's."""
+        if model_id is not None:
+            return self.registry.get(model_id, kind="diarization")
+        if self.diarizer_id is None:
+            raise InvalidInputError("Speaker diarization is switched off on this server.", input="model")
+        return self.registry.get(self.diarizer_id, kind="diarization")
+
     def _check_diarize(self, options: TranscribeOptions, diarize: DiarizeOptions | None) -> TranscribeOptions:
         if diarize is None:
             return options
@@ -113,13 +153,21 @@ class Transcriber:
         self, result: Transcription, audio: np.ndarray, diarize: DiarizeOptions, keep_words: bool
     ) -> Transcription:
         assert self.diarizer_id is not None
+        spec = self.registry.get(self.diarizer_id, kind="diarization")
+        turns = self._diarized_turns(spec, audio, diarize, blame="diarize")  # the same decoded audio
+        return attribute_speakers(result, turns, keep_words)
+
+    def _diarized_turns(
+        self, spec: ModelSpec, audio: np.ndarray, diarize: DiarizeOptions, blame: str = "model"
+    ) -> list[SpeakerTurn]:
+        """The diarizer's turns on ``audio``; a diarizer that is unavailable or busy is blamed on ``blame``, the
+        request field that asked for it."""
         try:
-            with self.pool.use(self.registry.get(self.diarizer_id, kind="diarization")) as lease:
-                turns = diarize_naming_known_speakers(lease, audio, diarize)  # the same decoded audio
+            with self.pool.use(spec) as lease:
+                return diarize_naming_known_speakers(lease, audio, diarize)
         except (ModelUnavailableError, OverloadedError) as exc:  # the request's fault lies in asking for speakers
             code = "diarizer_unavailable" if isinstance(exc, ModelUnavailableError) else exc.code
-            raise type(exc)(exc.message, input="diarize", code=code) from exc
-        return attribute_speakers(result, turns, keep_words)
+            raise type(exc)(exc.message, input=blame, code=code) from exc
 
     def _prepare(
         self,
@@ -130,9 +178,14 @@ class Transcriber:
     ) -> tuple[PreparedRequest, np.ndarray]:
         """The request prepared (checked before its audio is decoded), and its audio."""
         request = prepare(self.pool, model_id, self.default_model, options)
+        return request, self._admitted_audio(request.spec, source, cancelled)
+
+    def _admitted_audio(self, spec: ModelSpec, source: AudioSource, cancelled: threading.Event | None) -> np.ndarray:
+        """The upload's audio for ``spec``'s queue: admitted from the duration its header declares (refused before
+        decoding when its wait would be too long), then decoded."""
         with open_audio(source, max_duration_s=self.max_audio_duration_s) as upload:
-            with self.pool.reserved(request.spec, upload.declared_s):  # refused before decoding if too late
-                return request, self._decode(upload, cancelled)
+            with self.pool.reserved(spec, upload.declared_s):
+                return self._decode(upload, cancelled)
 
     def decode(self, source: AudioSource, cancelled: threading.Event | None = None) -> np.ndarray:
         """An upload's audio (16 kHz mono), within the duration limit. Its bytes are reserved in the audio memory

@@ -26,7 +26,7 @@ def create_openai_app(collaborators: Collaborators | None = None) -> FastAPI:
     app.add_exception_handler(STTError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.include_router(audio_router)  # POST /v1/audio/transcriptions and /v1/audio/translations
+    app.include_router(audio_router)  # POST /v1/audio/transcriptions, /translations and /diarizations
     app.include_router(models_router)  # GET /v1/models; POST /v1/admin/models/{id}/load and /unload
     app.include_router(realtime_router)  # GET /v1/realtime: live transcription over a WebSocket
     app.include_router(chat_router)  # POST /v1/chat/completions: audio (and text) in, text out

@@ -231,6 +231,7 @@ and a real server (it loads tiny.en)."""
 SLOW_TESTS = {
     "bulk/test_main.py": {"test_sigterm_stops_the_run_keeping_what_finished"},
     "bench/test_checkpoints.py": {"test_hf_pipeline_transcribes_english", "test_multilingual_lite_asr_layout"},
+    "bench/test_simulated_meetings.py": {"test_the_set_from_the_corpus"},
     "deploy/test_gpu_image.py": {"test_each_worker_is_pinned_to_its_gpu_when_it_imports_the_service"},
     "pipeline/test_known_speakers.py": {
         "test_each_half_of_a_two_speaker_recording_gets_its_speakers_name",

@@ -1,4 +1,5 @@
-"""OpenAI's audio routes: ``POST /v1/audio/transcriptions`` and ``POST /v1/audio/translations``.
+"""OpenAI's audio routes: ``POST /v1/audio/transcriptions`` and ``POST /v1/audio/translations``, and beside them
+``POST /v1/audio/diarizations`` (``diarization_route``).
 
 Clients that speak OpenAI's audio API (the official SDKs included) work by changing only ``base_url``.
 ``whisper-1`` names the configured default model.
@@ -20,6 +21,8 @@ from ..collaborators import RouteSettings, RouteSettingsDep, TranscriberDep
 from ..edge.errors import OPENAI_AUDIO_STATUSES
 from ..models.names import requested_model
 from ..observability.metering import RequestMeter, metered
+from .diarization_route import create_diarization
+from .diarization_route import router as diarization_router
 from .formats import DIARIZED_FORMATS, MEDIA_TYPES, render
 from .speaker_references import MAX_REFERENCE_FIELD_BYTES
 from .transcribe_call import transcribe_metered
@@ -99,5 +102,7 @@ async def create_translation(
         )
 
 
-AUDIO_ROUTES = (create_transcription, create_translation)
+router.include_router(diarization_router)
+
+AUDIO_ROUTES = (create_transcription, create_translation, create_diarization)
 """The routes whose errors take OpenAI's audio statuses (``OPENAI_AUDIO_STATUSES``)."""

@@ -187,3 +187,55 @@ def test_known_speakers_are_validated_by_name(sdk, two_speakers):
         sdk.audio.transcriptions.create(file=f, model="whisper-1", response_format="diarized_json",
                                         known_speaker_names=names, known_speaker_references=references[:1])
     assert info.value.body["param"] == "known_speaker_references"
+
+
+# ``POST /v1/audio/diarizations``: who spoke when, without a transcript, scored against the recording's reference.
+DEV_RECORDING = "multi/pyannote_dev00"
+LOOSE_DER = 0.35
+"""Far above what the embedded diarizer scores on this recording (about 11% with the count given, see
+docs/diarization.md): this checks the route carries the diarizer's turns whole, it does not measure the diarizer."""
+
+
+@pytest.fixture(scope="module")
+def dev_recording(corpus_dir):
+    from bench.der import read_rttm
+
+    path = corpus_dir / f"{DEV_RECORDING}.wav"
+    return path, read_rttm(path.with_suffix(".rttm"))
+
+
+def test_diarizations_route_gives_rttm_scored_against_the_reference(http, dev_recording, tmp_path):
+    from bench.der import diarization_error_rate, read_rttm
+
+    path, reference = dev_recording
+    count = len({t.speaker for t in reference})
+    with path.open("rb") as f:
+        response = http.post(
+            "/v1/audio/diarizations",
+            files={"file": (path.name, f, "audio/wav")},
+            data={"response_format": "rttm", "num_speakers": str(count)},
+        )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    lines = response.text.splitlines()
+    assert lines and all(len(line.split()) == 10 and line.split()[1] == path.stem for line in lines)
+    (tmp_path / "out.rttm").write_text(response.text)
+    hypothesis = read_rttm(tmp_path / "out.rttm")
+    assert len({t.speaker for t in hypothesis}) == count
+    assert diarization_error_rate(reference, hypothesis)["der"] <= LOOSE_DER
+
+
+def test_diarizations_route_json_with_the_count_estimated(http, dev_recording):
+    path, reference = dev_recording
+    with path.open("rb") as f:
+        response = http.post("/v1/audio/diarizations", files={"file": (path.name, f, "audio/wav")},
+                             data={"model": "embedded-diarizer"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"duration", "speakers", "segments"}
+    assert body["speakers"] == list(dict.fromkeys(s["speaker"] for s in body["segments"]))
+    assert abs(len(body["speakers"]) - len({t.speaker for t in reference})) <= 1
+    assert all(s["start"] < s["end"] <= body["duration"] + 0.01 for s in body["segments"])
+    with path.open("rb") as f:
+        bad = http.post("/v1/audio/diarizations", files={"file": f}, data={"max_speakers": "0"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "max_speakers"

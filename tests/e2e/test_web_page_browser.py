@@ -266,6 +266,7 @@ def test_downloads_are_valid_subtitles_and_json(page: Page, jfk_path):
     assert body["text"] == text and len(body["segments"]) == len(segments)
     turns = [json.loads(line) for line in page.download("jsonl").splitlines()]
     assert len(turns) == 1 and turns[0]["speaker"] is None and turns[0]["text"] == text  # one (unknown) speaker
+    assert not page.find("download-rttm").is_displayed()  # no speakers labelled: no RTTM
     assert page.console_errors() == []
 
 
@@ -314,6 +315,11 @@ def test_diarization_shows_the_speakers_in_colours(page: Page, corpus_dir):
     assert len(set(colours.values())) == len(labels)  # a colour per speaker
     turns = [json.loads(line) for line in page.download("jsonl").splitlines()]
     assert len({t["speaker"] for t in turns}) >= 2
+    rttm = [line.split() for line in page.download("rttm").splitlines()]
+    assert len(rttm) == len(turns) and all(len(fields) == 10 and fields[0] == "SPEAKER" for fields in rttm)
+    assert {fields[1] for fields in rttm} == {call.stem}
+    assert {fields[7] for fields in rttm} == {t["speaker"] for t in turns}
+    assert [float(fields[3]) for fields in rttm] == pytest.approx([t["start"] for t in turns], abs=0.001)
     if screenshot := os.environ.get(SCREENSHOT_ENV):
         page.driver.execute_script("window.scrollTo(0, 0)")
         page.driver.save_screenshot(screenshot)

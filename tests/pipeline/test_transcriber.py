@@ -335,3 +335,31 @@ def test_a_request_waiting_for_memory_holds_no_decode_slot(transcriber, wav_byte
     holder.release()
     waiting.join(10)
     assert not waiting.is_alive() and budgeted.audio_budget.held_bytes == 0
+
+
+def test_diarize_alone_decodes_as_transcriptions_do_and_runs_no_transcription_model(fake_models, tmp_path, wav):
+    """``Transcriber.diarize``: the duration limit and the audio memory budget hold as for a transcription."""
+    registry = ModelRegistry(
+        [
+            ModelSpec(id="multi", engine="transformers", model="x"),
+            ModelSpec(id="speakers", engine="embedded_diarizer", model="z"),
+        ]
+    )
+    pool = ModelPool(registry, RuntimeContext("cpu", HubAccess()), factory=fake_models.engine)
+    transcriber = Transcriber(pool, "multi", max_audio_duration_s=60, diarizer_id="speakers",
+                              audio_budget=AudioMemoryBudget(16_000 * 4 * 70, wait_s=0.0))
+    result = transcriber.diarize(wav, None, DiarizeOptions(num_speakers=2))
+    assert [t.speaker for t in result.turns] == ["SPEAKER_00", "SPEAKER_01"]
+    assert result.model_id == "speakers" and result.duration == pytest.approx(2.0, abs=0.01)
+    assert fake_models.loads == [] and transcriber.pool.loaded_ids() == ["speakers"]
+    assert transcriber.audio_budget.held_bytes == 0  # the decoded audio has given its bytes back
+    long = encode(tone(440.0, 65), 16_000, tmp_path / "long.wav", "pcm_s16le")
+    with pytest.raises(TooLargeError):  # over the duration limit
+        transcriber.diarize(long, None, DiarizeOptions())
+    transcriber.max_audio_duration_s = None
+    with pytest.raises(TooLargeError) as caught:  # over the audio memory budget
+        transcriber.diarize(long, None, DiarizeOptions())
+    assert caught.value.code == "audio_over_memory_budget"
+    with pytest.raises(InvalidInputError) as info:
+        transcriber.diarize(wav, "multi", DiarizeOptions())
+    assert info.value.input == "model"

@@ -580,8 +580,8 @@
     return `WEBVTT\n\n${body.join("\n")}`;
   }
 
-  // One {"speaker", "start", "end", "text"} line per speaker turn, as the server's response_format=jsonl.
-  function toJsonl(result) {
+  // The transcript's speaker turns: neighbouring segments of one speaker joined.
+  function speakerTurns(result) {
     const turns = [];
     for (const s of cues(result)) {
       const last = turns[turns.length - 1];
@@ -592,18 +592,38 @@
         turns.push({speaker: s.speaker, start: s.start, end: s.end, text: s.text});
       }
     }
-    return turns.map((t) => `${JSON.stringify(t)}\n`).join("");
+    return turns;
+  }
+
+  // One {"speaker", "start", "end", "text"} line per speaker turn, as the server's response_format=jsonl.
+  function toJsonl(result) {
+    return speakerTurns(result).map((t) => `${JSON.stringify(t)}\n`).join("");
+  }
+
+  // One RTTM SPEAKER line (the ten standard fields) per speaker turn, as POST /v1/audio/diarizations answers;
+  // only a transcript whose speakers are labelled has one.
+  function toRttm(result) {
+    const fileId = baseName().replace(/[^A-Za-z0-9._-]+/g, "_").replace(/^[._]+|[._]+$/g, "").slice(0, 64) || "audio";
+    const field = (speaker) => String(speaker).replace(/[^A-Za-z0-9._-]+/g, "_") || "speaker";
+    return speakerTurns(result)
+      .filter((t) => t.speaker && t.end > t.start)
+      .map((t) => `SPEAKER ${fileId} 1 ${t.start.toFixed(3)} ${(t.end - t.start).toFixed(3)} <NA> <NA> ` +
+        `${field(t.speaker)} <NA> <NA>\n`).join("");
   }
 
   function buildDownloads(result) {
+    const labelled = result.segments.some((s) => s.speaker);
     const files = {
       txt: [`${result.text.trim()}\n`, "text/plain"],
       srt: [toSrt(result), "application/x-subrip"],
       vtt: [toVtt(result), "text/vtt"],
       json: [`${JSON.stringify(result.raw || verboseJson(result), null, 2)}\n`, "application/json"],
       jsonl: [toJsonl(result), "application/jsonl"],
+      rttm: [labelled ? toRttm(result) : "", "text/plain"],
     };
     for (const link of el.downloads.querySelectorAll("a[data-format]")) {
+      if (link.dataset.format === "rttm") link.hidden = !labelled;
+      if (link.hidden) continue;
       const [content, type] = files[link.dataset.format];
       const url = URL.createObjectURL(new Blob([content], {type: `${type};charset=utf-8`}));
       state.downloadUrls.push(url);

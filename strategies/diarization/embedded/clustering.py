@@ -1,5 +1,5 @@
 """Speakers from window embeddings: the speaker count (estimated when not given) and a speaker per window, by
-k-means on unit vectors."""
+k-means on unit vectors. A count asked for is a count given: no cluster is left empty."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ def cluster(
 
     Only windows at least ``min_embed_s`` long are clustered (the encoder's embeddings of
     shorter ones are too noisy and gather in clusters of their own); the rest go to the nearest
-    centroid. Without ``num_speakers`` the count is estimated within the bounds.
+    centroid; when they are fewer than the count asked for, all windows are. Without ``num_speakers`` the count
+    is estimated within the bounds.
     """
     x = unit_rows(embeddings)
     fit_mask = durations >= settings.min_embed_s
-    if fit_mask.sum() < 2:
+    if fit_mask.sum() < max(2, num_speakers or 0, min_speakers or 0):  # too few to give the count asked for
         fit_mask = np.ones(len(x), dtype=bool)
     fit_index = np.flatnonzero(fit_mask)
     fit = x[fit_index]
@@ -71,7 +72,8 @@ def separation(x: np.ndarray, labels: np.ndarray, k: int) -> tuple[float, int]:
 
 
 def partition(x: np.ndarray, k: int) -> np.ndarray:
-    """k-means on unit vectors (several seeds, fixed for repeatable output), polished on the sphere."""
+    """k clusters of unit vectors, none empty: k-means (several seeds, fixed for repeatable output), polished on
+    the sphere."""
     from sklearn.cluster import KMeans
 
     if k <= 1:
@@ -89,10 +91,11 @@ def centroids(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
 
 
 def refine(x: np.ndarray, labels: np.ndarray, k: int, iterations: int = 10) -> np.ndarray:
-    """A few rounds of spherical k-means, starting from ``labels``."""
+    """A few rounds of spherical k-means, starting from ``labels``; a round that would leave a cluster empty ends
+    the polish, so the k clusters stay k."""
     for _ in range(iterations):
         new = np.argmax(x @ centroids(x, labels, k).T, axis=1)
-        if np.array_equal(new, labels):
+        if np.array_equal(new, labels) or len(np.unique(new)) < len(np.unique(labels)):
             break
         labels = new
     return labels
