@@ -6,7 +6,9 @@ item's result is on disk before the next one is awaited, and a killed run loses 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -72,3 +74,37 @@ class Executor(Protocol):
     def close(self) -> None:
         """Release what the executor holds (connections, threads, models)."""
         ...
+
+
+def outcomes_from_threads(
+    items: Sequence[Item], threads: int, one: Callable[[Item], Outcome], stop: threading.Event, name: str
+) -> Iterator[Outcome]:
+    """Every item through ``one`` on up to ``threads`` worker threads, one outcome per item as they finish. An
+    exception in ``one`` (a bug, or a reason to abort the run) stops the workers and is raised here; so does leaving
+    the loop early, or setting ``stop``: the workers then finish the item they hold and take no other."""
+    todo: queue.Queue[Item | None] = queue.Queue()
+    for item in items:
+        todo.put(item)
+    outcomes: queue.Queue[Outcome | BaseException] = queue.Queue()
+
+    def work() -> None:
+        while not stop.is_set() and (item := todo.get()) is not None:
+            try:
+                outcomes.put(one(item))
+            except BaseException as exc:
+                outcomes.put(exc)
+                stop.set()
+                return
+
+    workers = [threading.Thread(target=work, name=f"{name}-{i}", daemon=True) for i in range(min(threads, len(items)))]
+    for worker in workers:
+        todo.put(None)
+        worker.start()
+    try:
+        for _ in range(len(items)):
+            outcome = outcomes.get()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            yield outcome
+    finally:
+        stop.set()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import random
 import threading
 import time
@@ -24,7 +23,7 @@ import httpx
 
 from ..audio_sources import DEFAULT_MAX_AUDIO_BYTES, Audio, AudioSourceError, duration_s, load_audio
 from ..manifest import Item
-from .base import Done, ExecutorStats, Failed, GaveUp, Outcome
+from .base import Done, ExecutorStats, Failed, GaveUp, Outcome, outcomes_from_threads
 from .replicas import NoReplicaAvailable, Replica, ReplicaSet
 
 API_KEY_VARIABLES = ("BULK_API_KEY", "OPENAI_API_KEY")
@@ -82,43 +81,15 @@ class HttpExecutor:
 
     def run(self, items: Sequence[Item]) -> Iterator[Outcome]:
         stop = self._stop = threading.Event()  # one per run: an executor runs again after a run stopped
-        todo: queue.Queue[Item | None] = queue.Queue()
-        for item in items:
-            todo.put(item)
-        outcomes: queue.Queue[Outcome | BaseException] = queue.Queue()
-        workers = [
-            threading.Thread(target=self._work, args=(todo, outcomes, stop), name=f"bulk-http-{i}", daemon=True)
-            for i in range(min(len(items), len(self.replicas.replicas) * self.options.per_replica_inflight))
-        ]
-        for _ in workers:
-            todo.put(None)
         prober = threading.Thread(target=self._probe_ejected, args=(stop,), name="bulk-readyz", daemon=True)
         prober.start()
-        for worker in workers:
-            worker.start()
-        try:
-            for _ in range(len(items)):
-                outcome = outcomes.get()
-                if isinstance(outcome, BaseException):
-                    raise outcome
-                yield outcome
-        finally:
-            stop.set()
+        threads = len(self.replicas.replicas) * self.options.per_replica_inflight
+        # A RunAborted (a key the servers refuse) raised by _one stops the run.
+        yield from outcomes_from_threads(items, threads, lambda item: self._one(item, stop), stop, "bulk-http")
 
     def close(self) -> None:
         self._stop.set()
         self._client.close()
-
-    def _work(
-        self, todo: queue.Queue[Item | None], outcomes: queue.Queue[Outcome | BaseException], stop: threading.Event
-    ) -> None:
-        while not stop.is_set() and (item := todo.get()) is not None:
-            try:
-                outcomes.put(self._one(item, stop))
-            except BaseException as exc:  # a RunAborted, or a bug: the run stops with it
-                outcomes.put(exc)
-                stop.set()
-                return
 
     def _one(self, item: Item, stop: threading.Event) -> Outcome:
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -24,7 +23,7 @@ from pipeline.transcriber import Transcriber
 
 from ..audio_sources import DEFAULT_MAX_AUDIO_BYTES, AudioSourceError, load_audio
 from ..manifest import Item
-from .base import Done, ExecutorStats, Failed, GaveUp, Outcome
+from .base import Done, ExecutorStats, Failed, GaveUp, Outcome, outcomes_from_threads
 
 TRANSIENT_KINDS = frozenset({ErrorKind.OVERLOADED, ErrorKind.UNAVAILABLE, ErrorKind.TIMED_OUT})
 
@@ -61,38 +60,11 @@ class InprocessExecutor:
 
     def run(self, items: Sequence[Item]) -> Iterator[Outcome]:
         stop = self._stop = threading.Event()  # one per run: an executor runs again after a run stopped
-        todo: queue.Queue[Item | None] = queue.Queue()
-        for item in items:
-            todo.put(item)
-        outcomes: queue.Queue[Outcome | BaseException] = queue.Queue()
-        threads = [threading.Thread(target=self._work, args=(todo, outcomes, stop), name=f"bulk-inprocess-{i}", daemon=True)
-                   for i in range(min(self.concurrency, len(items)))]
-        for thread in threads:
-            todo.put(None)
-            thread.start()
-        try:
-            for _ in range(len(items)):
-                outcome = outcomes.get()
-                if isinstance(outcome, BaseException):
-                    raise outcome
-                yield outcome
-        finally:
-            stop.set()
+        yield from outcomes_from_threads(items, self.concurrency, self._one, stop, "bulk-inprocess")
 
     def close(self) -> None:
         self._stop.set()
         self.transcriber.pool.close()
-
-    def _work(
-        self, todo: queue.Queue[Item | None], outcomes: queue.Queue[Outcome | BaseException], stop: threading.Event
-    ) -> None:
-        while not stop.is_set() and (item := todo.get()) is not None:
-            try:
-                outcomes.put(self._one(item))
-            except BaseException as exc:  # a bug: the run stops with it
-                outcomes.put(exc)
-                stop.set()
-                return
 
     def _one(self, item: Item) -> Outcome:
         try:
