@@ -53,6 +53,11 @@ class GaveUp:
 Outcome = Done | Failed | GaveUp
 
 
+def response_format_of(item: Item) -> str:
+    """The response format an item's output holds, whichever executor transcribes it."""
+    return item.response_format or "verbose_json"
+
+
 @dataclass
 class ExecutorStats:
     """What an executor counts besides its outcomes: retries, and per worker the items it finished."""

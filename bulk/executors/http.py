@@ -23,7 +23,7 @@ import httpx
 
 from ..audio_sources import DEFAULT_MAX_AUDIO_BYTES, Audio, AudioSourceError, duration_s, load_audio
 from ..manifest import Item
-from .base import Done, ExecutorStats, Failed, GaveUp, Outcome, outcomes_from_threads
+from .base import Done, ExecutorStats, Failed, GaveUp, Outcome, outcomes_from_threads, response_format_of
 from .replicas import NoReplicaAvailable, Replica, ReplicaSet
 
 API_KEY_VARIABLES = ("BULK_API_KEY", "OPENAI_API_KEY")
@@ -147,13 +147,14 @@ class HttpExecutor:
 
     def _done(self, item: Item, audio: Audio, response: httpx.Response, worker: str, attempt: int) -> Done:
         body: dict[str, Any] | str
-        if item.response_format in JSON_FORMATS:
+        response_format = response_format_of(item)
+        if response_format in JSON_FORMATS:
             body = response.json()
             text = body.get("text")
             seconds = body.get("duration") or (body.get("usage") or {}).get("seconds")
         else:
             body = response.text
-            text = body.strip() if item.response_format == "text" else None
+            text = body.strip() if response_format == "text" else None
             seconds = None
         return Done(item, body, text, float(seconds) if seconds else duration_s(audio), worker, attempts=attempt)
 
@@ -204,10 +205,6 @@ def form_fields(item: Item) -> dict[str, str]:
         if item.num_speakers is not None:
             fields["num_speakers"] = str(item.num_speakers)
     return fields
-
-
-def response_format_of(item: Item) -> str:
-    return item.response_format or "verbose_json"
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:

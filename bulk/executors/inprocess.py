@@ -19,11 +19,12 @@ from typing import Any
 
 from core.errors import ErrorKind, STTError
 from core.types import DiarizeOptions, TranscribeOptions
+from pipeline.response_formats import render
 from pipeline.transcriber import Transcriber
 
 from ..audio_sources import DEFAULT_MAX_AUDIO_BYTES, AudioSourceError, load_audio
 from ..manifest import Item
-from .base import Done, ExecutorStats, Failed, GaveUp, Outcome, outcomes_from_threads
+from .base import Done, ExecutorStats, Failed, GaveUp, Outcome, outcomes_from_threads, response_format_of
 
 TRANSIENT_KINDS = frozenset({ErrorKind.OVERLOADED, ErrorKind.UNAVAILABLE, ErrorKind.TIMED_OUT})
 
@@ -90,7 +91,9 @@ class InprocessExecutor:
             transcription = result.transcription
             with self._lock:
                 self.stats.per_worker[self.worker] = self.stats.per_worker.get(self.worker, 0) + 1
-            response = {**transcription.model_dump(mode="json"), "model": result.model_id}
+            # The body the server's route gives for the same request (pipeline.response_formats), so that an id's
+            # output is the same whichever executor made it.
+            response = render(transcription, response_format_of(item), item.task, set())
             return Done(item, response, transcription.text, transcription.duration, self.worker,
                         model=result.model_id, attempts=attempt)
         return GaveUp(item, reason or "retries exhausted", self.max_attempts)

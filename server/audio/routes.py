@@ -23,7 +23,7 @@ from ..models.names import requested_model
 from ..observability.metering import RequestMeter, metered
 from .diarization_route import create_diarization
 from .diarization_route import router as diarization_router
-from .formats import DIARIZED_FORMATS, MEDIA_TYPES, render
+from pipeline.response_formats import DIARIZED_FORMATS, MEDIA_TYPES, render
 from .speaker_references import MAX_REFERENCE_FIELD_BYTES
 from .transcribe_call import transcribe_metered
 from .transcription_form import TranscriptionForm, check_common, one_file, transcription_form

@@ -18,7 +18,7 @@ from core.types import DiarizeOptions, TranscribeOptions
 from core.vad import OPENAI_SERVER_VAD, VadSettings
 
 from ..edge.json_input import JSONInputError, load_json
-from .formats import DIARIZED_FORMATS, RESPONSE_FORMATS
+from pipeline.response_formats import DIARIZED_FORMATS, RESPONSE_FORMATS
 from ..models.names import requested_model
 from .speaker_references import known_speakers_of
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from core.types import DiarizeOptions, Segment, TranscribeOptions
 from pipeline.transcriber import Transcriber, TranscriptionStream
 
-from .formats import diarized_segments, logprobs_of, token_usage
+from pipeline.response_formats import diarized_segments, logprobs_of, token_usage
 from ..observability.metering import RequestMeter
 from ..sse import EventSource, Payload, StreamEnd, event_stream
 from ..streaming import Emit

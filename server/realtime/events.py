@@ -20,7 +20,7 @@ from pipeline.live import (
 )
 
 from ..edge.errors import body_of
-from ..audio.formats import tokens_json
+from pipeline.response_formats import tokens_json
 
 TRANSCRIPTION = "conversation.item.input_audio_transcription"
 MAX_ECHOED_CHARS = 64

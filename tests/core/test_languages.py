@@ -32,5 +32,5 @@ def test_the_tables_are_whispers_own():
 
 
 def test_the_language_table_loads_no_transformers():
-    check = "import sys, core.languages, server.audio.formats; assert 'transformers' not in sys.modules"
+    check = "import sys, core.languages, pipeline.response_formats; assert 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", check], cwd=Path(__file__).resolve().parents[2], check=True)

@@ -31,6 +31,20 @@ def test_items_are_transcribed_in_this_process(tmp_path: Path, wav_bytes, fake_m
     assert sum(run.stats.per_worker.values()) == 4
 
 
+def test_the_output_is_the_body_the_route_gives_in_the_items_format(tmp_path: Path, wav_bytes, fake_models):
+    """One output contract for every executor: the route's body (pipeline.response_formats), verbose_json unless
+    the item names another format."""
+    audio = tone_file(tmp_path, wav_bytes)
+    run = InprocessExecutor(chat_transcriber(fake_models), concurrency=1)
+    items = [Item(id="default", audio=audio), Item(id="srt", audio=audio, response_format="srt")]
+    outcomes = {o.item.id: o for o in run.run(items)}
+    verbose = outcomes["default"].response
+    assert isinstance(verbose, dict) and {"task", "language", "duration", "text", "segments"} <= verbose.keys()
+    assert verbose["task"] == "transcribe" and verbose["duration"] == 2.0
+    subtitles = outcomes["srt"].response
+    assert isinstance(subtitles, str) and subtitles.startswith("1\n00:00:00,000 --> ") and "heard" in subtitles
+
+
 def test_a_domain_error_the_item_would_hit_again_is_permanent(tmp_path: Path, wav_bytes, fake_models: FakeModels):
     not_audio = tmp_path / "notes.txt"
     not_audio.write_text("not audio")

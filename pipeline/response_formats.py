@@ -1,4 +1,5 @@
-"""Renders a transcription in the OpenAI audio API's response formats."""
+"""Renders a transcription in the OpenAI audio API's response formats: the bodies of the /v1 audio routes, and what
+the bulk runner writes for each id whichever executor transcribed it (and the media type of each, which the routes send)."""
 
 from __future__ import annotations
 

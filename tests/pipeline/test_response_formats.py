@@ -13,7 +13,7 @@ from core.registry import ModelRegistry, ModelSpec
 from pipeline.known_speakers import diarize_naming_known_speakers
 from pipeline.pool import ModelPool
 from pipeline.transcriber import Transcriber
-from server.audio.formats import (
+from pipeline.response_formats import (
     render, speaker_turns_with_text, to_diarized_json, to_jsonl, to_srt, to_verbose_json, to_vtt, token_usage,
 )
 from core.types import DiarizeOptions, Segment, Transcription, TranscribeOptions, Word
