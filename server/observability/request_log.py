@@ -68,8 +68,8 @@ def log_live_session(
     *, model: str, outcome: str, audio_s: float, turns: int, session_s: float, error_code: str | None = None
 ) -> None:
     """A realtime session has ended: ``outcome`` says how (``closed`` by the client, ``expired``, ``fell_behind``
-    when the client stopped reading, ``refused`` before it started, ``interrupted`` by the server stopping, ``failed``
-    by an error of the server's)."""
+    when the client stopped reading, ``refused`` before it started, ``drained`` when the server stopped gracefully,
+    ``interrupted`` when it tore the session down, ``failed`` by an error of the server's)."""
     record: dict[str, Any] = {
         "event": "realtime_session",
         "model": model,
