@@ -19,7 +19,8 @@ from strategies.whisper.probe import probe_speech
 from strategies.whisper.prompt import whisper_prefix
 from strategies.whisper.sampling import sample_decode
 from tests.support.engine_checks import (
-    SPECIAL_NAMES, check_longest_prompt_leaves_room_to_transcribe, longest_prompt,
+    check_longest_prompt_leaves_room_to_transcribe,
+    check_prompt_ids_are_the_keywords_then_the_prompts_last_tokens, longest_prompt,
     batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
 )
 from tests.support.audio import JFK_PHRASE
@@ -233,18 +234,7 @@ def test_a_keyword_brings_a_rare_name_into_the_transcript(lite_engine, corpus_di
 
 
 def test_a_prompt_is_read_as_its_last_223_tokens_after_the_keywords_and_as_text(lite_engine):
-    tokenizer = lite_engine._processor.tokenizer
-    start = tokenizer.convert_tokens_to_ids("<|startofprev|>")
-    ids = lite_engine._prompt_ids(TranscribeOptions(initial_prompt=longest_prompt(), keywords=("Kennedy",)))
-    assert ids[0] == start and len(ids) == 1 + 223
-    keyword = tokenizer(" Kennedy", add_special_tokens=False).input_ids
-    assert ids[1 : 1 + len(keyword)] == keyword  # the keywords first, then the end of the prompt
-    assert ids[1 + len(keyword) :] == tokenizer(" " + longest_prompt(), add_special_tokens=False).input_ids[
-        -(223 - len(keyword)) :
-    ]
-    special = lite_engine._prompt_ids(TranscribeOptions(initial_prompt=SPECIAL_NAMES))[1:]
-    assert all(token < tokenizer.eos_token_id for token in special)
-    assert tokenizer.decode(special) == " " + SPECIAL_NAMES
+    check_prompt_ids_are_the_keywords_then_the_prompts_last_tokens(lite_engine)
 
 
 def test_the_longest_prompt_leaves_room_to_transcribe(lite_engine, jfk_audio):

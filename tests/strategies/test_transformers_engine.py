@@ -14,11 +14,11 @@ from core.types import TranscribeOptions
 from strategies.base import RuntimeContext
 from strategies.factory import create_engine
 from tests.support.engine_checks import (
-    SPECIAL_NAMES,
     batched_and_alone,
     check_a_sentence_said_three_times_stays_three_times,
     check_sampling_is_reproducible,
     check_longest_prompt_leaves_room_to_transcribe,
+    check_prompt_ids_are_the_keywords_then_the_prompts_last_tokens,
     check_token_logprobs,
     keyword_changes,
     late_start,
@@ -154,18 +154,7 @@ def test_a_keyword_brings_a_rare_name_into_the_transcript(hf_engine, corpus_dir)
 
 
 def test_a_prompt_is_read_as_its_last_223_tokens_after_the_keywords_and_as_text(hf_engine):
-    tokenizer = hf_engine._processor.tokenizer
-    start = tokenizer.convert_tokens_to_ids("<|startofprev|>")
-    ids = hf_engine._prompt_ids(TranscribeOptions(initial_prompt=longest_prompt(), keywords=("Kennedy",)))
-    assert ids[0] == start and len(ids) == 1 + 223
-    keyword = tokenizer(" Kennedy", add_special_tokens=False).input_ids
-    assert ids[1 : 1 + len(keyword)] == keyword  # the keywords first, then the end of the prompt
-    assert ids[1 + len(keyword) :] == tokenizer(" " + longest_prompt(), add_special_tokens=False).input_ids[
-        -(223 - len(keyword)) :
-    ]
-    special = hf_engine._prompt_ids(TranscribeOptions(initial_prompt=SPECIAL_NAMES))[1:]
-    assert all(token < tokenizer.eos_token_id for token in special)
-    assert tokenizer.decode(special) == " " + SPECIAL_NAMES
+    check_prompt_ids_are_the_keywords_then_the_prompts_last_tokens(hf_engine)
 
 
 def test_the_longest_prompt_leaves_room_to_transcribe(hf_engine, jfk_audio):

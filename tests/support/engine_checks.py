@@ -85,6 +85,24 @@ def longest_prompt() -> str:
     return filler[: MAX_PROMPT_BYTES - len(end)] + end
 
 
+def check_prompt_ids_are_the_keywords_then_the_prompts_last_tokens(engine: ASREngine) -> None:
+    """A transformers-tokenizer engine's prompt ids: ``<|startofprev|>``, the keywords, then the end of the prompt,
+    223 tokens in all after the start; special tokens' names in a prompt are read as text."""
+    tokenizer = engine._processor.tokenizer  # type: ignore[attr-defined]
+    start = tokenizer.convert_tokens_to_ids("<|startofprev|>")
+    options = TranscribeOptions(initial_prompt=longest_prompt(), keywords=("Kennedy",))
+    ids = engine._prompt_ids(options)  # type: ignore[attr-defined]
+    assert ids[0] == start and len(ids) == 1 + 223
+    keyword = tokenizer(" Kennedy", add_special_tokens=False).input_ids
+    assert ids[1 : 1 + len(keyword)] == keyword  # the keywords first, then the end of the prompt
+    assert ids[1 + len(keyword) :] == tokenizer(" " + longest_prompt(), add_special_tokens=False).input_ids[
+        -(223 - len(keyword)) :
+    ]
+    special = engine._prompt_ids(TranscribeOptions(initial_prompt=SPECIAL_NAMES))[1:]  # type: ignore[attr-defined]
+    assert all(token < tokenizer.eos_token_id for token in special)
+    assert tokenizer.decode(special) == " " + SPECIAL_NAMES
+
+
 def check_longest_prompt_leaves_room_to_transcribe(engine: ASREngine, audio: np.ndarray) -> str:
     """The JFK clip under the longest prompt a request may send: only its last 223 tokens are read, so the decoding
     keeps the room it needs (a prompt of thousands of tokens fails or leaves none). Returns the transcript."""
