@@ -30,7 +30,7 @@ from core.types import Task
 from server.audio.transcribe_route import TranscribeForm, TranscribeResponse, transcribe_upload
 from server.collaborators import Collaborators, RouteSettings, bind
 from server.edge.auth import ApiKeyMiddleware, open_access_warning
-from server.edge.drain import DrainMiddleware
+from server.edge.drain import Drain, DrainMiddleware
 from server.edge.error_middleware import OpenAIErrorMiddleware
 from server.edge.upload_limit import UploadLimitMiddleware
 from server.edge.websocket_limits import limit_websocket_messages
@@ -38,13 +38,17 @@ from server.edge.uploads import UploadPath
 from server.observability import request_log
 from server.openai_app import create_openai_app
 from server.web.page import app as web_page_app
-from server.wiring import build_chat, build_live_transcriber, build_transcriber, models_to_preload
+from server.wiring import (  # noqa: E402
+    build_chat, build_jobs_from_settings, build_live_transcriber, build_transcriber, models_to_preload,
+)
 
 logger = logging.getLogger("stt.service")
 # Before BentoML's worker builds uvicorn's configuration: the largest WebSocket message uvicorn reads.
 limit_websocket_messages(int(settings.realtime_max_message_mb * 2**20))
 # The /v1 app, mounted on the class below; the service binds its collaborators when it starts.
 openai_app = create_openai_app()
+# This worker's drain (SIGTERM): the middleware refuses new requests, the batch worker stops claiming lines.
+drain = Drain(settings.drain_timeout_s)
 
 
 @bentoml.service(
@@ -68,10 +72,13 @@ class SpeechToText:
         self.route_settings = RouteSettings(settings.admin_api, settings.log_transcripts, settings.request_timeout_s)
         live, realtime_settings = build_live_transcriber(self.transcriber, settings)
         chat, chat_settings = build_chat(self.transcriber, settings)
+        self.jobs = build_jobs_from_settings(self.transcriber, settings, should_claim=lambda: not drain.draining)
         bind(openai_app, Collaborators(
             transcriber=self.transcriber, live=live, chat=chat, route_settings=self.route_settings,
-            realtime_settings=realtime_settings, chat_settings=chat_settings,
+            realtime_settings=realtime_settings, chat_settings=chat_settings, jobs=self.jobs,
         ))
+        if self.jobs is not None and settings.jobs_workers > 0:
+            self.jobs.worker.start()
         # Preload in the background so /livez answers at once while /readyz stays 503 until models are in memory.
         to_preload = models_to_preload(self.transcriber)
         threading.Thread(target=self.pool.preload, args=(to_preload,), name="preload", daemon=True).start()
@@ -85,6 +92,8 @@ class SpeechToText:
 
     @bentoml.on_shutdown
     def _unload_models(self) -> None:
+        if self.jobs is not None:  # the lines running finish (or run again elsewhere once their lease passes)
+            self.jobs.worker.stop(timeout_s=settings.drain_timeout_s)
         self.pool.close()
 
     @bentoml.api(route="/transcribe")
@@ -116,7 +125,7 @@ class SpeechToText:
 
 # Listed outermost first: a draining worker refuses before anything else; keys are checked before a byte of the body
 # is read, then its size.
-SpeechToText.add_asgi_middleware(DrainMiddleware, timeout_s=settings.drain_timeout_s)
+SpeechToText.add_asgi_middleware(DrainMiddleware, timeout_s=settings.drain_timeout_s, drain=drain)
 SpeechToText.add_asgi_middleware(ApiKeyMiddleware, keys=settings.api_key_list)
 SpeechToText.add_asgi_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_bytes)
 SpeechToText.add_asgi_middleware(OpenAIErrorMiddleware)

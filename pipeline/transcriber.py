@@ -71,28 +71,36 @@ class Transcriber:
         options: TranscribeOptions,
         diarize: DiarizeOptions | None = None,
         cancelled: threading.Event | None = None,
+        background: bool = False,
     ) -> TranscriptionResult:
         """Transcribe; with ``diarize``, also attribute each segment and word to a speaker. Setting
-        ``cancelled`` (the client has gone) withdraws the clips not yet decoded."""
+        ``cancelled`` (the client has gone) withdraws the clips not yet decoded. ``background``: work of lower
+        priority (a batch item), leased apart from interactive requests (``ModelPool.use``); start it when
+        ``has_room`` says so."""
         keep_words = options.word_timestamps
         options = self._check_diarize(options, diarize)
-        request, audio = self._prepare(source, model_id, options, cancelled)
+        request, audio = self._prepare(source, model_id, options, cancelled, background)
         started = time.perf_counter()
         try:
             if nothing_to_transcribe(audio):
                 result = _empty_result(audio, request.options)
             else:
-                with self.pool.use(request.spec, audio_s=len(audio) / SAMPLE_RATE) as lease:
+                with self.pool.use(request.spec, len(audio) / SAMPLE_RATE, background) as lease:
                     decode = partial(lease.decode, cancelled=cancelled)
                     decoding, probability = decoding_options(lease, audio, request.options)
                     result = transcribe_long(audio, decoding, decode, batch_size=None)
                 result = result.model_copy(update={"language_probability": probability})
                 if diarize is not None:
-                    result = self._attribute_speakers(result, audio, diarize, keep_words)
+                    result = self._attribute_speakers(result, audio, diarize, keep_words, background)
         finally:
             del audio
             release_memory()
         return TranscriptionResult(result, request.spec.id, time.perf_counter() - started)
+
+    def has_room(self, model_id: str | None) -> bool:
+        """Whether background work for ``model_id`` (None: the default model) may start now without taking an
+        interactive request's place (``ModelPool.has_room``)."""
+        return self.pool.has_room(self.resolve(model_id).id)
 
     def open_stream(
         self,
@@ -150,20 +158,22 @@ class Transcriber:
         return replace(options, word_timestamps=True)  # speakers are assigned word by word
 
     def _attribute_speakers(
-        self, result: Transcription, audio: np.ndarray, diarize: DiarizeOptions, keep_words: bool
+        self, result: Transcription, audio: np.ndarray, diarize: DiarizeOptions, keep_words: bool,
+        background: bool = False,
     ) -> Transcription:
         assert self.diarizer_id is not None
         spec = self.registry.get(self.diarizer_id, kind="diarization")
-        turns = self._diarized_turns(spec, audio, diarize, blame="diarize")  # the same decoded audio
+        turns = self._diarized_turns(spec, audio, diarize, blame="diarize", background=background)  # the same decoded audio
         return attribute_speakers(result, turns, keep_words)
 
     def _diarized_turns(
-        self, spec: ModelSpec, audio: np.ndarray, diarize: DiarizeOptions, blame: str = "model"
+        self, spec: ModelSpec, audio: np.ndarray, diarize: DiarizeOptions, blame: str = "model",
+        background: bool = False,
     ) -> list[SpeakerTurn]:
         """The diarizer's turns on ``audio``; a diarizer that is unavailable or busy is blamed on ``blame``, the
         request field that asked for it."""
         try:
-            with self.pool.use(spec) as lease:
+            with self.pool.use(spec, background=background) as lease:
                 return diarize_naming_known_speakers(lease, audio, diarize)
         except (ModelUnavailableError, OverloadedError) as exc:  # the request's fault lies in asking for speakers
             code = "diarizer_unavailable" if isinstance(exc, ModelUnavailableError) else exc.code
@@ -175,16 +185,19 @@ class Transcriber:
         model_id: str | None,
         options: TranscribeOptions,
         cancelled: threading.Event | None = None,
+        background: bool = False,
     ) -> tuple[PreparedRequest, np.ndarray]:
         """The request prepared (checked before its audio is decoded), and its audio."""
         request = prepare(self.pool, model_id, self.default_model, options)
-        return request, self._admitted_audio(request.spec, source, cancelled)
+        return request, self._admitted_audio(request.spec, source, cancelled, background)
 
-    def _admitted_audio(self, spec: ModelSpec, source: AudioSource, cancelled: threading.Event | None) -> np.ndarray:
+    def _admitted_audio(
+        self, spec: ModelSpec, source: AudioSource, cancelled: threading.Event | None, background: bool = False
+    ) -> np.ndarray:
         """The upload's audio for ``spec``'s queue: admitted from the duration its header declares (refused before
         decoding when its wait would be too long), then decoded."""
         with open_audio(source, max_duration_s=self.max_audio_duration_s) as upload:
-            with self.pool.reserved(spec, upload.declared_s):
+            with self.pool.reserved(spec, upload.declared_s, background):
                 return self._decode(upload, cancelled)
 
     def decode(self, source: AudioSource, cancelled: threading.Event | None = None) -> np.ndarray:

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from starlette.requests import HTTPConnection
 
 from pipeline.chat import Chat
+from pipeline.jobs.jobs import Jobs
 from pipeline.live import LiveLimits, LiveTranscriber
 from pipeline.transcriber import Transcriber
 
@@ -58,6 +59,8 @@ class Collaborators:
     route_settings: RouteSettings = RouteSettings()
     realtime_settings: RealtimeSettings = RealtimeSettings()
     chat_settings: ChatSettings = ChatSettings()
+    jobs: Jobs | None = None
+    """The Files and Batch APIs' stores and worker; None: those APIs are off (no ``STT_JOBS_DIR``)."""
 
 
 def bind(app: FastAPI, collaborators: Collaborators) -> None:
@@ -65,38 +68,38 @@ def bind(app: FastAPI, collaborators: Collaborators) -> None:
     app.state.collaborators = collaborators
 
 
-def _bound(connection: HTTPConnection) -> Collaborators:
+def bound(connection: HTTPConnection) -> Collaborators:
     return getattr(connection.app.state, "collaborators", None) or Collaborators()
 
 
 def get_transcriber(connection: HTTPConnection) -> Transcriber:
-    if (transcriber := _bound(connection).transcriber) is None:
+    if (transcriber := bound(connection).transcriber) is None:
         raise RuntimeError("the service has not bound a transcriber to the routes")
     return transcriber
 
 
 def get_live_transcriber(connection: HTTPConnection) -> LiveTranscriber:
-    if (live := _bound(connection).live) is None:
+    if (live := bound(connection).live) is None:
         raise RuntimeError("the service has not bound a live transcriber to the routes")
     return live
 
 
 def get_chat(connection: HTTPConnection) -> Chat:
-    if (chat := _bound(connection).chat) is None:
+    if (chat := bound(connection).chat) is None:
         raise RuntimeError("the service has not bound a chat flow to the routes")
     return chat
 
 
 def get_route_settings(connection: HTTPConnection) -> RouteSettings:
-    return _bound(connection).route_settings
+    return bound(connection).route_settings
 
 
 def get_realtime_settings(connection: HTTPConnection) -> RealtimeSettings:
-    return _bound(connection).realtime_settings
+    return bound(connection).realtime_settings
 
 
 def get_chat_settings(connection: HTTPConnection) -> ChatSettings:
-    return _bound(connection).chat_settings
+    return bound(connection).chat_settings
 
 
 TranscriberDep = Annotated[Transcriber, Depends(get_transcriber)]

@@ -12,6 +12,7 @@ from core.errors import STTError
 
 from .audio import AUDIO_ROUTES
 from .audio import router as audio_router
+from .batches import router as batches_router
 from .chat import CHAT_ROUTES
 from .chat import router as chat_router
 from .collaborators import Collaborators, bind
@@ -30,6 +31,7 @@ def create_openai_app(collaborators: Collaborators | None = None) -> FastAPI:
     app.include_router(models_router)  # GET /v1/models; POST /v1/admin/models/{id}/load and /unload
     app.include_router(realtime_router)  # GET /v1/realtime: live transcription over a WebSocket
     app.include_router(chat_router)  # POST /v1/chat/completions: audio (and text) in, text out
+    app.include_router(batches_router)  # /v1/files and /v1/batches: OpenAI's Batch API for the audio routes
     if collaborators is not None:
         bind(app, collaborators)
     return app

@@ -249,6 +249,40 @@ class Settings(BaseSettings):
         "part that goes over before any of it is tokenised.",
     )
 
+    # Asynchronous jobs: OpenAI's Files and Batch APIs (/v1/files, /v1/batches).
+    jobs_dir: Path | None = Field(
+        None,
+        description="The jobs' data directory (a volume in a container): the SQLite database (unless "
+        "STT_JOBS_DATABASE_URL) and the uploaded and output files. Unset: /v1/files and /v1/batches are off (404).",
+    )
+    jobs_database_url: str | None = Field(
+        None,
+        description="The jobs' database instead of SQLite in STT_JOBS_DIR (postgresql://user@host/db, shared by "
+        "replicas that also share STT_JOBS_DIR).",
+    )
+    jobs_workers: int = Field(
+        1,
+        ge=0,
+        description="Batch lines one replica runs at once (each only when its model has no interactive request "
+        "waiting); 0: this replica serves the routes and runs no line.",
+    )
+    jobs_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long a claimed batch line stays its replica's without a renewal (renewed every third of it "
+        "while it runs): the line of a replica that died or restarted runs again after this.",
+    )
+    jobs_poll_s: float = Field(1.0, gt=0, description="How often an idle batch worker looks for work.")
+    jobs_max_batch_lines: int = Field(
+        50_000, ge=1, description="Lines one batch's input file may hold (400 naming input_file_id beyond)."
+    )
+    jobs_max_files: int = Field(
+        10_000, ge=1, description="Files the store may hold, uploads and outputs counted (400 beyond: delete some)."
+    )
+    jobs_url_timeout_s: float = Field(
+        30.0, gt=0, description="Longest the fetch of a batch line's audio url may take (no redirects followed)."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

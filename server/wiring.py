@@ -3,11 +3,18 @@ live transcriber of realtime sessions and the chat flow."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pipeline.chat import Chat, ChatLimits
+from pipeline.jobs.batches import BatchLimits
+from pipeline.jobs.files import FileLimits, FileStore
+from pipeline.jobs.jobs import Jobs, JobsConfig, build_jobs
+from pipeline.jobs.worker import WorkerSettings
 from pipeline.factory import build_transcriber, diarizer_spec, models_to_preload, self_check_enabled
 from pipeline.live import LiveLimits, LiveTranscriber
 from pipeline.transcriber import Transcriber
 
+from .batches.item_runner import AudioItemRunner, RunnerSettings
 from .collaborators import ChatSettings, RealtimeSettings
 from .realtime.origin import allowed_origins
 from .settings import Settings
@@ -15,7 +22,7 @@ from .settings import Settings
 # The transcriber's factory moved down to the pipeline (the bulk runner builds one without the server); the service
 # and the tests still find it here.
 __all__ = [
-    "build_chat", "build_live_transcriber", "build_transcriber", "diarizer_spec", "models_to_preload",
+    "build_chat", "build_jobs_from_settings", "build_live_transcriber", "build_transcriber", "diarizer_spec", "models_to_preload",
     "self_check_enabled",
 ]
 
@@ -56,3 +63,24 @@ def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, Chat
         max_audio_s=settings.chat_max_audio_s or settings.max_audio_duration_s,
     )
     return Chat(transcriber, limits), chat_settings
+
+
+def build_jobs_from_settings(
+    transcriber: Transcriber, settings: Settings, should_claim: Callable[[], bool] = lambda: True
+) -> Jobs | None:
+    """The Files and Batch APIs' stores and worker (not started); None when ``STT_JOBS_DIR`` is unset."""
+    if settings.jobs_dir is None:
+        return None
+    config = JobsConfig(
+        directory=settings.jobs_dir,
+        database_url=settings.jobs_database_url,
+        files=FileLimits(max_bytes=settings.max_upload_bytes, max_files=settings.jobs_max_files),
+        batches=BatchLimits(max_lines=settings.jobs_max_batch_lines, lease_s=settings.jobs_lease_s),
+        worker=WorkerSettings(workers=settings.jobs_workers, poll_s=settings.jobs_poll_s),
+    )
+    runner = RunnerSettings(settings.max_upload_bytes, settings.jobs_url_timeout_s, settings.request_timeout_s)
+
+    def runner_for(files: FileStore) -> AudioItemRunner:
+        return AudioItemRunner(transcriber, files, runner)
+
+    return build_jobs(config, runner_for, should_claim)

@@ -107,12 +107,26 @@ class ModelPool:
                 with self._lock:
                     self._slots[model_id].pinned = True
 
+    def has_room(self, model_id: str) -> bool:
+        """Whether background work may start on the model now: no interactive request waits beyond what its running
+        batches hold (a model no request has used yet has room)."""
+        with self._lock:
+            slot = self._slots.get(model_id)
+            if slot is None:
+                return True
+            limits = self.limits
+            return slot.leases < limits.inflight(slot.engine) * limits.batch_size(slot.engine)
+
     @contextmanager
-    def use(self, spec: ModelSpec, audio_s: float | None = None) -> Iterator[ModelLease]:
+    def use(self, spec: ModelSpec, audio_s: float | None = None, background: bool = False) -> Iterator[ModelLease]:
         """Lease the model, loading it if needed; it stays loaded while the lease is held. ``audio_s``: the seconds
         of audio the request brings to a transcription model, which admits it only if its estimated wait is within
-        the bound (``admission``); None: a request that is not counted (a live turn, the start-up check)."""
-        slot, share = self._lease(spec, audio_s)
+        the bound (``admission``); None: a request that is not counted (a live turn, the start-up check).
+
+        ``background``: work of lower priority (a batch item), which takes its turn when ``has_room`` says so: it is
+        counted apart from the interactive requests and left out of the admission's estimated waits, so that it never
+        makes the pool refuse an interactive request (429)."""
+        slot, share = self._lease(spec, None if background else audio_s, background)
         try:
             ensure_loaded(slot, self.limits, self.runtime.device, self._budget)
             yield ModelLease(slot, share)
@@ -120,18 +134,22 @@ class ModelPool:
             if slot.admission is not None:
                 slot.admission.leave(share)
             with self._lock:
-                slot.leases -= 1
+                if background:
+                    slot.background_leases -= 1
+                else:
+                    slot.leases -= 1
                 slot.last_used = time.monotonic()
                 idle = self._went_idle_locked()
             if idle:
                 empty_cuda_cache()
 
     @contextmanager
-    def reserved(self, spec: ModelSpec, audio_s: float | None) -> Iterator[None]:
+    def reserved(self, spec: ModelSpec, audio_s: float | None, background: bool = False) -> Iterator[None]:
         """Admit a request of ``audio_s`` (the duration its file declares) while its audio decodes, before the
         lease: refused at once (``OverloadedError``) when its wait would be over the bound, and counted meanwhile,
-        so that requests arriving together are not all admitted to the decoder. None: nothing to reserve."""
-        admission = self.admission(spec.id) if audio_s is not None else None
+        so that requests arriving together are not all admitted to the decoder. None: nothing to reserve; background
+        work (``use``) reserves nothing."""
+        admission = self.admission(spec.id) if audio_s is not None and not background else None
         if admission is None or audio_s is None:
             yield
             return
@@ -141,7 +159,7 @@ class ModelPool:
         finally:
             admission.leave(share)
 
-    def _lease(self, spec: ModelSpec, audio_s: float | None = None) -> tuple[Slot, Share]:
+    def _lease(self, spec: ModelSpec, audio_s: float | None = None, background: bool = False) -> tuple[Slot, Share]:
         with self._lock:
             slot = self._slots.get(spec.id)
         if slot is None:
@@ -153,6 +171,10 @@ class ModelPool:
             if slot is not built and built.batcher is not None:  # another request built it first
                 built.batcher.close()
         with self._lock:
+            if background:
+                slot.background_leases += 1
+                self._used_since_idle = True
+                return slot, Share()
             limits = self.limits
             capacity = limits.inflight(slot.engine) * limits.batch_size(slot.engine) + limits.max_queued_per_model
             if slot.leases >= capacity:

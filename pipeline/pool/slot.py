@@ -33,6 +33,9 @@ class Slot:
     run_lock: threading.Lock = field(default_factory=threading.Lock)
     """Diarizers: one diarization at a time."""
     leases: int = 0
+    background_leases: int = 0
+    """Leases of background work (batch items): outside ``leases``, the count interactive requests are admitted
+    against, so that they never take an interactive request's place; the model stays loaded under them."""
     running_batches: int = 0
     """Batches on the engine now: a model is never unloaded under one, even after its requests have left."""
     last_used: float = field(default_factory=time.monotonic)
@@ -46,7 +49,7 @@ class Slot:
 
     @property
     def in_use(self) -> bool:
-        return bool(self.leases or self.running_batches)
+        return bool(self.leases or self.background_leases or self.running_batches)
 
     def unload_locked(self, reason: str) -> None:
         """Unload the model and count it, under the pool's lock."""

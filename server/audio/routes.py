@@ -13,20 +13,19 @@ import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from core.errors import InvalidInputError, STTError
+from core.errors import STTError
 from core.types import DiarizeOptions, TranscribeOptions
 from pipeline.transcriber import Transcriber
 
 from ..collaborators import RouteSettings, RouteSettingsDep, TranscriberDep
 from ..edge.errors import OPENAI_AUDIO_STATUSES
-from ..models.names import requested_model
 from ..observability.metering import RequestMeter, metered
 from .diarization_route import create_diarization
 from .diarization_route import router as diarization_router
-from pipeline.response_formats import DIARIZED_FORMATS, MEDIA_TYPES, render
+from pipeline.response_formats import MEDIA_TYPES, render
 from .speaker_references import MAX_REFERENCE_FIELD_BYTES
 from .transcribe_call import transcribe_metered
-from .transcription_form import TranscriptionForm, check_common, one_file, transcription_form
+from .transcription_form import TranscriptionForm, one_file, transcription_form, translation_fields
 from .transcription_stream import transcription_stream
 
 router = APIRouter()
@@ -90,15 +89,15 @@ async def create_translation(
     temperature: Annotated[float, Form()] = 0.0,
     seed: Annotated[int | None, Form()] = None,
 ) -> Response:
-    check_common(response_format, temperature)
-    if response_format in DIARIZED_FORMATS:
-        raise InvalidInputError("Diarized responses are only available for transcriptions.", input="response_format")
-    model_id = requested_model(model)
-    options = TranscribeOptions(task="translate", initial_prompt=prompt or None, temperature=temperature, seed=seed)
+    form = translation_fields(
+        model=model, prompt=prompt, response_format=response_format, temperature=temperature, seed=seed
+    )
     default = transcriber.default_model
-    with metered(transcriber.registry, model_id or default, settings.log_transcripts, OPENAI_AUDIO_STATUSES) as meter:
+    with metered(
+        transcriber.registry, form.model_id or default, settings.log_transcripts, OPENAI_AUDIO_STATUSES
+    ) as meter:
         return await _respond(
-            request, settings, transcriber, meter, file, model_id, options, response_format, set()
+            request, settings, transcriber, meter, file, form.model_id, form.options, form.response_format, set()
         )
 
 

@@ -170,21 +170,52 @@ def transcription_form(
     known_speaker_names: Annotated[list[str] | None, Form(alias="known_speaker_names[]")] = None,
     known_speaker_references: Annotated[list[str] | None, Form(alias="known_speaker_references[]")] = None,
 ) -> TranscriptionForm:
-    """The transcription route's form (a FastAPI dependency). ``num_speakers``/``min_speakers``/``max_speakers``
+    """The transcription route's form (a FastAPI dependency): its fields, checked by ``transcription_fields``.
+    OpenAI's SDKs send ``chunking_strategy`` as ``chunking_strategy[type]``, ... form fields."""
+    chunking_fields = {
+        "type": chunking_type,
+        "threshold": chunking_threshold,
+        "prefix_padding_ms": chunking_prefix_padding_ms,
+        "silence_duration_ms": chunking_silence_duration_ms,
+    }
+    return transcription_fields(
+        model=model, language=language, prompt=prompt, response_format=response_format, temperature=temperature,
+        seed=seed, timestamp_granularities=timestamp_granularities, stream=stream, chunking_strategy=chunking_strategy,
+        chunking_fields=chunking_fields, num_speakers=num_speakers, min_speakers=min_speakers,
+        max_speakers=max_speakers, include=include, keywords=keywords, known_speaker_names=known_speaker_names,
+        known_speaker_references=known_speaker_references,
+    )
+
+
+def transcription_fields(
+    *,
+    model: str = "whisper-1",
+    language: str | None = None,
+    prompt: str | None = None,
+    response_format: str = "json",
+    temperature: float = 0.0,
+    seed: int | None = None,
+    timestamp_granularities: list[str] | None = None,
+    stream: bool = False,
+    chunking_strategy: str | None = None,
+    chunking_fields: dict[str, Any] | None = None,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    include: list[str] | None = None,
+    keywords: list[str] | None = None,
+    known_speaker_names: list[str] | None = None,
+    known_speaker_references: list[str] | None = None,
+) -> TranscriptionForm:
+    """The one check of a transcription request's fields, whatever carried them (the route's multipart form, a
+    batch's JSON line). ``num_speakers``/``min_speakers``/``max_speakers``
     are extensions that guide diarization (``diarized_json``, ``jsonl``); ``known_speaker_names[]`` with
     ``known_speaker_references[]`` name the speakers whose voices match (their clips are decoded here). ``seed`` (as
-    vLLM takes it) seeds the temperature fallback's sampling instead of the seed drawn from the request itself."""
+    vLLM takes it) seeds the temperature fallback's sampling instead of the seed drawn from the request itself.
+    ``chunking_strategy`` is a JSON string (or ``auto``), or its fields are in ``chunking_fields``."""
     check_common(response_format, temperature)
     granularities = granularities_of(timestamp_granularities, response_format)
-    vad = chunking_of(
-        chunking_strategy,
-        {
-            "type": chunking_type,
-            "threshold": chunking_threshold,
-            "prefix_padding_ms": chunking_prefix_padding_ms,
-            "silence_duration_ms": chunking_silence_duration_ms,
-        },
-    )
+    vad = chunking_of(chunking_strategy, chunking_fields or {})
     diarized = response_format in DIARIZED_FORMATS
     known_speakers = known_speakers_of(known_speaker_names, known_speaker_references, diarized)
     speakers = None
@@ -204,3 +235,19 @@ def transcription_form(
         seed=seed,
     )
     return TranscriptionForm(requested_model(model), options, response_format, granularities, stream, speakers)
+
+
+def translation_fields(
+    *,
+    model: str = "whisper-1",
+    prompt: str | None = None,
+    response_format: str = "json",
+    temperature: float = 0.0,
+    seed: int | None = None,
+) -> TranscriptionForm:
+    """The one check of a translation request's fields (the route's form, a batch's JSON line)."""
+    check_common(response_format, temperature)
+    if response_format in DIARIZED_FORMATS:
+        raise InvalidInputError("Diarized responses are only available for transcriptions.", input="response_format")
+    options = TranscribeOptions(task="translate", initial_prompt=prompt or None, temperature=temperature, seed=seed)
+    return TranscriptionForm(requested_model(model), options, response_format, frozenset(), False, None)

@@ -1,0 +1,45 @@
+"""A batch line's ``url``: fetched by the server into a temporary file, within the upload size limit and a
+timeout, no redirects followed (a redirect could lead anywhere the operator did not mean)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from core.errors import InvalidInputError, TooLargeError
+
+
+@contextmanager
+def fetched(url: str, max_bytes: int, timeout_s: float) -> Iterator[Path]:
+    """The audio at ``url`` in a temporary file (removed on leaving)."""
+    with tempfile.NamedTemporaryFile(prefix="stt-batch-url-", suffix=".audio") as out:
+        size = 0
+        try:
+            with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=False) as response:
+                if response.status_code != 200:
+                    raise InvalidInputError(
+                        f"Fetching the audio URL answered HTTP {response.status_code}.", input="url",
+                        code="audio_url_unreachable",
+                    )
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise _too_large(max_bytes)
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise _too_large(max_bytes)
+                    out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise InvalidInputError(
+                f"The audio URL could not be fetched ({type(exc).__name__}).", input="url", code="audio_url_unreachable"
+            ) from None
+        out.flush()
+        yield Path(out.name)
+
+
+def _too_large(max_bytes: int) -> TooLargeError:
+    return TooLargeError(f"The audio at the URL is larger than the upload limit of {max_bytes} bytes.", input="url")
