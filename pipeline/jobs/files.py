@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -32,8 +32,10 @@ def new_id(prefix: str) -> str:
 
 
 class FileStore:
-    def __init__(self, sessions: sessionmaker[Session], directory: Path, limits: FileLimits = FileLimits()) -> None:
+    def __init__(self, sessions: sessionmaker[Session], directory: Path, limits: FileLimits = FileLimits(),
+                 clock: Callable[[], float] = time.time) -> None:
         self._sessions = sessions
+        self._clock = clock
         self.directory = directory
         self.limits = limits
         directory.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,7 @@ class FileStore:
                 os.fsync(out.fileno())
             record = StoredFile(
                 id=file_id, purpose=purpose, filename=filename[:512] or "file", bytes=size,
-                created_at=int(time.time()), path=file_id,
+                created_at=int(self._clock()), path=file_id,
             )
             with self._sessions.begin() as session:
                 session.add(record)

@@ -33,7 +33,7 @@ def fetched(url: str, max_bytes: int, timeout_s: float) -> Iterator[Path]:
                     if size > max_bytes:
                         raise _too_large(max_bytes)
                     out.write(chunk)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise InvalidInputError(
                 f"The audio URL could not be fetched ({type(exc).__name__}).", input="url", code="audio_url_unreachable"
             ) from None

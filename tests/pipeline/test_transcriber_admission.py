@@ -86,3 +86,15 @@ def test_requests_that_arrive_together_are_not_all_admitted_to_the_decoder(trans
     thread.join(10)
     assert first and first[0].transcription.text == "asr heard 10.0s"
     assert transcriber.pool.admission("asr").queued_audio_s() == 0.0, "nothing is left counted"
+
+
+def test_background_work_is_left_out_of_the_interactive_waits(transcriber, wav_bytes):
+    """A batch line's audio is not counted in the waits interactive requests are admitted by: a request admitted
+    with nothing else running is still admitted with a long background line in progress."""
+    with transcriber.pool.use(transcriber.registry.get("asr"), audio_s=60.0, background=True):  # a long batch line
+        assert transcriber.pool.admission("asr").queued_audio_s() == 0.0
+        assert transcriber.has_room(None)
+        served = transcriber.transcribe(io.BytesIO(wav_bytes(0.5)), None, TranscribeOptions())
+        assert served.transcription.text == "asr heard 0.5s"
+    background = transcriber.transcribe(io.BytesIO(wav_bytes(0.5)), None, TranscribeOptions(), background=True)
+    assert background.transcription.text == "asr heard 0.5s"

@@ -360,3 +360,25 @@ def test_batches_are_as_large_as_the_engine_asks_unless_the_operator_sets_a_size
     assert chosen._slots["a"].batcher.max_batch_size == 4
     pool.close()
     chosen.close()
+
+
+def _infer_in_background_lease(pool: ModelPool, model_id: str) -> None:
+    with pool.use(pool.registry.get(model_id), audio_s=30.0, background=True) as lease:
+        lease.decode([np.zeros(1600, dtype=np.float32)], TranscribeOptions())
+
+
+def test_background_work_takes_no_interactive_place_and_starts_only_when_the_model_has_room(fake_models):
+    pool = _pool(fake_models, max_inflight_per_model=1, max_batch_size=1, max_queued_per_model=1)
+    assert pool.has_room("a")  # a model no request has used yet
+    fake_models.gate = threading.Event()
+    background = _in_background(_infer_in_background_lease, pool, "a")
+    _wait_for(lambda: pool.states() and pool._slots["a"].background_leases == 1)
+    assert pool.has_room("a")  # background work leaves the interactive places alone
+    interactive = [_in_background(_infer, pool, "a") for _ in range(2)]  # capacity: 1 running + 1 queued
+    _wait_for(lambda: pool.states()[0].leases == 2)
+    assert not pool.has_room("a")  # an interactive request waits: no background work starts
+    assert pool.unload("a") is False  # in use by the background lease too
+    fake_models.gate.set()
+    for thread in [background, *interactive]:
+        thread.join(5)
+    assert pool.states()[0].leases == 0 and pool._slots["a"].background_leases == 0 and pool.has_room("a")

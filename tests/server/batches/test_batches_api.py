@@ -4,9 +4,11 @@ errors in the error file, and the refusals of the API (400, 404, 413) in OpenAI'
 
 from __future__ import annotations
 
-import io
 import json
+import socket
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import openai
@@ -233,3 +235,41 @@ def test_the_apis_say_they_are_off_when_no_jobs_directory_is_set():
     with TestClient(create_openai_app(Collaborators())) as client:
         response = client.get("/files")
     assert response.status_code == 404 and response.json()["error"]["code"] == "batches_disabled"
+
+
+def test_a_line_whose_audio_is_a_url_is_fetched_and_answers_as_an_upload(sdk, http, wav_bytes, run_batch):
+    audio = wav_bytes(1.0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(audio)))
+            self.end_headers()
+            self.wfile.write(audio)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{origin.server_address[1]}/a.wav"
+        lines = [line("remote", {"url": url}), line("gone", {"url": f"http://127.0.0.1:{closed_port()}/a.wav"}),
+                 line("malformed", {"url": "http://127.0.0.1:99999999/a.wav"})]
+        batch = sdk.batches.create(input_file_id=upload(sdk, jsonl(lines), "batch").id, endpoint=TRANSCRIPTIONS,
+                                   completion_window="24h")
+        run_batch()
+    finally:
+        origin.shutdown()
+    done = sdk.batches.retrieve(batch.id)
+    [remote] = output_lines(sdk, done.output_file_id)
+    assert remote["response"]["body"] == http.post("/v1/audio/transcriptions", files={"file": ("a.wav", audio)}).json()
+    errors = output_lines(sdk, done.error_file_id)
+    assert [(e["custom_id"], e["response"]["status_code"], e["response"]["body"]["error"]["param"]) for e in errors] \
+        == [("gone", 400, "url"), ("malformed", 400, "url")]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
