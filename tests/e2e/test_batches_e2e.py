@@ -1,0 +1,118 @@
+"""OpenAI's Batch API on a real ``bentoml serve``, driven by the official SDK: files in, a batch of transcription
+lines, its output read back with each body equal to the synchronous route's answer for the same request, a bad line
+(an undecodable file) in the error file with its 400, an interactive request served during the batch, and a server
+killed mid-batch (SIGKILL) whose successor on the same data directory finishes it, every line exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai.types import Batch
+
+from bench.corpus import Utterance
+from bench.server import RunningServer, free_port, running_server
+
+pytestmark = pytest.mark.slow
+TRANSCRIPTIONS = "/v1/audio/transcriptions"
+FORMATS = ["json", "verbose_json", "text", "srt"]
+
+
+def jobs_env(jobs_dir: Path) -> dict[str, str]:
+    return {"STT_DEVICE": "cpu", "STT_JOBS_DIR": str(jobs_dir), "STT_JOBS_LEASE_S": "6", "STT_JOBS_POLL_S": "0.2"}
+
+
+def client(server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="not-needed", max_retries=0, timeout=120)
+
+
+def jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+
+def line(custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"custom_id": custom_id, "method": "POST", "url": TRANSCRIPTIONS, "body": body}
+
+
+def wait_for(sdk: openai.OpenAI, batch_id: str, statuses: set[str], timeout_s: float = 300) -> Batch:
+    deadline = time.monotonic() + timeout_s
+    while (batch := sdk.batches.retrieve(batch_id)).status not in statuses:
+        assert time.monotonic() < deadline, f"batch still {batch.status}: {batch.request_counts}"
+        time.sleep(0.2)
+    return batch
+
+
+def read_lines(sdk: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    return [] if file_id is None else [json.loads(raw) for raw in sdk.files.content(file_id).content.splitlines()]
+
+
+def test_a_batch_answers_what_the_synchronous_route_answers(tmp_path: Path, english_short: list[Utterance]):
+    clips = english_short[:4]
+    with running_server(jobs_env(tmp_path / "jobs")) as server:
+        sdk = client(server)
+        ids = [sdk.files.create(file=clip.path, purpose="user_data").id for clip in clips]
+        bad = sdk.files.create(file=("bad.wav", b"RIFF this is not audio" * 50), purpose="user_data").id
+        lines = [line(f"{n}-{fmt}", {"file": file_id, "response_format": fmt})
+                 for n, file_id in enumerate(ids) for fmt in FORMATS[n % 2::2]]
+        lines.append(line("undecodable", {"file": bad}))
+        batch_input = sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+        batch = sdk.batches.create(input_file_id=batch_input.id, endpoint=TRANSCRIPTIONS, completion_window="24h",
+                                   metadata={"suite": "e2e"})
+        wait_for(sdk, batch.id, {"in_progress", "finalizing", "completed"})
+        interactive = httpx.post(f"{server.url}/v1/audio/transcriptions",  # served beside the batch, never 429
+                                 files={"file": (clips[0].path.name, clips[0].path.read_bytes())}, timeout=120)
+        assert interactive.status_code == 200
+        done = wait_for(sdk, batch.id, {"completed", "failed", "cancelled", "expired"})
+        assert done.status == "completed" and done.metadata == {"suite": "e2e"}
+        assert done.request_counts is not None
+        assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (
+            len(lines), len(lines) - 1, 1)
+        outputs = {item["custom_id"]: item for item in read_lines(sdk, done.output_file_id)}
+        assert len(outputs) == len(lines) - 1
+        for n, clip in enumerate(clips):
+            for fmt in FORMATS[n % 2::2]:
+                synchronous = httpx.post(f"{server.url}/v1/audio/transcriptions", data={"response_format": fmt},
+                                         files={"file": (clip.path.name, clip.path.read_bytes())}, timeout=120)
+                assert synchronous.status_code == 200
+                expected = synchronous.text if fmt in ("text", "srt") else synchronous.json()
+                response = outputs[f"{n}-{fmt}"]["response"]
+                assert response["status_code"] == 200 and response["body"] == expected, (n, fmt)
+        [undecodable] = read_lines(sdk, done.error_file_id)
+        synchronous = httpx.post(f"{server.url}/v1/audio/transcriptions",
+                                 files={"file": ("bad.wav", b"RIFF this is not audio" * 50)}, timeout=120)
+        assert undecodable["custom_id"] == "undecodable"
+        assert undecodable["response"]["status_code"] == synchronous.status_code == 400
+        assert undecodable["response"]["body"] == synchronous.json()
+
+
+def test_a_batch_survives_a_killed_server_every_line_once(tmp_path: Path, english_short: list[Utterance]):
+    jobs_dir, port = tmp_path / "jobs", free_port()
+    lines_total = 16
+    with running_server(jobs_env(jobs_dir), port=port) as server:
+        sdk = client(server)
+        ids = [sdk.files.create(file=clip.path, purpose="user_data").id for clip in english_short[:4]]
+        lines = [line(f"line-{n}", {"file": ids[n % len(ids)]}) for n in range(lines_total)]
+        batch_input = sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+        batch = sdk.batches.create(input_file_id=batch_input.id, endpoint=TRANSCRIPTIONS, completion_window="24h")
+        deadline = time.monotonic() + 300
+        while (counts := sdk.batches.retrieve(batch.id).request_counts) is None or counts.completed < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait(30)
+    assert counts.completed < lines_total, "the batch finished before the kill: make it longer"
+    with running_server(jobs_env(jobs_dir), port=port) as restarted:
+        sdk = client(restarted)
+        done = wait_for(sdk, batch.id, {"completed", "failed", "cancelled", "expired"})
+        every = [item["custom_id"] for item in read_lines(sdk, done.output_file_id) + read_lines(sdk, done.error_file_id)]
+    assert done.status == "completed"
+    assert done.request_counts is not None and done.request_counts.completed == lines_total
+    assert Counter(every) == Counter(f"line-{n}" for n in range(lines_total))
