@@ -84,6 +84,9 @@ class BatchStore:
         self.files = files
         self.limits = limits
         self._clock = clock
+        bind = sessions.kw.get("bind")
+        self._row_locks = bind is not None and bind.dialect.name == "postgresql"
+        """Whether the database locks rows (``SELECT ... FOR UPDATE SKIP LOCKED``)."""
 
     # ------------------------------------------------------------------ the API's operations
 
@@ -212,29 +215,42 @@ class BatchStore:
 
     def claim(self, worker: str, has_room: Callable[[dict[str, Any]], bool], look_ahead: int = 16) -> ClaimedItem | None:
         """The first waiting item (of a batch ``in_progress``) whose model has room (``has_room``), claimed for
-        ``worker`` under a lease; an item whose lease has passed is waiting again. None when none can start."""
+        ``worker`` under a lease; an item whose lease has passed is waiting again. None when none can start.
+
+        On PostgreSQL the candidates are read ``FOR UPDATE SKIP LOCKED``: replicas claiming at once each get other
+        rows, without waiting on each other. SQLite (one writer at a time, no row locks) reads them first and claims
+        with a conditional update; on either, the update's condition keeps an item from being claimed twice."""
         now = self._clock()
         waiting = or_(ItemRow.status == states.PENDING, and_(ItemRow.status == states.RUNNING,
                                                              ItemRow.lease_until < now))
+        candidates = (
+            select(ItemRow.id, ItemRow.batch_id, BatchRow.endpoint, ItemRow.custom_id, ItemRow.body)
+            .join(BatchRow, BatchRow.id == ItemRow.batch_id)
+            .where(BatchRow.status == states.IN_PROGRESS, waiting)
+            .order_by(ItemRow.id).limit(look_ahead)
+        )
+        if self._row_locks:
+            with self._sessions.begin() as session:
+                for row in session.execute(candidates.with_for_update(of=ItemRow, skip_locked=True)).all():
+                    if has_room(row.body) and self._take(session, row.id, worker, waiting, now):
+                        return ClaimedItem(*row)
+            return None
         with self._sessions() as session:
-            candidates = session.execute(
-                select(ItemRow.id, ItemRow.batch_id, BatchRow.endpoint, ItemRow.custom_id, ItemRow.body)
-                .join(BatchRow, BatchRow.id == ItemRow.batch_id)
-                .where(BatchRow.status == states.IN_PROGRESS, waiting)
-                .order_by(ItemRow.id).limit(look_ahead)
-            ).all()
-        for item_id, batch_id, endpoint, custom_id, body in candidates:
-            if not has_room(body):
+            rows = session.execute(candidates).all()
+        for row in rows:
+            if not has_room(row.body):
                 continue
             with self._sessions.begin() as session:
-                claimed = session.execute(
-                    update(ItemRow).where(ItemRow.id == item_id, waiting)
-                    .values(status=states.RUNNING, claimed_by=worker, lease_until=now + self.limits.lease_s,
-                            attempts=ItemRow.attempts + 1)
-                ).rowcount
-            if claimed == 1:
-                return ClaimedItem(item_id, batch_id, endpoint, custom_id, body)
+                if self._take(session, row.id, worker, waiting, now):
+                    return ClaimedItem(*row)
         return None
+
+    def _take(self, session: Session, item_id: int, worker: str, waiting: Any, now: float) -> bool:
+        return session.execute(
+            update(ItemRow).where(ItemRow.id == item_id, waiting)
+            .values(status=states.RUNNING, claimed_by=worker, lease_until=now + self.limits.lease_s,
+                    attempts=ItemRow.attempts + 1)
+        ).rowcount == 1
 
     def renew(self, worker: str, item_ids: list[int]) -> None:
         """Extend the leases of the items ``worker`` runs."""

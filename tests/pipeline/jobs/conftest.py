@@ -1,7 +1,10 @@
-"""A jobs store in the test's folder (SQLite) on the test's clock."""
+"""A jobs store in the test's folder on the test's clock, on SQLite and on a throwaway PostgreSQL (started once for
+the session on 127.0.0.1; the PostgreSQL cases skip, saying why, where it cannot start)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,17 @@ from pipeline.jobs.batches import BatchLimits, BatchStore
 from pipeline.jobs.database import open_database, sqlite_url
 from pipeline.jobs.files import FileLimits, FileStore
 from tests.support.jobs import Clock
+from tests.support.postgres import Postgres, Unavailable, running_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_postgres())
+        except Unavailable as exc:
+            pytest.skip(f"PostgreSQL could not start: {exc}")
+        yield server
 
 
 @pytest.fixture
@@ -17,8 +31,15 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    return request.getfixturevalue("postgres").new_database()
+
+
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> BatchStore:
-    sessions = open_database(sqlite_url(tmp_path))
+def store(tmp_path: Path, clock: Clock, database_url: str) -> BatchStore:
+    sessions = open_database(database_url)
     files = FileStore(sessions, tmp_path / "files", FileLimits(max_bytes=1 << 20, max_files=100), clock)
     return BatchStore(sessions, files, BatchLimits(max_lines=100, lease_s=10.0), clock=clock)

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.jobs import states
 from pipeline.jobs.batches import BatchStore, Outcome
-from pipeline.jobs.database import open_database, sqlite_url
+from pipeline.jobs.database import open_database
 from pipeline.jobs.errors import InvalidInputError, NotFoundError, WrongStateError
 from pipeline.jobs.files import FileStore
 from pipeline.jobs.worker import BatchWorker, WorkerSettings
@@ -159,13 +159,14 @@ def test_a_batch_past_its_window_expires_with_what_it_finished(store: BatchStore
     assert [line["error"]["code"] for line in lines_of(store, expired.error_file_id)] == ["batch_expired"] * 2
 
 
-def test_a_restarted_store_resumes_a_batch_in_progress(tmp_path: Path, store: BatchStore, clock: Clock):
+def test_a_restarted_store_resumes_a_batch_in_progress(tmp_path: Path, store: BatchStore, clock: Clock,
+                                                       database_url: str):
     batch_id = new_batch(store, 3)
     store.validate_next(check)
     first = store.claim("before-restart", lambda body: True)
     assert first is not None and store.finish("before-restart", first.id, Outcome(200, {"text": "t0"}))
     assert store.claim("before-restart", lambda body: True) is not None  # cut short by the restart
-    sessions = open_database(sqlite_url(tmp_path))  # the same data directory, opened again
+    sessions = open_database(database_url)  # the same database and files, opened again
     restarted = BatchStore(sessions, FileStore(sessions, tmp_path / "files"), store.limits, clock=clock)
     clock.now += 11
     assert run_all(restarted, "after-restart") == ["c1", "c2"]
