@@ -38,3 +38,10 @@ def test_it_serves_the_mounted_source_with_reload_and_keeps_the_cache_in_a_volum
     hf_home = next(env["value"] for env in yaml.safe_load((ROOT / "bentofile.yaml").read_text())["envs"]
                    if env["name"] == "HF_HOME")
     assert f"hf-cache:{hf_home}" in service["volumes"] and "hf-cache" in config["volumes"]
+
+
+def test_the_batch_apis_jobs_are_kept_in_a_volume():
+    config = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    service = config["services"]["speech-to-text"]
+    assert "jobs:/data/jobs" in service["volumes"] and "jobs" in config["volumes"]
+    assert "STT_JOBS_DIR=/data/jobs" in service["environment"]
