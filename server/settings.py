@@ -282,6 +282,21 @@ class Settings(BaseSettings):
     jobs_url_timeout_s: float = Field(
         30.0, gt=0, description="Longest the fetch of a batch line's audio url may take (no redirects followed)."
     )
+    webhook_urls: str = Field(
+        "",
+        description="Comma-separated URLs told of each batch's end (batch.completed, .failed, .cancelled, .expired), "
+        "signed as Standard Webhooks with STT_WEBHOOK_SECRET; empty: none.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="The webhooks' signing secret, whsec_ and the key in base64 (needed with STT_WEBHOOK_URLS)."
+    )
+    webhook_max_attempts: int = Field(
+        6, ge=1, description="Attempts to deliver one webhook (1 s before the second, each wait after doubling)."
+    )
+
+    @property
+    def webhook_url_list(self) -> list[str]:
+        return [url.strip() for url in self.webhook_urls.split(",") if url.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from pipeline.live import LiveLimits, LiveTranscriber
 from pipeline.transcriber import Transcriber
 
 from .batches.item_runner import AudioItemRunner, RunnerSettings
+from .batches.webhooks import WebhookSender, WebhookSettings
 from .collaborators import ChatSettings, RealtimeSettings
 from .realtime.origin import allowed_origins
 from .settings import Settings
@@ -83,4 +84,18 @@ def build_jobs_from_settings(
     def runner_for(files: FileStore) -> AudioItemRunner:
         return AudioItemRunner(transcriber, files, runner)
 
-    return build_jobs(config, runner_for, should_claim)
+    sender = build_webhook_sender(settings)
+    on_ended = sender.batch_ended if sender is not None else (lambda batch_id, status: None)
+    return build_jobs(config, runner_for, should_claim, on_ended)
+
+
+def build_webhook_sender(settings: Settings) -> WebhookSender | None:
+    """The batches' webhooks; None without ``STT_WEBHOOK_URLS``. URLs without a secret are refused at start."""
+    if not (urls := settings.webhook_url_list):
+        return None
+    if settings.webhook_secret is None:
+        raise ValueError("STT_WEBHOOK_URLS needs STT_WEBHOOK_SECRET (whsec_ and a key in base64) to sign with")
+    return WebhookSender(WebhookSettings(
+        urls=tuple(urls), secret=settings.webhook_secret.get_secret_value(),
+        max_attempts=settings.webhook_max_attempts,
+    ))

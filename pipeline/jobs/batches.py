@@ -177,10 +177,10 @@ class BatchStore:
 
     # ------------------------------------------------------------------ the worker's steps
 
-    def validate_next(self, check: BodyCheck) -> str | None:
+    def validate_next(self, check: BodyCheck) -> tuple[str, str] | None:
         """Read one ``validating`` batch's input file: its items and ``in_progress``, or ``failed`` with the lines'
-        errors. Two workers may read the same batch; one of them records it. The batch's id, None when none
-        waited."""
+        errors. Two workers may read the same batch; one of them records it. The batch's id and the status this
+        call moved it to; None when none waited, or another worker recorded it first."""
         with self._sessions() as session:
             batch = session.scalars(
                 select(BatchRow).where(BatchRow.status == states.VALIDATING).order_by(BatchRow.created_at).limit(1)
@@ -200,18 +200,19 @@ class BatchStore:
                     .values(status=states.FAILED, failed_at=now,
                             errors={"object": "list", "data": [error.as_dict() for error in errors]})
                 ).rowcount
-                return batch.id
+                return (batch.id, states.FAILED) if moved == 1 else None
             moved = session.execute(
                 update(BatchRow).where(BatchRow.id == batch.id, BatchRow.status == states.VALIDATING)
                 .values(status=states.IN_PROGRESS, in_progress_at=now)
             ).rowcount
-            if moved == 1:
-                session.add_all(
-                    ItemRow(batch_id=batch.id, line=line.line, custom_id=line.custom_id, body=line.body,
-                            status=states.PENDING, attempts=0)
-                    for line in lines
-                )
-        return batch.id
+            if moved != 1:
+                return None
+            session.add_all(
+                ItemRow(batch_id=batch.id, line=line.line, custom_id=line.custom_id, body=line.body,
+                        status=states.PENDING, attempts=0)
+                for line in lines
+            )
+        return batch.id, states.IN_PROGRESS
 
     def claim(self, worker: str, has_room: Callable[[dict[str, Any]], bool], look_ahead: int = 16) -> ClaimedItem | None:
         """The first waiting item (of a batch ``in_progress``) whose model has room (``has_room``), claimed for
@@ -274,14 +275,14 @@ class BatchStore:
                         request_id=new_id("req_"), lease_until=None)
             ).rowcount == 1
 
-    def settle(self, worker: str) -> list[str]:
+    def settle(self, worker: str) -> list[tuple[str, str]]:
         """Expire the batches past their window, then finalise those with no item left to run: write their output
-        and error files and move them to their final status. The ids of the batches that ended."""
+        and error files and move them to their final status. The batches that ended here, with their status."""
         self._expire_overdue()
         ended = []
         for batch_id in self._ready_to_finalize(worker):
-            self._write_outputs(worker, batch_id)
-            ended.append(batch_id)
+            if (final := self._write_outputs(worker, batch_id)) is not None:
+                ended.append((batch_id, final))
         return ended
 
     def _expire_overdue(self) -> None:
@@ -338,7 +339,7 @@ class BatchStore:
             if taken == 1:
                 yield batch_id
 
-    def _write_outputs(self, worker: str, batch_id: str) -> None:
+    def _write_outputs(self, worker: str, batch_id: str) -> str | None:
         with self._sessions() as session:
             items = list(session.scalars(select(ItemRow).where(ItemRow.batch_id == batch_id).order_by(ItemRow.line)))
         errors = [item for item in items if is_error(item)]
@@ -358,10 +359,12 @@ class BatchStore:
                 .values(status=final, output_file_id=output.id, error_file_id=error_file.id if error_file else None,
                         **{states.TIMESTAMP_OF[final]: now})
             ).rowcount
-        if written != 1:  # another finaliser took over meanwhile: its files stand
-            for stored in (output, error_file):
-                if stored is not None:
-                    self.files.delete(stored.id)
+        if written == 1:
+            return final
+        for stored in (output, error_file):  # another finaliser took over meanwhile: its files stand
+            if stored is not None:
+                self.files.delete(stored.id)
+        return None
 
 
 def _missing_input(file_id: str) -> LineError:

@@ -30,10 +30,12 @@ class Jobs:
 
 
 def build_jobs(config: JobsConfig, runner_for: Callable[[FileStore], ItemRunner],
-               should_claim: Callable[[], bool] = lambda: True) -> Jobs:
-    """``runner_for``: the runner of items, given the file store its lines name audio in."""
+               should_claim: Callable[[], bool] = lambda: True,
+               on_ended: Callable[[str, str], None] = lambda batch_id, status: None) -> Jobs:
+    """``runner_for``: the runner of items, given the file store its lines name audio in; ``on_ended``: told of
+    each batch that ends (``BatchWorker.on_ended``)."""
     config.directory.mkdir(parents=True, exist_ok=True)
     sessions = open_database(config.database_url or sqlite_url(config.directory))
     files = FileStore(sessions, config.directory / "files", config.files)
     batches = BatchStore(sessions, files, config.batches)
-    return Jobs(files, batches, BatchWorker(batches, runner_for(files), config.worker, should_claim))
+    return Jobs(files, batches, BatchWorker(batches, runner_for(files), config.worker, should_claim, on_ended))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from . import states
 from .batches import BatchStore, ClaimedItem, Outcome
 from .input_lines import BodyCheck
 
@@ -49,11 +50,15 @@ class BatchWorker:
         runner: ItemRunner,
         settings: WorkerSettings = WorkerSettings(),
         should_claim: Callable[[], bool] = lambda: True,
+        on_ended: Callable[[str, str], None] = lambda batch_id, status: None,
     ) -> None:
         self.store = store
         self.runner = runner
         self.settings = settings
         self.should_claim = should_claim
+        self.on_ended = on_ended
+        """Told each batch this replica ended (failed, completed, cancelled, expired), once per batch across replicas:
+        the webhooks' sender, which must not block."""
         self.name = f"replica-{secrets.token_hex(6)}"
         """This replica's name on the items it claims."""
         self._stop = threading.Event()
@@ -90,14 +95,23 @@ class BatchWorker:
         """One round of work: validate a batch, run one item, finalise what is done. True when it did something
         (the loop goes on at once)."""
         worked = False
+        ended: list[tuple[str, str]] = []
         if self.should_claim():
-            worked |= self.store.validate_next(self.runner.check) is not None
+            if (validated := self.store.validate_next(self.runner.check)) is not None:
+                worked = True
+                if validated[1] == states.FAILED:
+                    ended.append(validated)
             item = self.store.claim(self.name, self.runner.has_room)
             if item is not None:
                 self._run(item)
                 worked = True
-        worked |= bool(self.store.settle(self.name))
-        return worked
+        ended += self.store.settle(self.name)
+        for batch_id, status in ended:
+            try:
+                self.on_ended(batch_id, status)
+            except Exception:
+                logger.exception("telling of batch %s's end failed", batch_id)
+        return worked or bool(ended)
 
     def _run(self, item: ClaimedItem) -> None:
         with self._lock:

@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from server.wiring import build_chat, build_live_transcriber, build_transcriber, models_to_preload
+from server.wiring import (
+    build_chat, build_jobs_from_settings, build_live_transcriber, build_transcriber, build_webhook_sender,
+    models_to_preload,
+)
 from core.errors import ModelNotFoundError
 from server.settings import Settings
 
@@ -135,3 +138,26 @@ def test_the_wait_bound_and_the_chat_audio_limits_come_from_the_settings(monkeyp
     assert transcriber.pool.limits.max_estimated_wait_s is None  # 0: no bound
     chat, _ = build_chat(transcriber, Settings())
     assert (chat.limits.max_audio_parts, chat.limits.max_audio_s) == (4, 120.0)
+
+
+def test_the_jobs_come_from_the_settings_and_are_off_without_a_directory(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path):
+    monkeypatch.setenv("STT_DEVICE", "cpu")
+    transcriber = build_transcriber(Settings())
+    assert build_jobs_from_settings(transcriber, Settings()) is None
+    for name, value in {"STT_JOBS_DIR": str(tmp_path / "jobs"), "STT_JOBS_WORKERS": "3", "STT_JOBS_LEASE_S": "7",
+                        "STT_JOBS_MAX_BATCH_LINES": "9", "STT_JOBS_MAX_FILES": "11", "STT_MAX_UPLOAD_BYTES": "1000",
+                        "STT_JOBS_URL_TIMEOUT_S": "4"}.items():
+        monkeypatch.setenv(name, value)
+    jobs = build_jobs_from_settings(transcriber, Settings())
+    assert jobs is not None and (tmp_path / "jobs" / "jobs.sqlite").exists()
+    assert jobs.worker.settings.workers == 3 and jobs.batches.limits.lease_s == 7
+    assert jobs.batches.limits.max_lines == 9 and jobs.files.limits.max_files == 11
+    assert jobs.files.limits.max_bytes == 1000 and jobs.worker.runner.settings.url_timeout_s == 4
+    monkeypatch.setenv("STT_WEBHOOK_URLS", "http://127.0.0.1:9/a, http://127.0.0.1:9/b")
+    with pytest.raises(ValueError, match="STT_WEBHOOK_SECRET"):
+        build_webhook_sender(Settings())
+    monkeypatch.setenv("STT_WEBHOOK_SECRET", "whsec_c2VjcmV0")
+    sender = build_webhook_sender(Settings())
+    assert sender is not None and sender.settings.urls == ("http://127.0.0.1:9/a", "http://127.0.0.1:9/b")
+    sender.close()

@@ -41,14 +41,15 @@ def test_a_batch_goes_validating_in_progress_finalizing_completed(store: BatchSt
     batch_id = new_batch(store)
     assert store.get(batch_id).status == states.VALIDATING
     assert store.claim("w1", lambda body: True) is None  # nothing runs before validation
-    assert store.validate_next(check) == batch_id
+    assert store.validate_next(check) == (batch_id, states.IN_PROGRESS)
+    assert store.validate_next(check) is None
     batch = store.get(batch_id)
     assert batch.status == states.IN_PROGRESS and batch.in_progress_at == int(clock.now)
     assert store.counts(batch_id).total == 3
     clock.now += 5
     assert run_all(store) == ["c0", "c1", "c2"]
     assert store.counts(batch_id).completed == 3
-    assert store.settle("w1") == [batch_id]
+    assert store.settle("w1") == [(batch_id, states.COMPLETED)]
     done = store.get(batch_id)
     assert done.status == states.COMPLETED and done.finalizing_at and done.completed_at == int(clock.now)
     assert [line["custom_id"] for line in lines_of(store, done.output_file_id)] == ["c0", "c1", "c2"]
@@ -127,7 +128,7 @@ def test_cancel_cancels_items_not_started_and_lets_the_running_one_finish(store:
     assert store.claim("w1", lambda body: True) is None
     assert store.settle("w1") == []
     assert store.finish("w1", running.id, Outcome(200, {"text": "t0"}))
-    assert store.settle("w1") == [batch_id]
+    assert store.settle("w1") == [(batch_id, states.CANCELLED)]
     cancelled = store.get(batch_id)
     assert cancelled.status == states.CANCELLED and cancelled.cancelled_at
     assert len(lines_of(store, cancelled.output_file_id)) == 1
@@ -142,7 +143,7 @@ def test_a_cancelled_batch_whose_running_item_was_lost_still_ends(store: BatchSt
     assert store.claim("dead-replica", lambda body: True) is not None
     store.cancel(batch_id)
     clock.now += 11
-    assert store.settle("w1") == [batch_id]
+    assert store.settle("w1") == [(batch_id, states.CANCELLED)]
     assert store.get(batch_id).status == states.CANCELLED
 
 
@@ -152,7 +153,7 @@ def test_a_batch_past_its_window_expires_with_what_it_finished(store: BatchStore
     item = store.claim("w1", lambda body: True)
     assert item is not None and store.finish("w1", item.id, Outcome(200, {"text": "t0"}))
     clock.now += 24 * 3600 + 1
-    assert store.settle("w1") == [batch_id]
+    assert store.settle("w1") == [(batch_id, states.EXPIRED)]
     expired = store.get(batch_id)
     assert expired.status == states.EXPIRED and expired.expired_at
     assert [line["custom_id"] for line in lines_of(store, expired.output_file_id)] == ["c0"]
@@ -200,7 +201,7 @@ def test_create_refuses_what_it_can_before_validation(store: BatchStore):
 def test_a_validating_batch_whose_input_was_deleted_fails(store: BatchStore):
     batch_id = new_batch(store, 1)
     store.files.delete(store.get(batch_id).input_file_id)
-    store.validate_next(check)
+    assert store.validate_next(check) == (batch_id, states.FAILED)
     failed = store.get(batch_id)
     assert failed.status == states.FAILED and failed.errors["data"][0]["code"] == "input_file_not_found"
 
@@ -208,8 +209,9 @@ def test_a_validating_batch_whose_input_was_deleted_fails(store: BatchStore):
 def test_the_worker_runs_a_batch_and_stops_claiming_while_draining(store: BatchStore):
     draining = threading.Event()
     runner = EchoRunner()
+    ended: list[tuple[str, str]] = []
     worker = BatchWorker(store, runner, WorkerSettings(workers=1, poll_s=0.01),
-                         should_claim=lambda: not draining.is_set())
+                         should_claim=lambda: not draining.is_set(), on_ended=lambda *end: ended.append(end))
     batch_id = new_batch(store, 2)
     draining.set()
     assert worker.step() is False and store.get(batch_id).status == states.VALIDATING
@@ -223,3 +225,13 @@ def test_the_worker_runs_a_batch_and_stops_claiming_while_draining(store: BatchS
     finally:
         worker.stop(5)
     assert store.get(batch_id).status == states.COMPLETED and runner.ran == ["c0", "c1"]
+    assert ended == [(batch_id, states.COMPLETED)]
+
+
+def test_the_worker_tells_of_a_batch_that_failed_validation_once(store: BatchStore):
+    ended: list[tuple[str, str]] = []
+    worker = BatchWorker(store, EchoRunner(), on_ended=lambda *end: ended.append(end))
+    batch_id = new_batch(store, 2, text=3)  # every line's body refused
+    while worker.step():
+        pass
+    assert ended == [(batch_id, states.FAILED)] and store.get(batch_id).status == states.FAILED

@@ -201,7 +201,7 @@ def test_cancel_stops_lines_not_started_and_the_batch_ends_cancelled(sdk, wav_by
     audio = upload(sdk, wav_bytes(0.5))
     batch_input = upload(sdk, jsonl([line(str(n), {"file": audio.id}) for n in range(4)]), "batch")
     batch = sdk.batches.create(input_file_id=batch_input.id, endpoint=TRANSCRIPTIONS, completion_window="24h")
-    assert jobs.batches.validate_next(jobs.worker.runner.check) == batch.id
+    assert jobs.batches.validate_next(jobs.worker.runner.check) == (batch.id, "in_progress")
     item = jobs.batches.claim(jobs.worker.name, jobs.worker.runner.has_room)  # one line running when cancelled
     assert item is not None
     cancelling = sdk.batches.cancel(batch.id)
