@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import STTError
+from core.errors import RequestCancelled, STTError
 from pipeline.jobs.batches import ClaimedItem, Outcome
 from pipeline.jobs.errors import NotFoundError
 from pipeline.jobs.files import FileStore
 from pipeline.response_formats import render
 from pipeline.transcriber import Transcriber
 
+from ..edge.disconnect import Deadline
 from ..edge.errors import OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, body_of, status_of
 from ..models.names import requested_model
 from .line_body import LineRequest, line_request
@@ -60,10 +61,14 @@ class AudioItemRunner:
         try:
             request = line_request(item.endpoint, item.body)
             form = request.form
-            with self._audio(request) as source, _deadline(self.settings.request_timeout_s) as cancelled:
-                result = self.transcriber.transcribe(
-                    source, form.model_id, form.options, form.speakers, cancelled, background=True
-                )
+            deadline = Deadline(self.settings.request_timeout_s)
+            with self._audio(request) as source, _cancelled_after(deadline) as cancelled:
+                try:
+                    result = self.transcriber.transcribe(
+                        source, form.model_id, form.options, form.speakers, cancelled, background=True
+                    )
+                except RequestCancelled as exc:  # only the deadline cancels a line: the route's 504
+                    raise deadline.error() from exc
             body = render(result.transcription, form.response_format, form.options.task, set(form.granularities),
                           form.options.logprobs)
             return Outcome(200, body)
@@ -81,10 +86,10 @@ class AudioItemRunner:
 
 
 @contextmanager
-def _deadline(timeout_s: float) -> Iterator[threading.Event]:
-    """An event set once ``timeout_s`` has passed: the transcriber drops the clips not decoded yet."""
+def _cancelled_after(deadline: Deadline) -> Iterator[threading.Event]:
+    """An event set once the deadline has passed: the transcriber drops the clips not decoded yet."""
     cancelled = threading.Event()
-    timer = threading.Timer(timeout_s, cancelled.set)
+    timer = threading.Timer(max(deadline.remaining_s, 0.0), cancelled.set)
     timer.daemon = True
     timer.start()
     try:

@@ -273,3 +273,19 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_line_past_the_request_timeout_answers_the_routes_504(sdk, wav_bytes, jobs: Jobs, run_batch, fake_models):
+    runner = jobs.worker.runner
+    runner.settings = type(runner.settings)(request_timeout_s=0.2)
+    fake_models.gate = threading.Event()  # the model never answers on its own
+    audio = upload(sdk, wav_bytes(1.0))
+    batch = sdk.batches.create(input_file_id=upload(sdk, jsonl([line("slow", {"file": audio.id})]), "batch").id,
+                               endpoint=TRANSCRIPTIONS, completion_window="24h")
+    try:
+        run_batch()
+    finally:
+        fake_models.gate.set()
+    [slow] = output_lines(sdk, sdk.batches.retrieve(batch.id).error_file_id)
+    assert slow["response"]["status_code"] == 504
+    assert slow["response"]["body"]["error"]["type"] == "server_error"
