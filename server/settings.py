@@ -282,6 +282,12 @@ class Settings(BaseSettings):
     jobs_url_timeout_s: float = Field(
         30.0, gt=0, description="Longest the fetch of a batch line's audio url may take (no redirects followed)."
     )
+    fetch_allowed_hosts: str = Field(
+        "",
+        description="Comma-separated hosts a batch line's audio url may be fetched from: names, *.domain, IP addresses, "
+        "networks (10.0.0.0/8). A name must resolve to public addresses unless those are listed too; empty: no url is "
+        "fetched.",
+    )
     webhook_urls: str = Field(
         "",
         description="Comma-separated URLs told of each batch's end (batch.completed, .failed, .cancelled, .expired), "

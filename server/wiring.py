@@ -17,6 +17,7 @@ from pipeline.transcriber import Transcriber
 from .batches.item_runner import AudioItemRunner, RunnerSettings
 from .batches.webhooks import WebhookSender, WebhookSettings
 from .collaborators import ChatSettings, RealtimeSettings
+from .edge.allowed_hosts import AllowedHosts
 from .realtime.origin import allowed_origins
 from .settings import Settings
 
@@ -79,7 +80,8 @@ def build_jobs_from_settings(
         batches=BatchLimits(max_lines=settings.jobs_max_batch_lines, lease_s=settings.jobs_lease_s),
         worker=WorkerSettings(workers=settings.jobs_workers, poll_s=settings.jobs_poll_s),
     )
-    runner = RunnerSettings(settings.max_upload_bytes, settings.jobs_url_timeout_s, settings.request_timeout_s)
+    runner = RunnerSettings(settings.max_upload_bytes, settings.jobs_url_timeout_s, settings.request_timeout_s,
+                            AllowedHosts.parse(settings.fetch_allowed_hosts))
 
     def runner_for(files: FileStore) -> AudioItemRunner:
         return AudioItemRunner(transcriber, files, runner)

@@ -19,6 +19,7 @@ from pipeline.jobs.files import FileStore
 from pipeline.response_formats import render
 from pipeline.transcriber import Transcriber
 
+from ..edge.allowed_hosts import AllowedHosts
 from ..edge.disconnect import Deadline
 from ..edge.errors import OPENAI_AUDIO_STATUSES, OPENAI_FIELDS, body_of, status_of
 from ..models.names import requested_model
@@ -33,6 +34,8 @@ class RunnerSettings:
     url_timeout_s: float = 30.0
     request_timeout_s: float = 6 * 3600
     """A line's time limit, as a request's (``STT_REQUEST_TIMEOUT_S``)."""
+    allowed_hosts: AllowedHosts = AllowedHosts()
+    """Where a ``url`` may be fetched from (``STT_FETCH_ALLOWED_HOSTS``); none by default."""
 
 
 class AudioItemRunner:
@@ -81,7 +84,8 @@ class AudioItemRunner:
             yield self.files.path(request.file_id)
             return
         assert request.url is not None
-        with fetched(request.url, self.settings.max_audio_bytes, self.settings.url_timeout_s) as path:
+        settings = self.settings
+        with fetched(request.url, settings.max_audio_bytes, settings.url_timeout_s, settings.allowed_hosts) as path:
             yield path
 
 

@@ -1,5 +1,6 @@
-"""A batch line's ``url``: fetched by the server into a temporary file, within the upload size limit and a
-timeout, no redirects followed (a redirect could lead anywhere the operator did not mean)."""
+"""A batch line's ``url``: fetched by the server into a temporary file, only from the hosts the operator allows
+(``edge.allowed_hosts``, checked before any connection), within the upload size limit and a timeout, no redirects
+followed (a redirect could lead anywhere the operator did not mean)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import httpx
 
 from core.errors import InvalidInputError, TooLargeError
 
+from ..edge.allowed_hosts import AllowedHosts, Resolver, resolve
+
 
 @contextmanager
-def fetched(url: str, max_bytes: int, timeout_s: float) -> Iterator[Path]:
+def fetched(url: str, max_bytes: int, timeout_s: float, allowed: AllowedHosts,
+            resolver: Resolver = resolve) -> Iterator[Path]:
     """The audio at ``url`` in a temporary file (removed on leaving)."""
+    allowed.check(url, resolver)
     with tempfile.NamedTemporaryFile(prefix="stt-batch-url-", suffix=".audio") as out:
         size = 0
         try:

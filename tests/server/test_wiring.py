@@ -147,13 +147,15 @@ def test_the_jobs_come_from_the_settings_and_are_off_without_a_directory(monkeyp
     assert build_jobs_from_settings(transcriber, Settings()) is None
     for name, value in {"STT_JOBS_DIR": str(tmp_path / "jobs"), "STT_JOBS_WORKERS": "3", "STT_JOBS_LEASE_S": "7",
                         "STT_JOBS_MAX_BATCH_LINES": "9", "STT_JOBS_MAX_FILES": "11", "STT_MAX_UPLOAD_BYTES": "1000",
-                        "STT_JOBS_URL_TIMEOUT_S": "4"}.items():
+                        "STT_JOBS_URL_TIMEOUT_S": "4", "STT_FETCH_ALLOWED_HOSTS": "media.example, 10.0.0.0/8"}.items():
         monkeypatch.setenv(name, value)
     jobs = build_jobs_from_settings(transcriber, Settings())
     assert jobs is not None and (tmp_path / "jobs" / "jobs.sqlite").exists()
     assert jobs.worker.settings.workers == 3 and jobs.batches.limits.lease_s == 7
     assert jobs.batches.limits.max_lines == 9 and jobs.files.limits.max_files == 11
     assert jobs.files.limits.max_bytes == 1000 and jobs.worker.runner.settings.url_timeout_s == 4
+    allowed = jobs.worker.runner.settings.allowed_hosts
+    assert allowed.names == {"media.example"} and [str(n) for n in allowed.networks] == ["10.0.0.0/8"]
     monkeypatch.setenv("STT_WEBHOOK_URLS", "http://127.0.0.1:9/a, http://127.0.0.1:9/b")
     with pytest.raises(ValueError, match="STT_WEBHOOK_SECRET"):
         build_webhook_sender(Settings())

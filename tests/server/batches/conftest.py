@@ -11,8 +11,9 @@ import pytest
 from pipeline.chat import Chat
 from pipeline.jobs.files import FileLimits, FileStore
 from pipeline.jobs.jobs import Jobs, JobsConfig, build_jobs
-from server.batches.item_runner import AudioItemRunner
+from server.batches.item_runner import AudioItemRunner, RunnerSettings
 from server.collaborators import Collaborators
+from server.edge.allowed_hosts import AllowedHosts
 from tests.fakes import FakeModels
 from tests.support.transcribers import chat_transcriber
 
@@ -27,7 +28,7 @@ def collaborators(fake_models: FakeModels, jobs_config: JobsConfig) -> Collabora
     transcriber = chat_transcriber(fake_models)
 
     def runner_for(files: FileStore) -> AudioItemRunner:
-        return AudioItemRunner(transcriber, files)
+        return AudioItemRunner(transcriber, files, RunnerSettings(allowed_hosts=AllowedHosts.parse("127.0.0.1")))
 
     jobs = build_jobs(jobs_config, runner_for)
     return Collaborators(transcriber=transcriber, chat=Chat(transcriber), jobs=jobs)

@@ -255,7 +255,8 @@ def test_a_line_whose_audio_is_a_url_is_fetched_and_answers_as_an_upload(sdk, ht
     try:
         url = f"http://127.0.0.1:{origin.server_address[1]}/a.wav"
         lines = [line("remote", {"url": url}), line("gone", {"url": f"http://127.0.0.1:{closed_port()}/a.wav"}),
-                 line("malformed", {"url": "http://127.0.0.1:99999999/a.wav"})]
+                 line("malformed", {"url": "http://127.0.0.1:99999999/a.wav"}),
+                 line("metadata", {"url": "http://169.254.169.254/latest/meta-data/"})]
         batch = sdk.batches.create(input_file_id=upload(sdk, jsonl(lines), "batch").id, endpoint=TRANSCRIPTIONS,
                                    completion_window="24h")
         run_batch()
@@ -266,7 +267,8 @@ def test_a_line_whose_audio_is_a_url_is_fetched_and_answers_as_an_upload(sdk, ht
     assert remote["response"]["body"] == http.post("/v1/audio/transcriptions", files={"file": ("a.wav", audio)}).json()
     errors = output_lines(sdk, done.error_file_id)
     assert [(e["custom_id"], e["response"]["status_code"], e["response"]["body"]["error"]["param"]) for e in errors] \
-        == [("gone", 400, "url"), ("malformed", 400, "url")]
+        == [("gone", 400, "url"), ("malformed", 400, "url"), ("metadata", 400, "url")]
+    assert errors[-1]["response"]["body"]["error"]["code"] == "url_not_allowed"
 
 
 def closed_port() -> int:

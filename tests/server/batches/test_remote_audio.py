@@ -11,12 +11,18 @@ import pytest
 
 from core.errors import InvalidInputError, TooLargeError
 from server.batches.remote_audio import fetched
+from server.edge.allowed_hosts import AllowedHosts, UrlNotAllowed
 
 BODY = b"RIFF" + b"\0" * 2000
+LOOPBACK = AllowedHosts.parse("127.0.0.1")
+
+
+CONNECTIONS: list[str] = []
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
+        CONNECTIONS.append(self.path)
         if self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "/audio.wav")
@@ -46,7 +52,7 @@ def origin() -> Iterator[str]:
 
 
 def test_the_body_is_fetched_into_a_temporary_file_removed_afterwards(origin):
-    with fetched(f"{origin}/audio.wav", 10_000, 5.0) as path:
+    with fetched(f"{origin}/audio.wav", 10_000, 5.0, LOOPBACK) as path:
         assert path.read_bytes() == BODY
     assert not path.exists()
 
@@ -54,7 +60,7 @@ def test_the_body_is_fetched_into_a_temporary_file_removed_afterwards(origin):
 @pytest.mark.parametrize("route", ["/audio.wav", "/chunked"])
 def test_a_body_over_the_bound_is_413_whether_declared_or_not(origin, route):
     with pytest.raises(TooLargeError) as refused:
-        with fetched(f"{origin}{route}", 1000, 5.0):
+        with fetched(f"{origin}{route}", 1000, 5.0, LOOPBACK):
             pass
     assert refused.value.input == "url"
 
@@ -62,6 +68,37 @@ def test_a_body_over_the_bound_is_413_whether_declared_or_not(origin, route):
 @pytest.mark.parametrize("route", ["/redirect", "/missing"])
 def test_redirects_and_errors_are_refused_naming_the_url(origin, route):
     with pytest.raises(InvalidInputError) as refused:
-        with fetched(f"{origin}{route}", 10_000, 5.0):
+        with fetched(f"{origin}{route}", 10_000, 5.0, LOOPBACK):
             pass
     assert refused.value.input == "url" and refused.value.code == "audio_url_unreachable"
+
+
+@pytest.mark.parametrize(
+    ("allowed", "host", "resolved"),
+    [
+        ("", "127.0.0.1", None),  # nothing listed: nothing fetched
+        ("localhost", "localhost", ["127.0.0.1"]),  # a listed name that resolves to loopback
+        ("media.example", "media.example", ["169.254.169.254"]),  # ... or to the cloud metadata address
+        ("*.example", "files.example", ["10.1.2.3"]),  # ... or to a private one
+        ("media.example", "other.example", ["93.184.216.34"]),  # a name not listed
+        ("10.0.0.0/8", "169.254.169.254", None),  # an address outside the listed network
+        ("media.example", "[::1]", None),
+    ],
+)
+def test_hosts_not_allowed_are_refused_before_any_connection(origin, allowed, host, resolved):
+    port = origin.rsplit(":", 1)[1]
+    before = len(CONNECTIONS)
+    with pytest.raises(UrlNotAllowed) as refused:
+        with fetched(f"http://{host}:{port}/audio.wav", 10_000, 5.0, AllowedHosts.parse(allowed),
+                     resolver=lambda name: resolved):
+            pass
+    assert refused.value.input == "url" and refused.value.code == "url_not_allowed"
+    assert len(CONNECTIONS) == before
+
+
+def test_a_listed_private_address_is_fetched_and_a_public_name_passes_the_check(origin):
+    allowed = AllowedHosts.parse("localhost, 127.0.0.0/8, ::1, media.example")
+    port = origin.rsplit(":", 1)[1]
+    with fetched(f"http://localhost:{port}/audio.wav", 10_000, 5.0, allowed) as path:  # the system's resolver
+        assert path.read_bytes() == BODY
+    allowed.check("https://media.example/a.mp3", resolver=lambda name: ["93.184.216.34", "2606:2800:220:1::"])
