@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -19,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import states
 from .errors import InvalidInputError, NotFoundError, WrongStateError
-from .files import FileStore, new_id
-from .input_lines import BodyCheck, LineError, read_input
+from .files import ANYONE, FileStore, new_id
+from .input_lines import LineError, OwnedBodyCheck, read_input
 from .output_lines import is_error, jsonl, output_line
 from .tables import BatchRow, ItemRow
 
@@ -52,6 +53,8 @@ class ClaimedItem:
     endpoint: str
     custom_id: str
     body: dict[str, Any]
+    owner: str | None = None
+    """The batch's owner: the files its lines name must be theirs."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class BatchStore:
     # ------------------------------------------------------------------ the API's operations
 
     def create(self, input_file_id: str, endpoint: str, completion_window: str,
-               metadata: dict[str, str] | None = None) -> BatchRow:
+               metadata: dict[str, str] | None = None, owner: str | None = None) -> BatchRow:
         """A batch in ``validating``; what can be refused at once is (endpoint, window, metadata, the file and its
         line count), the lines themselves are read by a worker (``validate_next``)."""
         if endpoint not in ENDPOINTS:
@@ -103,7 +106,7 @@ class BatchStore:
                 f"Invalid completion_window {completion_window!r}: use '24h'.", input="completion_window"
             )
         metadata = check_metadata(metadata)
-        record = self.files.get(input_file_id)
+        record = self.files.get(input_file_id, owner)
         if record.purpose != "batch":
             raise InvalidInputError(
                 f"The file {input_file_id!r} was uploaded with purpose {record.purpose!r}, not 'batch'.",
@@ -118,23 +121,26 @@ class BatchStore:
         batch = BatchRow(
             id=new_id("batch_"), endpoint=endpoint, input_file_id=input_file_id, completion_window=completion_window,
             status=states.VALIDATING, created_at=now, expires_at=now + COMPLETION_WINDOWS[completion_window],
-            meta=metadata,
+            meta=metadata, owner=owner,
         )
         with self._sessions.begin() as session:
             session.add(batch)
         return batch
 
-    def get(self, batch_id: str) -> BatchRow:
+    def get(self, batch_id: str, owner: str | None = ANYONE) -> BatchRow:
+        """The batch, if ``owner``'s (another's is as unknown as one that does not exist)."""
         with self._sessions() as session:
             batch = session.get(BatchRow, batch_id)
-        if batch is None:
+        if batch is None or (owner != ANYONE and batch.owner != owner):
             raise NotFoundError(f"No such batch: {batch_id!r}.", input="batch_id")
         return batch
 
-    def list(self, limit: int = 20, after: str | None = None) -> list[BatchRow]:
-        """Newest first, from after the batch ``after`` names."""
+    def list(self, limit: int = 20, after: str | None = None, owner: str | None = ANYONE) -> list[BatchRow]:
+        """``owner``'s batches, newest first, from after the batch ``after`` names."""
         with self._sessions() as session:
             query = select(BatchRow)
+            if owner != ANYONE:
+                query = query.where(BatchRow.owner.is_not_distinct_from(owner))
             if after is not None and (anchor := session.get(BatchRow, after)) is not None:
                 query = query.where(or_(
                     BatchRow.created_at < anchor.created_at,
@@ -154,13 +160,13 @@ class BatchStore:
             failed=by_status.get(states.ERRORED, 0),
         )
 
-    def cancel(self, batch_id: str) -> BatchRow:
+    def cancel(self, batch_id: str, owner: str | None = ANYONE) -> BatchRow:
         """``cancelling``: the items not started are cancelled now, those running finish; a worker then writes what
         is done and the batch ends ``cancelled`` (``settle``)."""
         now = self._clock()
         with self._sessions.begin() as session:
             batch = session.get(BatchRow, batch_id, with_for_update=True)
-            if batch is None:
+            if batch is None or (owner != ANYONE and batch.owner != owner):
                 raise NotFoundError(f"No such batch: {batch_id!r}.", input="batch_id")
             if batch.status == states.CANCELLING:
                 return batch
@@ -177,7 +183,7 @@ class BatchStore:
 
     # ------------------------------------------------------------------ the worker's steps
 
-    def validate_next(self, check: BodyCheck) -> tuple[str, str] | None:
+    def validate_next(self, check: OwnedBodyCheck) -> tuple[str, str] | None:
         """Read one ``validating`` batch's input file: its items and ``in_progress``, or ``failed`` with the lines'
         errors. Two workers may read the same batch; one of them records it. The batch's id and the status this
         call moved it to; None when none waited, or another worker recorded it first."""
@@ -189,7 +195,8 @@ class BatchStore:
             return None
         try:
             with open(self.files.path(batch.input_file_id), "rb") as raw:
-                lines, errors = read_input(raw, batch.endpoint, check, self.limits.max_lines)
+                lines, errors = read_input(raw, batch.endpoint, partial(check, owner=batch.owner),
+                                           self.limits.max_lines)
         except NotFoundError:
             lines, errors = [], [_missing_input(batch.input_file_id)]
         now = int(self._clock())
@@ -225,7 +232,7 @@ class BatchStore:
         waiting = or_(ItemRow.status == states.PENDING, and_(ItemRow.status == states.RUNNING,
                                                              ItemRow.lease_until < now))
         candidates = (
-            select(ItemRow.id, ItemRow.batch_id, BatchRow.endpoint, ItemRow.custom_id, ItemRow.body)
+            select(ItemRow.id, ItemRow.batch_id, BatchRow.endpoint, ItemRow.custom_id, ItemRow.body, BatchRow.owner)
             .join(BatchRow, BatchRow.id == ItemRow.batch_id)
             .where(BatchRow.status == states.IN_PROGRESS, waiting)
             .order_by(ItemRow.id).limit(look_ahead)
@@ -344,9 +351,11 @@ class BatchStore:
             items = list(session.scalars(select(ItemRow).where(ItemRow.batch_id == batch_id).order_by(ItemRow.line)))
         errors = [item for item in items if is_error(item)]
         successes = [item for item in items if not is_error(item)]
-        output = self.files.create_output(jsonl(map(output_line, successes)), f"{batch_id}_output.jsonl")
+        owner = self.get(batch_id).owner
+        output = self.files.create_output(jsonl(map(output_line, successes)), f"{batch_id}_output.jsonl", owner)
         error_file = (
-            self.files.create_output(jsonl(map(output_line, errors)), f"{batch_id}_error.jsonl") if errors else None
+            self.files.create_output(jsonl(map(output_line, errors)), f"{batch_id}_error.jsonl", owner)
+            if errors else None
         )
         now = int(self._clock())
         with self._sessions.begin() as session:

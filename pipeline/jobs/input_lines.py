@@ -13,6 +13,8 @@ from core.errors import STTError
 
 BodyCheck = Callable[[str, dict[str, Any]], None]
 """Checks a line's body for an endpoint; raises ``STTError`` naming the field at fault."""
+OwnedBodyCheck = Callable[..., None]
+"""``check(endpoint, body, owner=...)``: a ``BodyCheck`` for the batch's owner (whose files its lines may name)."""
 MAX_REPORTED_ERRORS = 100
 MAX_CUSTOM_ID_CHARS = 512
 

@@ -27,6 +27,8 @@ class StoredFile(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger, index=True)
     path: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    """Who may see the file: the API key that uploaded it (a digest, never the key); None without API keys."""
 
 
 class BatchRow(Base):
@@ -53,6 +55,8 @@ class BatchRow(Base):
     errors: Mapped[Any | None] = mapped_column(JSON)
     """``{"object": "list", "data": [{"code", "message", "param", "line"}]}`` for an input file that failed validation."""
     meta: Mapped[Any | None] = mapped_column("metadata", JSON)
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    """Who may see the batch: the API key that made it (a digest); its lines' files and its outputs are its."""
     final_status: Mapped[str | None] = mapped_column(String(16))
     """While ``finalizing``: the status the batch ends in (``completed``, ``cancelled``, ``expired``)."""
     finalizer: Mapped[str | None] = mapped_column(String(64))

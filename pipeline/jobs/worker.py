@@ -19,14 +19,13 @@ from typing import Any, Protocol
 
 from . import states
 from .batches import BatchStore, ClaimedItem, Outcome
-from .input_lines import BodyCheck
 
 logger = logging.getLogger("stt.jobs")
 
 
 class ItemRunner(Protocol):
-    check: BodyCheck
-    """The endpoint's check of a line's body (validation, before anything runs)."""
+    def check(self, endpoint: str, body: dict[str, Any], owner: str | None = None) -> None:
+        """The endpoint's check of a line's body for the batch's owner (validation, before anything runs)."""
 
     def has_room(self, body: dict[str, Any]) -> bool:
         """Whether the item's model takes background work now."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from .dependencies import JobsDep
+from .dependencies import JobsDep, OwnerDep
 from .shapes import batch_object, page
 
 router = APIRouter()
@@ -22,24 +22,26 @@ class BatchRequest(BaseModel):
 
 
 @router.post("/batches")
-def create_batch(jobs: JobsDep, request: BatchRequest) -> dict[str, Any]:
-    batch = jobs.batches.create(request.input_file_id, request.endpoint, request.completion_window, request.metadata)
+def create_batch(jobs: JobsDep, owner: OwnerDep, request: BatchRequest) -> dict[str, Any]:
+    batch = jobs.batches.create(
+        request.input_file_id, request.endpoint, request.completion_window, request.metadata, owner
+    )
     return batch_object(batch, jobs.batches.counts(batch.id))
 
 
 @router.get("/batches")
 def list_batches(
-    jobs: JobsDep, limit: Annotated[int, Query(ge=1, le=100)] = 20, after: str | None = None
+    jobs: JobsDep, owner: OwnerDep, limit: Annotated[int, Query(ge=1, le=100)] = 20, after: str | None = None
 ) -> dict[str, Any]:
-    rows = jobs.batches.list(limit + 1, after)
+    rows = jobs.batches.list(limit + 1, after, owner)
     return page(rows, limit, lambda batch: batch_object(batch, jobs.batches.counts(batch.id)))
 
 
 @router.get("/batches/{batch_id}")
-def retrieve_batch(jobs: JobsDep, batch_id: str) -> dict[str, Any]:
-    return batch_object(jobs.batches.get(batch_id), jobs.batches.counts(batch_id))
+def retrieve_batch(jobs: JobsDep, owner: OwnerDep, batch_id: str) -> dict[str, Any]:
+    return batch_object(jobs.batches.get(batch_id, owner), jobs.batches.counts(batch_id))
 
 
 @router.post("/batches/{batch_id}/cancel")
-def cancel_batch(jobs: JobsDep, batch_id: str) -> dict[str, Any]:
-    return batch_object(jobs.batches.cancel(batch_id), jobs.batches.counts(batch_id))
+def cancel_batch(jobs: JobsDep, owner: OwnerDep, batch_id: str) -> dict[str, Any]:
+    return batch_object(jobs.batches.cancel(batch_id, owner), jobs.batches.counts(batch_id))

@@ -11,6 +11,7 @@ from core.errors import ErrorKind, STTError
 from pipeline.jobs.jobs import Jobs
 
 from ..collaborators import bound
+from ..edge.auth import KEY_ID_SCOPE
 
 
 class JobsOff(STTError):
@@ -26,4 +27,10 @@ def get_jobs(connection: HTTPConnection) -> Jobs:
     return jobs
 
 
+def get_owner(connection: HTTPConnection) -> str | None:
+    """Who the request's files and batches belong to: its API key (a digest); None when the server has no keys."""
+    return connection.scope.get(KEY_ID_SCOPE)
+
+
 JobsDep = Annotated[Jobs, Depends(get_jobs)]
+OwnerDep = Annotated[str | None, Depends(get_owner)]

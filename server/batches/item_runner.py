@@ -44,12 +44,12 @@ class AudioItemRunner:
         self.files = files
         self.settings = settings
 
-    def check(self, endpoint: str, body: dict[str, Any]) -> None:
-        """A line's body as the route checks its form; a ``file`` must name a stored file."""
+    def check(self, endpoint: str, body: dict[str, Any], owner: str | None = None) -> None:
+        """A line's body as the route checks its form; a ``file`` must name a stored file of the batch's owner."""
         request = line_request(endpoint, body)
         if request.file_id is not None:
             try:
-                self.files.get(request.file_id)
+                self.files.get(request.file_id, owner)
             except NotFoundError as exc:
                 raise NotFoundError(exc.message, input="file") from None
 
@@ -65,7 +65,7 @@ class AudioItemRunner:
             request = line_request(item.endpoint, item.body)
             form = request.form
             deadline = Deadline(self.settings.request_timeout_s)
-            with self._audio(request) as source, _cancelled_after(deadline) as cancelled:
+            with self._audio(request, item.owner) as source, _cancelled_after(deadline) as cancelled:
                 try:
                     result = self.transcriber.transcribe(
                         source, form.model_id, form.options, form.speakers, cancelled, background=True
@@ -79,9 +79,9 @@ class AudioItemRunner:
             return Outcome(status_of(exc, OPENAI_AUDIO_STATUSES), body_of(exc, OPENAI_FIELDS))
 
     @contextmanager
-    def _audio(self, request: LineRequest) -> Iterator[Path]:
+    def _audio(self, request: LineRequest, owner: str | None) -> Iterator[Path]:
         if request.file_id is not None:
-            yield self.files.path(request.file_id)
+            yield self.files.path(request.file_id, owner)
             return
         assert request.url is not None
         settings = self.settings

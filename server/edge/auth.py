@@ -5,6 +5,7 @@ WebSockets (``/v1/realtime``) take the same header, or, for browsers that cannot
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,6 +18,9 @@ KEY_SUBPROTOCOL = "openai-insecure-api-key."
 KEY_NAME_SCOPE = "stt.api_key_name"
 """Where an authorized request's scope names its key, for limits per key: ``key-<n>``, the key's place in the list,
 never the key itself. Absent when no keys are configured."""
+KEY_ID_SCOPE = "stt.api_key_id"
+"""Where an authorized request's scope holds a digest of its key (SHA-256, 32 hex digits): what files and batches
+are owned by, the same on every replica and whatever the key's place in the list. Absent without keys."""
 
 
 class ApiKeyMiddleware:
@@ -36,6 +40,7 @@ class ApiKeyMiddleware:
         key_number = self._key_number(token)
         if key_number is not None:
             scope[KEY_NAME_SCOPE] = f"key-{key_number}"
+            scope[KEY_ID_SCOPE] = key_digest(self.keys[key_number])
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
@@ -57,6 +62,10 @@ class ApiKeyMiddleware:
         # Compare against every key, always, so timing reveals neither a match nor which key.
         matches = [hmac.compare_digest(token, key) for key in self.keys]
         return matches.index(True) if any(matches) else None
+
+
+def key_digest(key: bytes) -> str:
+    return hashlib.sha256(key).hexdigest()[:32]
 
 
 def open_access_warning(keys: list[str]) -> str | None:

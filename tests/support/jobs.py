@@ -21,7 +21,7 @@ class Clock:
         return self.now
 
 
-def check(endpoint: str, body: dict[str, Any]) -> None:
+def check(endpoint: str, body: dict[str, Any], owner: str | None = None) -> None:
     if not isinstance(body.get("text"), str):
         raise InvalidInputError("text must be a string.", input="text")
 
@@ -31,7 +31,7 @@ class EchoRunner:
     ran: list[str] = field(default_factory=list)
     room: bool = True
 
-    def check(self, endpoint: str, body: dict[str, Any]) -> None:
+    def check(self, endpoint: str, body: dict[str, Any], owner: str | None = None) -> None:
         check(endpoint, body)
 
     def has_room(self, body: dict[str, Any]) -> bool:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import io
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, inspect, text
 
 from pipeline.jobs.batches import BatchStore
+from pipeline.jobs.database import MIGRATIONS, open_database, sqlite_url
+from pipeline.jobs.files import FileStore
 from pipeline.jobs.errors import InvalidInputError, NotFoundError, StoreFullError, TooLargeError
 
 
@@ -52,3 +57,19 @@ def test_files_list_pages_with_a_cursor_in_either_order(store: BatchStore, clock
     oldest_first = [f.id for f in store.files.list(order="asc", limit=2)]
     assert oldest_first == made[:2]
     assert [f.id for f in store.files.list(order="asc", after=oldest_first[-1])] == made[2:]
+
+
+def test_a_database_made_by_the_first_migration_is_brought_up_to_date(tmp_path):
+    url = sqlite_url(tmp_path)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001_jobs")
+        connection.execute(text("INSERT INTO files VALUES ('file-old', 'batch', 'a', 1, 0, 'file-old')"))
+    assert "owner" not in {c["name"] for c in inspect(engine).get_columns("files")}
+    sessions = open_database(url)
+    store = FileStore(sessions, tmp_path / "files")
+    assert store.get("file-old").owner is None
+    assert {c["name"] for c in inspect(engine).get_columns("batches")} >= {"owner", "metadata"}
