@@ -273,6 +273,12 @@ class Settings(BaseSettings):
         "while it runs): the line of a replica that died or restarted runs again after this.",
     )
     jobs_poll_s: float = Field(1.0, gt=0, description="How often an idle batch worker looks for work.")
+    jobs_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="How long an ended batch (its lines, its output and error files) is kept after it ended, then "
+        "deleted; 0: until deleted through the API. Uploaded files stay until deleted.",
+    )
     jobs_max_batch_lines: int = Field(
         50_000, ge=1, description="Lines one batch's input file may hold (400 naming input_file_id beyond)."
     )

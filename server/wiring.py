@@ -77,7 +77,10 @@ def build_jobs_from_settings(
         directory=settings.jobs_dir,
         database_url=settings.jobs_database_url,
         files=FileLimits(max_bytes=settings.max_upload_bytes, max_files=settings.jobs_max_files),
-        batches=BatchLimits(max_lines=settings.jobs_max_batch_lines, lease_s=settings.jobs_lease_s),
+        batches=BatchLimits(
+            max_lines=settings.jobs_max_batch_lines, lease_s=settings.jobs_lease_s,
+            retention_s=settings.jobs_retention_days * 86400 or None,
+        ),
         worker=WorkerSettings(workers=settings.jobs_workers, poll_s=settings.jobs_poll_s),
     )
     runner = RunnerSettings(settings.max_upload_bytes, settings.jobs_url_timeout_s, settings.request_timeout_s,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import states
@@ -37,6 +37,8 @@ class BatchLimits:
     max_lines: int = 50_000
     lease_s: float = 60.0
     """How long a claimed item stays its worker's without a renewal; a dead replica's items wait this long."""
+    retention_s: float | None = None
+    """How long an ended batch, its lines and its output files are kept after it ended; None: until deleted."""
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,7 @@ class BatchStore:
         """Expire the batches past their window, then finalise those with no item left to run: write their output
         and error files and move them to their final status. The batches that ended here, with their status."""
         self._expire_overdue()
+        self._purge_past_retention()
         ended = []
         for batch_id in self._ready_to_finalize(worker):
             if (final := self._write_outputs(worker, batch_id)) is not None:
@@ -318,6 +321,28 @@ class BatchStore:
                     ItemRow.status == states.RUNNING, ItemRow.lease_until < self._clock(),
                 ).values(status=states.ITEM_CANCELLED)
             )
+
+    def _purge_past_retention(self) -> None:
+        """Delete the batches that ended more than ``retention_s`` ago, with their lines and output files."""
+        if self.limits.retention_s is None:
+            return
+        cutoff = int(self._clock() - self.limits.retention_s)
+        ended_at = func.coalesce(BatchRow.completed_at, BatchRow.failed_at, BatchRow.cancelled_at, BatchRow.expired_at)
+        with self._sessions() as session:
+            old = session.execute(
+                select(BatchRow.id, BatchRow.output_file_id, BatchRow.error_file_id)
+                .where(BatchRow.status.in_(states.TERMINAL), ended_at < cutoff).limit(100)
+            ).all()
+        for batch_id, *outputs in old:
+            for file_id in outputs:
+                if file_id is not None:
+                    try:
+                        self.files.delete(file_id)
+                    except NotFoundError:
+                        pass  # deleted by its owner, or by another replica's purge
+            with self._sessions.begin() as session:
+                session.execute(delete(ItemRow).where(ItemRow.batch_id == batch_id))
+                session.execute(delete(BatchRow).where(BatchRow.id == batch_id))
 
     def _ready_to_finalize(self, worker: str) -> Iterator[str]:
         """Batches whose items are all done, each moved to ``finalizing`` for ``worker`` (or taken over from a

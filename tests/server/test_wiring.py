@@ -152,6 +152,7 @@ def test_the_jobs_come_from_the_settings_and_are_off_without_a_directory(monkeyp
     jobs = build_jobs_from_settings(transcriber, Settings())
     assert jobs is not None and (tmp_path / "jobs" / "jobs.sqlite").exists()
     assert jobs.worker.settings.workers == 3 and jobs.batches.limits.lease_s == 7
+    assert jobs.batches.limits.retention_s == 30 * 86400
     assert jobs.batches.limits.max_lines == 9 and jobs.files.limits.max_files == 11
     assert jobs.files.limits.max_bytes == 1000 and jobs.worker.runner.settings.url_timeout_s == 4
     allowed = jobs.worker.runner.settings.allowed_hosts

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.jobs import states
-from pipeline.jobs.batches import BatchStore, Outcome
+from pipeline.jobs.batches import BatchLimits, BatchStore, Outcome
 from pipeline.jobs.database import open_database
 from pipeline.jobs.errors import InvalidInputError, NotFoundError, WrongStateError
 from pipeline.jobs.files import FileStore
@@ -235,3 +235,25 @@ def test_the_worker_tells_of_a_batch_that_failed_validation_once(store: BatchSto
     while worker.step():
         pass
     assert ended == [(batch_id, states.FAILED)] and store.get(batch_id).status == states.FAILED
+
+
+def test_an_ended_batch_is_deleted_with_its_lines_and_outputs_once_past_the_retention(store: BatchStore, clock):
+    store.limits = BatchLimits(max_lines=100, lease_s=10.0, retention_s=3600.0)
+    batch_id = new_batch(store, 2, status=400)  # an output file and an error file
+    store.validate_next(check)
+    run_all(store)
+    store.settle("w1")
+    done = store.get(batch_id)
+    assert done.output_file_id and done.error_file_id
+    clock.now += 3599
+    store.settle("w1")
+    assert store.get(batch_id).status == states.COMPLETED  # not yet
+    clock.now += 2
+    store.settle("w1")
+    with pytest.raises(NotFoundError):
+        store.get(batch_id)
+    for file_id in (done.output_file_id, done.error_file_id):
+        with pytest.raises(NotFoundError):
+            store.files.get(file_id)
+    assert store.counts(batch_id).total == 0
+    assert store.files.get(done.input_file_id).purpose == "batch"  # uploads stay until their owner deletes them
