@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -54,29 +55,49 @@ def read_lines(sdk: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     return [] if file_id is None else [json.loads(raw) for raw in sdk.files.content(file_id).content.splitlines()]
 
 
+INTERACTIVE_LIMITS = {"STT_MAX_INFLIGHT_PER_MODEL": "1", "STT_MAX_BATCH_SIZE": "1", "STT_MAX_QUEUED_PER_MODEL": "3"}
+"""One request decoding and three waiting: the fourth interactive request at once is the last one admitted."""
+
+
+def transcribe(url: str, clip: Utterance, statuses: list[int]) -> None:
+    response = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": (clip.path.name, clip.path.read_bytes())},
+                          timeout=300)
+    statuses.append(response.status_code)
+
+
 def test_a_batch_answers_what_the_synchronous_route_answers(tmp_path: Path, english_short: list[Utterance]):
     clips = english_short[:4]
-    with running_server(jobs_env(tmp_path / "jobs")) as server:
+    with running_server({**jobs_env(tmp_path / "jobs"), **INTERACTIVE_LIMITS}) as server:
         sdk = client(server)
         ids = [sdk.files.create(file=clip.path, purpose="user_data").id for clip in clips]
         bad = sdk.files.create(file=("bad.wav", b"RIFF this is not audio" * 50), purpose="user_data").id
         lines = [line(f"{n}-{fmt}", {"file": file_id, "response_format": fmt})
                  for n, file_id in enumerate(ids) for fmt in FORMATS[n % 2::2]]
+        lines += [line(f"more-{n}", {"file": ids[n % 4]}) for n in range(12)]  # keeps the batch running a while
         lines.append(line("undecodable", {"file": bad}))
+        lines.append(line("unknown-model", {"file": ids[0], "model": "no-such-model"}))
+        lines.append(line("not-allowed", {"url": "http://169.254.169.254/latest/meta-data/"}))
         batch_input = sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
         batch = sdk.batches.create(input_file_id=batch_input.id, endpoint=TRANSCRIPTIONS, completion_window="24h",
                                    metadata={"suite": "e2e"})
-        wait_for(sdk, batch.id, {"in_progress", "finalizing", "completed"})
-        interactive = httpx.post(f"{server.url}/v1/audio/transcriptions",  # served beside the batch, never 429
-                                 files={"file": (clips[0].path.name, clips[0].path.read_bytes())}, timeout=120)
-        assert interactive.status_code == 200
+        running = wait_for(sdk, batch.id, {"in_progress", "finalizing", "completed"})
+        while (running := sdk.batches.retrieve(batch.id)).request_counts.completed < 1:  # a line has run
+            time.sleep(0.1)
+        statuses: list[int] = []  # as many interactive requests as the model admits, while a line runs
+        requests = [threading.Thread(target=transcribe, args=(server.url, clip, statuses)) for clip in clips]
+        for request in requests:
+            request.start()
+        for request in requests:
+            request.join(300)
+        assert running.status == "in_progress" and running.request_counts.completed < len(lines)
+        assert statuses == [200] * 4
         done = wait_for(sdk, batch.id, {"completed", "failed", "cancelled", "expired"})
         assert done.status == "completed" and done.metadata == {"suite": "e2e"}
         assert done.request_counts is not None
         assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (
-            len(lines), len(lines) - 1, 1)
+            len(lines), len(lines) - 3, 3)
         outputs = {item["custom_id"]: item for item in read_lines(sdk, done.output_file_id)}
-        assert len(outputs) == len(lines) - 1
+        assert len(outputs) == len(lines) - 3
         for n, clip in enumerate(clips):
             for fmt in FORMATS[n % 2::2]:
                 synchronous = httpx.post(f"{server.url}/v1/audio/transcriptions", data={"response_format": fmt},
@@ -85,12 +106,18 @@ def test_a_batch_answers_what_the_synchronous_route_answers(tmp_path: Path, engl
                 expected = synchronous.text if fmt in ("text", "srt") else synchronous.json()
                 response = outputs[f"{n}-{fmt}"]["response"]
                 assert response["status_code"] == 200 and response["body"] == expected, (n, fmt)
-        [undecodable] = read_lines(sdk, done.error_file_id)
+        errors = {item["custom_id"]: item["response"] for item in read_lines(sdk, done.error_file_id)}
+        assert set(errors) == {"undecodable", "unknown-model", "not-allowed"}
         synchronous = httpx.post(f"{server.url}/v1/audio/transcriptions",
                                  files={"file": ("bad.wav", b"RIFF this is not audio" * 50)}, timeout=120)
-        assert undecodable["custom_id"] == "undecodable"
-        assert undecodable["response"]["status_code"] == synchronous.status_code == 400
-        assert undecodable["response"]["body"] == synchronous.json()
+        assert errors["undecodable"]["status_code"] == synchronous.status_code == 400
+        assert errors["undecodable"]["body"] == synchronous.json()
+        synchronous = httpx.post(f"{server.url}/v1/audio/transcriptions", data={"model": "no-such-model"},
+                                 files={"file": (clips[0].path.name, clips[0].path.read_bytes())}, timeout=120)
+        assert errors["unknown-model"]["status_code"] == synchronous.status_code == 404
+        assert errors["unknown-model"]["body"] == synchronous.json()
+        assert errors["not-allowed"]["status_code"] == 400
+        assert errors["not-allowed"]["body"]["error"]["code"] == "url_not_allowed"
 
 
 def test_a_batch_survives_a_killed_server_every_line_once(tmp_path: Path, english_short: list[Utterance]):
