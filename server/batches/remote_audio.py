@@ -13,18 +13,24 @@ import httpx
 
 from core.errors import InvalidInputError, TooLargeError
 
-from ..edge.allowed_hosts import AllowedHosts, Resolver, resolve
+from ..edge.allowed_hosts import AllowedHosts, Resolver, pinned, resolve
 
 
 @contextmanager
 def fetched(url: str, max_bytes: int, timeout_s: float, allowed: AllowedHosts,
             resolver: Resolver = resolve) -> Iterator[Path]:
     """The audio at ``url`` in a temporary file (removed on leaving)."""
-    allowed.check(url, resolver)
+    address = allowed.check(url, resolver)
+    try:
+        request = pinned(url, address)  # connects to the address checked, whatever DNS says next
+    except ValueError as exc:  # a port out of range
+        raise InvalidInputError(f"The url is not valid: {exc}.", input="url") from None
     with tempfile.NamedTemporaryFile(prefix="stt-batch-url-", suffix=".audio") as out:
         size = 0
         try:
-            with httpx.stream("GET", url, timeout=timeout_s, follow_redirects=False) as response:
+            with httpx.Client(timeout=timeout_s, follow_redirects=False, trust_env=False) as client, client.stream(
+                "GET", request.url, headers=request.headers, extensions=request.extensions
+            ) as response:
                 if response.status_code != 200:
                     raise InvalidInputError(
                         f"Fetching the audio URL answered HTTP {response.status_code}.", input="url",

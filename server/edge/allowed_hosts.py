@@ -3,7 +3,8 @@
 subdomains, an IP address or a network); and every address its name resolves to must be a public one, unless that
 address is itself listed (an IP or a network): loopback, private, link-local (the cloud metadata address
 169.254.169.254 among them), shared and reserved addresses are refused, before any connection is made. Redirects are
-not followed by the fetch, so a listed host cannot send it elsewhere."""
+not followed by the fetch, so a listed host cannot send it elsewhere; and the fetch connects to the very address
+that was checked (``pinned``), so a name that resolves differently the second time (DNS rebinding) changes nothing."""
 
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ class AllowedHosts:
                 names.add(entry.rstrip("."))
         return cls(frozenset(names), tuple(domains), tuple(networks))
 
-    def check(self, url: str, resolver: Resolver = resolve) -> None:
-        """``UrlNotAllowed`` (naming ``url``) unless the server may fetch ``url``."""
+    def check(self, url: str, resolver: Resolver = resolve) -> Address:
+        """The address to fetch ``url`` from; ``UrlNotAllowed`` (naming ``url``) unless the server may fetch it."""
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
         if not host:
             raise InvalidInputError("The url names no host.", input="url")
@@ -77,6 +78,10 @@ class AllowedHosts:
                     f"{host!r} resolves to {address}, a {_kind(address)} address the server does not fetch from "
                     "unless STT_FETCH_ALLOWED_HOSTS lists it.", input="url",
                 )
+        if not addresses:
+            raise InvalidInputError(f"The url's host {host!r} could not be resolved.", input="url",
+                                    code="audio_url_unreachable")
+        return addresses[0]
 
     def _listed(self, host: str, literal: Address | None) -> bool:
         if literal is not None:
@@ -99,3 +104,23 @@ def _kind(address: Address) -> str:
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
     return "non-public"
+
+
+@dataclass(frozen=True)
+class PinnedRequest:
+    """A request for ``url`` that connects to ``address`` (checked), naming the host as the URL does: in the ``Host``
+    header and, over TLS, in the SNI and the certificate check."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+def pinned(url: str, address: Address) -> PinnedRequest:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    extensions = {"sni_hostname": host} if parts.scheme == "https" and _address(host) is None else {}
+    return PinnedRequest(parts._replace(netloc=netloc).geturl(), {"Host": host_header}, extensions)

@@ -3,6 +3,7 @@ before and while it arrives, no redirect followed, errors naming ``url``."""
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,18 +12,20 @@ import pytest
 
 from core.errors import InvalidInputError, TooLargeError
 from server.batches.remote_audio import fetched
-from server.edge.allowed_hosts import AllowedHosts, UrlNotAllowed
+from server.edge.allowed_hosts import AllowedHosts, UrlNotAllowed, pinned
 
 BODY = b"RIFF" + b"\0" * 2000
 LOOPBACK = AllowedHosts.parse("127.0.0.1")
 
 
 CONNECTIONS: list[str] = []
+HOSTS: list[str] = []
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         CONNECTIONS.append(self.path)
+        HOSTS.append(self.headers["Host"])
         if self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "/audio.wav")
@@ -102,3 +105,21 @@ def test_a_listed_private_address_is_fetched_and_a_public_name_passes_the_check(
     with fetched(f"http://localhost:{port}/audio.wav", 10_000, 5.0, allowed) as path:  # the system's resolver
         assert path.read_bytes() == BODY
     allowed.check("https://media.example/a.mp3", resolver=lambda name: ["93.184.216.34", "2606:2800:220:1::"])
+
+
+def test_the_fetch_connects_to_the_address_checked_whatever_the_name_resolves_to_next(origin):
+    """A name checked as 127.0.0.1 is fetched from 127.0.0.1 with its own Host header: a DNS server that would answer
+    another address on the second lookup (rebinding) is never asked again."""
+    port = origin.rsplit(":", 1)[1]
+    allowed = AllowedHosts.parse("audio.internal, 127.0.0.1")
+    before = len(HOSTS)
+    with fetched(f"http://audio.internal:{port}/audio.wav", 10_000, 5.0, allowed,
+                 resolver=lambda name: ["127.0.0.1"]) as path:  # the system cannot resolve audio.internal
+        assert path.read_bytes() == BODY
+    assert HOSTS[before:] == [f"audio.internal:{port}"]
+
+
+def test_a_pinned_https_request_keeps_the_name_for_tls():
+    request = pinned("https://media.example:8443/a.mp3?x=1", ipaddress.ip_address("2606:2800:220:1::"))
+    assert request.url == "https://[2606:2800:220:1::]:8443/a.mp3?x=1"
+    assert request.headers == {"Host": "media.example:8443"} and request.extensions == {"sni_hostname": "media.example"}
