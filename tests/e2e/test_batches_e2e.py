@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -143,3 +144,35 @@ def test_a_batch_survives_a_killed_server_every_line_once(tmp_path: Path, englis
     assert done.status == "completed"
     assert done.request_counts is not None and done.request_counts.completed == lines_total
     assert Counter(every) == Counter(f"line-{n}" for n in range(lines_total))
+
+
+def item_counts(jobs_dir: Path) -> Counter:
+    with sqlite3.connect(jobs_dir / "jobs.sqlite") as database:
+        return Counter(dict(database.execute("SELECT status, count(*) FROM items GROUP BY status").fetchall()))
+
+
+def test_sigterm_stops_claiming_lets_the_running_line_finish_and_a_restart_goes_on(tmp_path: Path,
+                                                                                    english_short: list[Utterance]):
+    jobs_dir, port = tmp_path / "jobs", free_port()
+    total = 16
+    with running_server({**jobs_env(jobs_dir), "STT_DRAIN_TIMEOUT_S": "60"}, port=port) as server:
+        sdk = client(server)
+        ids = [sdk.files.create(file=clip.path, purpose="user_data").id for clip in english_short[:4]]
+        lines = [line(f"line-{n}", {"file": ids[n % len(ids)]}) for n in range(total)]
+        batch_input = sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+        batch = sdk.batches.create(input_file_id=batch_input.id, endpoint=TRANSCRIPTIONS, completion_window="24h")
+        deadline = time.monotonic() + 300
+        while item_counts(jobs_dir)["succeeded"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(server.process.pid, signal.SIGTERM)
+        at_sigterm = item_counts(jobs_dir)["succeeded"]
+        server.process.wait(120)
+    stopped = item_counts(jobs_dir)
+    assert stopped["running"] == 0  # the line running at SIGTERM finished (a SIGKILL leaves it running)
+    assert at_sigterm <= stopped["succeeded"] <= at_sigterm + 2  # at most the line running, and one claimed meanwhile
+    assert stopped["pending"] > 0
+    with running_server(jobs_env(jobs_dir), port=port) as restarted:
+        done = wait_for(client(restarted), batch.id, {"completed", "failed", "cancelled", "expired"})
+    assert done.status == "completed" and done.request_counts is not None
+    assert done.request_counts.completed == total
