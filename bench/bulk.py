@@ -39,7 +39,7 @@ class Manifest:
     path: Path
     good_ids: list[str]
     bad_ids: list[str]
-    """Two undecodable files and one unknown model: permanent failures, each expected once in failures.jsonl."""
+    """Two undecodable files and one unknown model: permanent failures, each expected recorded once."""
 
 
 def write_manifest(path: Path, utterances: Sequence[Utterance], count: int, bad_entries: bool = True) -> Manifest:
@@ -91,12 +91,20 @@ def results(out: Path) -> dict[str, dict]:
 
 
 def failures(out: Path) -> list[dict]:
+    """The recorded failures: one file per id under ``failures/`` (the record), sorted by id."""
+    entries = [json.loads(path.read_text()) for path in (out / "failures").glob("*/*.json")]
+    return sorted(entries, key=lambda entry: entry["id"])
+
+
+def failures_index(out: Path) -> list[dict]:
+    """``failures.jsonl``, the index a run rebuilds from the failure files at its end."""
     path = out / "failures.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def temporaries(out: Path) -> list[Path]:
-    return sorted((out / "results").glob("*/.*.tmp"))
+    """Temporary files anywhere in the output folder (results, failures, the index, summaries)."""
+    return sorted(out.rglob(".*.tmp"))
 
 
 def wait_for_results(out: Path, count: int, process: subprocess.Popen | None = None, timeout_s: float = 600) -> None:

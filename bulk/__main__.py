@@ -24,6 +24,7 @@ from .executors.http import API_KEY_VARIABLES, HttpExecutor, HttpOptions, RunAbo
 from .manifest import ManifestError  # noqa: E402
 from .outputs import RunDefaults  # noqa: E402
 from .runner import run_bulk  # noqa: E402
+from .sharding import Shard  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,7 +44,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=0, help="items in flight (inprocess); 0: one per core")
     run.add_argument("--max-audio-bytes", type=int, default=100 * 2**20, help="largest audio file read or fetched")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--shard", type=_shard, help="I/N: only the items whose sha256(id) mod N is I (an array task)")
     return parser
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def make_executor(args: argparse.Namespace) -> Executor:
@@ -70,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     executor = make_executor(args)
     try:
         summary = run_bulk(args.manifest, args.out, executor, RunDefaults(args.model, args.response_format),
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, shard=args.shard)
     except ManifestError as exc:
         print(f"The manifest cannot be run:\n{exc}", file=sys.stderr)
         return 2
