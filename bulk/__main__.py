@@ -1,9 +1,11 @@
 """``python -m bulk run MANIFEST --out DIR --executor http --server URL [--server URL ...]`` (or ``--executor
-inprocess``): transcribe every item of a JSONL manifest into one file per id under DIR; run it again to resume.
+inprocess``, or ``--executor slurm``): transcribe every item of a JSONL manifest into one file per id under DIR; run it
+again to resume. ``python -m bulk status MANIFEST --out DIR``: where a run stands, from the folder alone.
 
 Exit status: 0 when every item has its result or its recorded failure, 1 when some were left for the next run
 (transient failures past the retries), 2 for a manifest that cannot be run, 3 when the run was aborted (a 401/403: a
-wrong or missing API key), 130 when it was interrupted (Ctrl-C or SIGTERM: what finished is kept)."""
+wrong or missing API key; for slurm, sbatch refused the job or is missing), 130 when it was interrupted (Ctrl-C or
+SIGTERM: what finished is kept)."""
 
 from __future__ import annotations
 
