@@ -2,7 +2,8 @@
 by ``bench.slurm_cluster``; 2 CPUs, so at most 2 array tasks at once): the 200-item manifest (bad entries included) as
 a 4-task array, one array task ``scancel``led mid-run, then the same command again. Every id has exactly one result,
 the re-run submits only the shard that has missing ids, no temporary file is left, each bad entry is recorded once,
-the texts equal the inprocess run's, and ``python -m bulk status`` agrees with the files."""
+the texts equal the inprocess run's, and ``python -m bulk status`` agrees with the files. And, on a smaller manifest,
+a task cancelled while the command waits is resubmitted by that same command."""
 
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ def running_tasks(cluster: SlurmCluster) -> dict[int, str]:
     return {int(task): f"{job}_{task}" for job, task in (line.split("|") for line in listed.split())}
 
 
-def shard_results(out: Path, shard: int) -> int:
-    return sum(shard_of(content["id"], TASKS) == shard for content in results(out).values())
+def shard_results(out: Path, shard: int, tasks: int = TASKS) -> int:
+    return sum(shard_of(content["id"], tasks) == shard for content in results(out).values())
 
 
 def submitted_specs(out: Path) -> list[str]:
@@ -144,3 +145,27 @@ def test_the_summary_gives_the_throughput_and_each_workers_share(slurm_run):
     assert summary["executor"] == "slurm" and summary["complete"] and summary["audio_s_per_s"] > 0
     assert sum(summary["per_worker"].values()) == summary["done"] > 0
     assert re.search(r"^  inprocess:\S+: \d+ items \(\d+%\)$", slurm_run["rerun"].stdout, re.MULTILINE)
+
+
+def test_a_task_cancelled_mid_run_is_resubmitted_by_the_same_command(cluster: SlurmCluster, english_short,
+                                                                     tmp_path: Path):
+    """Within one run: the launcher sees the task end CANCELLED with items pending and submits its shard again."""
+    manifest = write_manifest(tmp_path / "manifest.jsonl", english_short, 24, bad_entries=False)
+    out = tmp_path / "out"
+    command = bulk_command(manifest.path, out, "slurm", (), "--tasks", "2", "--array-parallelism", "2",
+                           "--cpus-per-task", "1", "--max-resubmits", "1")
+    launcher = start_bulk(command, env={**cluster.env, "STT_DEVICE": "cpu"}, log=tmp_path / "launcher.log")
+    try:
+        deadline = time.monotonic() + 600
+        while (shard := next((s for s in running_tasks(cluster) if shard_results(out, s, 2) >= 2), None)) is None:
+            assert launcher.poll() is None and time.monotonic() < deadline, (tmp_path / "launcher.log").read_text()
+            time.sleep(0.5)
+        cluster.run("scancel", running_tasks(cluster)[shard])
+        assert launcher.wait(600) == 0, (tmp_path / "launcher.log").read_text()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert submitted_specs(out) == ["0-1%2", f"{shard}%2"]
+    events = json.loads((out / "summary.json").read_text())["events"]
+    assert any(event.startswith(f"shard {shard} (job ") and "ended CANCELLED" in event for event in events), events
+    assert sorted(results(out)) == sorted(manifest.good_ids) and temporaries(out) == []
