@@ -1,7 +1,7 @@
 """The bulk runner against real ``bentoml serve`` replicas, under the faults of its issue: a replica SIGKILLed at 25%
 and restarted at 60%, the runner SIGKILLed at 80% and run again; then the same manifest in process, killed at 50%
-and resumed. Every id ends with exactly one result file, the bad entries once in failures.jsonl, no temporary file
-left, and both executors write the same texts.
+and resumed. Every id ends with exactly one result file, the bad entries recorded once (and listed in
+failures.jsonl), no temporary file left, and both executors write the same texts.
 
 3 replicas and 60 items plus the three bad entries keep every fault within a few minutes on 2 cores;
 ``BULK_E2E_ITEMS=300`` runs the issue's size (about 10 minutes here)."""
@@ -24,6 +24,7 @@ from bench.bulk import (
     Manifest,
     bulk_command,
     failures,
+    failures_index,
     result_count,
     results,
     start_bulk,
@@ -73,6 +74,7 @@ def check_exactly_once(out: Path, manifest: Manifest) -> dict[str, dict]:
     assert temporaries(out) == []
     failed = [entry["id"] for entry in failures(out)]
     assert sorted(failed) == sorted(manifest.bad_ids)  # each once
+    assert failures_index(out) == failures(out)  # the index, rebuilt at the end of the run, lists them all
     return written
 
 
