@@ -1,5 +1,6 @@
 """The bulk runner's throughput over 1, 2 and 3 replicas, each pinned to one core with ``taskset``, against one
-replica on both cores; and the manifests, commands and result readers the end-to-end tests share.
+replica on both cores, and on a local Ray with 1 and 2 actors; and the manifests, commands and result readers the
+end-to-end tests share.
 
     .venv/bin/python -m bench.bulk [--items 40] [--repeats 3] [--inflight 3] [--only "2 replicas"]
 
@@ -10,6 +11,10 @@ max of audio seconds per second of wall time (the runner's own summary). A repli
 runs one engine worker (the engine sizes itself from the cores it may use); the one-replica-on-both-cores baseline
 runs two. On a 2-core machine, expect about 2x from 1 to 2 pinned replicas and nothing more at 3 (the third shares
 core 0 with the first).
+
+The Ray configurations (``--executor ray``, the optional extra) run 1 and 2 actors of one CPU each (one engine
+worker, one thread; Ray does not pin them to cores). Their wall time includes what the http ones do not: starting
+the local Ray and each actor loading its model, ten to twenty seconds, so on a short manifest they read low.
 """
 
 from __future__ import annotations
@@ -131,12 +136,29 @@ CONFIGURATIONS: dict[str, list[str]] = {
 }
 
 
+RAY_CONFIGURATIONS: dict[str, int] = {
+    "ray, 1 actor (1 CPU, one engine worker)": 1,
+    "ray, 2 actors (1 CPU each, one engine worker each)": 2,
+}
+"""Actors per configuration, on a local Ray the runner starts (``--executor ray``)."""
+
+
 def run_once(servers: list[RunningServer], manifest: Path, work: Path, inflight: int) -> float:
     """One run of the manifest over ``servers`` into a fresh folder: audio seconds per second (the summary's)."""
-    out = work / f"out-{time.monotonic_ns()}"
-    done = subprocess.run(bulk_command(manifest, out, "http", [s.url for s in servers],
-                                       "--per-replica-inflight", str(inflight)),
-                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return run_command(bulk_command(manifest, work / f"out-{time.monotonic_ns()}", "http", [s.url for s in servers],
+                                    "--per-replica-inflight", str(inflight)))
+
+
+def run_ray_once(actors: int, manifest: Path, work: Path) -> float:
+    """One run of the manifest on a local Ray of ``actors`` one-CPU actors: audio seconds per second."""
+    return run_command(bulk_command(manifest, work / f"out-{time.monotonic_ns()}", "ray", (), "--workers",
+                                    str(actors), "--cpus-per-worker", "1"), env=REPLICA_ENV)
+
+
+def run_command(command: list[str], env: dict[str, str] | None = None) -> float:
+    out = Path(command[command.index("--out") + 1])
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
     if done.returncode != 0:
         raise RuntimeError(done.stdout + done.stderr)
     return json.loads((out / "summary.json").read_text())["audio_s_per_s"]
@@ -169,8 +191,9 @@ def main() -> int:
               f"flight per replica; {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}; "
               f"audio s/s min / median / max over {args.repeats} runs")
         chosen = {name: names for name, names in CONFIGURATIONS.items() if not args.only or args.only in name}
+        on_ray = {name: actors for name, actors in RAY_CONFIGURATIONS.items() if not args.only or args.only in name}
         needed = sorted({n for names in chosen.values() for n in names})
-        speeds: dict[str, list[float]] = {name: [] for name in chosen}
+        speeds: dict[str, list[float]] = {name: [] for name in [*chosen, *on_ray]}
         loads: list[float] = []
         # Every replica runs all along (idle ones cost nothing), and the configurations take turns within each
         # repeat, so a load that comes and goes on the machine falls on all of them alike.
@@ -181,6 +204,9 @@ def main() -> int:
             for repeat in range(args.repeats):
                 for name, names in chosen.items():
                     speeds[name].append(run_once([servers[n] for n in names], manifest.path, work, args.inflight))
+                    loads.append(os.getloadavg()[0])
+                for name, actors in on_ray.items():
+                    speeds[name].append(run_ray_once(actors, manifest.path, work))
                     loads.append(os.getloadavg()[0])
                 print(f"repeat {repeat + 1}: " + ", ".join(f"{v[-1]:.1f}" for v in speeds.values()), flush=True)
         print("| configuration | audio s/s (min / median / max) |\n|---|---|")

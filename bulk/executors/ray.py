@@ -24,6 +24,8 @@ The traps of running Ray on one machine, each handled in ``start_local_ray`` or 
   this project from the same path on every node (``PYTHONPATH``) with the packages already installed there.
 - Fractional ``num_cpus`` per actor on CPU nodes: actors holding every CPU of the cluster leave none for Ray Data's
   own tasks, and the run hangs (ray #44687). ``num_gpus`` per actor on GPU nodes.
+- Ray starts its workers at nice 15: on a machine that also runs anything else (the http replicas of a
+  comparison, another job) the actors get only the cores nobody else wants. The local Ray runs them at nice 0.
 - Actors are not pinned to cores, and an engine sizes itself from the cores it may run on: each would start one
   engine worker per core of the machine. ``STT_ENGINE_WORKERS=1`` and ``STT_CPU_THREADS`` (the actor's CPUs) go to
   the actors through ``runtime_env={"env_vars": ...}``, with the driver's other ``STT_*`` and Hugging Face
@@ -53,8 +55,8 @@ decoded while another's is transcribed)."""
 MAX_TASK_RETRIES = 3
 """Times a batch is sent again after its actor died; past that it is dropped and its items left for the next run."""
 MAX_ATTEMPTS_VARIABLE = "BULK_RAY_MAX_ATTEMPTS"
-"""How the actors learn ``RayOptions.max_attempts`` (constructor arguments would live in the object store, which a
-restarted actor may no longer find: ray #53727)."""
+"""How the actors learn ``RayOptions.max_attempts``: with the rest of their environment, so the actor class takes
+no constructor arguments."""
 PASSED_ENVIRONMENT_PREFIXES = ("STT_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_")
 LOOPBACK = "127.0.0.1"
 
@@ -132,7 +134,8 @@ def import_ray() -> Any:
 
 
 def start_local_ray(ray: Any, cpus: int) -> None:
-    """A one-machine Ray bound to 127.0.0.1, without dashboard or usage statistics, with ``cpus`` CPUs."""
+    """A one-machine Ray bound to 127.0.0.1, without dashboard or usage statistics, with ``cpus`` CPUs, its workers
+    at the runner's priority (nice 0, not Ray's 15)."""
     if ray.is_initialized():
         return
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when Ray starts its servers: keep the loopback
@@ -141,7 +144,7 @@ def start_local_ray(ray: Any, cpus: int) -> None:
 
     ray_constants.ENABLE_RAY_CLUSTER = False  # the same switch, for a Ray imported before it was set
     ray.init(num_cpus=cpus, _node_ip_address=LOOPBACK, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+             configure_logging=False, _system_config={"worker_niceness": 0})
     assert ray.util.get_node_ip_address() == LOOPBACK, "the local Ray is not bound to 127.0.0.1"
 
 
@@ -202,7 +205,6 @@ class RayExecutor:
         self.options = options
         self.stats = ExecutorStats()
         self._ray: Any = None
-        self._started_here = False
 
     def run(self, items: Sequence[Item]) -> Iterator[Outcome]:
         if not items:
@@ -237,9 +239,10 @@ class RayExecutor:
                 yield GaveUp(item, "its batch failed on every retry (see the Ray logs)")
 
     def close(self) -> None:
-        if self._started_here and self._ray is not None:
+        """Shut the local Ray down; from a cluster joined with ``--address``, only disconnect (it goes on)."""
+        if self._ray is not None:
             self._ray.shutdown()
-        self._started_here = False
+        self._ray = None
 
     def _connect(self) -> Any:
         if self._ray is not None:
@@ -250,7 +253,6 @@ class RayExecutor:
         else:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             start_local_ray(ray, cores)
-            self._started_here = True
         self._ray = ray
         return ray
 

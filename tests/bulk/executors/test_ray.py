@@ -128,3 +128,57 @@ def test_ray_is_an_extra_of_the_development_venv_never_of_the_image():
     assert "requirements-ray.txt" in (ROOT / "Makefile").read_text()
     for never in ("requirements.txt", "bentofile.yaml", "bentofile.cpu.yaml"):
         assert "ray" not in (ROOT / never).read_text().lower().replace("array", ""), never
+
+
+class RecordingRay:
+    """What the executor asks of Ray when it starts or joins a cluster, recorded."""
+
+    def __init__(self) -> None:
+        self.inits: list[dict[str, object]] = []
+        self.shutdowns = 0
+        self.util = self
+        self.node_ip = "127.0.0.1"
+
+    def is_initialized(self) -> bool:
+        return bool(self.inits)
+
+    def init(self, **arguments: object) -> None:
+        self.inits.append(arguments)
+
+    def get_node_ip_address(self) -> str:
+        return self.node_ip
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_address_joins_that_cluster_and_starts_none(monkeypatch: pytest.MonkeyPatch):
+    fake = RecordingRay()
+    monkeypatch.setattr("bulk.executors.ray.import_ray", lambda: fake)
+    executor = RayExecutor(RayOptions(address="ray://head:10001"))
+    executor._connect()
+    assert fake.inits == [{"address": "ray://head:10001", "log_to_driver": False, "configure_logging": False}]
+    executor.close()
+    assert fake.shutdowns == 1  # the driver disconnects; the cluster goes on
+
+
+def test_a_local_ray_is_bound_to_loopback_without_dashboard_and_at_normal_priority(monkeypatch: pytest.MonkeyPatch):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -r requirements-ray.txt")
+    fake = RecordingRay()
+    monkeypatch.setattr("bulk.executors.ray.import_ray", lambda: fake)
+    monkeypatch.delenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", raising=False)
+    monkeypatch.setattr("ray._private.ray_constants.ENABLE_RAY_CLUSTER", True)
+    executor = RayExecutor(RayOptions())
+    executor._connect()
+    [arguments] = fake.inits
+    assert arguments["_node_ip_address"] == "127.0.0.1" and arguments["include_dashboard"] is False
+    assert arguments["num_cpus"] == len(os.sched_getaffinity(0))
+    assert arguments["_system_config"] == {"worker_niceness": 0}
+    assert os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0"  # else Ray swaps 127.0.0.1 for the primary address
+    executor.close()
+    assert fake.shutdowns == 1
+    elsewhere = RecordingRay()
+    elsewhere.node_ip = "192.0.2.2"
+    monkeypatch.setattr("bulk.executors.ray.import_ray", lambda: elsewhere)
+    with pytest.raises(AssertionError, match="127.0.0.1"):
+        RayExecutor(RayOptions())._connect()
