@@ -38,7 +38,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,13 +161,22 @@ class BulkTranscriber:
         self.executor.worker = f"ray:{os.uname().nodename}:{os.getpid()}"
 
     def __call__(self, batch: Mapping[str, Sequence[str]]) -> dict[str, list[Any]]:
-        items = [Item.model_validate_json(line) for line in batch["item"]]
-        rows = [outcome_row(outcome) for outcome in self.executor.run(items)]
-        return {column: [row[column] for row in rows] for column in OUTCOME_COLUMNS}
+        return outcome_columns(self.executor.run(batch_items(batch)))
 
 
 OUTCOME_COLUMNS = ("id", "kind", "worker", "attempts", "text", "audio_s", "model", "response", "status", "error",
                    "reason")
+
+
+def batch_items(batch: Mapping[str, Sequence[str]]) -> list[Item]:
+    """The items of a batch as the driver sent them (one JSON string each)."""
+    return [Item.model_validate_json(line) for line in batch["item"]]
+
+
+def outcome_columns(outcomes: Iterable[Outcome]) -> dict[str, list[Any]]:
+    """A batch's outcomes as the columns of the block an actor returns."""
+    rows = [outcome_row(outcome) for outcome in outcomes]
+    return {column: [row[column] for row in rows] for column in OUTCOME_COLUMNS}
 
 
 def outcome_row(outcome: Outcome) -> dict[str, Any]:
@@ -201,8 +210,10 @@ def outcome_from_row(item: Item, row: Mapping[str, Any]) -> Outcome:
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, options: RayOptions = RayOptions()) -> None:
+    def __init__(self, options: RayOptions = RayOptions(), actor: Callable[[], Any] = BulkTranscriber) -> None:
         self.options = options
+        self.actor = actor
+        """The pool's actor class: ``BulkTranscriber``, or a test's stand-in."""
         self.stats = ExecutorStats()
         self._ray: Any = None
 
@@ -223,7 +234,7 @@ class RayExecutor:
                                       override_num_blocks=max(1, math.ceil(len(items) / BATCH_ITEMS)))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "`ray_remote_args` is deprecated")  # see actor_options
-            outputs = dataset.map_batches(BulkTranscriber, compute=ActorPoolStrategy(size=self.options.workers),
+            outputs = dataset.map_batches(self.actor, compute=ActorPoolStrategy(size=self.options.workers),
                                           **arguments)
         seen: set[str] = set()
         for row in outputs.iter_rows():

@@ -2,7 +2,8 @@
 with its bad entries; one actor SIGKILLed mid-run, then the driver SIGKILLed mid-run and the same command run
 again, an actor SIGKILLed in that run too. Every id ends with exactly one result file, the bad entries once in
 failures.jsonl, no temporary file left, the texts those of an inprocess run, the summary with its throughput and
-every actor's share (the replacement's included), every Ray server on 127.0.0.1, and no Ray process left.
+every actor's share (the replacement's included), every Ray server on 127.0.0.1, and no Ray process left. And a
+batch that kills every actor it meets: its items left for the next run, the rest done.
 
 The inprocess reference runs each distinct recording of the manifest once (the manifest cycles over them, and an
 id's text depends only on its recording and options); the manifest uses the shortest recordings, so the whole
@@ -32,7 +33,11 @@ from bench.bulk import (
     write_manifest,
 )
 from bench.corpus import Utterance
+from bulk.executors.base import Done, GaveUp
+from bulk.executors.ray import BATCH_ITEMS, RayExecutor, RayOptions
+from bulk.manifest import Item
 from tests.support.bulk_runs import check_exactly_once
+from tests.support.ray_actors import POISON, PoisonedTranscriber
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("ray", reason="Ray is an optional extra: pip install -r requirements-ray.txt (make test does)")
@@ -166,7 +171,8 @@ def test_the_texts_are_those_of_the_inprocess_executor(ray_run, inprocess_texts:
 def test_the_summary_reports_throughput_and_every_actors_share_the_replacement_included(ray_run, manifest: Manifest):
     summary = json.loads((ray_run["out"] / "summary.json").read_text())
     assert summary["executor"] == "ray" and summary["complete"] and summary["audio_s_per_s"] > 0
-    assert summary["skipped"] >= ray_run["at_kill"] and summary["done"] + summary["skipped"] + summary["failed"] == summary["items"]
+    assert summary["skipped"] >= ray_run["at_kill"]
+    assert summary["done"] + summary["skipped"] + summary["failed"] == summary["items"]
     assert summary["items"] == len(manifest.good_ids) + len(manifest.bad_ids)
     workers = summary["per_worker"]
     assert len(workers) >= 3 and all(w.startswith("ray:") for w in workers), workers  # 2 actors and a replacement
@@ -186,3 +192,39 @@ def test_the_actors_run_at_the_runners_priority(ray_run):
 
 def test_no_ray_process_is_left(ray_run):
     assert ray_run["left"] == {session: [] for session in ray_run["left"]}
+
+
+def test_a_batch_that_kills_every_actor_it_meets_is_left_for_the_next_run(monkeypatch: pytest.MonkeyPatch):
+    """A batch whose actor dies on every retry (``max_task_retries``) does not stop the run nor loop for ever: its
+    items come back as ``GaveUp`` (not recorded: the next run tries them again), every other item is done; the local
+    Ray started here is gone after ``close``."""
+    for variable in ("RAY_USAGE_STATS_ENABLED", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"):
+        monkeypatch.setenv(variable, os.environ.get(variable, ""))  # restored after the test
+    from ray._private import ray_constants
+
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", ray_constants.ENABLE_RAY_CLUSTER)
+    items = [Item(id=f"i{n}", audio="/unused.wav") for n in range(12)]
+    items.insert(5, Item(id=POISON, audio="/unused.wav"))
+    executor = RayExecutor(RayOptions(workers=2, cpus_per_worker=0.5), actor=PoisonedTranscriber)
+    try:
+        outcomes = list(executor.run(items))
+    finally:
+        executor.close()
+    assert sorted(o.item.id for o in outcomes) == sorted(item.id for item in items)  # one outcome each
+    gave_up = {o.item.id for o in outcomes if isinstance(o, GaveUp)}
+    assert POISON in gave_up and len(gave_up) <= BATCH_ITEMS  # the poison and at most its batch-mates
+    assert all(isinstance(o, Done) and o.text == o.item.id for o in outcomes if o.item.id not in gave_up)
+    deadline = time.monotonic() + 30
+    while ray_children() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ray_children() == []
+
+
+def ray_children() -> list[str]:
+    names = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            names.append(" ".join(child.cmdline()))
+        except psutil.Error:
+            continue
+    return [name for name in names if "ray" in name]
