@@ -6,8 +6,8 @@ outcomes to the runner, which writes the files (the one output contract, as for 
 The dataset is ``ray.data.from_items`` of the pending items, one JSON string each, not ``read_json`` of the
 manifest: the runner has already read and validated the manifest and removed what is finished (the resume rule),
 so this is exactly the work left; a file for ``read_json`` would be a second copy that every node must be able to
-read, and a temporary file to clean up. The items are small (an id, a path, options): even a million of them fit
-in the driver and Ray's object store.
+read, and a temporary file to clean up. The items are small (an id, a path, options: a few hundred bytes each),
+and the runner holds them all in memory already.
 
 Fault tolerance: Ray restarts a killed actor (``max_restarts``) and sends its unfinished batch again
 (``max_task_retries``); a batch that keeps killing its actor is dropped after its retries (``max_errored_blocks``)
@@ -145,7 +145,9 @@ def start_local_ray(ray: Any, cpus: int) -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False  # the same switch, for a Ray imported before it was set
     ray.init(num_cpus=cpus, _node_ip_address=LOOPBACK, include_dashboard=False, log_to_driver=False,
              configure_logging=False, _system_config={"worker_niceness": 0})
-    assert ray.util.get_node_ip_address() == LOOPBACK, "the local Ray is not bound to 127.0.0.1"
+    if ray.util.get_node_ip_address() != LOOPBACK:
+        ray.shutdown()
+        raise RuntimeError("the local Ray is not bound to 127.0.0.1: this Ray version ignores the switch")
 
 
 class BulkTranscriber:

@@ -180,5 +180,6 @@ def test_a_local_ray_is_bound_to_loopback_without_dashboard_and_at_normal_priori
     elsewhere = RecordingRay()
     elsewhere.node_ip = "192.0.2.2"
     monkeypatch.setattr("bulk.executors.ray.import_ray", lambda: elsewhere)
-    with pytest.raises(AssertionError, match="127.0.0.1"):
+    with pytest.raises(RuntimeError, match="127.0.0.1"):
         RayExecutor(RayOptions())._connect()
+    assert elsewhere.shutdowns == 1
