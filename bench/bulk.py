@@ -1,6 +1,7 @@
 """The bulk runner's throughput over 1, 2 and 3 replicas, each pinned to one core with ``taskset``, against one
-replica on both cores; as a Slurm job array of 1 and 2 tasks, each bound by Slurm to one core (a one-node cluster
-started here, ``bench.slurm_cluster``); and the manifests, commands and result readers the end-to-end tests share.
+replica on both cores; on a local Ray with 1 and 2 actors; as a Slurm job array of 1 and 2 tasks, each bound by
+Slurm to one core (a one-node cluster started here, ``bench.slurm_cluster``); and the manifests, commands and result
+readers the end-to-end tests share.
 
     .venv/bin/python -m bench.bulk [--items 40] [--repeats 3] [--inflight 3] [--only "2 replicas"]
 
@@ -11,6 +12,10 @@ max of audio seconds per second of wall time (the runner's own summary). A repli
 runs one engine worker (the engine sizes itself from the cores it may use); the one-replica-on-both-cores baseline
 runs two. On a 2-core machine, expect about 2x from 1 to 2 pinned replicas and nothing more at 3 (the third shares
 core 0 with the first).
+
+The Ray configurations (``--executor ray``, the optional extra) run 1 and 2 actors of one CPU each (one engine
+worker, one thread; Ray does not pin them to cores). Their wall time includes what the http ones do not: starting
+the local Ray and each actor loading its model, ten to twenty seconds, so on a short manifest they read low.
 """
 
 from __future__ import annotations
@@ -151,20 +156,33 @@ SLURM_CONFIGURATIONS: dict[str, int] = {
 Python and loads the model: that start is in its wall time (it is in a real array task's too)."""
 
 
+RAY_CONFIGURATIONS: dict[str, int] = {
+    "ray, 1 actor (1 CPU, one engine worker)": 1,
+    "ray, 2 actors (1 CPU each, one engine worker each)": 2,
+}
+"""Actors per configuration, on a local Ray the runner starts (``--executor ray``)."""
+
+
 def run_once(servers: list[RunningServer], manifest: Path, work: Path, inflight: int) -> float:
     """One run of the manifest over ``servers`` into a fresh folder: audio seconds per second (the summary's)."""
-    return _run_bulk(bulk_command(manifest, work / f"out-{time.monotonic_ns()}", "http", [s.url for s in servers],
-                                  "--per-replica-inflight", str(inflight)))
+    return run_command(bulk_command(manifest, work / f"out-{time.monotonic_ns()}", "http", [s.url for s in servers],
+                                    "--per-replica-inflight", str(inflight)))
+
+
+def run_ray_once(actors: int, manifest: Path, work: Path) -> float:
+    """One run of the manifest on a local Ray of ``actors`` one-CPU actors: audio seconds per second."""
+    return run_command(bulk_command(manifest, work / f"out-{time.monotonic_ns()}", "ray", (), "--workers",
+                                    str(actors), "--cpus-per-worker", "1"), env=REPLICA_ENV)
 
 
 def run_slurm_once(cluster: SlurmCluster, tasks: int, manifest: Path, work: Path) -> float:
     """One run of the manifest as a ``tasks``-task array, every task at once, into a fresh folder."""
     command = bulk_command(manifest, work / f"out-{time.monotonic_ns()}", "slurm", (), "--tasks", str(tasks),
                            "--array-parallelism", str(tasks), "--cpus-per-task", "1", "--max-resubmits", "0")
-    return _run_bulk(command, {**cluster.env, **REPLICA_ENV})
+    return run_command(command, {**cluster.env, **REPLICA_ENV})
 
 
-def _run_bulk(command: list[str], env: dict[str, str] | None = None) -> float:
+def run_command(command: list[str], env: dict[str, str] | None = None) -> float:
     out = Path(command[command.index("--out") + 1])
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
@@ -201,8 +219,9 @@ def main() -> int:
               f"audio s/s min / median / max over {args.repeats} runs")
         chosen = {name: names for name, names in CONFIGURATIONS.items() if not args.only or args.only in name}
         chosen_slurm = {name: n for name, n in SLURM_CONFIGURATIONS.items() if not args.only or args.only in name}
+        on_ray = {name: actors for name, actors in RAY_CONFIGURATIONS.items() if not args.only or args.only in name}
         needed = sorted({n for names in chosen.values() for n in names})
-        speeds: dict[str, list[float]] = {name: [] for name in [*chosen, *chosen_slurm]}
+        speeds: dict[str, list[float]] = {name: [] for name in [*chosen, *on_ray, *chosen_slurm]}
         loads: list[float] = []
         # Every replica runs all along (idle ones cost nothing), and the configurations take turns within each
         # repeat, so a load that comes and goes on the machine falls on all of them alike.
@@ -213,6 +232,8 @@ def main() -> int:
             runs: dict[str, Callable[[Path], float]] = {
                 **{name: partial(lambda names, path: run_once([servers[n] for n in names], path, work, args.inflight),
                                  names) for name, names in chosen.items()},
+                **{name: partial(lambda actors, path: run_ray_once(actors, path, work), actors)
+                   for name, actors in on_ray.items()},
                 **{name: partial(lambda tasks, path: run_slurm_once(cluster, tasks, path, work), tasks)
                    for name, tasks in chosen_slurm.items()},
             }

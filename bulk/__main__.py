@@ -1,6 +1,7 @@
 """``python -m bulk run MANIFEST --out DIR --executor http --server URL [--server URL ...]`` (or ``--executor
-inprocess``, or ``--executor slurm``): transcribe every item of a JSONL manifest into one file per id under DIR; run it
-again to resume. ``python -m bulk status MANIFEST --out DIR``: where a run stands, from the folder alone.
+inprocess``, ``--executor ray [--address ADDR] [--workers N]`` or ``--executor slurm``): transcribe every item of a
+JSONL manifest into one file per id under DIR; run it again to resume. ``python -m bulk status MANIFEST --out DIR``:
+where a run stands, from the folder alone.
 
 Exit status: 0 when every item has its result or its recorded failure, 1 when some were left for the next run
 (transient failures past the retries), 2 for a manifest that cannot be run, 3 when the run was aborted (a 401/403: a
@@ -36,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("manifest", type=Path, help="JSONL: one {id, audio, [model, language, task, response_format, "
                      "diarize, num_speakers, prompt]} per line")
     run.add_argument("--out", type=Path, required=True, help="output folder (results/, failures.jsonl, summary.json)")
-    run.add_argument("--executor", choices=("http", "inprocess", "slurm"), default="http")
+    run.add_argument("--executor", choices=("http", "inprocess", "ray", "slurm"), default="http")
     run.add_argument("--server", action="append", default=[], help="a replica's URL (repeat for more); http only")
     run.add_argument("--model", help="model for items that name none (default: the server's default)")
     run.add_argument("--response-format", default="verbose_json", help="format for items that name none")
@@ -45,6 +46,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--request-timeout", type=float, default=3600.0, help="seconds per request (http)")
     run.add_argument("--concurrency", type=int, default=0, help="items in flight (inprocess); 0: one per core")
     run.add_argument("--max-audio-bytes", type=int, default=100 * 2**20, help="largest audio file read or fetched")
+    ray = run.add_argument_group("ray", "--executor ray (the optional extra: requirements-ray.txt)")
+    ray.add_argument("--address", help="join this Ray cluster (default: start a local one on 127.0.0.1)")
+    ray.add_argument("--workers", type=int, default=2, help="actors in the pool")
+    ray.add_argument("--cpus-per-worker", type=float, default=1.0, help="cores each actor's engine uses")
+    ray.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs each actor holds (0: CPU nodes)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--shard", type=_shard, help="I/N: only the items whose sha256(id) mod N is I (an array task)")
     slurm = run.add_argument_group("slurm", "--executor slurm: a job array, each task the inprocess executor on its "
@@ -82,6 +88,12 @@ def make_executor(args: argparse.Namespace) -> Executor:
             servers=args.server, per_replica_inflight=args.per_replica_inflight, max_attempts=args.max_attempts,
             request_timeout_s=args.request_timeout, max_audio_bytes=args.max_audio_bytes,
         ))
+    if args.executor == "ray":
+        from .executors.ray import RayExecutor, RayOptions
+
+        return RayExecutor(RayOptions(address=args.address, workers=args.workers,
+                                      cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
+                                      max_attempts=min(args.max_attempts, 5)))
     from .executors.inprocess import InprocessExecutor, build_transcriber_from_settings
 
     return InprocessExecutor(build_transcriber_from_settings(), concurrency=args.concurrency or None,
