@@ -10,10 +10,12 @@ BIN := $(VENV)/bin
 
 .PHONY: serve test build image image-test bench clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-s3.txt
+# requirements-ray.txt: the bulk runner's optional Ray extra, in the development venv so that `make test` runs its
+# tests; never in the image (requirements-dev.txt takes the S3 extra the same way).
+$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-s3.txt requirements-ray.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -r requirements-ray.txt
 	touch $@
 
 serve: $(BIN)/.installed

@@ -1,5 +1,7 @@
 """The bulk runner's throughput over 1, 2 and 3 replicas, each pinned to one core with ``taskset``, against one
-replica on both cores; and the manifests, commands and result readers the end-to-end tests share.
+replica on both cores; on a local Ray with 1 and 2 actors; as a Slurm job array of 1 and 2 tasks, each bound by
+Slurm to one core (a one-node cluster started here, ``bench.slurm_cluster``); and the manifests, commands and result
+readers the end-to-end tests share.
 
     .venv/bin/python -m bench.bulk [--items 40] [--repeats 3] [--inflight 3] [--only "2 replicas"]
 
@@ -10,6 +12,10 @@ max of audio seconds per second of wall time (the runner's own summary). A repli
 runs one engine worker (the engine sizes itself from the cores it may use); the one-replica-on-both-cores baseline
 runs two. On a 2-core machine, expect about 2x from 1 to 2 pinned replicas and nothing more at 3 (the third shares
 core 0 with the first).
+
+The Ray configurations (``--executor ray``, the optional extra) run 1 and 2 actors of one CPU each (one engine
+worker, one thread; Ray does not pin them to cores). Their wall time includes what the http ones do not: starting
+the local Ray and each actor loading its model, ten to twenty seconds, so on a short manifest they read low.
 """
 
 from __future__ import annotations
@@ -23,13 +29,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench.corpus import Utterance, audio_dir, english_short_utterances
 from bench.server import ROOT, RunningServer, running_server
+from bench.slurm_cluster import SlurmCluster, slurm_cluster
 
 UNKNOWN_MODEL = "no-such-model"
 
@@ -39,7 +47,7 @@ class Manifest:
     path: Path
     good_ids: list[str]
     bad_ids: list[str]
-    """Two undecodable files and one unknown model: permanent failures, each expected once in failures.jsonl."""
+    """Two undecodable files and one unknown model: permanent failures, each expected recorded once."""
 
 
 def write_manifest(path: Path, utterances: Sequence[Utterance], count: int, bad_entries: bool = True) -> Manifest:
@@ -91,12 +99,20 @@ def results(out: Path) -> dict[str, dict]:
 
 
 def failures(out: Path) -> list[dict]:
+    """The recorded failures: one file per id under ``failures/`` (the record), sorted by id."""
+    entries = [json.loads(path.read_text()) for path in (out / "failures").glob("*/*.json")]
+    return sorted(entries, key=lambda entry: entry["id"])
+
+
+def failures_index(out: Path) -> list[dict]:
+    """``failures.jsonl``, the index a run rebuilds from the failure files at its end."""
     path = out / "failures.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def temporaries(out: Path) -> list[Path]:
-    return sorted((out / "results").glob("*/.*.tmp"))
+    """Temporary files anywhere in the output folder (results, failures, the index, summaries)."""
+    return sorted(out.rglob(".*.tmp"))
 
 
 def wait_for_results(out: Path, count: int, process: subprocess.Popen | None = None, timeout_s: float = 600) -> None:
@@ -131,12 +147,45 @@ CONFIGURATIONS: dict[str, list[str]] = {
 }
 
 
+SLURM_CONFIGURATIONS: dict[str, int] = {
+    "1 Slurm array task, pinned by Slurm to one CPU": 1,
+    "2 Slurm array tasks at once, each pinned by Slurm to one CPU": 2,
+}
+"""Array tasks (shards) per run, all running at once: the one-node test cluster (``bench.slurm_cluster``) with
+``TaskPlugin=task/affinity``, so each task with ``--cpus-per-task 1`` is bound to its own core. Each task starts a
+Python and loads the model: that start is in its wall time (it is in a real array task's too)."""
+
+
+RAY_CONFIGURATIONS: dict[str, int] = {
+    "ray, 1 actor (1 CPU, one engine worker)": 1,
+    "ray, 2 actors (1 CPU each, one engine worker each)": 2,
+}
+"""Actors per configuration, on a local Ray the runner starts (``--executor ray``)."""
+
+
 def run_once(servers: list[RunningServer], manifest: Path, work: Path, inflight: int) -> float:
     """One run of the manifest over ``servers`` into a fresh folder: audio seconds per second (the summary's)."""
-    out = work / f"out-{time.monotonic_ns()}"
-    done = subprocess.run(bulk_command(manifest, out, "http", [s.url for s in servers],
-                                       "--per-replica-inflight", str(inflight)),
-                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return run_command(bulk_command(manifest, work / f"out-{time.monotonic_ns()}", "http", [s.url for s in servers],
+                                    "--per-replica-inflight", str(inflight)))
+
+
+def run_ray_once(actors: int, manifest: Path, work: Path) -> float:
+    """One run of the manifest on a local Ray of ``actors`` one-CPU actors: audio seconds per second."""
+    return run_command(bulk_command(manifest, work / f"out-{time.monotonic_ns()}", "ray", (), "--workers",
+                                    str(actors), "--cpus-per-worker", "1"), env=REPLICA_ENV)
+
+
+def run_slurm_once(cluster: SlurmCluster, tasks: int, manifest: Path, work: Path) -> float:
+    """One run of the manifest as a ``tasks``-task array, every task at once, into a fresh folder."""
+    command = bulk_command(manifest, work / f"out-{time.monotonic_ns()}", "slurm", (), "--tasks", str(tasks),
+                           "--array-parallelism", str(tasks), "--cpus-per-task", "1", "--max-resubmits", "0")
+    return run_command(command, {**cluster.env, **REPLICA_ENV})
+
+
+def run_command(command: list[str], env: dict[str, str] | None = None) -> float:
+    out = Path(command[command.index("--out") + 1])
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
     if done.returncode != 0:
         raise RuntimeError(done.stdout + done.stderr)
     return json.loads((out / "summary.json").read_text())["audio_s_per_s"]
@@ -169,18 +218,30 @@ def main() -> int:
               f"flight per replica; {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}; "
               f"audio s/s min / median / max over {args.repeats} runs")
         chosen = {name: names for name, names in CONFIGURATIONS.items() if not args.only or args.only in name}
+        chosen_slurm = {name: n for name, n in SLURM_CONFIGURATIONS.items() if not args.only or args.only in name}
+        on_ray = {name: actors for name, actors in RAY_CONFIGURATIONS.items() if not args.only or args.only in name}
         needed = sorted({n for names in chosen.values() for n in names})
-        speeds: dict[str, list[float]] = {name: [] for name in chosen}
+        speeds: dict[str, list[float]] = {name: [] for name in [*chosen, *on_ray, *chosen_slurm]}
         loads: list[float] = []
         # Every replica runs all along (idle ones cost nothing), and the configurations take turns within each
         # repeat, so a load that comes and goes on the machine falls on all of them alike.
-        with replicas([REPLICAS[n] for n in needed]) as started:
-            servers = dict(zip(needed, started))
-            for name, names in chosen.items():  # warm-up: every replica decodes a few files first
-                run_once([servers[n] for n in names], warm_up.path, work, args.inflight)
+        with ExitStack() as stack:
+            servers = dict(zip(needed, stack.enter_context(replicas([REPLICAS[n] for n in needed]))))
+            cluster = (stack.enter_context(slurm_cluster(work / "slurm", cpus=2, task_plugin="task/affinity"))
+                       if chosen_slurm else None)
+            runs: dict[str, Callable[[Path], float]] = {
+                **{name: partial(lambda names, path: run_once([servers[n] for n in names], path, work, args.inflight),
+                                 names) for name, names in chosen.items()},
+                **{name: partial(lambda actors, path: run_ray_once(actors, path, work), actors)
+                   for name, actors in on_ray.items()},
+                **{name: partial(lambda tasks, path: run_slurm_once(cluster, tasks, path, work), tasks)
+                   for name, tasks in chosen_slurm.items()},
+            }
+            for run in runs.values():  # warm-up: every replica (and the page cache) decodes a few files first
+                run(warm_up.path)
             for repeat in range(args.repeats):
-                for name, names in chosen.items():
-                    speeds[name].append(run_once([servers[n] for n in names], manifest.path, work, args.inflight))
+                for name, run in runs.items():
+                    speeds[name].append(run(manifest.path))
                     loads.append(os.getloadavg()[0])
                 print(f"repeat {repeat + 1}: " + ", ".join(f"{v[-1]:.1f}" for v in speeds.values()), flush=True)
         print("| configuration | audio s/s (min / median / max) |\n|---|---|")

@@ -6,12 +6,20 @@ Under ``--out``:
   then ``os.replace``), carrying the id itself, the ``fingerprint`` of what produced it and the result. ``<name>``
   is the id when it is a safe file name, else a readable slug of it and a hash (ids may hold ``/`` or be long);
   ``<xx>`` spreads a million files over 256 folders.
-- ``failures.jsonl``: one line per id that failed for good (a 4xx: undecodable, too long, unknown model; a missing
-  local file), with the error body; never retried while its fingerprint is unchanged.
+- ``failures/<xx>/<name>.json``: one file per id that failed for good (a 4xx: undecodable, too long, unknown model;
+  a missing local file), with the error body, written atomically as results are; never retried while its fingerprint
+  is unchanged.
+- ``failures.jsonl``: the index of those files, one line each, sorted by id, rebuilt atomically (a temporary file,
+  then ``os.replace``) at the end of every run. It is never appended to: several runners (the array tasks of a
+  cluster executor, on several hosts sharing one folder over NFS or GPFS) may write failures at the same time, and
+  appends from several hosts to one file are not atomic there; one file per id is, as for results. The per-id files
+  are the record; the index is a convenience for people and tools, whole whenever it is read.
 
-The resume rule: an id is skipped when its output file, or its line in ``failures.jsonl``, has the fingerprint the
-manifest's item has now. The fingerprint covers the audio reference, the model, every option and the output
-schema version, so changing any of them redoes the item.
+The resume rule: an id is skipped when its result file, or its failure file, has the fingerprint the manifest's item
+has now. The fingerprint covers the audio reference, the model, every option and the output schema version, so
+changing any of them redoes the item. In a folder written by an earlier version (a ``failures.jsonl`` and no
+``failures/`` folder), the index's entries are carried over into per-id files. To run a failed item again, delete
+its failure file.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from .manifest import Item
 SCHEMA_VERSION = 1
 """The layout of a result file; bump it when the layout changes, and every item is redone."""
 RESULTS_DIR = "results"
+FAILURES_DIR = "failures"
 FAILURES_FILE = "failures.jsonl"
 TEMPORARY_SUFFIX = ".tmp"
 STALE_TEMPORARY_S = 3600.0
@@ -79,7 +88,7 @@ def shard(item_id: str) -> str:
 
 @dataclass
 class Outputs:
-    """One output folder: where each id's result goes, what is done already, the failures file."""
+    """One output folder: where each id's result or failure goes, what is finished already, the failures index."""
 
     root: Path
     _failed: dict[str, str] = field(default_factory=dict)
@@ -87,25 +96,39 @@ class Outputs:
 
     def __post_init__(self) -> None:
         (self.root / RESULTS_DIR).mkdir(parents=True, exist_ok=True)
-        self._failed = self._read_failures()
+        earlier_version = not (self.root / FAILURES_DIR).exists()
+        (self.root / FAILURES_DIR).mkdir(exist_ok=True)
+        self._failed = self._read_failures(carry_over_index=earlier_version)
 
     @property
     def failures_path(self) -> Path:
+        """The index, ``failures.jsonl``."""
         return self.root / FAILURES_FILE
 
     def path_for(self, item_id: str) -> Path:
         return self.root / RESULTS_DIR / shard(item_id) / file_name(item_id)
 
+    def failure_path_for(self, item_id: str) -> Path:
+        return self.root / FAILURES_DIR / shard(item_id) / file_name(item_id)
+
     def is_finished(self, item: Item) -> bool:
         """The resume rule: a result or a recorded failure with this item's fingerprint."""
-        expected = fingerprint(item)
-        if self._failed.get(item.id) == expected:
-            return True
-        try:
-            written = json.loads(self.path_for(item.id).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
-        return written.get("id") == item.id and written.get("fingerprint") == expected
+        return self._failed.get(item.id) == fingerprint(item) or self.read_result(item) is not None
+
+    def read_result(self, item: Item) -> dict[str, Any] | None:
+        """``item``'s result file when it holds this item's fingerprint, else None."""
+        written = _read_json(self.path_for(item.id))
+        if written is None or written.get("id") != item.id or written.get("fingerprint") != fingerprint(item):
+            return None
+        return written
+
+    def read_failure(self, item: Item) -> dict[str, Any] | None:
+        """``item``'s failure file when it holds this item's fingerprint (read from disk: another runner's count
+        too), else None."""
+        written = _read_json(self.failure_path_for(item.id))
+        if written is None or written.get("id") != item.id or written.get("fingerprint") != fingerprint(item):
+            return None
+        return written
 
     def pending(self, items: Iterable[Item]) -> list[Item]:
         return [item for item in items if not self.is_finished(item)]
@@ -121,51 +144,95 @@ class Outputs:
         return path
 
     def record_failure(self, item: Item, status: int | None, error: Any) -> bool:
-        """Append ``item``'s permanent failure to ``failures.jsonl``, once per id and fingerprint; False when it was
-        there already."""
+        """Write ``item``'s permanent failure to its own file, atomically, once per id and fingerprint; False when it
+        was recorded already (by this runner, an earlier one, or another runner on the same folder)."""
         expected = fingerprint(item)
-        line = json.dumps({"id": item.id, "fingerprint": expected, "audio": item.audio, "status": status,
-                           "error": error}, ensure_ascii=False)
         with self._lock:
-            if self._failed.get(item.id) == expected:
+            if self._failed.get(item.id) == expected or self.read_failure(item) is not None:
+                self._failed[item.id] = expected
                 return False
-            with self.failures_path.open("a", encoding="utf-8") as failures:
-                failures.write(line + "\n")
-                failures.flush()
-                os.fsync(failures.fileno())
+            self._write_failure({"id": item.id, "fingerprint": expected, "audio": item.audio, "status": status,
+                                 "error": error})
             self._failed[item.id] = expected
         return True
 
     def failed_ids(self) -> set[str]:
         return set(self._failed)
 
+    def failure_files(self) -> list[Path]:
+        return sorted((self.root / FAILURES_DIR).glob("*/*.json"))
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Every recorded failure (the per-id files, read now: other runners' too), sorted by id."""
+        entries = [entry for path in self.failure_files() if (entry := _read_json(path)) is not None]
+        return sorted(entries, key=lambda entry: str(entry.get("id")))
+
+    def rebuild_failures_index(self) -> Path:
+        """Rewrite ``failures.jsonl`` from the per-id failure files, atomically. Two runners rebuilding at once each
+        write a whole index; the last to finish has seen every failure written before it started."""
+        lines = "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in self.failures())
+        _write_atomically(self.failures_path, lines)
+        return self.failures_path
+
     def remove_leftover_temporaries(self) -> list[Path]:
         """Delete the temporary files a killed runner left: this host's whose process is gone, and any older than
         ``STALE_TEMPORARY_S`` (another host's, in a shared folder)."""
         removed = []
-        for path in (self.root / RESULTS_DIR).glob(f"*/.*{TEMPORARY_SUFFIX}"):
+        for path in self.temporaries():
             if _is_leftover(path):
                 path.unlink(missing_ok=True)
                 removed.append(path)
         return removed
 
     def temporaries(self) -> list[Path]:
-        return sorted((self.root / RESULTS_DIR).glob(f"*/.*{TEMPORARY_SUFFIX}"))
+        """Every temporary file in the folder: of results, of failures, of the index."""
+        return sorted([*(self.root / RESULTS_DIR).glob(f"*/.*{TEMPORARY_SUFFIX}"),
+                       *(self.root / FAILURES_DIR).glob(f"*/.*{TEMPORARY_SUFFIX}"),
+                       *self.root.glob(f".*{TEMPORARY_SUFFIX}")])
 
     def result_files(self) -> list[Path]:
         return sorted((self.root / RESULTS_DIR).glob("*/*.json"))
 
-    def _read_failures(self) -> dict[str, str]:
+    def _write_failure(self, entry: dict[str, Any]) -> None:
+        path = self.failure_path_for(entry["id"])
+        path.parent.mkdir(exist_ok=True)
+        _write_atomically(path, json.dumps(entry, ensure_ascii=False, indent=1) + "\n")
+
+    def _read_failures(self, carry_over_index: bool) -> dict[str, str]:
         failed: dict[str, str] = {}
+        for entry in self.failures():
+            try:
+                failed[entry["id"]] = entry["fingerprint"]
+            except (KeyError, TypeError):
+                continue
+        # A folder of an earlier version: its index is the record. (Otherwise the per-id files are: deleting one to
+        # run that item again works even before the index is rebuilt.)
+        for entry in self._index_entries() if carry_over_index else ():
+            if entry["id"] not in failed:
+                self._write_failure(entry)
+                failed[entry["id"]] = entry["fingerprint"]
+        return failed
+
+    def _index_entries(self) -> list[dict[str, Any]]:
         if not self.failures_path.exists():
-            return failed
+            return []
+        entries = []
         for line in self.failures_path.read_text(encoding="utf-8").splitlines():
             try:
                 entry = json.loads(line)
-                failed[entry["id"]] = entry["fingerprint"]
+                if isinstance(entry["id"], str) and isinstance(entry["fingerprint"], str):
+                    entries.append(entry)
             except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by a killed runner: its item is simply run again
-        return failed
+                continue  # a line cut short by a runner of an earlier version: its item is simply run again
+        return entries
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return content if isinstance(content, dict) else None
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -10,14 +10,19 @@ from .executors.base import Done, Executor, Failed, GaveUp
 from .manifest import read_manifest
 from .outputs import Outputs, RunDefaults
 from .progress import Progress
-from .summary import Summary
+from .sharding import Shard
+from .summary import Summary, summary_name
 
 
 def run_bulk(
-    manifest: Path, out: Path, executor: Executor, defaults: RunDefaults = RunDefaults(), progress: bool = True
+    manifest: Path, out: Path, executor: Executor, defaults: RunDefaults = RunDefaults(), progress: bool = True,
+    shard: Shard | None = None,
 ) -> Summary:
-    """Run every unfinished item of ``manifest`` on ``executor`` into ``out``; the summary is also written there."""
+    """Run every unfinished item of ``manifest`` (of its ``shard`` only, when given) on ``executor`` into ``out``;
+    the summary is also written there (``summary.json``, or the shard's own file), and ``failures.jsonl`` rebuilt."""
     items = [defaults.apply(item) for item in read_manifest(manifest)]
+    if shard is not None:
+        items = shard.select(items)
     outputs = Outputs(out)
     summary = Summary(executor.name, items=len(items))
     summary.removed_temporaries = len(outputs.remove_leftover_temporaries())
@@ -49,5 +54,6 @@ def run_bulk(
         summary.retries = executor.stats.retries
         summary.per_worker = dict(executor.stats.per_worker)
         summary.events = [*executor.stats.events, *summary.events]
-        summary.write(out)
+        outputs.rebuild_failures_index()
+        summary.write(out, summary_name(shard))
     return summary

@@ -4,10 +4,20 @@ seconds of audio per second, the retries and each worker's share; printed, and k
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .sharding import Shard
+
 SUMMARY_FILE = "summary.json"
+SHARD_SUMMARIES_DIR = "summaries"
+
+
+def summary_name(shard: Shard | None = None) -> str:
+    """Where a run's summary goes: ``summary.json``, or for one shard of a cluster run (several runners on one
+    folder, each with its own) ``summaries/shard-I-of-N.json``; the cluster command writes ``summary.json``."""
+    return SUMMARY_FILE if shard is None else f"{SHARD_SUMMARIES_DIR}/shard-{shard.index}-of-{shard.count}.json"
 
 
 @dataclass
@@ -19,7 +29,7 @@ class Summary:
     """Finished by an earlier run (a result or a failure with the same fingerprint)."""
     done: int = 0
     failed: int = 0
-    """New permanent failures, appended to failures.jsonl."""
+    """New permanent failures, each recorded in its own file under failures/ (and the failures.jsonl index)."""
     gave_up: int = 0
     """Transient failures that outlasted the retries: the next run tries them again."""
     retries: int = 0
@@ -46,8 +56,13 @@ class Summary:
         return {**asdict(self), "audio_s_per_s": self.audio_s_per_s, "complete": self.complete,
                 "shares": self.shares()}
 
-    def write(self, out: Path) -> None:
-        (out / SUMMARY_FILE).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+    def write(self, out: Path, name: str = SUMMARY_FILE) -> None:
+        """Atomically (a temporary file, then a rename): a reader on a shared folder sees a whole summary."""
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
 
     def render(self) -> str:
         lines = [

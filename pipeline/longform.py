@@ -177,22 +177,53 @@ def decode_completely(
     transcript stops short.
 
     Whisper may end its output before the end of a window; its own long-form loop then seeks to the last
-    timestamp and decodes again. A single batched pass would silently drop that speech, so each such
-    remainder that still holds speech becomes a clip of the next pass. Results come back in time order.
+    timestamp and decodes again, conditioned on the text before. A single batched pass would silently drop that
+    speech, so each such remainder that still holds speech becomes a clip of the next pass, decoded after the
+    clip's text so far (``continued``). Results come back in time order.
     """
     done: list[tuple[Clip, Transcription]] = []
-    pending = list(clips)
+    pending = [(clip, options) for clip in clips]
     for _ in range(MAX_PASSES):
         if not pending:
             break
-        pieces = cut(audio, pending)
-        step = batch_size or len(pieces)
-        results: list[Transcription] = []
-        for first in range(0, len(pieces), step):
-            results.extend(decode(pieces[first : first + step], options))
-        done.extend(zip(pending, results, strict=True))
-        pending = [tail for clip, result in zip(pending, results) if (tail := unfinished_tail(audio, clip, result))]
+        results = decode_grouped(audio, pending, decode, batch_size)
+        done.extend((clip, result) for (clip, _), result in zip(pending, results, strict=True))
+        pending = [
+            (tail, continued(clip_options, result.text))
+            for (clip, clip_options), result in zip(pending, results)
+            if (tail := unfinished_tail(audio, clip, result))
+        ]
     return sorted(done, key=lambda pair: pair[0].start)
+
+
+def continued(options: TranscribeOptions, text_so_far: str) -> TranscribeOptions:
+    """The options of a clip's remainder: the request's prompt followed by what the clip's transcript said so far
+    (Whisper's ``condition_on_previous_text``; the engines keep a prompt's last 223 tokens). Without it a short
+    remainder decoded after the request's prompt alone can come back empty, its words lost."""
+    prompt = " ".join(part for part in (options.initial_prompt, text_so_far.strip()) if part)
+    return replace(options, initial_prompt=prompt or None)
+
+
+def decode_grouped(
+    audio: np.ndarray, pending: Sequence[tuple[Clip, TranscribeOptions]], decode: ClipDecoder, batch_size: int | None
+) -> list[Transcription]:
+    """Each clip decoded with its options, the clips with equal options batched together; results in order."""
+    groups: list[tuple[TranscribeOptions, list[int]]] = []
+    for index, (_, clip_options) in enumerate(pending):
+        group = next((members for group_options, members in groups if group_options == clip_options), None)
+        if group is None:
+            groups.append((clip_options, [index]))
+        else:
+            group.append(index)
+    results: dict[int, Transcription] = {}
+    for group_options, members in groups:
+        pieces = cut(audio, [pending[index][0] for index in members])
+        step = batch_size or len(pieces)
+        decoded: list[Transcription] = []
+        for first in range(0, len(pieces), step):
+            decoded.extend(decode(pieces[first : first + step], group_options))
+        results.update(zip(members, decoded, strict=True))
+    return [results[index] for index in range(len(pending))]
 
 
 def unfinished_tail(audio: np.ndarray, clip: Clip, result: Transcription) -> Clip | None:

@@ -26,7 +26,7 @@ from core.types import Segment, TokenLogprob, Transcription, TranscribeOptions, 
 from . import ctranslate2_sampling
 from .base import DEFAULT_BATCH_SIZE, ASREngine
 from .token_logprobs import spread_over_segments, token_logprobs
-from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, compression_ratio, decode_with_fallback
+from .whisper.judge import THRESHOLDS, Decoding, best_of_failed, decode_with_fallback
 from .whisper.prompt import previous_text_tokens
 from .whisper.seeding import clip_seed
 
@@ -323,8 +323,8 @@ def _decoding(tokenizer: Tokenizer, result: Any, temperature: float) -> Decoding
     cumulative = result.scores[0] * (len(tokens) ** LENGTH_PENALTY)
     return Decoding(
         tokens=tokens,
+        text=tokenizer.decode(tokens).strip(),
         avg_logprob=cumulative / (len(tokens) + 1),
-        compression_ratio=compression_ratio(tokenizer.decode(tokens).strip()),
         no_speech_prob=result.no_speech_prob,
         temperature=temperature,
     )
@@ -333,8 +333,8 @@ def _decoding(tokenizer: Tokenizer, result: Any, temperature: float) -> Decoding
 def _sampled_decoding(tokenizer: Tokenizer, sample: ctranslate2_sampling.Sample, temperature: float) -> Decoding:
     return Decoding(
         tokens=sample.tokens,
+        text=tokenizer.decode(sample.tokens).strip(),
         avg_logprob=sample.avg_logprob,
-        compression_ratio=compression_ratio(tokenizer.decode(sample.tokens).strip()),
         no_speech_prob=sample.no_speech_prob,
         temperature=temperature,
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .judge import Decoding, best_of_failed, compression_ratio, decode_with_fallback
+from .judge import Decoding, best_of_failed, decode_with_fallback
 from .sampling import SampledDecoding, sample_decode
 from .scoring import forced_average_logprob
 from .seeding import temperature_seed
@@ -72,8 +72,8 @@ def judged(tokenizer: Any, config: Any, sampled: SampledDecoding, no_speech_prob
     text = tokenizer.decode([t for t in sampled.tokens if t < config.eos_token_id]).strip()
     return Decoding(
         tokens=sampled.tokens,
+        text=text,
         avg_logprob=sampled.avg_logprob,
-        compression_ratio=compression_ratio(text),
         no_speech_prob=no_speech_prob,
         temperature=temperature,
     )

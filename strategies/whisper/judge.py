@@ -12,6 +12,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
+from functools import cached_property
 from typing import Protocol, TypeVar
 
 
@@ -53,12 +55,16 @@ class Decoding:
 
     tokens: list[int]
     """Text and timestamp tokens, end-of-text excluded."""
+    text: str
+    """The text tokens decoded (no timestamps or other special tokens), stripped: what the checks read."""
     avg_logprob: float
     """Whisper's average log-probability: over the tokens and the end-of-text token (when the decoding reached it)."""
-    compression_ratio: float
-    """compression_ratio of the decoding's text."""
     no_speech_prob: float
     temperature: float
+
+    @cached_property
+    def compression_ratio(self) -> float:
+        return compression_ratio(self.text)
 
     @property
     def loops(self) -> bool:
@@ -88,14 +94,27 @@ class Decoding:
 
 
 def best_of_failed(attempts: Sequence[Decoding]) -> Decoding:
-    """When every temperature failed: the attempt that misses the checks by the least (``Decoding.miss``), the
-    earliest on a tie.
+    """When every temperature failed: the attempt whose words agree most with the other attempts' (``agreement``),
+    then the one that misses the checks by the least (``Decoding.miss``), the earliest on a tie.
 
-    Not the likeliest: in repeated speech each repetition makes the next one likelier, so among attempts that all
-    repeat, the likeliest is the one that repeats most, an invented repetition included. Nor the likeliest attempt
-    that does not loop, however unlikely: where the speech itself repeats, the attempt that does not is the one
-    that lost its way (a sampled decoding of other words, far under the log-probability threshold)."""
-    return min(attempts, key=lambda a: a.miss)
+    Speech that truly repeats (a sentence said three times, a chorus, a list read twice) compresses over the ratio
+    threshold at every temperature, so every attempt fails; the attempts then mostly agree on what was said, and the
+    outliers are the ones that went wrong: one that invented a further repetition (likelier: each repetition makes
+    the next one likelier) and one that lost words (the least repetitive, so the least over the threshold). Neither
+    the likeliest attempt nor the least repetitive one is safe, the attempts' consensus is. With two attempts (or
+    none agreeing more than another) the smaller miss decides: a likely repetition over an attempt that lost its
+    way (a sampled decoding of other words, far under the log-probability threshold)."""
+    ranked = sorted(enumerate(attempts), key=lambda pair: (-agreement(pair[1], attempts), pair[1].miss, pair[0]))
+    return ranked[0][1]
+
+
+def agreement(attempt: Decoding, attempts: Sequence[Decoding]) -> float:
+    """How much ``attempt``'s words agree with the other attempts': the sum of its word-sequence similarity to each
+    (``difflib``'s ratio, 0 to 1), rounded so that float noise does not outrank the checks."""
+    words = attempt.text.lower().split()
+    others = [other for other in attempts if other is not attempt]
+    return round(sum(SequenceMatcher(None, words, other.text.lower().split(), autojunk=False).ratio()
+                     for other in others), 6)
 
 
 class Judged(Protocol):

@@ -76,3 +76,12 @@ def test_sigterm_stops_the_run_keeping_what_finished(tmp_path: Path, wav_bytes):
     finally:
         replica.shutdown()
         replica.server_close()
+
+
+def test_slurm_without_its_commands_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"id": "a", "audio": "a.wav"}\n')
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch here
+    assert main(["run", str(manifest), "--out", str(tmp_path / "out"), "--executor", "slurm", "--no-progress"]) == 3
+    assert "sbatch not found" in capsys.readouterr().err

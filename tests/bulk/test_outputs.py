@@ -67,18 +67,80 @@ def test_a_damaged_result_file_is_not_finished(tmp_path: Path):
     assert not outputs.is_finished(item)
 
 
-def test_a_failure_is_recorded_once_and_never_retried_while_its_fingerprint_holds(tmp_path: Path):
+def test_a_failure_is_recorded_once_in_its_own_file_and_never_retried_while_its_fingerprint_holds(tmp_path: Path):
     outputs = Outputs(tmp_path)
-    item = Item(id="bad", audio="x.txt")
+    item = Item(id="bad/one", audio="x.txt")
     assert outputs.record_failure(item, 400, {"error": {"message": "not audio"}})
     assert not outputs.record_failure(item, 400, {"error": {"message": "not audio"}})
-    with (tmp_path / FAILURES_FILE).open("a") as failures:
-        failures.write('{"id": "cut sh')  # a runner killed mid-line
-    again = Outputs(tmp_path)
+    assert [json.loads(p.read_text())["id"] for p in outputs.failure_files()] == ["bad/one"]
+    again = Outputs(tmp_path)  # the next run
     assert again.is_finished(item) and not again.record_failure(item, 400, {})
-    lines = (tmp_path / FAILURES_FILE).read_text().splitlines()
-    assert sum(json.loads(line)["id"] == "bad" for line in lines[:-1]) == 1
-    assert not again.is_finished(item.model_copy(update={"model": "other"}))
+    assert len(again.failure_files()) == 1 and again.temporaries() == []
+    other_model = item.model_copy(update={"model": "other"})
+    assert not again.is_finished(other_model)
+    assert again.record_failure(other_model, 404, {})  # other work: recorded over the old fingerprint
+    assert [json.loads(p.read_text())["fingerprint"] for p in again.failure_files()] == [fingerprint(other_model)]
+
+
+def test_the_index_is_rebuilt_whole_from_the_failure_files_sorted_by_id(tmp_path: Path):
+    outputs = Outputs(tmp_path)
+    for item_id in ("b", "a/x", "c"):
+        outputs.record_failure(Item(id=item_id, audio=f"{item_id}.txt"), 400, {"error": {"message": item_id}})
+    assert not (tmp_path / FAILURES_FILE).exists()  # written at the end of a run, not appended to
+    outputs.rebuild_failures_index()
+    lines = [json.loads(line) for line in (tmp_path / FAILURES_FILE).read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["a/x", "b", "c"]
+    assert lines[0] == {"id": "a/x", "fingerprint": fingerprint(Item(id="a/x", audio="a/x.txt")), "audio": "a/x.txt",
+                        "status": 400, "error": {"error": {"message": "a/x"}}}
+    assert outputs.temporaries() == []
+
+
+def test_deleting_a_failure_file_runs_its_item_again_even_before_the_index_is_rebuilt(tmp_path: Path):
+    outputs = Outputs(tmp_path)
+    item = Item(id="bad", audio="x.txt")
+    outputs.record_failure(item, 400, {})
+    outputs.rebuild_failures_index()
+    outputs.failure_path_for("bad").unlink()
+    assert not Outputs(tmp_path).is_finished(item)
+
+
+def test_an_index_of_an_earlier_version_is_carried_over_into_failure_files(tmp_path: Path):
+    item = Item(id="bad", audio="x.txt")
+    line = json.dumps({"id": "bad", "fingerprint": fingerprint(item), "audio": "x.txt", "status": 400, "error": {}})
+    (tmp_path / FAILURES_FILE).write_text(line + '\n{"id": "cut sh')  # the old runner, killed mid-line
+    outputs = Outputs(tmp_path)
+    assert outputs.is_finished(item) and not outputs.record_failure(item, 400, {})
+    assert [json.loads(p.read_text())["id"] for p in outputs.failure_files()] == ["bad"]
+
+
+RECORD_FAILURES = """
+import sys, time
+from pathlib import Path
+from bulk.manifest import Item
+from bulk.outputs import Outputs
+root, writer, start = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+outputs = Outputs(root)
+time.sleep(max(0.0, start - time.time()))  # every writer starts at once
+for number in range(40):
+    # Ids of their own and ids every writer shares: each must end recorded once.
+    outputs.record_failure(Item(id=f"{writer}-{number}", audio="x.txt"), 400, {"error": {"message": writer}})
+    outputs.record_failure(Item(id=f"shared-{number}", audio="x.txt"), 400, {"error": {"message": writer}})
+outputs.rebuild_failures_index()
+"""
+
+
+def test_failures_from_several_processes_at_once_are_each_recorded_once_and_indexed_whole(tmp_path: Path):
+    start = time.time() + 2.0
+    writers = [subprocess.Popen([sys.executable, "-c", RECORD_FAILURES, str(tmp_path), f"w{n}", str(start)],
+                                cwd=Path(__file__).resolve().parents[2]) for n in range(4)]
+    assert [writer.wait(60) for writer in writers] == [0, 0, 0, 0]
+    outputs = Outputs(tmp_path)
+    expected = sorted([f"w{n}-{i}" for n in range(4) for i in range(40)] + [f"shared-{i}" for i in range(40)])
+    assert sorted(entry["id"] for entry in outputs.failures()) == expected  # one file per id
+    assert outputs.temporaries() == []
+    outputs.rebuild_failures_index()  # what the last run's end does
+    index = [json.loads(line)["id"] for line in (tmp_path / FAILURES_FILE).read_text().splitlines()]
+    assert index == sorted(expected)
 
 
 def test_pending_is_what_has_neither_result_nor_failure(tmp_path: Path):
@@ -103,5 +165,11 @@ def test_a_dead_runners_temporary_files_are_removed_and_a_live_ones_kept(tmp_pat
         path.write_text("{")
     old = time.time() - outputs_module.STALE_TEMPORARY_S - 10
     os.utime(other_host_stale, (old, old))
-    assert sorted(outputs.remove_leftover_temporaries()) == sorted([leftover, other_host_stale])
+    failure_leftover = outputs.failure_path_for("e").parent / f".e.{host}-{int(dead.stdout)}.mno345.tmp"
+    failure_leftover.parent.mkdir(parents=True)
+    failure_leftover.write_text("{")
+    index_leftover = tmp_path / f".failures.{host}-{int(dead.stdout)}.pqr678.tmp"
+    index_leftover.write_text("")
+    assert sorted(outputs.remove_leftover_temporaries()) == sorted(
+        [leftover, other_host_stale, failure_leftover, index_leftover])
     assert outputs.temporaries() == sorted([ours, other_host_fresh])

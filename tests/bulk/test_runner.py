@@ -12,7 +12,8 @@ from bulk.executors.base import Done, ExecutorStats, Failed, GaveUp, Outcome
 from bulk.manifest import Item
 from bulk.outputs import FAILURES_FILE, Outputs
 from bulk.runner import run_bulk
-from bulk.summary import SUMMARY_FILE
+from bulk.sharding import Shard
+from bulk.summary import SUMMARY_FILE, summary_name
 
 
 class ScriptedExecutor:
@@ -85,3 +86,19 @@ def test_a_killed_run_loses_only_what_was_in_flight_and_the_rerun_finishes_exact
     files = Outputs(out).result_files()
     assert len(files) == 10 and len({json.loads(f.read_text())["id"] for f in files}) == 10
     assert Outputs(out).temporaries() == []
+
+
+def test_a_shard_runs_only_its_items_and_writes_its_own_summary(tmp_path: Path, manifest: Path):
+    out = tmp_path / "out"
+    shards = [Shard(index, 3) for index in range(3)]
+    given = []
+    for shard in shards:
+        executor = ScriptedExecutor()
+        summary = run_bulk(manifest, out, executor, progress=False, shard=shard)
+        assert all(shard.holds(Item(id=i, audio="x")) for i in executor.given)
+        assert summary.items == len(executor.given)
+        assert json.loads((out / summary_name(shard)).read_text())["items"] == summary.items
+        given += executor.given
+    assert sorted(given) == sorted([f"item/{i}" for i in range(10)] + ["bad-1", "flaky-1"])  # each id in one shard
+    assert not (out / SUMMARY_FILE).exists()
+    assert [json.loads(line)["id"] for line in (out / FAILURES_FILE).read_text().splitlines()] == ["bad-1"]

@@ -1,7 +1,7 @@
 """The bulk runner against real ``bentoml serve`` replicas, under the faults of its issue: a replica SIGKILLed at 25%
 and restarted at 60%, the runner SIGKILLed at 80% and run again; then the same manifest in process, killed at 50%
-and resumed. Every id ends with exactly one result file, the bad entries once in failures.jsonl, no temporary file
-left, and both executors write the same texts.
+and resumed. Every id ends with exactly one result file, the bad entries recorded once (and listed in
+failures.jsonl), no temporary file left, and both executors write the same texts.
 
 3 replicas and 60 items plus the three bad entries keep every fault within a few minutes on 2 cores;
 ``BULK_E2E_ITEMS=300`` runs the issue's size (about 10 minutes here)."""
@@ -27,11 +27,11 @@ from bench.bulk import (
     result_count,
     results,
     start_bulk,
-    temporaries,
     wait_for_results,
     write_manifest,
 )
 from bench.server import RunningServer, free_port, metric_total, running_server
+from tests.support.bulk_runs import check_exactly_once, kill_group
 
 ITEMS = int(os.environ.get("BULK_E2E_ITEMS", "60"))
 INFLIGHT = 2
@@ -42,11 +42,6 @@ TRANSCRIPTIONS = re.compile(r'"event": "transcription".*"status": 200')
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory, english_short) -> Manifest:
     return write_manifest(tmp_path_factory.mktemp("bulk") / "manifest.jsonl", english_short, ITEMS)
-
-
-def kill_group(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    os.killpg(process.pid, sig)
-    process.wait(30)
 
 
 def kill_replica(server: RunningServer) -> None:
@@ -65,15 +60,6 @@ def completed_transcriptions(server: RunningServer) -> int:
     if server.process.poll() is not None:
         return len(TRANSCRIPTIONS.findall(server.log()))
     return int(metric_total(httpx.get(f"{server.url}/metrics").text, "stt_requests_total", outcome="ok"))
-
-
-def check_exactly_once(out: Path, manifest: Manifest) -> dict[str, dict]:
-    written = results(out)  # raises on two files for one id
-    assert sorted(written) == sorted(manifest.good_ids)
-    assert temporaries(out) == []
-    failed = [entry["id"] for entry in failures(out)]
-    assert sorted(failed) == sorted(manifest.bad_ids)  # each once
-    return written
 
 
 @pytest.fixture(scope="module")

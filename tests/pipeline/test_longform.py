@@ -6,7 +6,18 @@ import pytest
 from bench.corpus import assemble, utterance_coverage, word_error_rate
 from core.audio import SAMPLE_RATE
 from tests.support.engine_checks import transcribe_whole
-from pipeline.longform import MAX_CLIP_S, MIN_SPAN_S, Clip, lasting, merge_regions, plan_clips, stitch, transcribe_long
+from pipeline.longform import (
+    MAX_CLIP_S,
+    MIN_SPAN_S,
+    Clip,
+    continued,
+    decode_completely,
+    lasting,
+    merge_regions,
+    plan_clips,
+    stitch,
+    transcribe_long,
+)
 from core.model_files import HubAccess
 from core.registry import ModelSpec
 from core.types import Segment, Transcription, TranscribeOptions, Word
@@ -140,6 +151,36 @@ def test_long_audio_is_decoded_in_batches_of_the_given_size_and_kept_in_order(co
     assert len(clips) >= 5 and sum(batches) == len(clips)
     assert all(size == 3 for size in batches[:-1]) and 1 <= batches[-1] <= 3
     assert result.text.split() == [f"clip{b + 1}.{i}" for b, size in enumerate(batches) for i in range(size)]
+
+
+def test_a_clip_whose_transcript_stops_short_is_decoded_again_after_its_text_so_far(jfk_audio):
+    """Whisper's seek loop: the remainder of a clip whose transcript ends 6 s early (speech left in it) is decoded
+    again, conditioned on the request's prompt and the clip's text so far; clips of one pass with equal options
+    share a batch."""
+    clips = [Clip(0, len(jfk_audio)), Clip(0, len(jfk_audio))]
+    calls: list[tuple[int, str | None]] = []
+
+    def decode(pieces, options):
+        calls.append((len(pieces), options.initial_prompt))
+        if len(calls) == 1:  # the first pass: both clips stop at 5 s
+            return [Transcription(text=f"first {i}", language="en", duration=len(p) / SR,
+                                  segments=[Segment(id=0, start=0.0, end=5.0, text=f"first {i}")])
+                    for i, p in enumerate(pieces)]
+        return [Transcription(text="rest", language="en", duration=len(p) / SR,
+                              segments=[Segment(id=0, start=0.0, end=len(p) / SR, text="rest")]) for p in pieces]
+
+    done = decode_completely(jfk_audio, clips, TranscribeOptions(initial_prompt="An address."), decode, batch_size=8)
+    assert calls[0] == (2, "An address.")
+    assert sorted(calls[1:]) == [(1, "An address. first 0"), (1, "An address. first 1")]
+    tails = [clip for clip, result in done if result.text == "rest"]
+    assert [tail.start for tail in tails] == [5 * SR, 5 * SR] and all(tail.end == len(jfk_audio) for tail in tails)
+
+
+def test_a_remainders_prompt_is_the_requests_then_the_text_so_far():
+    assert continued(TranscribeOptions(), " said so far ").initial_prompt == "said so far"
+    assert continued(TranscribeOptions(initial_prompt="Names: Ana."), "Hi.").initial_prompt == "Names: Ana. Hi."
+    assert continued(TranscribeOptions(initial_prompt="Names: Ana."), "").initial_prompt == "Names: Ana."
+    assert continued(TranscribeOptions(), "").initial_prompt is None
 
 
 def test_voice_activity_cuts_long_speech_into_ordered_clips_of_at_most_30s_at_pauses(corpus_dir, english_short):

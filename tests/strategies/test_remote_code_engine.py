@@ -19,11 +19,12 @@ from strategies.whisper.probe import probe_speech
 from strategies.whisper.prompt import whisper_prefix
 from strategies.whisper.sampling import sample_decode
 from tests.support.engine_checks import (
+    check_a_sentence_said_three_times_stays_three_times,
     check_longest_prompt_leaves_room_to_transcribe,
     check_prompt_ids_are_the_keywords_then_the_prompts_last_tokens, longest_prompt,
     batched_and_alone, check_token_logprobs, keyword_changes, late_start, results_together_and_alone, transcribe_whole,
 )
-from tests.support.audio import JFK_PHRASE
+from tests.support.audio import JFK_PHRASE, said_three_times
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +240,7 @@ def test_a_prompt_is_read_as_its_last_223_tokens_after_the_keywords_and_as_text(
 
 def test_the_longest_prompt_leaves_room_to_transcribe(lite_engine, jfk_audio):
     assert JFK_PHRASE in check_longest_prompt_leaves_room_to_transcribe(lite_engine, jfk_audio)
+
+
+def test_a_sentence_said_three_times_comes_back_three_times_with_or_without_a_prompt(lite_engine, jfk_audio):
+    check_a_sentence_said_three_times_stays_three_times(lite_engine, said_three_times(jfk_audio))

@@ -167,10 +167,5 @@ def test_sampling_is_reproducible_alone_or_batched_and_a_seed_replaces_the_clips
     check_sampling_is_reproducible(hf_engine, [decode_audio(u.path) for u in english_short[:2]] + [jfk_audio])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: with the prompt the third sentence comes back without its first words ('And so, my fellow "
-    "Americans ask not'): no repetition is added, but words at the first window's end are lost",
-)
 def test_a_sentence_said_three_times_comes_back_three_times_with_or_without_a_prompt(hf_engine, jfk_audio):
     check_a_sentence_said_three_times_stays_three_times(hf_engine, said_three_times(jfk_audio))

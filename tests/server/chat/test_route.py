@@ -163,7 +163,8 @@ def test_an_error_during_the_stream_is_an_error_event_the_sdk_raises(sdk, fake_m
 def test_a_stream_past_its_deadline_ends_with_a_timeout_event_and_stops_the_model(
     http, use_route_settings, fake_models
 ):
-    use_route_settings(RouteSettings(request_timeout_s=0.5))
+    # Long enough for the first word to come out on a loaded machine (0.5 s was not, under a parallel test run).
+    use_route_settings(RouteSettings(request_timeout_s=2.5))
     fake_models.chat_gate = threading.Event()  # the model stalls after its first word
     try:
         words = [{"type": "text", "text": t} for t in "abc"]
@@ -173,7 +174,7 @@ def test_a_stream_past_its_deadline_ends_with_a_timeout_event_and_stops_the_mode
     assert response.status_code == 200
     *chunks, last = [json.loads(e) for e in sse_events(response)]
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "user:a"
-    assert last == {"error": {"message": "The request did not finish within 0.5 seconds.", "type": "server_error",
+    assert last == {"error": {"message": "The request did not finish within 2.5 seconds.", "type": "server_error",
                               "param": "file", "code": "timeout"}}
     (engine,) = fake_models.chat_engines
     for _ in range(100):

@@ -12,8 +12,8 @@ LOOP = "these days, " * 30
 
 def _decoding(text: str = VARIED, avg_logprob: float = -0.3, no_speech_prob: float = 0.01,
               temperature: float = 0.0) -> Decoding:
-    return Decoding(tokens=[1, 2], avg_logprob=avg_logprob, compression_ratio=compression_ratio(text),
-                    no_speech_prob=no_speech_prob, temperature=temperature)
+    return Decoding(tokens=[1, 2], text=text, avg_logprob=avg_logprob, no_speech_prob=no_speech_prob,
+                    temperature=temperature)
 
 
 @pytest.mark.parametrize(
@@ -96,6 +96,24 @@ def test_a_likely_repetition_is_kept_over_an_attempt_that_lost_its_way():
     lost = _decoding("An Sunday lectures on Do-So's", avg_logprob=-4.3, temperature=1.0)
     assert not lost.loops
     assert best_of_failed([said, lost]) is said
+
+
+def test_among_attempts_that_all_repeat_the_one_the_others_agree_with_is_kept():
+    """The attempts of a 28 s window that says a sentence two and a half times, as tiny.en decoded it with a prompt:
+    all over the ratio threshold. The beam search invented a fourth repetition (the likeliest), the last sampled
+    attempt lost the words at the window's end (the least over the threshold); the rest agree on what was said."""
+    said = _repeated(2.4)
+    attempts = [
+        _decoding(_repeated(3.4), avg_logprob=-0.08, temperature=0.0),
+        _decoding(said, avg_logprob=-0.08, temperature=0.2),
+        _decoding(said.replace("you, ask", "you ask"), avg_logprob=-0.09, temperature=0.4),
+        _decoding(said, avg_logprob=-0.08, temperature=0.6),
+        _decoding(said, avg_logprob=-0.08, temperature=0.8),
+        _decoding(_repeated(2.2), avg_logprob=-0.33, temperature=1.0),
+    ]
+    assert all(attempt.loops for attempt in attempts)
+    assert min(attempts, key=lambda a: a.miss).temperature == 1.0, "the least over the threshold lost words"
+    assert best_of_failed(attempts).temperature == 0.2
 
 
 def test_ties_keep_the_earliest_attempt():
