@@ -7,6 +7,7 @@ import itertools
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from core.audio import SAMPLE_RATE, decode_audio
 from core.types import SpeakerTurn
 from tests.fakes import FakeModels
 from tests.support.audio import JFK_FILE, tone
+from tests.support.postgres import Postgres, Unavailable, running_postgres
 
 
 @pytest.fixture
@@ -300,3 +302,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
         if end_to_end or fixtures & REAL_WEIGHTS_FIXTURES or name in REAL_WEIGHTS_TESTS.get(module, ()):
             item.add_marker(pytest.mark.real_weights)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL on 127.0.0.1 for the session (tests/support/postgres.py); skips, saying why, where it
+    cannot start."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(running_postgres())
+        except Unavailable as exc:
+            pytest.skip(f"PostgreSQL could not start: {exc}")
+        yield server

@@ -5,7 +5,6 @@ killed mid-batch (SIGKILL) whose successor on the same data directory finishes i
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -13,47 +12,30 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
-import openai
 import pytest
-from openai.types import Batch
 
 from bench.corpus import Utterance
-from bench.server import RunningServer, free_port, running_server
+from bench.server import free_port, running_server
+from tests.support.batches_sdk import (
+    TRANSCRIPTIONS,
+    client,
+    completed_lines,
+    jsonl,
+    line,
+    read_lines,
+    submit_lines,
+    wait_for,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
-TRANSCRIPTIONS = "/v1/audio/transcriptions"
 FORMATS = ["json", "verbose_json", "text", "srt"]
 
 
 def jobs_env(jobs_dir: Path) -> dict[str, str]:
     return {"STT_DEVICE": "cpu", "STT_JOBS_DIR": str(jobs_dir), "STT_JOBS_LEASE_S": "6", "STT_JOBS_POLL_S": "0.2"}
-
-
-def client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="not-needed", max_retries=0, timeout=120)
-
-
-def jsonl(lines: list[dict[str, Any]]) -> bytes:
-    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-
-
-def line(custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    return {"custom_id": custom_id, "method": "POST", "url": TRANSCRIPTIONS, "body": body}
-
-
-def wait_for(sdk: openai.OpenAI, batch_id: str, statuses: set[str], timeout_s: float = 300) -> Batch:
-    deadline = time.monotonic() + timeout_s
-    while (batch := sdk.batches.retrieve(batch_id)).status not in statuses:
-        assert time.monotonic() < deadline, f"batch still {batch.status}: {batch.request_counts}"
-        time.sleep(0.2)
-    return batch
-
-
-def read_lines(sdk: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
-    return [] if file_id is None else [json.loads(raw) for raw in sdk.files.content(file_id).content.splitlines()]
 
 
 INTERACTIVE_LIMITS = {"STT_MAX_INFLIGHT_PER_MODEL": "1", "STT_MAX_BATCH_SIZE": "1", "STT_MAX_QUEUED_PER_MODEL": "3"}
@@ -92,7 +74,7 @@ def test_a_batch_answers_what_the_synchronous_route_answers(tmp_path: Path, engl
             request.join(300)
         assert running.status == "in_progress" and running.request_counts.completed < len(lines)
         assert statuses == [200] * 4
-        done = wait_for(sdk, batch.id, {"completed", "failed", "cancelled", "expired"})
+        done = wait_for(sdk, batch.id)
         assert done.status == "completed" and done.metadata == {"suite": "e2e"}
         assert done.request_counts is not None
         assert (done.request_counts.total, done.request_counts.completed, done.request_counts.failed) == (
@@ -126,20 +108,15 @@ def test_a_batch_survives_a_killed_server_every_line_once(tmp_path: Path, englis
     lines_total = 16
     with running_server(jobs_env(jobs_dir), port=port) as server:
         sdk = client(server)
-        ids = [sdk.files.create(file=clip.path, purpose="user_data").id for clip in english_short[:4]]
-        lines = [line(f"line-{n}", {"file": ids[n % len(ids)]}) for n in range(lines_total)]
-        batch_input = sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
-        batch = sdk.batches.create(input_file_id=batch_input.id, endpoint=TRANSCRIPTIONS, completion_window="24h")
-        deadline = time.monotonic() + 300
-        while (counts := sdk.batches.retrieve(batch.id).request_counts) is None or counts.completed < 3:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        batch = submit_lines(sdk, english_short[:4], lines_total)
+        wait_until(lambda: completed_lines(sdk, batch.id) >= 3)
+        counts = completed_lines(sdk, batch.id)
         os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait(30)
-    assert counts.completed < lines_total, "the batch finished before the kill: make it longer"
+    assert counts < lines_total, "the batch finished before the kill: make it longer"
     with running_server(jobs_env(jobs_dir), port=port) as restarted:
         sdk = client(restarted)
-        done = wait_for(sdk, batch.id, {"completed", "failed", "cancelled", "expired"})
+        done = wait_for(sdk, batch.id)
         every = [item["custom_id"] for item in read_lines(sdk, done.output_file_id) + read_lines(sdk, done.error_file_id)]
     assert done.status == "completed"
     assert done.request_counts is not None and done.request_counts.completed == lines_total
@@ -156,15 +133,8 @@ def test_sigterm_stops_claiming_lets_the_running_line_finish_and_a_restart_goes_
     jobs_dir, port = tmp_path / "jobs", free_port()
     total = 16
     with running_server({**jobs_env(jobs_dir), "STT_DRAIN_TIMEOUT_S": "60"}, port=port) as server:
-        sdk = client(server)
-        ids = [sdk.files.create(file=clip.path, purpose="user_data").id for clip in english_short[:4]]
-        lines = [line(f"line-{n}", {"file": ids[n % len(ids)]}) for n in range(total)]
-        batch_input = sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
-        batch = sdk.batches.create(input_file_id=batch_input.id, endpoint=TRANSCRIPTIONS, completion_window="24h")
-        deadline = time.monotonic() + 300
-        while item_counts(jobs_dir)["succeeded"] < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        batch = submit_lines(client(server), english_short[:4], total)
+        wait_until(lambda: item_counts(jobs_dir)["succeeded"] >= 2, poll_s=0.05)
         os.killpg(server.process.pid, signal.SIGTERM)
         at_sigterm = item_counts(jobs_dir)["succeeded"]
         server.process.wait(120)
@@ -173,6 +143,6 @@ def test_sigterm_stops_claiming_lets_the_running_line_finish_and_a_restart_goes_
     assert at_sigterm <= stopped["succeeded"] <= at_sigterm + 2  # at most the line running, and one claimed meanwhile
     assert stopped["pending"] > 0
     with running_server(jobs_env(jobs_dir), port=port) as restarted:
-        done = wait_for(client(restarted), batch.id, {"completed", "failed", "cancelled", "expired"})
+        done = wait_for(client(restarted), batch.id)
     assert done.status == "completed" and done.request_counts is not None
     assert done.request_counts.completed == total

@@ -3,8 +3,6 @@ the session on 127.0.0.1; the PostgreSQL cases skip, saying why, where it cannot
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,6 @@ from pipeline.jobs.batches import BatchLimits, BatchStore
 from pipeline.jobs.database import open_database, sqlite_url
 from pipeline.jobs.files import FileLimits, FileStore
 from tests.support.jobs import Clock
-from tests.support.postgres import Postgres, Unavailable, running_postgres
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    with ExitStack() as stack:
-        try:
-            server = stack.enter_context(running_postgres())
-        except Unavailable as exc:
-            pytest.skip(f"PostgreSQL could not start: {exc}")
-        yield server
 
 
 @pytest.fixture
