@@ -39,7 +39,8 @@ from server.observability import request_log
 from server.openai_app import create_openai_app
 from server.web.page import app as web_page_app
 from server.wiring import (  # noqa: E402
-    build_chat, build_jobs_from_settings, build_live_transcriber, build_transcriber, models_to_preload,
+    build_chat, build_jobs_from_settings, build_live_transcriber, build_transcriber, build_webhook_sender,
+    models_to_preload,
 )
 
 logger = logging.getLogger("stt.service")
@@ -72,10 +73,14 @@ class SpeechToText:
         self.route_settings = RouteSettings(settings.admin_api, settings.log_transcripts, settings.request_timeout_s)
         live, realtime_settings = build_live_transcriber(self.transcriber, settings)
         chat, chat_settings = build_chat(self.transcriber, settings)
-        self.jobs = build_jobs_from_settings(self.transcriber, settings, should_claim=lambda: not drain.draining)
+        self.webhooks = build_webhook_sender(settings)
+        self.jobs = build_jobs_from_settings(
+            self.transcriber, settings, should_claim=lambda: not drain.draining, webhooks=self.webhooks
+        )
         bind(openai_app, Collaborators(
             transcriber=self.transcriber, live=live, chat=chat, route_settings=self.route_settings,
             realtime_settings=realtime_settings, chat_settings=chat_settings, jobs=self.jobs,
+            batch_webhooks=self.webhooks,
         ))
         if self.jobs is not None and settings.jobs_workers > 0:
             self.jobs.worker.start()
@@ -94,6 +99,8 @@ class SpeechToText:
     def _unload_models(self) -> None:
         if self.jobs is not None:  # the lines running finish (or run again elsewhere once their lease passes)
             self.jobs.worker.stop(timeout_s=settings.drain_timeout_s)
+        if self.webhooks is not None:  # deliveries still waiting for a retry are dropped (held in memory)
+            self.webhooks.close()
         self.pool.close()
 
     @bentoml.api(route="/transcribe")

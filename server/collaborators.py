@@ -8,7 +8,7 @@ the collaborators when it starts; tests build their own app with theirs (``creat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, FastAPI
 from starlette.requests import HTTPConnection
@@ -48,6 +48,14 @@ class ChatSettings:
     """Text one request's messages may carry in all, in UTF-8 (``STT_CHAT_MAX_TEXT_BYTES``)."""
 
 
+class BatchWebhooks(Protocol):
+    """The batches' webhooks as the routes see them (``server.batches.webhooks.WebhookSender``)."""
+
+    def check_batch_url(self, url: object) -> None:
+        """Refuse a batch's own webhook URL the server may not call (``InvalidInputError`` naming ``metadata``)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Collaborators:
     """Everything the routes work with. A route whose collaborator is missing fails; settings left out are the
@@ -61,6 +69,8 @@ class Collaborators:
     chat_settings: ChatSettings = ChatSettings()
     jobs: Jobs | None = None
     """The Files and Batch APIs' stores and worker; None: those APIs are off (no ``STT_JOBS_DIR``)."""
+    batch_webhooks: BatchWebhooks | None = None
+    """The batches' webhooks; None: the server signs none (no ``STT_WEBHOOK_SECRET``)."""
 
 
 def bind(app: FastAPI, collaborators: Collaborators) -> None:

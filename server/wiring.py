@@ -15,7 +15,7 @@ from pipeline.live import LiveLimits, LiveTranscriber
 from pipeline.transcriber import Transcriber
 
 from .batches.item_runner import AudioItemRunner, RunnerSettings
-from .batches.webhooks import WebhookSender, WebhookSettings
+from .batches.webhooks import BATCH_WEBHOOK_KEY, WebhookSender, WebhookSettings
 from .collaborators import ChatSettings, RealtimeSettings
 from .edge.allowed_hosts import AllowedHosts
 from .realtime.origin import allowed_origins
@@ -24,8 +24,8 @@ from .settings import Settings
 # The transcriber's factory moved down to the pipeline (the bulk runner builds one without the server); the service
 # and the tests still find it here.
 __all__ = [
-    "build_chat", "build_jobs_from_settings", "build_live_transcriber", "build_transcriber", "diarizer_spec", "models_to_preload",
-    "self_check_enabled",
+    "build_chat", "build_jobs_from_settings", "build_live_transcriber", "build_transcriber", "build_webhook_sender",
+    "diarizer_spec", "models_to_preload", "self_check_enabled",
 ]
 
 
@@ -68,9 +68,13 @@ def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, Chat
 
 
 def build_jobs_from_settings(
-    transcriber: Transcriber, settings: Settings, should_claim: Callable[[], bool] = lambda: True
+    transcriber: Transcriber,
+    settings: Settings,
+    should_claim: Callable[[], bool] = lambda: True,
+    webhooks: WebhookSender | None = None,
 ) -> Jobs | None:
-    """The Files and Batch APIs' stores and worker (not started); None when ``STT_JOBS_DIR`` is unset."""
+    """The Files and Batch APIs' stores and worker (not started); None when ``STT_JOBS_DIR`` is unset. Each batch
+    that ends is told to ``webhooks`` (with the batch's own URL, when its metadata names one)."""
     if settings.jobs_dir is None:
         return None
     config = JobsConfig(
@@ -89,18 +93,24 @@ def build_jobs_from_settings(
     def runner_for(files: FileStore) -> AudioItemRunner:
         return AudioItemRunner(transcriber, files, runner)
 
-    sender = build_webhook_sender(settings)
-    on_ended = sender.batch_ended if sender is not None else (lambda batch_id, status: None)
-    return build_jobs(config, runner_for, should_claim, on_ended)
+    def on_ended(batch_id: str, status: str) -> None:
+        if webhooks is not None:
+            metadata = jobs.batches.get(batch_id).meta or {}
+            webhooks.batch_ended(batch_id, status, metadata.get(BATCH_WEBHOOK_KEY))
+
+    jobs = build_jobs(config, runner_for, should_claim, on_ended)
+    return jobs
 
 
 def build_webhook_sender(settings: Settings) -> WebhookSender | None:
-    """The batches' webhooks; None without ``STT_WEBHOOK_URLS``. URLs without a secret are refused at start."""
-    if not (urls := settings.webhook_url_list):
-        return None
+    """The batches' webhooks: to ``STT_WEBHOOK_URLS`` and to each batch's own URL (an allowed host's); None without
+    ``STT_WEBHOOK_SECRET``, which signs them (URLs without it are refused at start)."""
+    urls = settings.webhook_url_list
     if settings.webhook_secret is None:
-        raise ValueError("STT_WEBHOOK_URLS needs STT_WEBHOOK_SECRET (whsec_ and a key in base64) to sign with")
+        if urls:
+            raise ValueError("STT_WEBHOOK_URLS needs STT_WEBHOOK_SECRET (whsec_ and a key in base64) to sign with")
+        return None
     return WebhookSender(WebhookSettings(
         urls=tuple(urls), secret=settings.webhook_secret.get_secret_value(),
-        max_attempts=settings.webhook_max_attempts,
+        allowed_hosts=AllowedHosts.parse(settings.fetch_allowed_hosts), max_attempts=settings.webhook_max_attempts,
     ))

@@ -7,9 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from starlette.requests import Request
 
+from core.errors import InvalidInputError
+
+from ..collaborators import bound
 from .dependencies import JobsDep, OwnerDep
 from .shapes import batch_object, page
+from .webhooks import BATCH_WEBHOOK_KEY
 
 router = APIRouter()
 
@@ -22,7 +27,14 @@ class BatchRequest(BaseModel):
 
 
 @router.post("/batches")
-def create_batch(jobs: JobsDep, owner: OwnerDep, request: BatchRequest) -> dict[str, Any]:
+def create_batch(jobs: JobsDep, owner: OwnerDep, request: BatchRequest, http: Request) -> dict[str, Any]:
+    if request.metadata and BATCH_WEBHOOK_KEY in request.metadata:
+        if (webhooks := bound(http).batch_webhooks) is None:
+            raise InvalidInputError(
+                f"metadata.{BATCH_WEBHOOK_KEY}: this server sends no webhooks (its operator turns them on with "
+                "STT_WEBHOOK_SECRET).", input="metadata", code="webhooks_disabled",
+            )
+        webhooks.check_batch_url(request.metadata[BATCH_WEBHOOK_KEY])
     batch = jobs.batches.create(
         request.input_file_id, request.endpoint, request.completion_window, request.metadata, owner
     )

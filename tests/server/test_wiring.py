@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import io
+import json
 import os
 from pathlib import Path
 
@@ -164,3 +166,28 @@ def test_the_jobs_come_from_the_settings_and_are_off_without_a_directory(monkeyp
     sender = build_webhook_sender(Settings())
     assert sender is not None and sender.settings.urls == ("http://127.0.0.1:9/a", "http://127.0.0.1:9/b")
     sender.close()
+
+
+def test_a_batch_that_ends_is_told_to_the_webhooks_with_its_own_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("STT_DEVICE", "cpu")
+    monkeypatch.setenv("STT_JOBS_DIR", str(tmp_path / "jobs"))
+    told: list[tuple[str, str, str | None]] = []
+
+    class Webhooks:
+        def batch_ended(self, batch_id: str, status: str, batch_url: str | None = None) -> None:
+            told.append((batch_id, status, batch_url))
+
+    webhooks = Webhooks()
+    transcriber = build_transcriber(Settings())
+    jobs = build_jobs_from_settings(transcriber, Settings(), webhooks=webhooks)  # type: ignore[arg-type]
+    assert jobs is not None
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/audio/transcriptions", "body": {"file": "file-x"}}
+    batch_input = jobs.files.create(io.BytesIO(json.dumps(line).encode() + b"\n"), "in.jsonl", "batch")
+    own = jobs.batches.create(batch_input.id, "/v1/audio/transcriptions", "24h", {"webhook_url": "http://h.test/x"})
+    plain = jobs.batches.create(batch_input.id, "/v1/audio/transcriptions", "24h")
+    for batch in (own, plain):
+        jobs.batches.cancel(batch.id)
+    for _ in range(20):
+        if not jobs.worker.step():
+            break
+    assert sorted(told) == sorted([(own.id, "cancelled", "http://h.test/x"), (plain.id, "cancelled", None)])

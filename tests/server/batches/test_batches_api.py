@@ -5,6 +5,7 @@ errors in the error file, and the refusals of the API (400, 404, 413) in OpenAI'
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import socket
 import threading
 from collections.abc import Callable
@@ -18,7 +19,9 @@ from openai.types import Batch, FileDeleted, FileObject
 from starlette.testclient import TestClient
 
 from pipeline.jobs.jobs import Jobs
-from server.collaborators import Collaborators
+from server.batches.webhooks import WebhookSender, WebhookSettings
+from server.collaborators import Collaborators, bind
+from server.edge.allowed_hosts import AllowedHosts
 from server.openai_app import create_openai_app
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
@@ -291,3 +294,26 @@ def test_a_line_past_the_request_timeout_answers_the_routes_504(sdk, wav_bytes, 
     [slow] = output_lines(sdk, sdk.batches.retrieve(batch.id).error_file_id)
     assert slow["response"]["status_code"] == 504
     assert slow["response"]["body"]["error"]["type"] == "server_error"
+
+
+def test_a_batchs_own_webhook_url_is_refused_without_webhooks_or_to_a_host_not_allowed(
+    http, sdk, v1_app, collaborators: Collaborators
+):
+    batch_input = upload(sdk, jsonl([line("a", {"file": "x"})]), "batch")
+    request = {"input_file_id": batch_input.id, "endpoint": TRANSCRIPTIONS, "completion_window": "24h",
+               "metadata": {"webhook_url": "http://169.254.169.254/latest/meta-data/"}}
+    response = http.post("/v1/batches", json=request)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "metadata" and response.json()["error"]["code"] == "webhooks_disabled"
+    allowed = AllowedHosts.parse("127.0.0.2")  # an address, not a name: nothing to resolve offline
+    sender = WebhookSender(WebhookSettings(urls=(), secret="whsec_c2VjcmV0", allowed_hosts=allowed))
+    try:
+        bind(v1_app, replace(collaborators, batch_webhooks=sender))
+        response = http.post("/v1/batches", json=request)
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "webhook_url_not_allowed"
+        request["metadata"] = {"webhook_url": "http://127.0.0.2:9/batches"}
+        created = Batch.model_validate(http.post("/v1/batches", json=request).json())
+        assert created.metadata == {"webhook_url": "http://127.0.0.2:9/batches"}
+    finally:
+        sender.close()

@@ -1,6 +1,6 @@
 """Webhooks on a batch's end, received on 127.0.0.1: OpenAI's event shapes, verified by the ``openai`` SDK's own
 ``client.webhooks.unwrap`` with the operator's secret; a forged or stale signature refused by it; a receiver that
-fails is tried again after a wait."""
+fails is tried again after a wait; a batch's own URL called only where the operator allows its host."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import pytest
 from openai import InvalidWebhookSignatureError
 from openai.types.webhooks import BatchCompletedWebhookEvent, BatchFailedWebhookEvent
 
+from core.errors import InvalidInputError
 from server.batches.webhooks import WebhookSender, WebhookSettings
+from server.edge.allowed_hosts import AllowedHosts
 
 SECRET = "whsec_" + base64.b64encode(b"a secret of thirty-two bytes!!!!").decode()
 
@@ -109,3 +111,41 @@ def test_a_receiver_that_never_answers_is_given_up_after_the_attempts_without_bl
     time.sleep(0.4)
     sender.close()
     assert state.attempts == 3 and state.received == []
+
+
+def test_a_batchs_own_url_is_called_where_its_host_is_allowed(receiver):
+    state, url = receiver
+    state.fail_first = 0
+    sender = WebhookSender(WebhookSettings(urls=(), secret=SECRET, allowed_hosts=AllowedHosts.parse("127.0.0.1")))
+    try:
+        sender.check_batch_url(url)
+        sender.batch_ended("batch_own", "completed", url)
+        assert state.got.wait(10)
+    finally:
+        sender.close()
+    [(body, headers)] = state.received
+    event = openai.OpenAI(api_key="unused", webhook_secret=SECRET).webhooks.unwrap(body, headers)
+    assert isinstance(event, BatchCompletedWebhookEvent) and event.data.id == "batch_own"
+
+
+def test_a_batchs_own_url_to_a_host_not_allowed_is_refused_and_never_called(receiver):
+    """The operator's URL (trusted as given) gets the event; the batch's own, to a loopback address nobody listed,
+    is refused when the batch is made, and at delivery no connection is made to it."""
+    state, url = receiver
+    state.fail_first = 0
+    sender = WebhookSender(WebhookSettings(urls=(url,), secret=SECRET))
+    try:
+        for refused in (url, "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/hook"):
+            with pytest.raises(InvalidInputError) as raised:
+                sender.check_batch_url(refused)
+            assert raised.value.input == "metadata" and raised.value.code == "webhook_url_not_allowed"
+        for not_a_url in ("ftp://127.0.0.1/x", 42):
+            with pytest.raises(InvalidInputError) as raised:
+                sender.check_batch_url(not_a_url)
+            assert raised.value.input == "metadata"
+        sender.batch_ended("batch_4", "completed", url.replace("/hooks", "/own"))
+        assert state.got.wait(10)
+        time.sleep(0.3)  # the batch's own delivery, refused, has had its turn
+    finally:
+        sender.close()
+    assert state.attempts == 1 and len(state.received) == 1  # the operator's only
