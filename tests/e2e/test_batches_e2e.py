@@ -56,10 +56,11 @@ def test_a_batch_answers_what_the_synchronous_route_answers(tmp_path: Path, engl
         bad = sdk.files.create(file=("bad.wav", b"RIFF this is not audio" * 50), purpose="user_data").id
         lines = [line(f"{n}-{fmt}", {"file": file_id, "response_format": fmt})
                  for n, file_id in enumerate(ids) for fmt in FORMATS[n % 2::2]]
-        lines += [line(f"more-{n}", {"file": ids[n % 4]}) for n in range(12)]  # keeps the batch running a while
+        lines += [line(f"more-{n}", {"file": ids[n % 4]}) for n in range(39)]  # 50 lines in all, as the issue says
         lines.append(line("undecodable", {"file": bad}))
         lines.append(line("unknown-model", {"file": ids[0], "model": "no-such-model"}))
         lines.append(line("not-allowed", {"url": "http://169.254.169.254/latest/meta-data/"}))
+        assert len(lines) == 50
         batch_input = sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
         batch = sdk.batches.create(input_file_id=batch_input.id, endpoint=TRANSCRIPTIONS, completion_window="24h",
                                    metadata={"suite": "e2e"})
