@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 BENTOML = Path(sys.executable).parent / "bentoml"
@@ -30,6 +31,12 @@ class RunningServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the server as a crash would: its arbiter and every worker it started. Circus puts its workers in
+        process groups of their own, so killing the arbiter's group alone leaves them serving on the inherited
+        socket (and, with the jobs on, claiming batch lines)."""
+        _kill_tree(self.process)
 
     def leftover_files(self) -> list[Path]:
         """Files under the server's TMPDIR, other than sockets and onnxruntime's one per-process ``.ses``
@@ -129,5 +136,19 @@ def _stop(process: subprocess.Popen) -> None:
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        _kill_tree(process)
+
+
+def _kill_tree(process: subprocess.Popen) -> None:
+    try:
+        arbiter = psutil.Process(process.pid)
+        processes = [arbiter, *arbiter.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        processes = []
+    for each in processes:
+        try:
+            each.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(processes, timeout=30)
+    process.wait(30)

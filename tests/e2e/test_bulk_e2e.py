@@ -16,7 +16,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
 from bench.bulk import (
@@ -44,16 +43,6 @@ def manifest(tmp_path_factory: pytest.TempPathFactory, english_short) -> Manifes
     return write_manifest(tmp_path_factory.mktemp("bulk") / "manifest.jsonl", english_short, ITEMS)
 
 
-def kill_replica(server: RunningServer) -> None:
-    """SIGKILL the replica's arbiter and every worker it started (circus puts its workers in their own process
-    groups: killing the arbiter's group alone leaves them serving on the inherited socket)."""
-    processes = [psutil.Process(server.process.pid), *psutil.Process(server.process.pid).children(recursive=True)]
-    for process in processes:
-        process.kill()
-    psutil.wait_procs(processes, timeout=30)
-    server.process.wait(30)
-
-
 def completed_transcriptions(server: RunningServer) -> int:
     """Transcriptions the replica answered with 200: its counter, or, for a killed one, its request log lines (a
     lower bound: a line still in the pipe at the kill is lost)."""
@@ -75,7 +64,7 @@ def http_run(manifest: Manifest, tmp_path_factory: pytest.TempPathFactory) -> di
         runner = start_bulk(command, log=log)
         try:
             wait_for_results(out, ITEMS // 4, runner)
-            kill_replica(second)  # replica 2 dies mid-run
+            second.kill()  # replica 2 dies mid-run
             wait_for_results(out, 3 * ITEMS // 5, runner)
             os.kill(runner.pid, signal.SIGSTOP)  # while the replica starts again (tens of seconds)
             restarted = stack.enter_context(running_server(REPLICA_ENV, port=ports[1]))
