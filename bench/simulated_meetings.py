@@ -19,7 +19,9 @@ How a meeting is made (all from one seed, so the set is the same on every run):
 - Levels: each speaker within +-3 dB, one quiet talker 10 dB down; pink background noise 12-20 dB below the
   speech.
 
-    .venv/bin/python -m bench.simulated_meetings [--out DIR] [--seed 0]
+A heavier set (``--heavy-overlap``): 3 to 5 speakers, 30-45% of the speech overlapped by 0.5-3 s.
+
+    .venv/bin/python -m bench.simulated_meetings [--out DIR] [--seed 0] [--heavy-overlap]
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ TURN_S = (1.5, 7.0)
 OVERLAP_SHARE = (0.10, 0.20)
 """Overlapped speech as a share of all speech (time with two or more speakers / time with one or more)."""
 OVERLAP_S = (0.3, 2.0)
+HEAVY_OVERLAP_SHARE = (0.30, 0.45)
+HEAVY_OVERLAP_S = (0.5, 3.0)
+HEAVY_SPEAKER_COUNTS = (3, 4, 5)
+"""``--heavy-overlap``: meetings where a third or more of the speech is overlapped, as in lively far-field meetings."""
 GAP_S = (0.1, 0.9)
 RT60_S = (0.25, 0.7)
 DISTANCE_M = (0.7, 3.5)
@@ -177,7 +183,11 @@ def overlap_share(turns: list[SpeakerTurn], n_frames: int) -> float:
 
 
 def schedule(
-    names: list[str], pieces: dict[str, list[np.ndarray]], overlap_chance: float, rng: np.random.Generator
+    names: list[str],
+    pieces: dict[str, list[np.ndarray]],
+    overlap_chance: float,
+    rng: np.random.Generator,
+    overlap_s: tuple[float, float] = OVERLAP_S,
 ) -> tuple[list[tuple[str, np.ndarray, int]], list[SpeakerTurn]]:
     """(speaker, piece, start sample) for every turn, and the reference turns."""
     target = int(rng.uniform(*MEETING_S) * SAMPLE_RATE)
@@ -203,7 +213,7 @@ def schedule(
             previous = placed[-1][1]
             if rng.random() < overlap_chance:
                 most = 0.5 * min(len(previous), len(piece)) / SAMPLE_RATE
-                gap = -min(rng.uniform(*OVERLAP_S), most)
+                gap = -min(rng.uniform(*overlap_s), most)
             else:
                 gap = rng.uniform(*GAP_S)
             start = max(0, placed[-1][2] + len(previous) + int(gap * SAMPLE_RATE))
@@ -216,19 +226,24 @@ def schedule(
 
 
 def meeting(
-    names: list[str], pieces: dict[str, list[np.ndarray]], rng: np.random.Generator
+    names: list[str],
+    pieces: dict[str, list[np.ndarray]],
+    rng: np.random.Generator,
+    overlap_range: tuple[float, float] = OVERLAP_SHARE,
+    overlap_s: tuple[float, float] = OVERLAP_S,
 ) -> tuple[np.ndarray, list[SpeakerTurn], float]:
     """(the mixture, its reference turns, its overlap share): turns drawn until the overlap is in range."""
     chance = 0.3
     for _ in range(40):
-        placed, turns = schedule(names, pieces, chance, rng)
+        placed, turns = schedule(names, pieces, chance, rng, overlap_s)
         length = max(start + len(piece) for _, piece, start in placed) + SAMPLE_RATE
         share = overlap_share(turns, length // (SAMPLE_RATE // 100))
-        if OVERLAP_SHARE[0] <= share <= OVERLAP_SHARE[1]:
+        if overlap_range[0] <= share <= overlap_range[1]:
             break
-        chance = float(np.clip(chance * (0.15 / max(share, 0.01)) ** 0.5, 0.05, 0.9))
+        aim = sum(overlap_range) / 2
+        chance = float(np.clip(chance * (aim / max(share, 0.01)) ** 0.5, 0.05, 0.9))
     else:
-        raise RuntimeError(f"no schedule of {len(names)} speakers with {OVERLAP_SHARE} overlap")
+        raise RuntimeError(f"no schedule of {len(names)} speakers with {overlap_range} overlap")
     rt60 = rng.uniform(*RT60_S)
     quiet = names[-1]
     mixture = np.zeros(length, dtype=np.float64)
@@ -253,21 +268,26 @@ def write_rttm(turns: list[SpeakerTurn], file_id: str, path: Path) -> None:
     )
 
 
-def build_meetings(out_dir: Path, directory: Path | None = None, seed: int = 0) -> list[Meeting]:
-    """The set, written into ``out_dir`` (``meeting_NN_Kspk.wav`` and ``.rttm``)."""
+def build_meetings(
+    out_dir: Path, directory: Path | None = None, seed: int = 0, heavy_overlap: bool = False
+) -> list[Meeting]:
+    """The set, written into ``out_dir`` (``meeting_NN_Kspk.wav`` and ``.rttm``); ``heavy_overlap``: 3-5 speakers
+    with 30-45% of the speech overlapped."""
+    counts = HEAVY_SPEAKER_COUNTS if heavy_overlap else SPEAKER_COUNTS
+    overlap = (HEAVY_OVERLAP_SHARE, HEAVY_OVERLAP_S) if heavy_overlap else (OVERLAP_SHARE, OVERLAP_S)
     directory = directory or audio_dir()
     rng = np.random.default_rng(seed)
     by_voice = voices(directory)
     pieces = {voice: pieces_of(audio, rng) for voice, audio in by_voice.items()}
     pieces = {voice: found for voice, found in pieces.items() if len(found) >= 2}
-    if len(pieces) < max(SPEAKER_COUNTS):
-        raise RuntimeError(f"{len(pieces)} voices with two turns or more under {directory}; need {max(SPEAKER_COUNTS)}")
+    if len(pieces) < max(counts):
+        raise RuntimeError(f"{len(pieces)} voices with two turns or more under {directory}; need {max(counts)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     meetings = []
-    for count in SPEAKER_COUNTS:
+    for count in counts:
         for _ in range(MEETINGS_PER_COUNT):
             names = [str(name) for name in rng.choice(sorted(pieces), size=count, replace=False)]
-            audio, turns, share = meeting(names, pieces, rng)
+            audio, turns, share = meeting(names, pieces, rng, *overlap)
             name = f"meeting_{len(meetings):02d}_{count}spk"
             wav, rttm = out_dir / f"{name}.wav", out_dir / f"{name}.rttm"
             soundfile.write(wav, audio, SAMPLE_RATE, subtype="PCM_16")
@@ -280,9 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: a new temporary one)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--heavy-overlap", action="store_true", help="3-5 speakers, 30-45%% of the speech overlapped")
     args = parser.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="simulated-meetings-"))
-    for m in build_meetings(out, seed=args.seed):
+    for m in build_meetings(out, seed=args.seed, heavy_overlap=args.heavy_overlap):
         print(f"{m.wav}  {m.speakers} speakers  {m.duration_s:5.1f} s  overlap {m.overlap_share:.1%}")
     return 0
 

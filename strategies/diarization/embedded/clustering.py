@@ -42,33 +42,19 @@ def cluster(
 
 
 def estimate_count(fit: np.ndarray, high: int, settings: EmbeddedSettings) -> int:
-    """Split clusters in two, largest first, while the halves are far enough apart and big enough.
+    """How many speakers: average-linkage clustering of the windows (cosine distance), merging until the closest
+    clusters are ``speaker_distance`` apart; clusters too small to be a speaker (``min_cluster_windows``,
+    ``min_cluster_share``) are not counted. At most ``count_sample_windows`` windows, evenly spread, are read:
+    linkage needs their pairwise distances."""
+    from scipy.cluster.hierarchy import fcluster, linkage
 
-    The first split has the lower bar ``single_distance``: whoever asks for diarization mostly
-    has several speakers, and the encoder tells two voices on one phone line apart only weakly.
-    """
-    min_size = max(settings.min_cluster_windows, settings.min_cluster_share * len(fit))
-    pending = [np.arange(len(fit))]
-    final = 0
-    while pending and len(pending) + final < high:
-        pending.sort(key=len)
-        members = pending.pop()
-        threshold = settings.single_distance if len(members) == len(fit) else settings.split_distance
-        labels = partition(fit[members], 2)
-        distance, smallest = separation(fit[members], labels, 2)
-        if smallest >= min_size and distance >= threshold:
-            pending += [members[labels == 0], members[labels == 1]]
-        else:
-            final += 1
-    return len(pending) + final
-
-
-def separation(x: np.ndarray, labels: np.ndarray, k: int) -> tuple[float, int]:
-    """(the smallest cosine distance between two centroids, the size of the smallest cluster)."""
-    means = centroids(x, labels, k)
-    distances = 1.0 - means @ means.T
-    np.fill_diagonal(distances, np.inf)
-    return float(distances.min()), int(np.bincount(labels, minlength=k).min())
+    if len(fit) < 2:
+        return 1
+    sample = fit[:: -(-len(fit) // settings.count_sample_windows)]
+    tree = linkage(sample, method="average", metric="cosine")
+    sizes = np.bincount(fcluster(tree, settings.speaker_distance, criterion="distance"))
+    min_size = max(settings.min_cluster_windows, settings.min_cluster_share * len(sample))
+    return min(max(int((sizes >= min_size).sum()), 1), high)
 
 
 def partition(x: np.ndarray, k: int) -> np.ndarray:

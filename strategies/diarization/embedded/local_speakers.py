@@ -4,14 +4,15 @@ Clustering (speaker embeddings, then Viterbi resegmentation) gives each speech f
 recording. The segmentation model sees more within a window: where one person stops and the next starts, and
 where two talk at once, but its speakers are local to the window. Window by window:
 
-- a window where the model hears two or more local speakers, each alone for at least ``min_alone_frames``, maps
-  each of them to the recording speaker most of its solo frames were clustered as, and lends that speaker its
+- a window where the model hears two or more local speakers, each alone for at least ``min_alone_frames``, pairs
+  them with recording speakers, a different one each (two local speakers of one window are two people), the
+  pairing that keeps the most solo frames with the speaker they were clustered as; each lends its speaker its
   frames, overlapped ones included;
 - a window where it hears one (far-field audio, where it often cannot tell two voices apart) has nothing to add
   on who speaks: its speech frames keep their clustered speakers.
 
-Each frame then gets as many speakers as the covering windows heard on average (rounded), those whose frames the
-most windows lent it.
+Each frame then gets as many speakers as the covering windows heard on average (n from a mean of
+n - 1 + ``heard_threshold``), those whose frames the most windows lent it.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ def with_local_speakers(
         frame_labels[int(round(turn.start / FRAME_S)) : int(round(turn.end / FRAME_S))] = int(turn.speaker)
     n_speakers = int(frame_labels.max()) + 1
     activity = speaker_activity(
-        segmentation.windows, frame_labels, n_speakers, int(round(settings.min_local_speaker_s / FRAME_S))
+        segmentation.windows,
+        frame_labels,
+        n_speakers,
+        int(round(settings.min_local_speaker_s / FRAME_S)),
+        settings.heard_threshold,
     )
     activity = fill_pauses(activity, int(round(settings.merge_gap_s / FRAME_S)))
     return [
@@ -48,10 +53,15 @@ def with_local_speakers(
 
 
 def speaker_activity(
-    windows: list[LocalWindow], frame_labels: np.ndarray, n_speakers: int, min_alone_frames: int
+    windows: list[LocalWindow],
+    frame_labels: np.ndarray,
+    n_speakers: int,
+    min_alone_frames: int,
+    heard_threshold: float,
 ) -> np.ndarray:
     """(frames, n_speakers) bool activity. ``frame_labels``: each frame's clustered speaker, ``NO_SPEAKER`` where
-    clustering found no speech."""
+    clustering found no speech. A frame has n speakers where the windows covering it hear at least
+    n - 1 + ``heard_threshold`` people on average."""
     n_frames = len(frame_labels)
     votes = np.zeros((n_frames, n_speakers), dtype=np.float32)
     heard = np.zeros(n_frames, dtype=np.float32)
@@ -65,7 +75,9 @@ def speaker_activity(
         votes[first:last] += lent
         heard[first:last] += speakers_heard
         covered[first:last] += 1.0
-    count = np.rint(heard / np.maximum(covered, 1.0)).astype(int)
+    # n speakers from a mean of n - 1 + heard_threshold: windows that miss a quiet voice or an overlap's second
+    # voice outnumber those that hear it.
+    count = np.floor(heard / np.maximum(covered, 1.0) + 1.0 - heard_threshold).astype(int)
     ranked = np.argsort(-votes, axis=1, kind="stable")
     activity = np.zeros((n_frames, n_speakers), dtype=bool)
     for rank in range(n_speakers):
@@ -86,10 +98,27 @@ def _window_votes(
         speech = np.flatnonzero(active.any(axis=1) & (labels >= 0))
         lent[speech, labels[speech]] = 1.0
         return lent, active.any(axis=1).astype(np.float32)
-    for local in heard:
-        speaker = int(np.bincount(labels[alone[:, local]], minlength=n_speakers).argmax())
-        lent[active[:, local], speaker] = 1.0
+    for local, speaker in _distinct_speakers(alone[:, heard], labels, n_speakers):
+        lent[active[:, heard[local]], speaker] = 1.0
     return lent, lent.sum(axis=1)
+
+
+def _distinct_speakers(alone: np.ndarray, labels: np.ndarray, n_speakers: int) -> list[tuple[int, int]]:
+    """(local speaker, recording speaker) pairs: two local speakers of one window are two people, so each gets a
+    speaker of its own, the pairing that keeps the most solo frames with the speaker they were clustered as (a
+    local speaker left over when the window hears more people than the recording has is left out)."""
+    from scipy.optimize import linear_sum_assignment
+
+    agreement = np.stack(
+        [np.bincount(labels[alone[:, local]], minlength=n_speakers) for local in range(alone.shape[1])]
+    )
+    locals_, speakers = linear_sum_assignment(agreement, maximize=True)
+    # A local speaker none of whose solo frames were clustered as the speaker it was paired with stays with the
+    # speaker most of them were: the pairing has no evidence for it.
+    return [
+        (local, speaker if agreement[local, speaker] else int(agreement[local].argmax()))
+        for local, speaker in zip(locals_.tolist(), speakers.tolist(), strict=True)
+    ]
 
 
 def fill_pauses(activity: np.ndarray, max_frames: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies.diarization.embedded.clustering import cluster, refine, unit_rows
+from strategies.diarization.embedded.clustering import cluster, estimate_count, refine, unit_rows
 from strategies.diarization.embedded.settings import EmbeddedSettings
 
 
@@ -45,3 +45,24 @@ def test_min_speakers_is_a_floor_on_the_estimate(count):
     durations = np.full(len(embeddings), 1.5)
     assert len(np.unique(cluster(embeddings, durations, None, count, None, EmbeddedSettings()))) >= count
     assert len(np.unique(cluster(embeddings, durations, count, None, None, EmbeddedSettings()))) == count
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 6, 8])
+def test_the_count_is_estimated_from_one_voice_to_eight(count):
+    rng = np.random.default_rng(20 + count)
+    embeddings = _speakers(count, 12, rng, spread=0.5)
+    assert estimate_count(unit_rows(embeddings), 10, EmbeddedSettings()) == count
+
+
+def test_a_cluster_too_small_to_be_a_speaker_is_not_counted():
+    rng = np.random.default_rng(3)
+    embeddings = np.vstack([_speakers(2, 30, rng, spread=0.5), _speakers(1, 2, rng, spread=0.5)])
+    assert estimate_count(unit_rows(embeddings), 10, EmbeddedSettings()) == 2
+
+
+def test_the_estimate_reads_a_bounded_sample_of_a_long_recordings_windows():
+    """Linkage holds every pair of the windows it reads: a 4-hour recording's 50,000 windows would need 10 GB."""
+    rng = np.random.default_rng(4)
+    embeddings = unit_rows(_speakers(3, 20_000, rng, spread=0.5))
+    settings = EmbeddedSettings(count_sample_windows=500)
+    assert estimate_count(embeddings, 10, settings) == 3
