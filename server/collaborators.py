@@ -42,6 +42,9 @@ class ChatSettings:
     """Audio one request may carry once decoded from base64: the upload limit (``STT_MAX_UPLOAD_BYTES``)."""
     allow_remote_audio_urls: bool = False
     remote_audio_timeout_s: float = 30.0
+    fetch_allowed_hosts: str = ""
+    """The hosts remote audio URLs may be fetched from, as the operator wrote them (``STT_FETCH_ALLOWED_HOSTS``,
+    read by ``edge.allowed_hosts``); none by default."""
     max_completion_tokens: int = 4096
     """The most tokens a chat model may write for one request, and what it may write when the request says none."""
     max_text_bytes: int = 64 * 2**10

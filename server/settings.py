@@ -223,8 +223,8 @@ class Settings(BaseSettings):
     # Chat completions (/v1/chat/completions).
     chat_allow_remote_audio_urls: bool = Field(
         False,
-        description="Fetch http(s) audio_url parts server-side (no redirects, within the upload limit); off: only "
-        "input_audio and data: URLs.",
+        description="Fetch http(s) audio_url parts server-side, only from the hosts STT_FETCH_ALLOWED_HOSTS lists (no "
+        "redirects, within the upload limit); off: only input_audio and data: URLs.",
     )
     chat_remote_audio_timeout_s: float = Field(30.0, gt=0, description="Longest a remote audio_url fetch may take.")
     chat_max_audio_parts: int = Field(
@@ -290,9 +290,9 @@ class Settings(BaseSettings):
     )
     fetch_allowed_hosts: str = Field(
         "",
-        description="Comma-separated hosts a batch line's audio url may be fetched from: names, *.domain, IP addresses, "
-        "networks (10.0.0.0/8). A name must resolve to public addresses unless those are listed too; empty: no url is "
-        "fetched.",
+        description="Comma-separated hosts a batch line's audio url (and a chat audio_url, where allowed) may be fetched "
+        "from: names, *.domain, IP addresses, networks (10.0.0.0/8). A name must resolve to public addresses unless "
+        "those are listed too; empty: no url is fetched.",
     )
     webhook_urls: str = Field(
         "",

@@ -57,6 +57,7 @@ def build_chat(transcriber: Transcriber, settings: Settings) -> tuple[Chat, Chat
         max_audio_bytes=settings.max_upload_bytes,
         allow_remote_audio_urls=settings.chat_allow_remote_audio_urls,
         remote_audio_timeout_s=settings.chat_remote_audio_timeout_s,
+        fetch_allowed_hosts=settings.fetch_allowed_hosts,
         max_completion_tokens=settings.chat_max_completion_tokens,
         max_text_bytes=settings.chat_max_text_bytes,
     )

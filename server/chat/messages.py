@@ -3,24 +3,28 @@
 
 Errors name the part at fault the way OpenAI does (``messages.[0].content.[1].input_audio.data``). The audio of
 one request may not exceed the upload limit once decoded from base64; a remote ``http(s)`` URL is fetched only
-when the operator allows it (no server-side fetching by default), within the same limit and a timeout. Its text
+when the operator allows it (no server-side fetching by default), and then only from the hosts the operator lists
+(``edge.remote_fetch``), within the same limit and a deadline. Its text
 may not exceed ``STT_CHAT_MAX_TEXT_BYTES`` in all, measured before it is copied or tokenised.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-import httpx
+from starlette.concurrency import run_in_threadpool
 
 from core.errors import InvalidInputError, TooLargeError
 from pipeline.chat import AudioPart, ChatMessage, Part, Role
 from pipeline.preparation import TextBudget
 
+from ..edge.allowed_hosts import AllowedHosts
 from ..edge.data_urls import decode_base64, decoded_size, parse_data_url, unwrapped
+from ..edge.remote_fetch import fetch_into
 from .schemas import RequestMessage
 
 ROLES: dict[str, Role] = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -32,6 +36,8 @@ class AudioLimits:
     """Audio bytes one request may carry, all parts together, once decoded from base64 (or fetched)."""
     allow_remote_urls: bool = False
     remote_timeout_s: float = 30.0
+    allowed_hosts: AllowedHosts = AllowedHosts()
+    """Where remote URLs may be fetched from, when they are allowed at all (``STT_FETCH_ALLOWED_HOSTS``)."""
 
 
 class _Budget:
@@ -141,7 +147,7 @@ async def _audio_url(where: str, value: Any, limits: AudioLimits, budget: _Budge
             input=f"{where}.url",
             code="remote_url_not_allowed",
         )
-    return await _fetch(url, f"{where}.url", limits.remote_timeout_s, budget)
+    return await _fetch(url, f"{where}.url", limits, budget)
 
 
 def _base64(data: str, where: str, budget: _Budget) -> bytes:
@@ -156,27 +162,18 @@ def _base64(data: str, where: str, budget: _Budget) -> bytes:
     return decoded
 
 
-async def _fetch(url: str, where: str, timeout_s: float, budget: _Budget) -> bytes:
-    """The body of ``url`` (no redirects followed), within the request's audio budget and ``timeout_s``."""
-    data = bytearray()
-    try:
-        async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=False) as client:
-            async with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise InvalidInputError(
-                        f"Fetching the audio URL answered HTTP {response.status_code}.",
-                        input=where,
-                        code="audio_url_unreachable",
-                    )
-                declared = response.headers.get("content-length")
-                if declared and declared.isdigit():
-                    budget.take(int(declared), where)
-                    budget.used -= int(declared)  # counted again as it arrives
-                async for chunk in response.aiter_bytes():
-                    budget.take(len(chunk), where)
-                    data.extend(chunk)
-    except httpx.HTTPError as exc:
-        raise InvalidInputError(
-            f"The audio URL could not be fetched ({type(exc).__name__}).", input=where, code="audio_url_unreachable"
-        ) from exc
-    return bytes(data)
+async def _fetch(url: str, where: str, limits: AudioLimits, budget: _Budget) -> bytes:
+    """The body of ``url`` through the server's one fetch (``edge.remote_fetch``), within what is left of the
+    request's audio budget."""
+    body = io.BytesIO()
+    await run_in_threadpool(
+        fetch_into,
+        url,
+        body,
+        max_bytes=budget.left,
+        timeout_s=limits.remote_timeout_s,
+        allowed=limits.allowed_hosts,
+        where=where,
+    )
+    budget.take(body.getbuffer().nbytes, where)
+    return body.getvalue()

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pipeline.chat import Chat, ChatEnd, ChatItem, ChatRequest, ChatStream
 
 from ..collaborators import ChatSettings, RouteSettings, get_chat, get_chat_settings, get_route_settings
+from ..edge.allowed_hosts import AllowedHosts
 from ..edge.disconnect import run_while_connected
 from ..edge.errors import OPENAI_AUDIO_STATUSES, error_body
 from ..edge.json_input import json_text
@@ -52,7 +53,10 @@ async def create_chat_completion(
         body.check_supported()
         chat.resolve(model_id)  # an unknown model is refused before any audio is read
         limits = AudioLimits(
-            settings.max_audio_bytes, settings.allow_remote_audio_urls, settings.remote_audio_timeout_s
+            settings.max_audio_bytes,
+            settings.allow_remote_audio_urls,
+            settings.remote_audio_timeout_s,
+            AllowedHosts.parse(settings.fetch_allowed_hosts),
         )
         chat_request = ChatRequest(
             messages=await read_messages(body.messages, limits, settings.max_text_bytes),

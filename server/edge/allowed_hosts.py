@@ -1,4 +1,5 @@
-"""The hosts the server may fetch from on a client's behalf (a batch line's audio ``url``): the operator's list
+"""The hosts the server may fetch from on a client's behalf (``remote_fetch``: a batch line's audio ``url``, a chat
+message's ``audio_url``, a batch's webhook): the operator's list
 (``STT_FETCH_ALLOWED_HOSTS``), nothing else. A URL's host must be listed (a name, ``*.`` and a domain for its
 subdomains, an IP address or a network); and every address its name resolves to must be a public one, unless that
 address is itself listed (an IP or a network): loopback, private, link-local (the cloud metadata address
@@ -53,16 +54,17 @@ class AllowedHosts:
                 names.add(entry.rstrip("."))
         return cls(frozenset(names), tuple(domains), tuple(networks))
 
-    def check(self, url: str, resolver: Resolver = resolve) -> Address:
-        """The address to fetch ``url`` from; ``UrlNotAllowed`` (naming ``url``) unless the server may fetch it."""
+    def check(self, url: str, resolver: Resolver = resolve, where: str = "url") -> Address:
+        """The address to fetch ``url`` from; ``UrlNotAllowed`` (naming the request's field ``where``) unless the
+        server may fetch it."""
         host = (urlsplit(url).hostname or "").lower().rstrip(".")
         if not host:
-            raise InvalidInputError("The url names no host.", input="url")
+            raise InvalidInputError("The url names no host.", input=where)
         literal = _address(host)
         if not self._listed(host, literal):
             raise UrlNotAllowed(
                 f"The server does not fetch from {host!r}: its operator lists the hosts it may fetch from "
-                "(STT_FETCH_ALLOWED_HOSTS).", input="url",
+                "(STT_FETCH_ALLOWED_HOSTS).", input=where,
             )
         if literal is not None:
             addresses = [literal]
@@ -70,16 +72,16 @@ class AllowedHosts:
             try:
                 addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolver(host)]
             except (OSError, ValueError):
-                raise InvalidInputError(f"The url's host {host!r} could not be resolved.", input="url",
+                raise InvalidInputError(f"The url's host {host!r} could not be resolved.", input=where,
                                         code="audio_url_unreachable") from None
         for address in addresses:
             if not address.is_global and not self._covers(address):
                 raise UrlNotAllowed(
                     f"{host!r} resolves to {address}, a {_kind(address)} address the server does not fetch from "
-                    "unless STT_FETCH_ALLOWED_HOSTS lists it.", input="url",
+                    "unless STT_FETCH_ALLOWED_HOSTS lists it.", input=where,
                 )
         if not addresses:
-            raise InvalidInputError(f"The url's host {host!r} could not be resolved.", input="url",
+            raise InvalidInputError(f"The url's host {host!r} could not be resolved.", input=where,
                                     code="audio_url_unreachable")
         return addresses[0]
 

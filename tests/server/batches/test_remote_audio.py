@@ -4,54 +4,28 @@ before and while it arrives, no redirect followed, errors naming ``url``."""
 from __future__ import annotations
 
 import ipaddress
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from core.errors import InvalidInputError, TooLargeError
 from server.batches.remote_audio import fetched
 from server.edge.allowed_hosts import AllowedHosts, UrlNotAllowed, pinned
+from tests.support.audio_origin import AudioOrigin, audio_origin
 
 BODY = b"RIFF" + b"\0" * 2000
 LOOPBACK = AllowedHosts.parse("127.0.0.1")
 
 
-CONNECTIONS: list[str] = []
-HOSTS: list[str] = []
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        CONNECTIONS.append(self.path)
-        HOSTS.append(self.headers["Host"])
-        if self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", "/audio.wav")
-            self.end_headers()
-            return
-        if self.path == "/missing":
-            self.send_response(404)
-            self.end_headers()
-            return
-        self.send_response(200)
-        if self.path != "/chunked":
-            self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-
-    def log_message(self, *args) -> None:
-        pass
+@pytest.fixture(scope="module")
+def served() -> Iterator[AudioOrigin]:
+    with audio_origin(BODY) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="module")
-def origin() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def origin(served: AudioOrigin) -> str:
+    return served.url
 
 
 def test_the_body_is_fetched_into_a_temporary_file_removed_afterwards(origin):
@@ -88,15 +62,15 @@ def test_redirects_and_errors_are_refused_naming_the_url(origin, route):
         ("media.example", "[::1]", None),
     ],
 )
-def test_hosts_not_allowed_are_refused_before_any_connection(origin, allowed, host, resolved):
-    port = origin.rsplit(":", 1)[1]
-    before = len(CONNECTIONS)
+def test_hosts_not_allowed_are_refused_before_any_connection(served, allowed, host, resolved):
+    port = served.port
+    before = len(served.paths)
     with pytest.raises(UrlNotAllowed) as refused:
         with fetched(f"http://{host}:{port}/audio.wav", 10_000, 5.0, AllowedHosts.parse(allowed),
                      resolver=lambda name: resolved):
             pass
     assert refused.value.input == "url" and refused.value.code == "url_not_allowed"
-    assert len(CONNECTIONS) == before
+    assert len(served.paths) == before
 
 
 def test_a_listed_private_address_is_fetched_and_a_public_name_passes_the_check(origin):
@@ -107,16 +81,16 @@ def test_a_listed_private_address_is_fetched_and_a_public_name_passes_the_check(
     allowed.check("https://media.example/a.mp3", resolver=lambda name: ["93.184.216.34", "2606:2800:220:1::"])
 
 
-def test_the_fetch_connects_to_the_address_checked_whatever_the_name_resolves_to_next(origin):
+def test_the_fetch_connects_to_the_address_checked_whatever_the_name_resolves_to_next(served):
     """A name checked as 127.0.0.1 is fetched from 127.0.0.1 with its own Host header: a DNS server that would answer
     another address on the second lookup (rebinding) is never asked again."""
-    port = origin.rsplit(":", 1)[1]
+    port = served.port
     allowed = AllowedHosts.parse("audio.internal, 127.0.0.1")
-    before = len(HOSTS)
+    before = len(served.hosts)
     with fetched(f"http://audio.internal:{port}/audio.wav", 10_000, 5.0, allowed,
                  resolver=lambda name: ["127.0.0.1"]) as path:  # the system cannot resolve audio.internal
         assert path.read_bytes() == BODY
-    assert HOSTS[before:] == [f"audio.internal:{port}"]
+    assert served.hosts[before:] == [f"audio.internal:{port}"]
 
 
 def test_a_pinned_https_request_keeps_the_name_for_tls():

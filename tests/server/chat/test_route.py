@@ -15,6 +15,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pipeline.chat import Chat
 from server.collaborators import ChatSettings, Collaborators, RouteSettings, bind
 from tests.fakes import FakeModels
+from tests.support.audio_origin import audio_origin
 from tests.support.transcribers import chat_transcriber
 
 
@@ -378,23 +379,35 @@ def test_the_sdk_raises_typed_errors_with_the_param(sdk, wav64):
     assert unsupported.value.type == "invalid_request_error"
 
 
-def test_remote_urls_are_fetched_only_when_the_operator_allows(http, use_chat_settings, wav64, monkeypatch):
-    import httpx
-
-    from server.chat import messages as chat_messages
-
+def test_remote_urls_are_fetched_only_when_the_operator_allows_and_only_from_the_hosts_listed(
+    http, use_chat_settings, wav64
+):
+    """The switch turns fetching on; ``STT_FETCH_ALLOWED_HOSTS`` says from where. With the switch on and nothing
+    listed, a URL naming the server's own loopback (or the cloud metadata address) is refused before any
+    connection: the fetch is the batches' one (``edge.remote_fetch``)."""
     audio = base64.b64decode(wav64)
-    real_client = httpx.AsyncClient
+    where = "messages.[0].content.[0].audio_url.url"
 
-    def fake_client(**kwargs):
-        assert kwargs["follow_redirects"] is False
-        return real_client(transport=httpx.MockTransport(lambda request: httpx.Response(200, content=audio)), **kwargs)
+    def message(url: str) -> dict:
+        return {"role": "user", "content": [{"type": "audio_url", "audio_url": {"url": url}}]}
 
-    monkeypatch.setattr(chat_messages.httpx, "AsyncClient", fake_client)
-    message = {"role": "user", "content": [{"type": "audio_url", "audio_url": {"url": "https://example.com/a.wav"}}]}
-    assert error_of(post(http, messages=[message]), 400)["code"] == "remote_url_not_allowed"
-    use_chat_settings(ChatSettings(allow_remote_audio_urls=True))
-    response = post(http, messages=[message])
-    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == "asr heard 2.0s"
-    use_chat_settings(ChatSettings(allow_remote_audio_urls=True, max_audio_bytes=1000))
-    assert error_of(post(http, messages=[message]), 413)["param"] == "messages.[0].content.[0].audio_url.url"
+    with audio_origin(audio) as origin:
+        served = message(f"{origin.url}/a.wav")
+        assert error_of(post(http, messages=[served]), 400)["code"] == "remote_url_not_allowed"
+        use_chat_settings(ChatSettings(allow_remote_audio_urls=True))
+        refused = error_of(post(http, messages=[served]), 400)
+        assert refused["code"] == "url_not_allowed" and refused["param"] == where
+        metadata = error_of(post(http, messages=[message("http://169.254.169.254/latest/meta-data/")]), 400)
+        assert metadata["code"] == "url_not_allowed" and metadata["param"] == where
+        assert origin.paths == []
+        use_chat_settings(ChatSettings(allow_remote_audio_urls=True, fetch_allowed_hosts="127.0.0.1"))
+        response = post(http, messages=[served])
+        assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"] == "asr heard 2.0s"
+        assert error_of(post(http, messages=[message(f"{origin.url}/redirect")]), 400)["code"] == (
+            "audio_url_unreachable"
+        )
+        assert origin.paths == ["/a.wav", "/redirect"]  # the redirect was not followed
+        use_chat_settings(
+            ChatSettings(allow_remote_audio_urls=True, fetch_allowed_hosts="127.0.0.1", max_audio_bytes=1000)
+        )
+        assert error_of(post(http, messages=[served]), 413)["param"] == where
