@@ -91,7 +91,8 @@ class EmbeddedDiarizer(Diarizer):
         segmentation = self._segmented(audio)
         speech = self._speech(audio, segmentation)
         turns = self.clustered_turns(audio, speech, num_speakers, min_speakers, max_speakers)
-        return relabel_in_order(with_local_speakers(turns, segmentation, self.settings))
+        at_least = num_speakers or min_speakers or 0
+        return relabel_in_order(with_local_speakers(turns, segmentation, self.settings, at_least))
 
     def clustered_turns(
         self,

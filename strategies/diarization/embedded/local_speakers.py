@@ -28,10 +28,11 @@ NO_SPEAKER = -1
 
 
 def with_local_speakers(
-    turns: list[SpeakerTurn], segmentation: Segmentation, settings: EmbeddedSettings
+    turns: list[SpeakerTurn], segmentation: Segmentation, settings: EmbeddedSettings, at_least: int = 0
 ) -> list[SpeakerTurn]:
     """``turns`` (speakers named by cluster index) redrawn with the segmentation's local speakers: sharper turn
-    changes, and overlapped frames with both speakers."""
+    changes, and overlapped frames with both speakers. A count asked for (``at_least``) is kept: a clustered
+    speaker the redraw would leave without a frame keeps its clustered frames."""
     if not turns:
         return turns
     frame_labels = np.full(len(segmentation.speech), NO_SPEAKER, dtype=int)
@@ -45,6 +46,11 @@ def with_local_speakers(
         int(round(settings.min_local_speaker_s / FRAME_S)),
         settings.heard_threshold,
     )
+    if at_least and np.count_nonzero(activity.any(axis=0)) < min(at_least, n_speakers):
+        for speaker in np.flatnonzero(~activity.any(axis=0)):
+            own = frame_labels == speaker
+            activity[own] = False
+            activity[own, speaker] = True
     activity = fill_pauses(activity, int(round(settings.merge_gap_s / FRAME_S)))
     return [
         SpeakerTurn(str(speaker), round(start * FRAME_S, 3), round(end * FRAME_S, 3))

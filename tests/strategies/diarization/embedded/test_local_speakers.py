@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.diarization.embedded.local_speakers import NO_SPEAKER, activity_runs, fill_pauses, speaker_activity
-from strategies.diarization.embedded.segmentation import LocalWindow
+from core.types import SpeakerTurn
+from strategies.diarization.embedded.local_speakers import (
+    NO_SPEAKER,
+    activity_runs,
+    fill_pauses,
+    speaker_activity,
+    with_local_speakers,
+)
+from strategies.diarization.embedded.segmentation import LocalWindow, Segmentation
+from strategies.diarization.embedded.settings import EmbeddedSettings
 
 
 def _window(first: int, frames: int, *spans: tuple[int, int, int]) -> LocalWindow:
@@ -95,3 +103,15 @@ def test_short_pauses_are_filled_only_where_nobody_else_speaks():
     filled = fill_pauses(activity, max_frames=20)
     assert activity_runs(filled) == [(0, 0, 50), (1, 50, 60), (0, 70, 90)]
     assert activity_runs(fill_pauses(activity, max_frames=5)) == activity_runs(activity)
+
+
+def test_a_count_asked_for_keeps_a_speaker_the_redraw_would_drop():
+    """Clustering found three speakers; the window hears two voices, and the second-largest of its solo frames'
+    speakers loses the pairing. Asked for three, the third keeps its clustered frames; not asked, it is gone."""
+    turns = [SpeakerTurn("0", 0.0, 0.5), SpeakerTurn("1", 0.5, 0.6), SpeakerTurn("2", 0.6, 1.0)]
+    segmentation = Segmentation([_window(0, 100, (0, 0, 60), (1, 60, 100))], np.ones(100), np.zeros(100))
+    settings = EmbeddedSettings(min_local_speaker_s=0.2, heard_threshold=0.5, merge_gap_s=0.0)
+    redrawn = with_local_speakers(turns, segmentation, settings)
+    assert {t.speaker for t in redrawn} == {"0", "2"}
+    kept = with_local_speakers(turns, segmentation, settings, at_least=3)
+    assert [(t.speaker, t.start, t.end) for t in kept] == [("0", 0.0, 0.5), ("1", 0.5, 0.6), ("2", 0.6, 1.0)]
