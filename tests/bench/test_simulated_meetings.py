@@ -9,6 +9,8 @@ import pytest
 from bench.der import read_rttm
 from bench.simulated_meetings import (
     DISTANCE_M,
+    HEAVY_OVERLAP_S,
+    HEAVY_OVERLAP_SHARE,
     MEETINGS_PER_COUNT,
     OVERLAP_SHARE,
     SPEAKER_COUNTS,
@@ -48,6 +50,16 @@ def test_a_meeting_has_every_speaker_twice_and_overlap_in_range(count):
     assert all(sum(t.speaker == name for t in turns) >= 2 for name in names)
     assert all(a.speaker != b.speaker for a, b in zip(turns, turns[1:]) if b.start >= a.end)
     assert max(t.end for t in turns) <= len(audio) / SAMPLE_RATE and np.abs(audio).max() <= 1.0
+
+
+@pytest.mark.parametrize("count", [3, 5])
+def test_a_heavy_overlap_meeting_has_a_third_or_more_of_its_speech_overlapped(count):
+    rng = np.random.default_rng(count)
+    names = [f"s{i}" for i in range(count)]
+    pieces = {name: [_voice(rng, rng.uniform(2.0, 6.0)) for _ in range(8)] for name in names}
+    audio, turns, share = meeting(names, pieces, rng, HEAVY_OVERLAP_SHARE, HEAVY_OVERLAP_S)
+    assert HEAVY_OVERLAP_SHARE[0] <= share <= HEAVY_OVERLAP_SHARE[1]
+    assert share == pytest.approx(overlap_share(turns, len(audio) // (SAMPLE_RATE // 100)))
 
 
 def test_a_far_talker_is_more_reverberant_and_quieter_than_a_near_one():

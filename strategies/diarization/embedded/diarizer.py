@@ -88,7 +88,7 @@ class EmbeddedDiarizer(Diarizer):
         check_speaker_bounds(num_speakers, min_speakers, max_speakers)
         self._loaded_encoder()
         audio = as_mono(audio)
-        segmentation = self._segmented(audio)
+        segmentation = self.segmented(audio)
         speech = self._speech(audio, segmentation)
         turns = self.clustered_turns(audio, speech, num_speakers, min_speakers, max_speakers)
         at_least = num_speakers or min_speakers or 0
@@ -147,7 +147,8 @@ class EmbeddedDiarizer(Diarizer):
         mean = durations @ embeddings
         return (mean / max(float(np.linalg.norm(mean)), 1e-8)).astype(np.float32)
 
-    def _segmented(self, audio: np.ndarray) -> Segmentation:
+    def segmented(self, audio: np.ndarray) -> Segmentation:
+        """Who speaks in each segmentation window of 16 kHz mono ``audio``, and the averaged speech and overlap."""
         assert self._segmentation is not None, "diarize() before load()"
         return self._segmentation(audio, self.settings.segmentation_step_s)
 
