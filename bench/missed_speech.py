@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.corpus import audio_dir
 from bench.der import read_rttm
-from core.audio import decode_audio
+from core.audio import SAMPLE_RATE, decode_audio
 from core.types import SpeakerTurn
 from strategies.diarization.embedded import EmbeddedDiarizer
 from strategies.diarization.embedded.far_field_vad import far_field_speech_regions
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         for rttm in references:
             audio = decode_audio(rttm.with_suffix(".wav"))
             reference = read_rttm(rttm)
-            n_frames = int(np.ceil(len(audio) / 16000 / FRAME_S)) + 1
+            n_frames = int(np.ceil(len(audio) / SAMPLE_RATE / FRAME_S)) + 1
             truth = speech_frames(reference, n_frames)
             output = speech_frames(diarizer.diarize(audio, num_speakers=len({t.speaker for t in reference})), n_frames)
             missed = truth & ~output

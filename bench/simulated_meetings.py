@@ -233,14 +233,13 @@ def meeting(
     overlap_s: tuple[float, float] = OVERLAP_S,
 ) -> tuple[np.ndarray, list[SpeakerTurn], float]:
     """(the mixture, its reference turns, its overlap share): turns drawn until the overlap is in range."""
-    chance = 0.3
+    chance, aim = 0.3, sum(overlap_range) / 2
     for _ in range(40):
         placed, turns = schedule(names, pieces, chance, rng, overlap_s)
         length = max(start + len(piece) for _, piece, start in placed) + SAMPLE_RATE
         share = overlap_share(turns, length // (SAMPLE_RATE // 100))
         if overlap_range[0] <= share <= overlap_range[1]:
             break
-        aim = sum(overlap_range) / 2
         chance = float(np.clip(chance * (aim / max(share, 0.01)) ** 0.5, 0.05, 0.9))
     else:
         raise RuntimeError(f"no schedule of {len(names)} speakers with {overlap_range} overlap")

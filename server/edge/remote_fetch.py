@@ -1,8 +1,9 @@
 """The one way the server fetches a URL a client names (a chat message's ``audio_url``, a batch line's ``url``):
 only from the hosts the operator allows (``allowed_hosts``, checked before any connection and pinned to the address
 checked), no redirects followed (a redirect could lead anywhere the operator did not mean), within a size bound
-(refused from the declared length, or as the bytes arrive) and a deadline for the whole fetch (a server dripping
-a byte at a time gets no more than ``timeout_s``). Errors name the request's field (``where``)."""
+(refused from the declared length, or as the bytes arrive) and a deadline for the whole fetch: a server dripping
+bytes, each within the read timeout, is cut off at the first chunk after ``timeout_s`` (a read that starts just
+before then may wait one more ``timeout_s``). Errors name the request's field (``where``)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ checked here), and the reference's speech as frames."""
 from __future__ import annotations
 
 from bench.missed_speech import candidates, speech_frames
+from core.audio import SAMPLE_RATE
 from core.types import SpeakerTurn
 from strategies.diarization.embedded.frames import FRAME_S
 
@@ -15,7 +16,7 @@ def test_reference_turns_become_frames_overlaps_once():
 
 def test_every_candidate_gives_a_frame_mask_that_hears_some_of_a_meetings_speech(embedded_diarizer, dev_recordings):
     audio, reference = dev_recordings["pyannote_sample"]
-    n_frames = int(len(audio) / 16000 / FRAME_S) + 1
+    n_frames = int(len(audio) / SAMPLE_RATE / FRAME_S) + 1
     truth = speech_frames(reference, n_frames)
     masks = candidates(embedded_diarizer, audio, n_frames)
     assert len(masks) == 3
