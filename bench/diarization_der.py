@@ -6,7 +6,8 @@ and left to estimate it. Then synthetic recordings built from the English LibriS
 two speakers overlapping by 1-2 s, and one to eight speakers for the count estimate. Finally a
 long recording (``--long-minutes``, the synthetic turns repeated) gives the real-time factor and
 the peak memory. Scoring: no collar, overlap counted, optimal speaker mapping. ``--detector`` diarizes with one of
-the older speech detectors instead of the segmentation model (``bench.diarization_detectors``), to compare.
+the older speech detectors instead of the segmentation model (``bench.diarization_detectors``), to compare;
+``--cluster-encoder campplus`` clusters CAM++ embeddings instead of GE2E's (``bench.campplus_embedder``).
 ``--simulated`` also scores the simulated meeting set (``bench.simulated_meetings``: 2-6 speakers, overlap,
 reverberation, noise, a quiet talker), built into ``--simulated-dir`` (default: a temporary folder) or read from it
 when its files are there: per meeting and pooled, told the count (each of 2..6 must come out) and estimating it.
@@ -15,11 +16,13 @@ Exits 1 when a target is missed, 2 without a corpus.
 
     .venv/bin/python -m bench.diarization_der [--collar 0.25] [--device cpu] [--long-minutes 30] [--detector asr]
     .venv/bin/python -m bench.diarization_der --simulated [--simulated-dir DIR] [--skip-synthetic --long-minutes 0]
+    .venv/bin/python -m bench.diarization_der --cluster-encoder campplus [--cluster-stride 3] [--speaker-distance 0.5]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import sys
@@ -36,7 +39,7 @@ from bench.diarization_detectors import DETECTORS, OlderDetectorDiarizer
 from core.audio import SAMPLE_RATE, decode_audio
 from core.types import SpeakerTurn
 from strategies.diarization.base import Diarizer
-from strategies.diarization.embedded import EmbeddedDiarizer
+from strategies.diarization.embedded import EmbeddedDiarizer, EmbeddedSettings
 
 TARGETS = {"pyannote_dev00": 0.20, "pyannote_sample": 0.10, "picovoice_falcon_test": 0.05}
 """Highest acceptable DER with the true speaker count given, by recording."""
@@ -52,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--detector", choices=("segmentation", *DETECTORS), default="segmentation", help="where speech is found"
     )
+    parser.add_argument(
+        "--cluster-encoder",
+        choices=("ge2e", "campplus"),
+        default="ge2e",
+        help="the encoder whose embeddings are clustered (campplus: bench.campplus_embedder)",
+    )
+    parser.add_argument("--cluster-stride", type=int, default=3, help="campplus embeds every n-th window")
+    parser.add_argument("--speaker-distance", type=float, default=None, help="the count's linkage distance")
     parser.add_argument("--simulated", action="store_true", help="also score the simulated meeting set")
     parser.add_argument("--simulated-dir", type=Path, default=None, help="where the set is (or is built)")
     args = parser.parse_args(argv)
@@ -62,8 +73,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No multi/*.rttm with audio under {audio_dir()} (set {AUDIO_DIR_ENV}).", file=sys.stderr)
         return 2
 
-    embedded = EmbeddedDiarizer(device=args.device)
+    settings = EmbeddedSettings()
+    if args.speaker_distance is not None:
+        settings = dataclasses.replace(settings, speaker_distance=args.speaker_distance)
     started = time.perf_counter()
+    cluster_embedder = None
+    if args.cluster_encoder == "campplus":
+        from bench.campplus_embedder import CamPlusPlusEmbedder
+
+        cluster_embedder = CamPlusPlusEmbedder(stride=args.cluster_stride)
+        print(f"speakers clustered on CAM++ embeddings of every {args.cluster_stride}th window")
+    embedded = EmbeddedDiarizer(device=args.device, settings=settings, cluster_embedder=cluster_embedder)
     embedded.load()
     print(f"embedded engine loaded in {time.perf_counter() - started:.1f} s; collar {args.collar} s\n")
     diarizer: Diarizer = embedded

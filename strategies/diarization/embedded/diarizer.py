@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,6 +28,10 @@ SAME_VOICE_SIMILARITY = 0.74
 embeddings up. Measured with ``bench.known_speakers``; the measurement is in docs/diarization-internals.md."""
 
 
+WindowEmbedder = Callable[[np.ndarray, list[Span]], np.ndarray]
+"""(16 kHz mono audio, windows in seconds) -> (windows, dim) speaker embeddings."""
+
+
 @dataclass(frozen=True)
 class Speech:
     """Where a recording's speech is read from, in seconds."""
@@ -45,10 +49,19 @@ class EmbeddedDiarizer(Diarizer):
 
     same_voice_similarity = SAME_VOICE_SIMILARITY
 
-    def __init__(self, device: str | None = None, settings: EmbeddedSettings | None = None) -> None:
-        """``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None lets resemblyzer pick (CUDA when present)."""
+    def __init__(
+        self,
+        device: str | None = None,
+        settings: EmbeddedSettings | None = None,
+        cluster_embedder: WindowEmbedder | None = None,
+    ) -> None:
+        """``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None lets resemblyzer pick (CUDA when present).
+        ``cluster_embedder``: another speaker encoder whose embeddings of the clustered windows decide who is who
+        instead of GE2E's, once the count is known (given, or estimated on GE2E's); GE2E still places each frame.
+        ``bench.diarization_der --cluster-encoder`` measures one against GE2E."""
         self.device = device
         self.settings = settings or EmbeddedSettings()
+        self.cluster_embedder = cluster_embedder
         self._encoder: Any = None
         self._segmentation: SpeakerSegmentation | None = None
         self._lock = threading.Lock()
@@ -113,6 +126,9 @@ class EmbeddedDiarizer(Diarizer):
         embeddings = embed(encoder, mel, windows, settings.batch_size)
         durations = np.array([end - start for start, end in windows])
         labels = cluster(embeddings, durations, num_speakers, min_speakers, max_speakers, settings)
+        if self.cluster_embedder is not None:  # the count from GE2E (its linkage distance was measured on it)
+            count = int(labels.max()) + 1
+            labels = cluster(self.cluster_embedder(audio, windows), durations, count, None, None, settings)
         frame_labels = None
         if settings.resegment:
             if settings.resegment_window_s != settings.window_s:

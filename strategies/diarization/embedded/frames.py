@@ -3,6 +3,8 @@ labels to speaker turns."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from ..base import SpeakerTurn
@@ -45,6 +47,23 @@ def windows_in(regions: list[Span], window_s: float, hop_s: float) -> list[Span]
         starts = np.linspace(start, end - window_s, n)
         windows.extend((float(a), float(a) + window_s) for a in starts)
     return windows
+
+
+def window_batches(
+    features: np.ndarray, windows: list[Span], batch_size: int
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """Batches of the (frames, dim) ``features`` inside ``windows``: (window indices, (batch, length, dim) array),
+    windows of one length together (a window past the end is moved back inside)."""
+    spans = []
+    for start, end in windows:
+        length = min(max(int(round((end - start) / FRAME_S)), 1), len(features))
+        spans.append((min(int(round(start / FRAME_S)), len(features) - length), length))
+    by_length: dict[int, list[int]] = {}
+    for i, (_, length) in enumerate(spans):
+        by_length.setdefault(length, []).append(i)
+    for length, indices in by_length.items():
+        for chunk in (indices[i : i + batch_size] for i in range(0, len(indices), batch_size)):
+            yield chunk, np.stack([features[spans[i][0] : spans[i][0] + length] for i in chunk])
 
 
 def turns_from_frames(

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .frames import FRAME_S, Span
+from .frames import Span, window_batches
 
 EMBEDDING_SIZE = 256
 
@@ -41,17 +41,8 @@ def embed(encoder: Any, mel: np.ndarray, windows: list[Span], batch_size: int) -
     """(windows, 256) unit-length embeddings; windows of one length are batched together."""
     import torch
 
-    spans = []
-    for start, end in windows:
-        length = min(max(int(round((end - start) / FRAME_S)), 1), len(mel))
-        spans.append((min(int(round(start / FRAME_S)), len(mel) - length), length))
-    by_length: dict[int, list[int]] = {}
-    for i, (_, length) in enumerate(spans):
-        by_length.setdefault(length, []).append(i)
-    out = np.zeros((len(spans), EMBEDDING_SIZE), dtype=np.float32)
+    out = np.zeros((len(windows), EMBEDDING_SIZE), dtype=np.float32)
     with torch.inference_mode():
-        for length, indices in by_length.items():
-            for chunk in (indices[i : i + batch_size] for i in range(0, len(indices), batch_size)):
-                batch = torch.from_numpy(np.stack([mel[spans[i][0] : spans[i][0] + length] for i in chunk]))
-                out[chunk] = encoder(batch.to(encoder.device)).cpu().numpy()
+        for chunk, batch in window_batches(mel, windows, batch_size):
+            out[chunk] = encoder(torch.from_numpy(batch).to(encoder.device)).cpu().numpy()
     return out

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from strategies.diarization.base import SpeakerTurn
-from strategies.diarization.embedded import EmbeddedDiarizer
+from strategies.diarization.embedded import EmbeddedDiarizer, EmbeddedSettings, Speech
 from bench.der import diarization_error_rate
 from core.audio import decode_audio
 from tests.support.audio import tone
@@ -132,3 +132,29 @@ def test_a_clip_without_detected_speech_is_embedded_whole_and_no_audio_is_refuse
     assert np.linalg.norm(embedded_diarizer.embed_voice(hum)) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(ValueError):
         embedded_diarizer.embed_voice(np.zeros(0, dtype=np.float32))
+
+
+def test_a_cluster_embedder_decides_who_is_who(dev_recordings):
+    """Another encoder's embeddings of the clustered windows replace GE2E's in the clustering. Here one that hears
+    the first half of pyannote_sample as one voice and the second as another: with the windows' vote placing the
+    frames (no resegmentation), the turns follow it; GE2E's own embeddings change speaker elsewhere."""
+    audio, _ = dev_recordings["pyannote_sample"]
+    middle = audio.size / 16_000 / 2
+    calls = []
+
+    def halves(audio: np.ndarray, windows: list[tuple[float, float]]) -> np.ndarray:
+        calls.append((audio.size, windows))
+        return np.eye(2, dtype=np.float32)[[int((start + end) / 2 >= middle) for start, end in windows]]
+
+    settings = EmbeddedSettings(resegment=False)
+    everything = [(0.0, audio.size / 16_000)]
+    speech = Speech(regions=everything, clustered=[], embedded=everything)
+    diarizer = EmbeddedDiarizer(device="cpu", settings=settings, cluster_embedder=halves)
+    turns = diarizer.clustered_turns(audio, speech, num_speakers=2)
+    assert len(turns) == 2 and turns[0].speaker != turns[1].speaker
+    assert abs(turns[0].end - middle) < 0.5 and abs(turns[1].start - middle) < 0.5
+    [(size, windows)] = calls
+    assert size == audio.size and len(windows) > 10
+    ge2e = EmbeddedDiarizer(device="cpu", settings=settings).clustered_turns(audio, speech, num_speakers=2)
+    assert all(abs(turn.end - middle) > 2.0 for turn in ge2e[:-1])  # GE2E changes speaker elsewhere
+    diarizer.unload()
