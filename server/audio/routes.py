@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from core.errors import STTError
 from core.types import DiarizeOptions, TranscribeOptions
 from pipeline.transcriber import Transcriber
 
