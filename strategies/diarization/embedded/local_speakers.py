@@ -51,6 +51,7 @@ def with_local_speakers(
             own = frame_labels == speaker
             activity[own] = False
             activity[own, speaker] = True
+    activity = without_blips(activity, int(round(settings.min_redrawn_turn_s / FRAME_S)))
     activity = fill_pauses(activity, int(round(settings.merge_gap_s / FRAME_S)))
     return [
         SpeakerTurn(str(speaker), round(start * FRAME_S, 3), round(end * FRAME_S, 3))
@@ -125,6 +126,22 @@ def _distinct_speakers(alone: np.ndarray, labels: np.ndarray, n_speakers: int) -
         (local, speaker if agreement[local, speaker] else int(agreement[local].argmax()))
         for local, speaker in zip(locals_.tolist(), speakers.tolist(), strict=True)
     ]
+
+
+def without_blips(activity: np.ndarray, min_frames: int) -> np.ndarray:
+    """``activity`` without each speaker's runs shorter than ``min_frames`` (where the windows' speaker count flips
+    for a frame or two at a speaker change); a speaker all of whose runs are that short keeps the longest."""
+    kept = activity.copy()
+    runs_by_speaker: dict[int, list[tuple[int, int]]] = {}
+    for speaker, start, end in activity_runs(activity):
+        runs_by_speaker.setdefault(speaker, []).append((start, end))
+    for speaker, runs in runs_by_speaker.items():
+        short = [(start, end) for start, end in runs if end - start < min_frames]
+        if len(short) == len(runs):
+            short.remove(max(runs, key=lambda run: run[1] - run[0]))
+        for start, end in short:
+            kept[start:end, speaker] = False
+    return kept
 
 
 def fill_pauses(activity: np.ndarray, max_frames: int) -> np.ndarray:

@@ -33,6 +33,9 @@ class EmbeddedSettings:
     average (0.5 would round the mean): a quiet talker or the second voice of an overlap is heard by fewer windows
     than the loud, single voice. 0.25 against 0.5: 1.3 to 2.6 points lower DER on each seed of the simulated
     meetings, +0.1 on the dev recordings."""
+    min_redrawn_turn_s: float = 0.1
+    """After the redraw by local speakers, a speaker's shorter runs are dropped (a speaker all of whose runs are
+    shorter keeps the longest)."""
     vad: VadSettings = DIARIZATION_VAD
     """Silero's far-field speech (``far_field_vad``): frames are clustered only where it hears speech, and a known
     speaker's voice is embedded from the speech it finds."""

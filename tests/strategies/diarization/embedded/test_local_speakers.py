@@ -11,6 +11,7 @@ from strategies.diarization.embedded.local_speakers import (
     fill_pauses,
     speaker_activity,
     with_local_speakers,
+    without_blips,
 )
 from strategies.diarization.embedded.segmentation import LocalWindow, Segmentation
 from strategies.diarization.embedded.settings import EmbeddedSettings
@@ -115,3 +116,14 @@ def test_a_count_asked_for_keeps_a_speaker_the_redraw_would_drop():
     assert {t.speaker for t in redrawn} == {"0", "2"}
     kept = with_local_speakers(turns, segmentation, settings, at_least=3)
     assert [(t.speaker, t.start, t.end) for t in kept] == [("0", 0.0, 0.5), ("1", 0.5, 0.6), ("2", 0.6, 1.0)]
+
+
+def test_blips_of_a_frame_or_two_are_dropped_unless_they_are_all_a_speaker_has():
+    activity = np.zeros((100, 3), dtype=bool)
+    activity[0:50, 0] = activity[50:100, 1] = True
+    activity[49:52, 0] = True  # speaker 0 runs on for two frames into speaker 1's turn: a longer run, kept
+    activity[70:72, 0] = True  # a blip of speaker 0 inside speaker 1's turn
+    activity[20:22, 2] = activity[80:83, 2] = True  # speaker 2 has nothing else: its longest blip stays
+    kept = without_blips(activity, min_frames=10)
+    assert activity_runs(kept) == [(0, 0, 52), (1, 50, 100), (2, 80, 83)]
+    assert activity_runs(without_blips(activity, min_frames=1)) == activity_runs(activity)
