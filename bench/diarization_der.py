@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench.campplus_embedder import CamPlusPlusEmbedder
 
         cluster_embedder = CamPlusPlusEmbedder(stride=args.cluster_stride)
-        print(f"speakers clustered on CAM++ embeddings of every {args.cluster_stride}th window")
+        print(f"speakers clustered on CAM++ embeddings (one window in {args.cluster_stride} embedded)")
     embedded = EmbeddedDiarizer(device=args.device, settings=settings, cluster_embedder=cluster_embedder)
     embedded.load()
     print(f"embedded engine loaded in {time.perf_counter() - started:.1f} s; collar {args.collar} s\n")

@@ -35,7 +35,9 @@ class EmbeddedSettings:
     meetings, +0.1 on the dev recordings."""
     min_redrawn_turn_s: float = 0.1
     """After the redraw by local speakers, a speaker's shorter runs are dropped (a speaker all of whose runs are
-    shorter keeps the longest)."""
+    shorter keeps the longest): 10-40 ms turns where the windows' count flips at a speaker change. Turns under
+    0.2 s on the dev and simulated sets 585 -> 115, DER within 0.3 points per set; 0.2 scored the same but would
+    drop real backchannels."""
     vad: VadSettings = DIARIZATION_VAD
     """Silero's far-field speech (``far_field_vad``): frames are clustered only where it hears speech, and a known
     speaker's voice is embedded from the speech it finds."""
