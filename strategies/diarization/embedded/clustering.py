@@ -15,13 +15,14 @@ def cluster(
     min_speakers: int | None,
     max_speakers: int | None,
     settings: EmbeddedSettings,
+    counted: np.ndarray | None = None,
 ) -> np.ndarray:
     """A speaker index per window.
 
     Only windows at least ``min_embed_s`` long are clustered (the encoder's embeddings of
     shorter ones are too noisy and gather in clusters of their own); the rest go to the nearest
     centroid; when they are fewer than the count asked for, all windows are. Without ``num_speakers`` the count
-    is estimated within the bounds.
+    is estimated within the bounds, on ``counted`` (other embeddings of the same windows) when given.
     """
     x = unit_rows(embeddings)
     fit_mask = durations >= settings.min_embed_s
@@ -34,7 +35,8 @@ def cluster(
     else:
         low = min(min_speakers or 1, len(fit))
         high = max(min(max_speakers or settings.max_speakers, len(fit)), low)
-        k = min(max(estimate_count(fit, high, settings), low), high)
+        counted_fit = fit if counted is None else unit_rows(counted)[fit_index]
+        k = min(max(estimate_count(counted_fit, high, settings), low), high)
     fit_labels = partition(fit, k)
     labels = np.argmax(x @ centroids(fit, fit_labels, k).T, axis=1)
     labels[fit_index] = fit_labels

@@ -4,9 +4,10 @@ redrawn with the segmentation's local speakers. How the parts fit, and why: docs
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -125,10 +126,11 @@ class EmbeddedDiarizer(Diarizer):
         mel = encoder_features(audio, speech.regions, settings.speech_dbfs)
         embeddings = embed(encoder, mel, windows, settings.batch_size)
         durations = np.array([end - start for start, end in windows])
-        labels = cluster(embeddings, durations, num_speakers, min_speakers, max_speakers, settings)
-        if self.cluster_embedder is not None:  # the count from GE2E (its linkage distance was measured on it)
-            count = int(labels.max()) + 1
-            labels = cluster(self.cluster_embedder(audio, windows), durations, count, None, None, settings)
+        if self.cluster_embedder is None:
+            labels = cluster(embeddings, durations, num_speakers, min_speakers, max_speakers, settings)
+        else:  # the count estimated on GE2E's embeddings: the linkage distance was measured on them
+            clustered = self.cluster_embedder(audio, windows)
+            labels = cluster(clustered, durations, num_speakers, min_speakers, max_speakers, settings, embeddings)
         frame_labels = None
         if settings.resegment:
             if settings.resegment_window_s != settings.window_s:

@@ -66,3 +66,17 @@ def test_the_estimate_reads_a_bounded_sample_of_a_long_recordings_windows():
     embeddings = unit_rows(_speakers(3, 20_000, rng, spread=0.5))
     settings = EmbeddedSettings(count_sample_windows=500)
     assert estimate_count(embeddings, 10, settings) == 3
+
+
+def test_the_count_can_be_estimated_on_other_embeddings_of_the_same_windows():
+    """A second encoder separates who is who; the count comes from the embeddings its threshold was measured on.
+    Here the second encoder's three voices are tight but close together: counted on them, they are one speaker."""
+    rng = np.random.default_rng(7)
+    counted = _speakers(3, 12, rng, spread=0.5)  # three voices
+    base, offsets = unit_rows(rng.standard_normal((1, 64))), unit_rows(rng.standard_normal((3, 64)))
+    separated = np.vstack([base + 0.15 * offset + 0.005 * rng.standard_normal((12, 64)) for offset in offsets])
+    durations = np.full(len(counted), 1.5)
+    assert len(np.unique(cluster(separated, durations, None, None, None, EmbeddedSettings()))) == 1
+    labels = cluster(separated, durations, None, None, None, EmbeddedSettings(), counted=counted)
+    assert len(np.unique(labels)) == 3
+    assert all(len(np.unique(labels[i * 12 : (i + 1) * 12])) == 1 for i in range(3))
